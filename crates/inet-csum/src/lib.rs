@@ -1,0 +1,130 @@
+//! RFC 1071 Internet checksum, fast.
+//!
+//! Every payload byte a tunnel moves is summed twice (once when a super-packet is split, once
+//! when segments are verified before coalescing), so this crate is on the hot path of everything
+//! above it. It offers:
+//!
+//! - [`Checksum`]: a streaming accumulator. Feed slices of any length in any split (an odd byte
+//!   is carried across calls), add 16/32-bit words, [`combine`](Checksum::combine) partial sums,
+//!   then [`fold`](Checksum::fold) or [`finish`](Checksum::finish).
+//! - One-shot helpers: [`checksum`] (the value a header stores) and [`verify`].
+//! - Pseudo-header sums: [`pseudo_header_v4`], [`pseudo_header_v6`].
+//! - RFC 1624 incremental updates: [`update_u16`], [`update_u32`].
+//! - Fused copy-and-checksum: [`copy_and_sum`] (one pass over the payload instead of two).
+//! - A short path for 20- and 40-byte headers: [`header_checksum`].
+//!
+//! The bulk sum runs on the fastest path the CPU offers ([`Impl::best`]): AVX-512 or AVX2 on
+//! x86_64 (detected once at run time with the `std` feature, or at compile time via
+//! `target_feature` without it), else a portable path with independent accumulators.
+//!
+//! ```
+//! use inet_csum::Checksum;
+//! // RFC 1071 §3 example: the folded sum of 00 01 f2 03 f4 f5 f6 f7 is 0xddf2.
+//! let data = [0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7];
+//! assert_eq!(Checksum::new().add(&data).fold(), 0xddf2);
+//! // Split anywhere, including at odd offsets: same result.
+//! assert_eq!(Checksum::new().add(&data[..3]).add(&data[3..]).fold(), 0xddf2);
+//! assert_eq!(inet_csum::checksum(&data), !0xddf2);
+//! ```
+#![no_std]
+#![deny(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+#[cfg(feature = "std")]
+extern crate std;
+
+mod accumulate;
+mod portable;
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+mod x86;
+
+pub use accumulate::{
+    Checksum, checksum, copy_and_sum, header_checksum, pseudo_header_v4, pseudo_header_v6,
+    update_u16, update_u32, verify,
+};
+
+/// A bulk-summing implementation. Each is selectable so each can be tested and benchmarked on
+/// its own; normal users never name one ([`Checksum`] uses [`Impl::best`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Impl {
+    /// Portable Rust: 64-bit accumulators over 32-bit words, several independent chains.
+    Portable,
+    /// x86_64 AVX2.
+    Avx2,
+    /// x86_64 AVX-512 (F + BW).
+    Avx512,
+}
+
+impl Impl {
+    /// Every implementation, whether or not this CPU supports it.
+    pub const ALL: [Impl; 3] = [Impl::Portable, Impl::Avx2, Impl::Avx512];
+
+    /// Whether this CPU can run this implementation.
+    ///
+    /// ```
+    /// assert!(inet_csum::Impl::Portable.is_supported());
+    /// ```
+    pub fn is_supported(self) -> bool {
+        match self {
+            Impl::Portable => true,
+            #[cfg(target_arch = "x86_64")]
+            Impl::Avx2 => x86::has_avx2(),
+            #[cfg(target_arch = "x86_64")]
+            Impl::Avx512 => x86::has_avx512(),
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => false,
+        }
+    }
+
+    /// The fastest implementation this CPU supports (detected once and cached with `std`).
+    ///
+    /// ```
+    /// assert!(inet_csum::Impl::best().is_supported());
+    /// ```
+    pub fn best() -> Impl {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if x86::has_avx512() {
+                return Impl::Avx512;
+            }
+            if x86::has_avx2() {
+                return Impl::Avx2;
+            }
+        }
+        Impl::Portable
+    }
+
+    /// Sum `data` with this implementation: the 16-bit one's complement sum, folded but not
+    /// inverted, of `data` read as big-endian 16-bit words (an odd last byte padded with zero).
+    /// Returns `None` if this CPU does not support the implementation.
+    ///
+    /// ```
+    /// use inet_csum::Impl;
+    /// let data = [0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7];
+    /// for imp in Impl::ALL.into_iter().filter(|i| i.is_supported()) {
+    ///     assert_eq!(imp.sum(&data), Some(0xddf2));
+    /// }
+    /// ```
+    pub fn sum(self, data: &[u8]) -> Option<u16> {
+        if !self.is_supported() {
+            return None;
+        }
+        Some(accumulate::fold64(self.sum_raw(data)))
+    }
+
+    /// Unfolded sum; the caller has checked support.
+    #[inline]
+    pub(crate) fn sum_raw(self, data: &[u8]) -> u64 {
+        match self {
+            Impl::Portable => portable::sum(data),
+            #[cfg(target_arch = "x86_64")]
+            Impl::Avx2 => x86::sum_avx2(data),
+            #[cfg(target_arch = "x86_64")]
+            Impl::Avx512 => x86::sum_avx512(data),
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => portable::sum(data),
+        }
+    }
+}

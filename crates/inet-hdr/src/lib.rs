@@ -1,0 +1,85 @@
+//! Zero-copy IPv4, IPv6, TCP and UDP header views.
+//!
+//! Each header is a `#[repr(C)]` zerocopy struct over the wire bytes with network-endian fields
+//! and named accessors: every field offset the offload crates use is named exactly once, here.
+//! [`classify`] inspects an IP packet and reports its version, L3 header length (walking IPv6
+//! extension headers), L4 protocol and offset, or a typed [`ParseError`].
+//!
+//! ```
+//! use inet_hdr::{classify, IpVersion, Ipv4Header, TcpHeader, Protocol};
+//! # let packet = inet_hdr::testdata::IPV4_TCP_SYN;
+//! let info = classify(packet)?;
+//! assert_eq!(info.version, IpVersion::V4);
+//! assert_eq!(info.protocol, Protocol::TCP);
+//! let (ip, _) = Ipv4Header::ref_from_packet(packet)?;
+//! assert_eq!(ip.ttl(), 64);
+//! let (tcp, _) = TcpHeader::ref_from_packet(&packet[info.l4_offset..])?;
+//! assert!(tcp.flags().contains(inet_hdr::TcpFlags::SYN));
+//! # Ok::<(), inet_hdr::ParseError>(())
+//! ```
+#![no_std]
+#![forbid(unsafe_code)]
+
+mod classify;
+mod ipv4;
+mod ipv6;
+mod tcp;
+pub mod testdata;
+mod udp;
+
+pub use classify::{IpInfo, IpVersion, ParseError, classify};
+pub use ipv4::Ipv4Header;
+pub use ipv6::{Ipv6ExtHeader, Ipv6Header};
+pub use tcp::{TcpFlags, TcpHeader};
+pub use udp::UdpHeader;
+pub use zerocopy;
+
+/// IP protocol / IPv6 next-header numbers (IANA) that the offload code names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Protocol(pub u8);
+
+impl Protocol {
+    /// IPv6 Hop-by-Hop Options.
+    pub const HOP_BY_HOP: Protocol = Protocol(0);
+    /// TCP.
+    pub const TCP: Protocol = Protocol(6);
+    /// UDP.
+    pub const UDP: Protocol = Protocol(17);
+    /// IPv6 Routing header.
+    pub const ROUTING: Protocol = Protocol(43);
+    /// IPv6 Fragment header.
+    pub const FRAGMENT: Protocol = Protocol(44);
+    /// IPv6 No Next Header.
+    pub const NO_NEXT: Protocol = Protocol(59);
+    /// IPv6 Destination Options.
+    pub const DEST_OPTS: Protocol = Protocol(60);
+}
+
+/// ECN codepoint (RFC 3168), the low two bits of the IPv4 TOS / IPv6 traffic class.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Ecn {
+    /// Not ECN-capable transport.
+    NotEct = 0,
+    /// ECT(1).
+    Ect1 = 1,
+    /// ECT(0).
+    Ect0 = 2,
+    /// Congestion experienced.
+    Ce = 3,
+}
+
+impl Ecn {
+    /// Decode from the low two bits of a TOS / traffic-class byte.
+    ///
+    /// ```
+    /// assert_eq!(inet_hdr::Ecn::from_tos(0x03), inet_hdr::Ecn::Ce);
+    /// ```
+    pub const fn from_tos(tos: u8) -> Ecn {
+        match tos & 3 {
+            0 => Ecn::NotEct,
+            1 => Ecn::Ect1,
+            2 => Ecn::Ect0,
+            _ => Ecn::Ce,
+        }
+    }
+}

@@ -1,0 +1,2 @@
+//! Workspace automation: `cargo xtask netns-test`, `cargo xtask fuzz`.
+fn main() {}
