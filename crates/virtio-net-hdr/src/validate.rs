@@ -224,6 +224,9 @@ impl<O: ByteOrder> VirtioNetHdr<O> {
             GsoType::TCPV4 => (TcpHeader::LEN, 20, true),
             GsoType::TCPV6 => (TcpHeader::LEN, 40, true),
             GsoType::UDP | GsoType::UDP_L4 => (UdpHeader::LEN, 20, true),
+            // Includes the 6.17+ UDP tunnel bits (0x20/0x40), which TUN rejects unless the vnet
+            // header is ≥ 24 bytes (`virtio_net_hdr_tnl_to_skb`), and the proposed AccECN bit
+            // (not in mainline uapi): rejecting them is never less strict than the kernel.
             _ => return Err(Error::UnknownGsoType(gso_type.0)),
         };
         if !is_gso && gso_type.has_ecn() {
