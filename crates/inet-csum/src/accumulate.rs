@@ -12,6 +12,9 @@ pub(crate) const fn fold64(mut s: u64) -> u16 {
     t as u16
 }
 
+/// Slices up to this length take the straight-line path (IPv4/TCP headers, IPv6 headers).
+const SHORT: usize = 40;
+
 /// Streaming RFC 1071 accumulator.
 ///
 /// Slices may be fed in any split: when an odd number of bytes has been added so far, the next
@@ -84,10 +87,10 @@ impl Checksum {
     /// ```
     #[inline]
     pub fn update(&mut self, data: &[u8]) {
-        let s = if data.len() <= 40 {
+        let s = if data.len() <= SHORT {
             short_sum(data)
         } else {
-            u64::from(fold64(best().sum_raw(data)))
+            best().sum_raw(data)
         };
         self.add_aligned_sum(s, data.len() & 1 == 1);
     }
@@ -214,10 +217,11 @@ fn best() -> Impl {
     }
 }
 
-/// Sum of a short slice (headers): straight-line 32-bit adds, no dispatch.
+/// Sum of a short slice (headers): straight-line 64-bit adds, one test per length bit, no
+/// dispatch and no loop for lengths below 64.
 #[inline(always)]
 fn short_sum(data: &[u8]) -> u64 {
-    crate::portable::sum(data)
+    crate::portable::le_to_be(crate::portable::short_le(data))
 }
 
 /// One-shot: the checksum value a header stores for `data` (the inverted folded sum).
@@ -353,6 +357,15 @@ pub const fn update_u32(check: u16, old: u32, new: u32) -> u16 {
 /// ```
 #[inline]
 pub fn copy_and_sum(dst: &mut [u8], src: &[u8]) -> Checksum {
-    dst.copy_from_slice(src);
-    Checksum::new().add(dst)
+    assert_eq!(dst.len(), src.len(), "copy_and_sum: length mismatch");
+    let s = if src.len() <= SHORT {
+        dst.copy_from_slice(src);
+        short_sum(src)
+    } else {
+        best().copy_sum_raw(dst, src)
+    };
+    Checksum {
+        acc: s,
+        odd: src.len() & 1 == 1,
+    }
 }

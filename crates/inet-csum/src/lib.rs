@@ -49,7 +49,7 @@ pub use accumulate::{
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Impl {
-    /// Portable Rust: 64-bit accumulators over 32-bit words, several independent chains.
+    /// Portable Rust: 64-bit loads into four independent add-with-carry chains.
     Portable,
     /// x86_64 AVX2.
     Avx2,
@@ -114,6 +114,30 @@ impl Impl {
         Some(accumulate::fold64(self.sum_raw(data)))
     }
 
+    /// Copy `src` into `dst` and sum the copied bytes in the same pass, with this
+    /// implementation. Returns the folded, non-inverted sum (as [`Impl::sum`]), or `None`
+    /// (copying nothing) if this CPU does not support the implementation.
+    ///
+    /// # Panics
+    /// If `dst.len() != src.len()` (like [`slice::copy_from_slice`]).
+    ///
+    /// ```
+    /// use inet_csum::Impl;
+    /// let src = [0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7];
+    /// for imp in Impl::ALL.into_iter().filter(|i| i.is_supported()) {
+    ///     let mut dst = [0u8; 8];
+    ///     assert_eq!(imp.copy_and_sum(&mut dst, &src), Some(0xddf2));
+    ///     assert_eq!(dst, src);
+    /// }
+    /// ```
+    pub fn copy_and_sum(self, dst: &mut [u8], src: &[u8]) -> Option<u16> {
+        assert_eq!(dst.len(), src.len(), "copy_and_sum: length mismatch");
+        if !self.is_supported() {
+            return None;
+        }
+        Some(accumulate::fold64(self.copy_sum_raw(dst, src)))
+    }
+
     /// Unfolded sum; the caller has checked support.
     #[inline]
     pub(crate) fn sum_raw(self, data: &[u8]) -> u64 {
@@ -126,5 +150,21 @@ impl Impl {
             #[cfg(not(target_arch = "x86_64"))]
             _ => portable::sum(data),
         }
+    }
+
+    /// Unfolded big-endian sum of a fused copy; the caller has checked support and that the
+    /// lengths are equal.
+    #[inline]
+    pub(crate) fn copy_sum_raw(self, dst: &mut [u8], src: &[u8]) -> u64 {
+        let le = match self {
+            Impl::Portable => portable::copy_sum_le(dst, src),
+            #[cfg(target_arch = "x86_64")]
+            Impl::Avx2 => x86::copy_sum_le_avx2(dst, src),
+            #[cfg(target_arch = "x86_64")]
+            Impl::Avx512 => x86::copy_sum_le_avx512(dst, src),
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => portable::copy_sum_le(dst, src),
+        };
+        portable::le_to_be(le)
     }
 }

@@ -1,41 +1,143 @@
-//! Portable bulk sum: 32-bit little-endian loads into four independent 64-bit accumulators.
+//! Portable bulk sum: 64-bit little-endian loads into four independent add-with-carry chains.
 //!
 //! Summing native-endian words and byte-swapping the folded result equals summing big-endian
-//! words (RFC 1071 §2(B), byte-order independence), so no per-word swap is needed.
+//! words (RFC 1071 §2(B), byte-order independence), so no per-word swap is needed. A 64-bit
+//! one's complement sum (end-around carry, i.e. modulo 2^64 − 1) folds to the same 16-bit sum
+//! because 2^16 − 1 divides 2^64 − 1. Four chains let the CPU overlap the carry dependencies.
+//!
+//! Everything here is safe Rust: fixed-size chunk loads compile to plain unaligned loads with
+//! the bounds checks resolved at compile time.
 
 use crate::accumulate::fold64;
+
+/// One's complement (end-around carry) 64-bit add.
+#[inline(always)]
+pub(crate) const fn adc(a: u64, b: u64) -> u64 {
+    let (s, carry) = a.overflowing_add(b);
+    // If the add wrapped, `s <= 2^64 - 2`, so adding the carry back cannot wrap again.
+    s + carry as u64
+}
+
+#[inline(always)]
+fn le64(c: &[u8; 8]) -> u64 {
+    u64::from_le_bytes(*c)
+}
+
+/// Sum of `data` read as little-endian words, as an unfolded one's complement u64
+/// (folds with [`fold64`] to the byte-swapped RFC 1071 sum).
+#[inline]
+pub(crate) fn sum_le(data: &[u8]) -> u64 {
+    let (blocks, rest) = data.as_chunks::<32>();
+    let mut a = [0u64; 4];
+    for b in blocks {
+        let (w, _) = b.as_chunks::<8>();
+        a[0] = adc(a[0], le64(&w[0]));
+        a[1] = adc(a[1], le64(&w[1]));
+        a[2] = adc(a[2], le64(&w[2]));
+        a[3] = adc(a[3], le64(&w[3]));
+    }
+    adc(adc(adc(a[0], a[1]), adc(a[2], a[3])), short_le(rest))
+}
+
+/// Straight-line sum of a slice shorter than 64 bytes as little-endian words (unfolded u64):
+/// one test per length bit, no loop. Longer input is summed correctly, just not loop-free.
+#[inline(always)]
+pub(crate) fn short_le(data: &[u8]) -> u64 {
+    if data.len() >= 64 {
+        return sum_le(data);
+    }
+    let mut d = data;
+    let mut acc = 0u64;
+    if let Some((c, r)) = d.split_first_chunk::<32>() {
+        let (w, _) = c.as_chunks::<8>();
+        // Two independent chains, then join.
+        acc = adc(adc(le64(&w[0]), le64(&w[1])), adc(le64(&w[2]), le64(&w[3])));
+        d = r;
+    }
+    if let Some((c, r)) = d.split_first_chunk::<16>() {
+        let (w, _) = c.as_chunks::<8>();
+        acc = adc(acc, adc(le64(&w[0]), le64(&w[1])));
+        d = r;
+    }
+    if let Some((c, r)) = d.split_first_chunk::<8>() {
+        acc = adc(acc, le64(c));
+        d = r;
+    }
+    adc(acc, tail_le(d))
+}
+
+/// The last 0..=7 bytes widened into one zero-padded little-endian word, in memory order, so
+/// an odd last byte lands in the high byte of its big-endian word (RFC 1071).
+#[inline(always)]
+pub(crate) fn tail_le(mut d: &[u8]) -> u64 {
+    let mut t = 0u64;
+    let mut shift = 0;
+    if let Some((c, r)) = d.split_first_chunk::<4>() {
+        t = u64::from(u32::from_le_bytes(*c));
+        d = r;
+        shift = 32;
+    }
+    if let Some((c, r)) = d.split_first_chunk::<2>() {
+        t |= u64::from(u16::from_le_bytes(*c)) << shift;
+        d = r;
+        shift += 16;
+    }
+    if let Some(&b) = d.first() {
+        t |= u64::from(b) << shift;
+    }
+    t
+}
+
+/// Convert an unfolded sum of little-endian loads into the folded big-endian sum.
+#[inline(always)]
+pub(crate) const fn le_to_be(sum_le: u64) -> u64 {
+    fold64(sum_le).swap_bytes() as u64
+}
 
 /// Unfolded-safe sum of `data` as big-endian 16-bit words; the return value folds (with
 /// [`fold64`]) to the RFC 1071 sum.
 #[inline]
 pub(crate) fn sum(data: &[u8]) -> u64 {
-    let mut acc = [0u64; 4];
-    let mut chunks = data.chunks_exact(16);
-    for c in &mut chunks {
-        // Each chunk adds < 2^32 to each accumulator: no overflow before 2^32 chunks (64 GiB).
-        acc[0] += u64::from(u32::from_le_bytes([c[0], c[1], c[2], c[3]]));
-        acc[1] += u64::from(u32::from_le_bytes([c[4], c[5], c[6], c[7]]));
-        acc[2] += u64::from(u32::from_le_bytes([c[8], c[9], c[10], c[11]]));
-        acc[3] += u64::from(u32::from_le_bytes([c[12], c[13], c[14], c[15]]));
-    }
-    let mut total = acc[0] + acc[1] + acc[2] + acc[3];
-    let mut rest = chunks.remainder().chunks_exact(4);
-    for c in &mut rest {
-        total += u64::from(u32::from_le_bytes([c[0], c[1], c[2], c[3]]));
-    }
-    let tail = rest.remainder();
-    if !tail.is_empty() {
-        // Zero padding appended in memory order: an odd last byte becomes the high byte of a
-        // big-endian word, as RFC 1071 requires.
-        let mut buf = [0u8; 4];
-        buf[..tail.len()].copy_from_slice(tail);
-        total += u64::from(u32::from_le_bytes(buf));
-    }
-    native_to_be(fold64(total))
+    le_to_be(sum_le(data))
 }
 
-/// Convert a folded sum of little-endian loads into the big-endian sum.
-#[inline(always)]
-pub(crate) fn native_to_be(folded_le: u16) -> u64 {
-    u64::from(folded_le.swap_bytes())
+/// Copy `src` into `dst` (equal lengths, checked by the caller) while summing it, in one pass:
+/// each word is loaded once, stored, and added. Returns the unfolded little-endian sum.
+#[inline]
+pub(crate) fn copy_sum_le(dst: &mut [u8], src: &[u8]) -> u64 {
+    let (sb, sr) = src.as_chunks::<32>();
+    let (db, dr) = dst.as_chunks_mut::<32>();
+    let mut a = [0u64; 4];
+    for (s, d) in sb.iter().zip(db.iter_mut()) {
+        let (sw, _) = s.as_chunks::<8>();
+        let (dw, _) = d.as_chunks_mut::<8>();
+        for i in 0..4 {
+            let v = le64(&sw[i]);
+            dw[i] = v.to_le_bytes();
+            a[i] = adc(a[i], v);
+        }
+    }
+    dr.copy_from_slice(sr);
+    adc(adc(adc(a[0], a[1]), adc(a[2], a[3])), short_le(sr))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn adc_wraps_end_around() {
+        assert_eq!(adc(u64::MAX, 1), 1);
+        assert_eq!(adc(u64::MAX, u64::MAX), u64::MAX);
+        assert_eq!(adc(0x8000_0000_0000_0000, 0x8000_0000_0000_0000), 1);
+    }
+
+    #[test]
+    fn tail_pads_in_memory_order() {
+        // 01 02 03 as little-endian words: 0x0201 + 0x0003.
+        assert_eq!(fold64(short_le(&[1, 2, 3])), 0x0204);
+        assert_eq!(fold64(short_le(&[0xff])), 0x00ff);
+        assert_eq!(fold64(short_le(&[])), 0);
+        assert_eq!(tail_le(&[1, 2, 3, 4, 5, 6, 7]), 0x0007_0605_0403_0201);
+    }
 }
