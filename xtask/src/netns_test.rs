@@ -1,0 +1,964 @@
+//! `cargo xtask netns-test`: real namespaces, real TUN devices, real kernel TCP.
+//!
+//! Topology (the one in docs and perf-baseline): namespaces A and B each hold one TUN
+//! (10.99.0.1/32 + fd99::1/128 in A, 10.99.0.2/32 + fd99::2/128 in B, routes to the other side).
+//! A forwarder process in the root namespace opens both TUNs (one thread entered each namespace
+//! to create them) and moves packets between them, one thread per direction. A sender in A pushes
+//! a deterministic byte pattern to a receiver in B, which checks every byte.
+//!
+//! Every forwarder mode runs on that same topology in one invocation, so the ratios compare like
+//! with like on whatever the machine is doing at that moment.
+
+use crate::sys::{self, Netns, Proc};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// No receiver progress for this long means the transfer is stuck (a lost packet that TCP cannot
+/// recover from, a wedged forwarder, …).
+const STALL: Duration = Duration::from_secs(10);
+
+const USAGE: &str = "\
+usage: cargo xtask netns-test [--quick] [--seconds S] [--streams N] [--modes m1,m2,…]
+                              [--iperf3] [--no-iperf3] [--seed N]
+  --quick      CI size: every mode over IPv4 and IPv6, one stream, 2 s each (well under 5 minutes)
+  --seconds S  length of each transfer (default 8, quick 2)
+  --streams N  parallel streams for the multi-stream runs (default 4)
+  --modes      subset of: plain, passthrough, verify, trust, tun-rs, impaired (default: all)
+  --iperf3     also measure each mode with iperf3 (default on when installed, off with --quick)
+  --seed N     seed for the data pattern and the impairment (default 1)";
+
+/// How the forwarder moves packets.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Mode {
+    /// No vnet header: one packet per read and per write.
+    Plain,
+    /// vnet header; super-packets forwarded untouched (no userspace work: the ceiling).
+    Passthrough,
+    /// linux-tun split + GRO, verifying every segment's checksum.
+    Verify,
+    /// linux-tun split + GRO, trusting checksums (as after a tunnel's authentication).
+    Trust,
+    /// The same forwarder built on tun-rs's offload API.
+    TunRs,
+    /// `Verify` with drop, duplication and reordering in the forwarder.
+    Impaired,
+}
+
+impl Mode {
+    const ALL: [Mode; 6] = [
+        Mode::Plain,
+        Mode::Passthrough,
+        Mode::Verify,
+        Mode::Trust,
+        Mode::TunRs,
+        Mode::Impaired,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Mode::Plain => "plain",
+            Mode::Passthrough => "passthrough",
+            Mode::Verify => "verify",
+            Mode::Trust => "trust",
+            Mode::TunRs => "tun-rs",
+            Mode::Impaired => "impaired",
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            Mode::Plain => "plain TUN, no vnet header",
+            Mode::Passthrough => "vnet pass-through (ceiling)",
+            Mode::Verify => "ours: split+GRO, verify",
+            Mode::Trust => "ours: split+GRO, trust",
+            Mode::TunRs => "tun-rs 2.8 offload",
+            Mode::Impaired => "ours verify + impairment",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Mode> {
+        Mode::ALL.into_iter().find(|m| m.name() == s)
+    }
+}
+
+/// One transfer's shape.
+#[derive(Clone, Copy)]
+struct Variant {
+    v6: bool,
+    streams: u32,
+}
+
+impl Variant {
+    fn label(self) -> String {
+        format!(
+            "{} x{}",
+            if self.v6 { "IPv6" } else { "IPv4" },
+            self.streams
+        )
+    }
+}
+
+struct Options {
+    quick: bool,
+    seconds: f64,
+    streams: u32,
+    modes: Vec<Mode>,
+    iperf3: Option<bool>,
+    seed: u64,
+}
+
+fn parse_args(args: &[String]) -> Result<Options, String> {
+    let mut o = Options {
+        quick: false,
+        seconds: 0.0,
+        streams: 4,
+        modes: Mode::ALL.to_vec(),
+        iperf3: None,
+        seed: 1,
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut value = |name: &str| {
+            it.next()
+                .cloned()
+                .ok_or_else(|| format!("{name} needs a value\n{USAGE}"))
+        };
+        match a.as_str() {
+            "--quick" => o.quick = true,
+            "--seconds" => {
+                o.seconds = value(a)?.parse().map_err(|e| format!("--seconds: {e}"))?;
+            }
+            "--streams" => {
+                o.streams = value(a)?.parse().map_err(|e| format!("--streams: {e}"))?;
+            }
+            "--seed" => o.seed = value(a)?.parse().map_err(|e| format!("--seed: {e}"))?,
+            "--modes" => {
+                o.modes = value(a)?
+                    .split(',')
+                    .map(|m| Mode::parse(m).ok_or_else(|| format!("unknown mode {m}\n{USAGE}")))
+                    .collect::<Result<_, _>>()?;
+            }
+            "--iperf3" => o.iperf3 = Some(true),
+            "--no-iperf3" => o.iperf3 = Some(false),
+            "-h" | "--help" => return Err(USAGE.to_string()),
+            other => return Err(format!("unknown argument {other}\n{USAGE}")),
+        }
+    }
+    if o.seconds <= 0.0 {
+        o.seconds = if o.quick { 2.0 } else { 8.0 };
+    }
+    if o.streams == 0 {
+        return Err("--streams must be at least 1".into());
+    }
+    Ok(o)
+}
+
+/// What one transfer measured.
+#[derive(Clone, Default)]
+struct Sample {
+    bytes: u64,
+    gbps: f64,
+    cpu_pct: f64,
+    /// Segments per read / write syscall of the forwarder (NaN when unknown).
+    seg_per_read: f64,
+    seg_per_write: f64,
+}
+
+struct Row {
+    mode: Mode,
+    variant: Variant,
+    result: Result<Sample, String>,
+}
+
+/// Binaries the run needs, built in release.
+struct Binaries {
+    xtask: PathBuf,
+    ours: Option<PathBuf>,
+    tunrs: Option<PathBuf>,
+}
+
+pub(crate) fn main(args: &[String]) -> i32 {
+    let opts = match parse_args(args) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("{e}");
+            return 2;
+        }
+    };
+    if !crate::signal::is_root() {
+        println!(
+            "netns-test: needs root: it creates network namespaces and TUN devices (run as root or with sudo)"
+        );
+        return 2;
+    }
+    if !Path::new("/dev/net/tun").exists() {
+        println!("netns-test: /dev/net/tun is missing: this kernel has no TUN support");
+        return 2;
+    }
+    if let Err(e) = crate::signal::install() {
+        eprintln!("netns-test: cannot install the Ctrl-C handler: {e}");
+        return 1;
+    }
+    let started = Instant::now();
+    let bins = match build(&opts) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("netns-test: build failed: {e}");
+            return 1;
+        }
+    };
+    eprintln!("netns-test: builds done in {:.0?}", started.elapsed());
+
+    let (rows, iperf, cleanup) = run_all(&opts, &bins);
+    let table = render(&opts, &rows, &iperf);
+    print!("{table}");
+
+    let mut code = 0;
+    for r in &rows {
+        if let Err(e) = &r.result {
+            eprintln!(
+                "netns-test: FAILED {} {}: {e}",
+                r.mode.name(),
+                r.variant.label()
+            );
+            code = 1;
+        }
+    }
+    if let Err(e) = cleanup {
+        eprintln!("netns-test: cleanup failed: {e}");
+        code = 1;
+    }
+    if crate::signal::interrupted() {
+        eprintln!("netns-test: interrupted; namespaces and processes cleaned up");
+        code = 130;
+    }
+    println!(
+        "netns-test: total time {:.0?}, load average now {}",
+        started.elapsed(),
+        sys::loadavg()
+    );
+    code
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives one level below the workspace root")
+        .to_path_buf()
+}
+
+/// `cargo build --release` what the run needs and find the executables in cargo's JSON output.
+fn build(opts: &Options) -> Result<Binaries, String> {
+    let ours_needed = opts.modes.iter().any(|m| {
+        matches!(
+            m,
+            Mode::Plain | Mode::Passthrough | Mode::Verify | Mode::Trust | Mode::Impaired
+        )
+    });
+    let mut jobs: Vec<(&str, Vec<&str>)> = vec![("xtask", vec!["-p", "xtask", "--bins"])];
+    if ours_needed {
+        jobs.push((
+            "forwarder",
+            vec!["-p", "linux-tun", "--example", "forwarder"],
+        ));
+    }
+    if opts.modes.contains(&Mode::TunRs) {
+        jobs.push(("tunrs-forwarder", vec!["-p", "tunrs-forwarder", "--bins"]));
+    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut found = Vec::new();
+    for (name, sel) in jobs {
+        let mut args = vec![
+            "build",
+            "--release",
+            "--message-format=json-render-diagnostics",
+        ];
+        args.extend(sel);
+        eprintln!("netns-test: cargo {}", args.join(" "));
+        let out = Command::new(&cargo)
+            .args(&args)
+            .current_dir(workspace_root())
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .map_err(|e| format!("running cargo: {e}"))?;
+        if !out.status.success() {
+            return Err(format!("cargo build for {name} failed"));
+        }
+        let json = String::from_utf8_lossy(&out.stdout);
+        let exe = executables(&json)
+            .into_iter()
+            .find(|p| p.file_name().is_some_and(|f| f == name))
+            .ok_or_else(|| format!("cargo did not report an executable named {name}"))?;
+        found.push((name, exe));
+    }
+    let take = |n: &str| found.iter().find(|(k, _)| *k == n).map(|(_, p)| p.clone());
+    Ok(Binaries {
+        xtask: take("xtask").ok_or("no xtask executable")?,
+        ours: take("forwarder"),
+        tunrs: take("tunrs-forwarder"),
+    })
+}
+
+/// Every `"executable":"…"` value in cargo's JSON messages.
+fn executables(json: &str) -> Vec<PathBuf> {
+    const KEY: &str = "\"executable\":\"";
+    json.lines()
+        .filter_map(|l| {
+            let start = l.find(KEY)? + KEY.len();
+            let end = l[start..].find('"')? + start;
+            Some(PathBuf::from(l[start..end].replace("\\\\", "\\")))
+        })
+        .collect()
+}
+
+/// Names and addresses of one run.
+struct Topology {
+    a: Netns,
+    b: Netns,
+    tun_a: String,
+    tun_b: String,
+}
+
+impl Topology {
+    fn new() -> Result<Self, String> {
+        let pid = std::process::id();
+        let a = Netns::new(format!("tofx-{pid}-a"))?;
+        let b = Netns::new(format!("tofx-{pid}-b"))?;
+        for ns in [&a, &b] {
+            // Forwarded packets arrive on the TUN with a source routed back through it; keep
+            // reverse-path filtering out of the picture anyway.
+            ns.exec("sysctl", &["-qw", "net.ipv4.conf.all.rp_filter=0"])?;
+            ns.exec("sysctl", &["-qw", "net.ipv4.conf.default.rp_filter=0"])?;
+        }
+        Ok(Topology {
+            a,
+            b,
+            tun_a: format!("tfa{pid}"),
+            tun_b: format!("tfb{pid}"),
+        })
+    }
+
+    /// Addresses and routes, once the forwarder has created and raised both devices.
+    fn configure(&self) -> Result<(), String> {
+        for (ns, dev, me, peer, me6, peer6) in [
+            (
+                &self.a,
+                &self.tun_a,
+                "10.99.0.1/32",
+                "10.99.0.2/32",
+                "fd99::1/128",
+                "fd99::2/128",
+            ),
+            (
+                &self.b,
+                &self.tun_b,
+                "10.99.0.2/32",
+                "10.99.0.1/32",
+                "fd99::2/128",
+                "fd99::1/128",
+            ),
+        ] {
+            ns.ip(&["addr", "add", me, "dev", dev])?;
+            ns.ip(&["route", "add", peer, "dev", dev])?;
+            ns.ip(&["-6", "addr", "add", me6, "dev", dev, "nodad"])?;
+            ns.ip(&["-6", "route", "add", peer6, "dev", dev])?;
+        }
+        Ok(())
+    }
+
+    fn close(self) -> Result<(), String> {
+        let ra = self.a.close();
+        let rb = self.b.close();
+        ra.and(rb)
+    }
+}
+
+fn variants(opts: &Options, mode: Mode) -> Vec<Variant> {
+    let one = |v6| Variant { v6, streams: 1 };
+    let many = |v6| Variant {
+        v6,
+        streams: opts.streams,
+    };
+    match (opts.quick, mode) {
+        (true, Mode::Verify | Mode::Trust) => vec![one(false), one(true), many(false)],
+        (true, _) => vec![one(false), one(true)],
+        (false, _) => vec![one(false), one(true), many(false), many(true)],
+    }
+}
+
+type IperfRows = Vec<(Mode, Result<f64, String>)>;
+
+fn run_all(opts: &Options, bins: &Binaries) -> (Vec<Row>, IperfRows, Result<(), String>) {
+    let mut rows = Vec::new();
+    let mut iperf_rows = Vec::new();
+    let topo = match Topology::new() {
+        Ok(t) => t,
+        Err(e) => {
+            rows.push(Row {
+                mode: opts.modes[0],
+                variant: Variant {
+                    v6: false,
+                    streams: 1,
+                },
+                result: Err(format!("setting up namespaces: {e}")),
+            });
+            return (rows, iperf_rows, Ok(()));
+        }
+    };
+    let iperf = opts
+        .iperf3
+        .unwrap_or(!opts.quick && sys::run("iperf3", &["--version"]).is_ok());
+    eprintln!(
+        "netns-test: namespaces {} and {}; {} s per transfer; load average {}",
+        topo.a.name(),
+        topo.b.name(),
+        opts.seconds,
+        sys::loadavg()
+    );
+    let mut port = 5300u16;
+    let mut seed = opts.seed;
+    'modes: for &mode in &opts.modes {
+        let vs = variants(opts, mode);
+        let mut fwd = match start_forwarder(opts, bins, &topo, mode) {
+            Ok(f) => f,
+            Err(e) => {
+                for v in vs {
+                    rows.push(Row {
+                        mode,
+                        variant: v,
+                        result: Err(e.clone()),
+                    });
+                }
+                continue;
+            }
+        };
+        for v in vs {
+            if crate::signal::interrupted() {
+                break 'modes;
+            }
+            port += 1;
+            seed += 1;
+            let result = transfer(opts, bins, &topo, &mut fwd, mode, v, port, seed);
+            match &result {
+                Ok(s) => eprintln!(
+                    "  {:<28} {:<9} {:>7.2} Gbit/s  {} verified",
+                    mode.describe(),
+                    v.label(),
+                    s.gbps,
+                    human_bytes(s.bytes)
+                ),
+                Err(e) => eprintln!("  {:<28} {:<9} FAILED: {e}", mode.describe(), v.label()),
+            }
+            rows.push(Row {
+                mode,
+                variant: v,
+                result,
+            });
+        }
+        if iperf && !crate::signal::interrupted() {
+            port += 1;
+            let r = iperf3(opts, &topo, port);
+            if let Ok(g) = &r {
+                eprintln!("  {:<28} iperf3    {g:>7.2} Gbit/s", mode.describe());
+            }
+            iperf_rows.push((mode, r));
+        }
+        if let Err(e) = stop_forwarder(fwd, mode) {
+            rows.push(Row {
+                mode,
+                variant: Variant {
+                    v6: false,
+                    streams: 1,
+                },
+                result: Err(e),
+            });
+        }
+    }
+    (rows, iperf_rows, topo.close())
+}
+
+fn start_forwarder(
+    opts: &Options,
+    bins: &Binaries,
+    topo: &Topology,
+    mode: Mode,
+) -> Result<Proc, String> {
+    let exe = match mode {
+        Mode::TunRs => bins.tunrs.as_ref(),
+        _ => bins.ours.as_ref(),
+    }
+    .ok_or("forwarder binary was not built")?;
+    let mut cmd = Command::new(exe);
+    cmd.args(["--ns-a", topo.a.name(), "--ns-b", topo.b.name()])
+        .args(["--tun-a", &topo.tun_a, "--tun-b", &topo.tun_b])
+        .args(["--mtu", "1500", "--stats-on-stdin"]);
+    match mode {
+        Mode::Plain => {
+            cmd.args(["--mode", "plain"]);
+        }
+        Mode::Passthrough => {
+            cmd.args(["--mode", "passthrough"]);
+        }
+        Mode::Verify | Mode::TunRs => {
+            cmd.args(["--mode", "verify"]);
+        }
+        Mode::Trust => {
+            cmd.args(["--mode", "trust"]);
+        }
+        Mode::Impaired => {
+            cmd.args(["--mode", "verify"])
+                .args([
+                    "--drop",
+                    "0.002",
+                    "--duplicate",
+                    "0.002",
+                    "--reorder",
+                    "0.02",
+                ])
+                .args(["--seed", &opts.seed.to_string()]);
+        }
+    }
+    let fwd = Proc::spawn(&format!("forwarder ({})", mode.name()), cmd)?;
+    fwd.expect("READY", Duration::from_secs(15))?;
+    topo.configure()?;
+    Ok(fwd)
+}
+
+/// Ask for the counters and return (segments read, segments written).
+fn forwarder_counts(fwd: &mut Proc) -> Result<(u64, u64), String> {
+    fwd.send_line("STATS")?;
+    let line = fwd.expect("STATS", Duration::from_secs(5))?;
+    parse_stats(&line).ok_or_else(|| format!("unreadable stats line: {line}"))
+}
+
+fn parse_stats(line: &str) -> Option<(u64, u64)> {
+    let get = |k: &str| {
+        line.split_whitespace()
+            .find_map(|kv| kv.strip_prefix(k)?.strip_prefix('='))
+            .and_then(|v| v.parse::<u64>().ok())
+    };
+    Some((get("rx_segments")?, get("tx_segments")?))
+}
+
+fn stop_forwarder(mut fwd: Proc, mode: Mode) -> Result<(), String> {
+    fwd.close_stdin();
+    let st = fwd.finish(Duration::from_secs(10))?;
+    if !st.success() {
+        return Err(format!("forwarder ({}) exited with {st}", mode.name()));
+    }
+    Ok(())
+}
+
+struct Snapshot {
+    at: Instant,
+    cpu: f64,
+    calls: (u64, u64),
+    segs: (u64, u64),
+}
+
+fn snapshot(fwd: &mut Proc) -> Result<Snapshot, String> {
+    let segs = forwarder_counts(fwd)?;
+    let pid = fwd.pid();
+    Ok(Snapshot {
+        at: Instant::now(),
+        cpu: sys::cpu_seconds(pid).unwrap_or(f64::NAN),
+        calls: sys::syscalls(pid).unwrap_or((0, 0)),
+        segs,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn transfer(
+    opts: &Options,
+    bins: &Binaries,
+    topo: &Topology,
+    fwd: &mut Proc,
+    mode: Mode,
+    v: Variant,
+    port: u16,
+    seed: u64,
+) -> Result<Sample, String> {
+    let (bind, target) = if v.v6 {
+        (format!("[fd99::2]:{port}"), format!("[fd99::2]:{port}"))
+    } else {
+        (format!("10.99.0.2:{port}"), format!("10.99.0.2:{port}"))
+    };
+    let xtask = bins.xtask.to_str().ok_or("non-UTF-8 path")?;
+    let mut rcmd = Command::new("ip");
+    rcmd.args(["netns", "exec", topo.b.name(), xtask, "__recv", &bind])
+        .arg(v.streams.to_string())
+        .arg(seed.to_string());
+    let receiver = Proc::spawn("receiver", rcmd)?;
+    receiver.expect("LISTENING", Duration::from_secs(10))?;
+
+    let before = snapshot(fwd)?;
+    let mut scmd = Command::new("ip");
+    scmd.args(["netns", "exec", topo.a.name(), xtask, "__send", &target])
+        .arg(v.streams.to_string())
+        .arg(format!("{}", opts.seconds))
+        .arg(seed.to_string());
+    let sender = Proc::spawn("sender", scmd)?;
+
+    // Follow the receiver: progress, stall detection, Ctrl-C, the result line.
+    let mut last_bytes = 0u64;
+    let mut last_change = Instant::now();
+    let started = Instant::now();
+    let tty = is_tty();
+    let result_line = loop {
+        if crate::signal::interrupted() {
+            return Err("interrupted".into());
+        }
+        match receiver.line(Duration::from_millis(200))? {
+            Some(l) if l.starts_with("RESULT") => break l,
+            Some(l) if l.starts_with("MISMATCH") => {
+                return Err(format!("byte mismatch: {l}"));
+            }
+            Some(l) => {
+                if let Some(b) = l
+                    .strip_prefix("PROGRESS ")
+                    .and_then(|b| b.parse::<u64>().ok())
+                    && b > last_bytes
+                {
+                    if tty {
+                        let secs = started.elapsed().as_secs_f64();
+                        eprint!(
+                            "\r  {:<28} {:<9} {:>5.1} s  {:>9} received ",
+                            mode.describe(),
+                            v.label(),
+                            secs,
+                            human_bytes(b)
+                        );
+                    }
+                    last_bytes = b;
+                    last_change = Instant::now();
+                }
+            }
+            None => {}
+        }
+        if last_change.elapsed() > STALL {
+            return Err(format!(
+                "stall: no progress for {}s at {} received",
+                STALL.as_secs(),
+                human_bytes(last_bytes)
+            ));
+        }
+    };
+    if tty {
+        eprint!("\r{:80}\r", "");
+    }
+    let after = snapshot(fwd)?;
+    let sender_lines = {
+        let mut s = sender;
+        let st = loop {
+            if let Some(st) = s.try_wait() {
+                break st;
+            }
+            if last_change.elapsed() > STALL {
+                return Err("sender did not finish after the receiver did".into());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        // Give the reader thread a moment to forward the last lines.
+        std::thread::sleep(Duration::from_millis(50));
+        let lines = s.drain();
+        if !st.success() {
+            return Err(format!("sender failed ({st}): {}", lines.join("; ")));
+        }
+        lines
+    };
+    let receiver_lines = receiver.drain();
+    let st = receiver.finish(Duration::from_secs(5))?;
+    if !st.success() {
+        return Err(format!("receiver failed ({st})"));
+    }
+
+    // The byte count each stream's sender wrote must be what its receiver verified.
+    let streams = |lines: &[String]| {
+        let mut v: Vec<(u32, u64)> = lines
+            .iter()
+            .filter_map(|l| {
+                let mut it = l.strip_prefix("STREAM ")?.split_whitespace();
+                Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?))
+            })
+            .collect();
+        v.sort_unstable();
+        v
+    };
+    let sent = streams(&sender_lines);
+    let got = streams(&receiver_lines);
+    if sent.len() != v.streams as usize || sent != got {
+        return Err(format!(
+            "byte counts differ: sent {sent:?}, verified {got:?}"
+        ));
+    }
+
+    let mut it = result_line.split_whitespace().skip(1);
+    let bytes: u64 = it.next().and_then(|b| b.parse().ok()).ok_or("bad RESULT")?;
+    let nanos: u64 = it.next().and_then(|b| b.parse().ok()).ok_or("bad RESULT")?;
+    let wall = after.at.duration_since(before.at).as_secs_f64();
+    let rd = after.calls.0.saturating_sub(before.calls.0);
+    let wr = after.calls.1.saturating_sub(before.calls.1);
+    let rx = after.segs.0.saturating_sub(before.segs.0);
+    let tx = after.segs.1.saturating_sub(before.segs.1);
+    // The two STATS round trips themselves are one read and one write each.
+    let rd = rd.saturating_sub(2);
+    let wr = wr.saturating_sub(2);
+    let ratio = |n: u64, d: u64| {
+        if d == 0 {
+            f64::NAN
+        } else {
+            n as f64 / d as f64
+        }
+    };
+    Ok(Sample {
+        bytes,
+        gbps: bytes as f64 * 8.0 / nanos.max(1) as f64,
+        cpu_pct: 100.0 * (after.cpu - before.cpu) / wall,
+        seg_per_read: ratio(rx, rd),
+        seg_per_write: ratio(tx, wr),
+    })
+}
+
+fn iperf3(opts: &Options, topo: &Topology, port: u16) -> Result<f64, String> {
+    let p = port.to_string();
+    let mut server = Command::new("ip");
+    server.args([
+        "netns",
+        "exec",
+        topo.b.name(),
+        "iperf3",
+        "-s",
+        "-1",
+        "-B",
+        "10.99.0.2",
+        "-p",
+        &p,
+    ]);
+    let server = Proc::spawn("iperf3 server", server)?;
+    std::thread::sleep(Duration::from_millis(300));
+    let secs = format!("{}", opts.seconds.ceil() as u64);
+    let out = topo
+        .a
+        .exec("iperf3", &["-c", "10.99.0.2", "-p", &p, "-t", &secs, "-J"])?;
+    let _ = server.finish(Duration::from_secs(5));
+    // end.sum_received.bits_per_second
+    let at = out
+        .find("\"sum_received\"")
+        .ok_or("no sum_received in iperf3 output")?;
+    let rest = &out[at..];
+    let key = "\"bits_per_second\":";
+    let v = rest.find(key).ok_or("no bits_per_second")? + key.len();
+    let num: String = rest[v..]
+        .trim_start()
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == 'e' || *c == '+')
+        .collect();
+    num.parse::<f64>()
+        .map(|b| b / 1e9)
+        .map_err(|e| format!("iperf3 rate {num}: {e}"))
+}
+
+fn is_tty() -> bool {
+    // SAFETY: isatty only inspects the descriptor.
+    unsafe { libc::isatty(2) == 1 }
+}
+
+fn human_bytes(b: u64) -> String {
+    if b >= 1 << 30 {
+        format!("{:.2} GiB", b as f64 / (1u64 << 30) as f64)
+    } else {
+        format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64)
+    }
+}
+
+fn fmt_num(x: f64, prec: usize) -> String {
+    if x.is_finite() {
+        format!("{x:.prec$}")
+    } else {
+        "-".into()
+    }
+}
+
+fn render(opts: &Options, rows: &[Row], iperf: &IperfRows) -> String {
+    let mut t = String::new();
+    let _ = writeln!(
+        t,
+        "\n{:<28} {:<9} {:>8} {:>8} {:>8} {:>6} {:>10}",
+        "forwarder", "traffic", "Gbit/s", "seg/rd", "seg/wr", "CPU%", "verified"
+    );
+    let _ = writeln!(t, "{}", "-".repeat(83));
+    for r in rows {
+        match &r.result {
+            Ok(s) => {
+                let _ = writeln!(
+                    t,
+                    "{:<28} {:<9} {:>8.2} {:>8} {:>8} {:>6.0} {:>10}",
+                    r.mode.describe(),
+                    r.variant.label(),
+                    s.gbps,
+                    fmt_num(s.seg_per_read, 1),
+                    fmt_num(s.seg_per_write, 1),
+                    s.cpu_pct,
+                    human_bytes(s.bytes)
+                );
+            }
+            Err(_) => {
+                let _ = writeln!(
+                    t,
+                    "{:<28} {:<9} {:>8}",
+                    r.mode.describe(),
+                    r.variant.label(),
+                    "FAILED"
+                );
+            }
+        }
+    }
+    for (mode, r) in iperf {
+        let _ = writeln!(
+            t,
+            "{:<28} {:<9} {:>8}",
+            mode.describe(),
+            "iperf3 v4",
+            r.as_ref()
+                .map_or_else(|e| format!("({e})"), |g| format!("{g:.2}"))
+        );
+    }
+    let gbps = |m: Mode, v6: bool, streams: u32| {
+        rows.iter()
+            .find(|r| r.mode == m && r.variant.v6 == v6 && r.variant.streams == streams)
+            .and_then(|r| r.result.as_ref().ok())
+            .map(|s| s.gbps)
+    };
+    let _ = writeln!(
+        t,
+        "\nratios (same run, ours = split+GRO with verification):"
+    );
+    let mut shapes = vec![
+        (false, 1),
+        (true, 1),
+        (false, opts.streams),
+        (true, opts.streams),
+    ];
+    shapes.dedup();
+    let mut summary = None;
+    for (v6, n) in shapes {
+        let Some(ours) = gbps(Mode::Verify, v6, n) else {
+            continue;
+        };
+        let mut line = format!("  {:<9}", Variant { v6, streams: n }.label());
+        let mut parts = Vec::new();
+        for (name, m) in [
+            ("ceiling", Mode::Passthrough),
+            ("tun-rs", Mode::TunRs),
+            ("plain", Mode::Plain),
+        ] {
+            if let Some(other) = gbps(m, v6, n) {
+                let x = ours / other;
+                let _ = write!(line, "  ours/{name} {x:>5.2}x");
+                parts.push(format!("{x:.2}x {name}"));
+            }
+        }
+        if let Some(trust) = gbps(Mode::Trust, v6, n) {
+            let _ = write!(line, "  trust/verify {:>5.2}x", trust / ours);
+        }
+        let _ = writeln!(t, "{line}");
+        if !v6 && n == 1 {
+            summary = Some(format!(
+                "ours {ours:.1} Gbit/s IPv4 single stream = {}",
+                parts.join(", ")
+            ));
+        }
+    }
+    let ok = rows.iter().filter(|r| r.result.is_ok()).count();
+    let failed = rows.len() - ok;
+    let verified: u64 = rows
+        .iter()
+        .filter_map(|r| r.result.as_ref().ok())
+        .map(|s| s.bytes)
+        .sum();
+    let _ = writeln!(
+        t,
+        "\nsummary: {}; {ok} transfers verified byte for byte ({}), {failed} failed",
+        summary.unwrap_or_else(|| "ours (verify) not measured".into()),
+        human_bytes(verified)
+    );
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn executables_are_found_in_cargo_json() {
+        let json = r#"{"reason":"compiler-artifact","target":{"name":"x"},"executable":"/t/release/xtask","fresh":true}
+{"reason":"compiler-artifact","executable":null}
+{"reason":"build-finished","success":true}"#;
+        assert_eq!(executables(json), vec![PathBuf::from("/t/release/xtask")]);
+    }
+
+    #[test]
+    fn stats_line_parses() {
+        assert_eq!(
+            parse_stats("STATS rx_segments=10 tx_segments=9 dropped=1"),
+            Some((10, 9))
+        );
+        assert_eq!(parse_stats("STATS rx_segments=x"), None);
+    }
+
+    #[test]
+    fn args_pick_sizes_and_modes() {
+        let o = parse_args(&["--quick".into(), "--modes".into(), "verify,tun-rs".into()]).unwrap();
+        assert!(o.quick);
+        assert_eq!(o.seconds, 2.0);
+        assert_eq!(o.modes, vec![Mode::Verify, Mode::TunRs]);
+        assert!(parse_args(&["--modes".into(), "bogus".into()]).is_err());
+        assert_eq!(parse_args(&[]).unwrap().seconds, 8.0);
+    }
+
+    #[test]
+    fn table_reports_ratios_and_failures() {
+        let s = |g| Sample {
+            bytes: 1 << 30,
+            gbps: g,
+            cpu_pct: 100.0,
+            seg_per_read: 40.0,
+            seg_per_write: 40.0,
+        };
+        let v = Variant {
+            v6: false,
+            streams: 1,
+        };
+        let rows = vec![
+            Row {
+                mode: Mode::Passthrough,
+                variant: v,
+                result: Ok(s(20.0)),
+            },
+            Row {
+                mode: Mode::Verify,
+                variant: v,
+                result: Ok(s(18.0)),
+            },
+            Row {
+                mode: Mode::Plain,
+                variant: v,
+                result: Ok(s(3.0)),
+            },
+            Row {
+                mode: Mode::TunRs,
+                variant: v,
+                result: Err("stall".into()),
+            },
+        ];
+        let opts = parse_args(&[]).unwrap();
+        let t = render(&opts, &rows, &Vec::new());
+        assert!(t.contains("ours/ceiling  0.90x"), "{t}");
+        assert!(t.contains("ours/plain  6.00x"), "{t}");
+        assert!(t.contains("FAILED"), "{t}");
+        assert!(t.contains("3 transfers verified"), "{t}");
+        assert!(t.contains("1 failed"), "{t}");
+    }
+}

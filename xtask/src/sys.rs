@@ -1,0 +1,247 @@
+//! Namespaces, child processes and CPU accounting, each behind a guard that cleans up on drop.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Run a command to completion; an error carries its stderr.
+pub(crate) fn run(cmd: &str, args: &[&str]) -> Result<String, String> {
+    let out = Command::new(cmd)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("{cmd}: {e}"))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(format!(
+            "`{cmd} {}` failed ({}): {}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+/// A named network namespace (`ip netns add`), deleted on [`Netns::close`] or drop.
+pub(crate) struct Netns {
+    name: String,
+    open: bool,
+}
+
+impl Netns {
+    /// Create `name` with loopback up. Names include our pid, so two runs never collide.
+    pub(crate) fn new(name: String) -> Result<Self, String> {
+        run("ip", &["netns", "add", &name])?;
+        let ns = Netns { name, open: true };
+        ns.ip(&["link", "set", "lo", "up"])?;
+        Ok(ns)
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// `ip -n <ns> <args…>`.
+    pub(crate) fn ip(&self, args: &[&str]) -> Result<String, String> {
+        let mut full = vec!["-n", &self.name];
+        full.extend_from_slice(args);
+        run("ip", &full)
+    }
+
+    /// `ip netns exec <ns> <cmd> <args…>` to completion.
+    pub(crate) fn exec(&self, cmd: &str, args: &[&str]) -> Result<String, String> {
+        let mut full = vec!["netns", "exec", &self.name, cmd];
+        full.extend_from_slice(args);
+        run("ip", &full)
+    }
+
+    /// Delete the namespace and confirm it is gone.
+    pub(crate) fn close(mut self) -> Result<(), String> {
+        self.open = false;
+        delete_netns(&self.name)
+    }
+}
+
+fn delete_netns(name: &str) -> Result<(), String> {
+    run("ip", &["netns", "del", name])?;
+    let list = run("ip", &["netns", "list"])?;
+    if list
+        .lines()
+        .any(|l| l.split_whitespace().next() == Some(name))
+    {
+        return Err(format!("namespace {name} still listed after deletion"));
+    }
+    Ok(())
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        if self.open
+            && let Err(e) = delete_netns(&self.name)
+        {
+            eprintln!("cleanup: {e}");
+        }
+    }
+}
+
+/// A child process whose stdout lines arrive on a channel; killed and reaped on drop.
+pub(crate) struct Proc {
+    label: String,
+    child: Option<Child>,
+    stdin: Option<ChildStdin>,
+    lines: Receiver<String>,
+}
+
+impl Proc {
+    /// Spawn with piped stdin/stdout (stderr passes through to ours).
+    pub(crate) fn spawn(label: &str, mut cmd: Command) -> Result<Self, String> {
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| format!("starting {label}: {e}"))?;
+        let stdout = child.stdout.take().expect("stdout was piped");
+        let stdin = child.stdin.take();
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(Proc {
+            label: label.to_string(),
+            child: Some(child),
+            stdin,
+            lines: rx,
+        })
+    }
+
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
+    /// Next stdout line within `timeout`; `Ok(None)` on timeout, `Err` when stdout closed.
+    pub(crate) fn line(&self, timeout: Duration) -> Result<Option<String>, String> {
+        match self.lines.recv_timeout(timeout) {
+            Ok(l) => Ok(Some(l)),
+            Err(RecvTimeoutError::Timeout) => Ok(None),
+            Err(RecvTimeoutError::Disconnected) => Err(format!("{} closed its output", self.label)),
+        }
+    }
+
+    /// Wait for a line starting with `prefix`, skipping others, polling for Ctrl-C.
+    pub(crate) fn expect(&self, prefix: &str, timeout: Duration) -> Result<String, String> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if crate::signal::interrupted() {
+                return Err("interrupted".into());
+            }
+            if let Some(l) = self.line(Duration::from_millis(100))? {
+                if l.starts_with(prefix) {
+                    return Ok(l);
+                }
+            }
+        }
+        Err(format!(
+            "{}: no `{prefix}` line within {timeout:?}",
+            self.label
+        ))
+    }
+
+    /// Write one line to the child's stdin.
+    pub(crate) fn send_line(&mut self, line: &str) -> Result<(), String> {
+        let stdin = self.stdin.as_mut().ok_or("stdin closed")?;
+        writeln!(stdin, "{line}")
+            .and_then(|()| stdin.flush())
+            .map_err(|e| format!("{}: {e}", self.label))
+    }
+
+    /// Close stdin (our forwarders take that as "stop and report").
+    pub(crate) fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
+    /// Non-blocking exit check.
+    pub(crate) fn try_wait(&mut self) -> Option<ExitStatus> {
+        self.child.as_mut()?.try_wait().ok().flatten()
+    }
+
+    /// Wait up to `timeout` for the child to exit by itself; kill it after that.
+    pub(crate) fn finish(mut self, timeout: Duration) -> Result<ExitStatus, String> {
+        let deadline = Instant::now() + timeout;
+        let mut child = self.child.take().expect("child present until finish");
+        loop {
+            if let Some(st) = child.try_wait().map_err(|e| e.to_string())? {
+                return Ok(st);
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "{} did not exit within {timeout:?}; killed",
+                    self.label
+                ));
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Lines already printed (non-blocking).
+    pub(crate) fn drain(&self) -> Vec<String> {
+        self.lines.try_iter().collect()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.stdin = None;
+        if let Some(mut child) = self.child.take() {
+            if let Ok(None) = child.try_wait() {
+                let _ = child.kill();
+            }
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Cumulative user+system CPU time of a process, in seconds (from `/proc/<pid>/stat`).
+pub(crate) fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which is in parentheses and may contain spaces.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // `state` is field 3 overall (index 0 here); utime/stime are fields 14/15 → 11/12.
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    let hz = if hz > 0 { hz as f64 } else { 100.0 };
+    Some((utime + stime) as f64 / hz)
+}
+
+/// System-wide load average over one minute (to note how quiet the machine was).
+pub(crate) fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".into())
+}
+
+/// Read and write syscalls a process has made so far (`syscr`/`syscw` in `/proc/<pid>/io`, summed
+/// over its threads): the forwarder-independent way to count syscalls per packet.
+pub(crate) fn syscalls(pid: u32) -> Option<(u64, u64)> {
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).ok()?;
+    let field = |name: &str| {
+        io.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    };
+    Some((field("syscr:")?, field("syscw:")?))
+}
