@@ -1,0 +1,847 @@
+//! Opening and configuring the device, and unbatched I/O.
+
+use std::fmt;
+use std::io::{self, IoSlice};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+
+use rustix::event::{PollFd, PollFlags};
+use rustix::fs::{Mode, OFlags};
+
+use crate::stats::{Counters, Event, EventHook, Stats};
+use crate::{Error, sys};
+
+/// Default vnet header length: the 10-byte legacy `struct virtio_net_hdr`.
+const DEFAULT_VNET_HDR_LEN: usize = 10;
+
+/// A `TUNSETOFFLOAD` mask (`TUN_F_*`, `include/uapi/linux/if_tun.h`).
+///
+/// ```
+/// use linux_tun::OffloadFlags;
+/// let f = OffloadFlags::CSUM | OffloadFlags::TSO4;
+/// assert!(f.contains(OffloadFlags::TSO4) && !f.contains(OffloadFlags::TSO6));
+/// assert_eq!(f.bits(), 0x03);
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct OffloadFlags(u32);
+
+impl OffloadFlags {
+    /// No offloads: the kernel segments and checksums before handing packets over.
+    pub const NONE: OffloadFlags = OffloadFlags(0);
+    /// `TUN_F_CSUM`: reads may carry partial checksums (`NEEDS_CSUM`).
+    pub const CSUM: OffloadFlags = OffloadFlags(libc::TUN_F_CSUM);
+    /// `TUN_F_TSO4`: reads may be TCP/IPv4 super-packets (needs `CSUM`).
+    pub const TSO4: OffloadFlags = OffloadFlags(libc::TUN_F_TSO4);
+    /// `TUN_F_TSO6`: reads may be TCP/IPv6 super-packets (needs `CSUM`).
+    pub const TSO6: OffloadFlags = OffloadFlags(libc::TUN_F_TSO6);
+    /// `TUN_F_TSO_ECN`: super-packets may carry CWR (needs `TSO4` or `TSO6`).
+    pub const TSO_ECN: OffloadFlags = OffloadFlags(libc::TUN_F_TSO_ECN);
+    /// Everything this crate can serve on reads.
+    pub const ALL: OffloadFlags =
+        OffloadFlags(libc::TUN_F_CSUM | libc::TUN_F_TSO4 | libc::TUN_F_TSO6 | libc::TUN_F_TSO_ECN);
+
+    /// The raw mask.
+    pub const fn bits(self) -> u32 {
+        self.0
+    }
+    /// A mask from raw bits (unknown bits are kept; [`Tun::set_offload`] rejects them).
+    pub const fn from_bits(bits: u32) -> OffloadFlags {
+        OffloadFlags(bits)
+    }
+    /// Whether every bit of `other` is set.
+    pub const fn contains(self, other: OffloadFlags) -> bool {
+        self.0 & other.0 == other.0
+    }
+    /// Whether no bit is set.
+    pub const fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+    /// Whether the kernel may hand out TCP super-packets.
+    pub const fn has_tso(self) -> bool {
+        self.0 & (libc::TUN_F_TSO4 | libc::TUN_F_TSO6) != 0
+    }
+}
+
+impl std::ops::BitOr for OffloadFlags {
+    type Output = OffloadFlags;
+    fn bitor(self, rhs: OffloadFlags) -> OffloadFlags {
+        OffloadFlags(self.0 | rhs.0)
+    }
+}
+
+impl fmt::Debug for OffloadFlags {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const NAMES: [(OffloadFlags, &str); 4] = [
+            (OffloadFlags::CSUM, "CSUM"),
+            (OffloadFlags::TSO4, "TSO4"),
+            (OffloadFlags::TSO6, "TSO6"),
+            (OffloadFlags::TSO_ECN, "TSO_ECN"),
+        ];
+        let mut first = true;
+        for (flag, name) in NAMES {
+            if self.contains(flag) {
+                if !first {
+                    f.write_str(" | ")?;
+                }
+                f.write_str(name)?;
+                first = false;
+            }
+        }
+        let rest = self.0 & !Self::ALL.0;
+        if rest != 0 {
+            if !first {
+                f.write_str(" | ")?;
+            }
+            write!(f, "{rest:#x}")?;
+        } else if first {
+            f.write_str("NONE")?;
+        }
+        Ok(())
+    }
+}
+
+/// What the kernel granted for this device.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Capabilities {
+    /// The virtio header length in front of every packet (10 or 12), or `None` without
+    /// `IFF_VNET_HDR`.
+    pub vnet_hdr_len: Option<usize>,
+    /// The `TUNSETOFFLOAD` mask in force (what reads may carry).
+    pub offload: OffloadFlags,
+    /// Whether writes coalesce segments into super-packets (GRO). Turned off by the user, or
+    /// by the device after repeated `EINVAL` on super-packet writes.
+    pub gro: bool,
+    /// Whether the device is multi-queue (`IFF_MULTI_QUEUE`).
+    pub multi_queue: bool,
+}
+
+/// Device-wide state shared by all handles of one queue (and its halves).
+pub(crate) struct Device {
+    pub(crate) name: String,
+    /// An `AF_INET` datagram socket created where the device was opened: MTU and link state
+    /// are set through it, so they work from any thread afterwards.
+    ctl: OwnedFd,
+    pub(crate) vnet_len: usize,
+    pub(crate) multi_queue: bool,
+    offload: AtomicU32,
+    pub(crate) gro: AtomicBool,
+    pub(crate) counters: Counters,
+    pub(crate) hook: Option<EventHook>,
+    /// Test seam: the next this-many super-packet writes fail with `EINVAL` before reaching
+    /// the kernel. Set through [`Tun::__inject_gso_einval`]; zero in normal use.
+    pub(crate) inject_gso_einval: AtomicU32,
+}
+
+impl Device {
+    pub(crate) fn emit(&self, event: Event) {
+        if let Some(h) = &self.hook {
+            h(&event);
+        }
+    }
+}
+
+/// One queue's file descriptor plus the shared device state.
+pub(crate) struct Queue {
+    pub(crate) fd: OwnedFd,
+    pub(crate) dev: Arc<Device>,
+    /// The fd is always `O_NONBLOCK`; in blocking mode reads and writes wait in `poll`.
+    pub(crate) blocking: AtomicBool,
+}
+
+impl Queue {
+    /// Wait until the fd is ready for `events` (blocking mode only).
+    pub(crate) fn wait(&self, events: PollFlags) -> io::Result<()> {
+        let mut fds = [PollFd::new(&self.fd, events)];
+        loop {
+            match rustix::event::poll(&mut fds, None) {
+                Ok(_) => {
+                    let r = fds[0].revents();
+                    if r.intersects(PollFlags::ERR | PollFlags::NVAL) {
+                        return Err(io::Error::from_raw_os_error(libc::EBADFD));
+                    }
+                    return Ok(());
+                }
+                Err(rustix::io::Errno::INTR) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    pub(crate) fn is_blocking(&self) -> bool {
+        self.blocking.load(Ordering::Relaxed)
+    }
+
+    /// `read(2)` honouring the blocking mode; `EINTR` is retried.
+    pub(crate) fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            match rustix::io::read(&self.fd, &mut *buf) {
+                Ok(n) => return Ok(n),
+                Err(rustix::io::Errno::INTR) => {}
+                Err(rustix::io::Errno::AGAIN) if self.is_blocking() => self.wait(PollFlags::IN)?,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// `readv(2)` without waiting.
+    pub(crate) fn readv_nowait(&self, bufs: &mut [io::IoSliceMut<'_>]) -> io::Result<usize> {
+        loop {
+            match rustix::io::readv(&self.fd, bufs) {
+                Ok(n) => return Ok(n),
+                Err(rustix::io::Errno::INTR) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// `writev(2)` honouring the blocking mode. TUN writes are one packet per call and never
+    /// partial (`tun_get_user` consumes the whole iov or fails).
+    pub(crate) fn writev(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        loop {
+            match rustix::io::writev(&self.fd, bufs) {
+                Ok(n) => return Ok(n),
+                Err(rustix::io::Errno::INTR) => {}
+                Err(rustix::io::Errno::AGAIN) if self.is_blocking() => self.wait(PollFlags::OUT)?,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+}
+
+/// Configures and opens a TUN device; see [`Tun::builder`].
+#[derive(Clone)]
+#[must_use]
+pub struct Builder {
+    name: String,
+    offload: bool,
+    offload_mask: OffloadFlags,
+    gro: bool,
+    vnet_hdr_len: usize,
+    queues: usize,
+    persist: Option<bool>,
+    mtu: Option<u32>,
+    up: bool,
+    blocking: bool,
+    hook: Option<EventHook>,
+}
+
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("name", &self.name)
+            .field("offload", &self.offload)
+            .field("offload_mask", &self.offload_mask)
+            .field("gro", &self.gro)
+            .field("vnet_hdr_len", &self.vnet_hdr_len)
+            .field("queues", &self.queues)
+            .field("persist", &self.persist)
+            .field("mtu", &self.mtu)
+            .field("up", &self.up)
+            .field("blocking", &self.blocking)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder {
+            name: String::new(),
+            offload: true,
+            offload_mask: OffloadFlags::ALL,
+            gro: true,
+            vnet_hdr_len: DEFAULT_VNET_HDR_LEN,
+            queues: 1,
+            persist: None,
+            mtu: None,
+            up: false,
+            blocking: true,
+            hook: None,
+        }
+    }
+}
+
+impl Builder {
+    /// Device name; an existing (persistent) device of that name is attached to. Without a
+    /// name the kernel picks `tunN` ([`Tun::name`] tells which). A `%d` in the name is
+    /// replaced by the kernel with the first free number.
+    pub fn name(mut self, name: &str) -> Self {
+        name.clone_into(&mut self.name);
+        self
+    }
+
+    /// Virtio header and segmentation offload (default on): reads may be super-packets (split
+    /// for you by [`Reader::recv`](crate::Reader::recv)) and writes coalesce segments. Off:
+    /// no virtio header, one packet per read and write, offload mask set to 0.
+    pub fn offload(mut self, on: bool) -> Self {
+        self.offload = on;
+        self
+    }
+
+    /// The offload mask to ask for when offload is on (default [`OffloadFlags::ALL`]); the
+    /// kernel's refusals are probed down as in [`Tun::negotiate_offload`].
+    pub fn offload_mask(mut self, mask: OffloadFlags) -> Self {
+        self.offload_mask = mask;
+        self
+    }
+
+    /// Coalesce written segments into super-packets (default on when offload is on). Turn off
+    /// for kernels that reject super-packet writes while still reading super-packets.
+    pub fn gro(mut self, on: bool) -> Self {
+        self.gro = on;
+        self
+    }
+
+    /// Virtio header length: 10 (legacy, default) or 12 (`virtio_net_hdr_v1`).
+    pub fn vnet_hdr_len(mut self, len: usize) -> Self {
+        self.vnet_hdr_len = len;
+        self
+    }
+
+    /// A multi-queue device (`IFF_MULTI_QUEUE`) with `queues` queues for
+    /// [`open_queues`](Self::open_queues); 1 (default) is a single-queue device.
+    pub fn multi_queue(mut self, queues: usize) -> Self {
+        self.queues = queues;
+        self
+    }
+
+    /// Make the device persistent (it outlives its file descriptors) or clear persistence.
+    /// Unset (default): left as it is.
+    pub fn persist(mut self, on: bool) -> Self {
+        self.persist = Some(on);
+        self
+    }
+
+    /// Set the MTU after opening.
+    pub fn mtu(mut self, mtu: u32) -> Self {
+        self.mtu = Some(mtu);
+        self
+    }
+
+    /// Bring the link up after opening.
+    pub fn up(mut self) -> Self {
+        self.up = true;
+        self
+    }
+
+    /// Blocking (default) or non-blocking reads and writes (`WouldBlock` errors).
+    pub fn blocking(mut self, on: bool) -> Self {
+        self.blocking = on;
+        self
+    }
+
+    /// Called for noteworthy device events (malformed reads dropped, super-packet writes
+    /// rejected, GRO turned off). Runs on the thread that hit the event; keep it short.
+    pub fn on_event(mut self, hook: impl Fn(&Event) + Send + Sync + 'static) -> Self {
+        self.hook = Some(Arc::new(hook));
+        self
+    }
+
+    fn validate(&self) -> Result<(), Error> {
+        if self.name.len() > sys::MAX_NAME
+            || self.name.bytes().any(|b| b == 0 || b == b'/' || b == b' ')
+        {
+            return Err(Error::InvalidName(self.name.clone()));
+        }
+        if self.vnet_hdr_len != 10 && self.vnet_hdr_len != 12 {
+            return Err(Error::InvalidConfig("vnet_hdr_len must be 10 or 12"));
+        }
+        if self.queues == 0 {
+            return Err(Error::InvalidConfig("multi_queue needs at least one queue"));
+        }
+        if self.offload_mask.bits() & !OffloadFlags::ALL.bits() != 0 {
+            return Err(Error::UnsupportedOffload(self.offload_mask.bits()));
+        }
+        Ok(())
+    }
+
+    fn iff_flags(&self) -> libc::c_int {
+        let mut flags = libc::IFF_TUN | libc::IFF_NO_PI;
+        if self.offload {
+            flags |= libc::IFF_VNET_HDR;
+        }
+        if self.queues > 1 {
+            flags |= libc::IFF_MULTI_QUEUE;
+        }
+        flags
+    }
+
+    /// Open the device (the first queue of a multi-queue device), negotiate offloads, apply
+    /// persistence, MTU and link state.
+    ///
+    /// The device is created in the network namespace of the calling thread.
+    ///
+    /// # Errors
+    /// [`Error::Open`], [`Error::Device`] naming the failed ioctl, or a configuration error.
+    pub fn open(&self) -> Result<Tun, Error> {
+        self.validate()?;
+        let fd = open_dev()?;
+        let name = sys::set_iff(fd.as_fd(), &self.name, self.iff_flags())
+            .map_err(|e| Error::device("TUNSETIFF", &self.name, e))?;
+        self.finish(fd, name, self.offload, self.queues > 1)
+    }
+
+    /// Open all queues of a multi-queue device (see [`multi_queue`](Self::multi_queue)).
+    ///
+    /// # Errors
+    /// As [`open`](Self::open).
+    pub fn open_queues(&self) -> Result<Vec<Tun>, Error> {
+        let first = self.open()?;
+        let mut all = Vec::with_capacity(self.queues);
+        for _ in 1..self.queues {
+            all.push(first.open_queue()?);
+        }
+        all.insert(0, first);
+        Ok(all)
+    }
+
+    /// Adopt a TUN file descriptor handed over by a privileged parent (already attached with
+    /// `TUNSETIFF`). Its name, vnet header and multi-queue mode are read from the kernel; the
+    /// offload mask is set explicitly (a previous owner's mask stays on the device otherwise),
+    /// then MTU and link state are applied. `offload(true)` on an fd without `IFF_VNET_HDR`
+    /// falls back to plain packets (the flag cannot be added after `TUNSETIFF`).
+    ///
+    /// # Errors
+    /// [`Error::Device`] if `fd` is not an attached TUN.
+    pub fn adopt(&self, fd: OwnedFd) -> Result<Tun, Error> {
+        self.validate()?;
+        let (name, flags) =
+            sys::get_iff(fd.as_fd()).map_err(|e| Error::device("TUNGETIFF", "", e))?;
+        if flags & libc::IFF_TUN == 0 {
+            return Err(Error::InvalidConfig(
+                "adopted fd is not a TUN (IFF_TUN unset)",
+            ));
+        }
+        if flags & libc::IFF_NO_PI == 0 {
+            return Err(Error::InvalidConfig(
+                "adopted fd carries packet information (IFF_NO_PI unset)",
+            ));
+        }
+        rustix::fs::fcntl_setfl(&fd, OFlags::RDWR | OFlags::NONBLOCK)
+            .map_err(|e| Error::device("F_SETFL", &name, e.into()))?;
+        let vnet = flags & libc::IFF_VNET_HDR != 0;
+        self.finish(fd, name, vnet, flags & libc::IFF_MULTI_QUEUE != 0)
+    }
+
+    fn finish(&self, fd: OwnedFd, name: String, vnet: bool, multi: bool) -> Result<Tun, Error> {
+        let vnet_len = if vnet {
+            let want = if self.offload {
+                self.vnet_hdr_len
+            } else {
+                sys::get_vnet_hdr_sz(fd.as_fd())
+                    .map_err(|e| Error::device("TUNGETVNETHDRSZ", &name, e))?
+            };
+            sys::set_vnet_hdr_sz(fd.as_fd(), want)
+                .map_err(|e| Error::device("TUNSETVNETHDRSZ", &name, e))?;
+            want
+        } else {
+            0
+        };
+        let ctl = rustix::net::socket_with(
+            rustix::net::AddressFamily::INET,
+            rustix::net::SocketType::DGRAM,
+            rustix::net::SocketFlags::CLOEXEC,
+            None,
+        )
+        .map_err(|e| Error::device("socket", &name, e.into()))?;
+        let dev = Arc::new(Device {
+            name,
+            ctl,
+            vnet_len,
+            multi_queue: multi,
+            offload: AtomicU32::new(0),
+            gro: AtomicBool::new(vnet && self.gro),
+            counters: Counters::default(),
+            hook: self.hook.clone(),
+            inject_gso_einval: AtomicU32::new(0),
+        });
+        let tun = Tun {
+            q: Arc::new(Queue {
+                fd,
+                dev,
+                blocking: AtomicBool::new(self.blocking),
+            }),
+        };
+        // Always set the mask, also to 0: a persistent device keeps an earlier owner's mask,
+        // and TSO without a vnet header would hand us unsplittable super-packets
+        // (rule book §4 and "Known pitfalls": set the mask explicitly on attach).
+        if vnet && self.offload {
+            tun.negotiate_offload(self.offload_mask)?;
+        } else {
+            tun.set_offload(OffloadFlags::NONE)?;
+        }
+        if let Some(p) = self.persist {
+            sys::set_persist(tun.q.fd.as_fd(), p)
+                .map_err(|e| Error::device("TUNSETPERSIST", tun.name(), e))?;
+        }
+        if let Some(mtu) = self.mtu {
+            tun.set_mtu(mtu)?;
+        }
+        if self.up {
+            tun.set_up(true)?;
+        }
+        Ok(tun)
+    }
+}
+
+fn open_dev() -> Result<OwnedFd, Error> {
+    rustix::fs::open(
+        "/dev/net/tun",
+        OFlags::RDWR | OFlags::CLOEXEC | OFlags::NONBLOCK,
+        Mode::empty(),
+    )
+    .map_err(|e| Error::Open(e.into()))
+}
+
+/// One queue of a TUN device: configuration, unbatched I/O, and [`split`](Tun::split) into
+/// batch [`Reader`](crate::Reader) and [`Writer`](crate::Writer) halves.
+///
+/// Dropping the last handle of a queue closes it; a non-persistent device disappears with its
+/// last queue.
+///
+/// ```no_run
+/// let tun = linux_tun::Tun::builder().name("tun%d").offload(true).mtu(1500).up().open()?;
+/// println!("{} granted {:?}", tun.name(), tun.capabilities());
+/// # Ok::<(), linux_tun::Error>(())
+/// ```
+pub struct Tun {
+    pub(crate) q: Arc<Queue>,
+}
+
+impl fmt::Debug for Tun {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Tun")
+            .field("name", &self.name())
+            .field("fd", &self.q.fd.as_raw_fd())
+            .field("capabilities", &self.capabilities())
+            .finish()
+    }
+}
+
+impl Tun {
+    /// Start configuring a device.
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// The device name the kernel assigned.
+    pub fn name(&self) -> &str {
+        &self.q.dev.name
+    }
+
+    /// What the kernel granted.
+    pub fn capabilities(&self) -> Capabilities {
+        self.control().capabilities()
+    }
+
+    /// A cloneable handle for device-wide settings and statistics that stays usable after
+    /// [`split`](Self::split).
+    pub fn control(&self) -> Control {
+        Control {
+            q: Arc::clone(&self.q),
+        }
+    }
+
+    /// Set the `TUNSETOFFLOAD` mask exactly (no probing).
+    ///
+    /// # Errors
+    /// [`Error::UnsupportedOffload`] for bits outside [`OffloadFlags::ALL`] or any offload on
+    /// a device without a vnet header; [`Error::Device`] if the kernel refuses the mask.
+    pub fn set_offload(&self, mask: OffloadFlags) -> Result<(), Error> {
+        self.control().set_offload(mask)
+    }
+
+    /// Ask for `wanted` and step down on `EINVAL` (rule book §4: any bit the kernel does not
+    /// know makes `set_offload` fail): `wanted`, then without `TSO_ECN`, then `CSUM` only,
+    /// then nothing. Returns the granted mask.
+    ///
+    /// # Errors
+    /// [`Error::Device`] for a failure other than `EINVAL`.
+    pub fn negotiate_offload(&self, wanted: OffloadFlags) -> Result<OffloadFlags, Error> {
+        self.control().negotiate_offload(wanted)
+    }
+
+    /// The MTU.
+    ///
+    /// # Errors
+    /// [`Error::Device`] (`SIOCGIFMTU`).
+    pub fn mtu(&self) -> Result<u32, Error> {
+        self.control().mtu()
+    }
+
+    /// Set the MTU.
+    ///
+    /// # Errors
+    /// [`Error::Device`] (`SIOCSIFMTU`).
+    pub fn set_mtu(&self, mtu: u32) -> Result<(), Error> {
+        self.control().set_mtu(mtu)
+    }
+
+    /// Bring the link up or down.
+    ///
+    /// # Errors
+    /// [`Error::Device`] (`SIOCSIFFLAGS`).
+    pub fn set_up(&self, up: bool) -> Result<(), Error> {
+        self.control().set_up(up)
+    }
+
+    /// Switch between blocking and non-blocking reads and writes for this queue.
+    pub fn set_blocking(&self, on: bool) {
+        self.q.blocking.store(on, Ordering::Relaxed);
+    }
+
+    /// Open one more queue of this multi-queue device. Must run in the network namespace the
+    /// device lives in (the namespace of the opening thread).
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] on a single-queue device; [`Error::Device`] from `TUNSETIFF`.
+    pub fn open_queue(&self) -> Result<Tun, Error> {
+        let dev = &self.q.dev;
+        if !dev.multi_queue {
+            return Err(Error::InvalidConfig(
+                "open_queue needs a multi-queue device",
+            ));
+        }
+        let fd = open_dev()?;
+        let mut flags = libc::IFF_TUN | libc::IFF_NO_PI | libc::IFF_MULTI_QUEUE;
+        if dev.vnet_len != 0 {
+            flags |= libc::IFF_VNET_HDR;
+        }
+        sys::set_iff(fd.as_fd(), &dev.name, flags)
+            .map_err(|e| Error::device("TUNSETIFF", &dev.name, e))?;
+        if dev.vnet_len != 0 {
+            sys::set_vnet_hdr_sz(fd.as_fd(), dev.vnet_len)
+                .map_err(|e| Error::device("TUNSETVNETHDRSZ", &dev.name, e))?;
+        }
+        Ok(Tun {
+            q: Arc::new(Queue {
+                fd,
+                dev: Arc::clone(dev),
+                blocking: AtomicBool::new(self.q.is_blocking()),
+            }),
+        })
+    }
+
+    /// Detach this queue (`TUNSETQUEUE`, `IFF_DETACH_QUEUE`): the kernel stops steering
+    /// packets to it until [`attach_queue`](Self::attach_queue).
+    ///
+    /// # Errors
+    /// [`Error::Device`] (e.g. `EINVAL` on a single-queue device).
+    pub fn detach_queue(&self) -> Result<(), Error> {
+        self.control().detach_queue()
+    }
+
+    /// Re-attach a detached queue (`TUNSETQUEUE`, `IFF_ATTACH_QUEUE`).
+    ///
+    /// # Errors
+    /// [`Error::Device`].
+    pub fn attach_queue(&self) -> Result<(), Error> {
+        self.control().attach_queue()
+    }
+
+    /// Counters since the device was opened (shared by all queues opened from this handle).
+    pub fn stats(&self) -> Stats {
+        self.q.dev.counters.snapshot(&self.q.dev)
+    }
+
+    /// Read one raw frame: the vnet header (when enabled) followed by the IP packet. Blocks
+    /// in blocking mode; returns `WouldBlock` otherwise. A buffer shorter than the frame
+    /// truncates it (size it `65535 +` header length).
+    ///
+    /// # Errors
+    /// The `read(2)` error.
+    pub fn read_raw(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.q.read(buf)
+    }
+
+    /// Write one raw frame (vnet header included when enabled).
+    ///
+    /// # Errors
+    /// The `write(2)` error (`EINVAL` for a header or packet the kernel rejects).
+    pub fn write_raw(&self, frame: &[u8]) -> io::Result<usize> {
+        self.q.writev(&[IoSlice::new(frame)])
+    }
+
+    /// Write one raw frame gathered from `bufs` with one `writev(2)`.
+    ///
+    /// # Errors
+    /// The `writev(2)` error.
+    pub fn writev_raw(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.q.writev(bufs)
+    }
+
+    /// Test seam, not part of the API: the next `n` super-packet (GSO) writes on this device
+    /// fail with `EINVAL` before reaching the kernel, as a kernel with the 2024 virtio
+    /// regression would answer (rule book §3.3 item 7). Lets tests drive the fallback.
+    #[doc(hidden)]
+    pub fn __inject_gso_einval(&self, n: u32) {
+        self.q.dev.inject_gso_einval.store(n, Ordering::Relaxed);
+    }
+}
+
+impl AsFd for Tun {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.q.fd.as_fd()
+    }
+}
+
+impl AsRawFd for Tun {
+    fn as_raw_fd(&self) -> RawFd {
+        self.q.fd.as_raw_fd()
+    }
+}
+
+/// Device-wide settings, queue attachment and statistics; cheap to clone, usable from any
+/// thread while the [`Reader`](crate::Reader) and [`Writer`](crate::Writer) halves work.
+#[derive(Clone)]
+pub struct Control {
+    q: Arc<Queue>,
+}
+
+impl fmt::Debug for Control {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Control")
+            .field("name", &self.name())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Control {
+    pub(crate) fn new(q: Arc<Queue>) -> Control {
+        Control { q }
+    }
+
+    /// The device name.
+    pub fn name(&self) -> &str {
+        &self.q.dev.name
+    }
+
+    /// What the kernel granted.
+    pub fn capabilities(&self) -> Capabilities {
+        let dev = &self.q.dev;
+        Capabilities {
+            vnet_hdr_len: (dev.vnet_len != 0).then_some(dev.vnet_len),
+            offload: OffloadFlags(dev.offload.load(Ordering::Relaxed)),
+            gro: dev.gro.load(Ordering::Relaxed),
+            multi_queue: dev.multi_queue,
+        }
+    }
+
+    /// See [`Tun::set_offload`].
+    ///
+    /// # Errors
+    /// As [`Tun::set_offload`].
+    pub fn set_offload(&self, mask: OffloadFlags) -> Result<(), Error> {
+        let dev = &self.q.dev;
+        if mask.bits() & !OffloadFlags::ALL.bits() != 0 || (dev.vnet_len == 0 && !mask.is_empty()) {
+            return Err(Error::UnsupportedOffload(mask.bits()));
+        }
+        sys::set_offload(self.q.fd.as_fd(), mask.bits())
+            .map_err(|e| Error::device("TUNSETOFFLOAD", &dev.name, e))?;
+        dev.offload.store(mask.bits(), Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// See [`Tun::negotiate_offload`].
+    ///
+    /// # Errors
+    /// As [`Tun::negotiate_offload`].
+    pub fn negotiate_offload(&self, wanted: OffloadFlags) -> Result<OffloadFlags, Error> {
+        let no_ecn = OffloadFlags(wanted.bits() & !OffloadFlags::TSO_ECN.bits());
+        let csum = OffloadFlags(wanted.bits() & OffloadFlags::CSUM.bits());
+        let mut last = None;
+        for mask in [wanted, no_ecn, csum, OffloadFlags::NONE] {
+            if last == Some(mask) {
+                continue;
+            }
+            last = Some(mask);
+            match self.set_offload(mask) {
+                Ok(()) => return Ok(mask),
+                Err(Error::Device { ref source, .. })
+                    if source.raw_os_error() == Some(libc::EINVAL) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::device(
+            "TUNSETOFFLOAD",
+            self.name(),
+            io::Error::from_raw_os_error(libc::EINVAL),
+        ))
+    }
+
+    /// Turn write coalescing (GRO) on or off. Turning it on needs a vnet header.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] when turning it on without a vnet header.
+    pub fn set_gro(&self, on: bool) -> Result<(), Error> {
+        if on && self.q.dev.vnet_len == 0 {
+            return Err(Error::InvalidConfig("GRO needs a vnet header"));
+        }
+        self.q.dev.gro.store(on, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// The MTU.
+    ///
+    /// # Errors
+    /// [`Error::Device`] (`SIOCGIFMTU`).
+    pub fn mtu(&self) -> Result<u32, Error> {
+        let dev = &self.q.dev;
+        sys::get_mtu(dev.ctl.as_fd(), &dev.name)
+            .map_err(|e| Error::device("SIOCGIFMTU", &dev.name, e))
+    }
+
+    /// Set the MTU.
+    ///
+    /// # Errors
+    /// [`Error::Device`] (`SIOCSIFMTU`).
+    pub fn set_mtu(&self, mtu: u32) -> Result<(), Error> {
+        let dev = &self.q.dev;
+        sys::set_mtu(dev.ctl.as_fd(), &dev.name, mtu)
+            .map_err(|e| Error::device("SIOCSIFMTU", &dev.name, e))
+    }
+
+    /// Bring the link up or down.
+    ///
+    /// # Errors
+    /// [`Error::Device`] (`SIOCSIFFLAGS`).
+    pub fn set_up(&self, up: bool) -> Result<(), Error> {
+        let dev = &self.q.dev;
+        sys::set_up(dev.ctl.as_fd(), &dev.name, up)
+            .map_err(|e| Error::device("SIOCSIFFLAGS", &dev.name, e))
+    }
+
+    /// Whether the link is up.
+    ///
+    /// # Errors
+    /// [`Error::Device`] (`SIOCGIFFLAGS`).
+    pub fn is_up(&self) -> Result<bool, Error> {
+        let dev = &self.q.dev;
+        sys::is_up(dev.ctl.as_fd(), &dev.name)
+            .map_err(|e| Error::device("SIOCGIFFLAGS", &dev.name, e))
+    }
+
+    /// See [`Tun::detach_queue`].
+    ///
+    /// # Errors
+    /// As [`Tun::detach_queue`].
+    pub fn detach_queue(&self) -> Result<(), Error> {
+        sys::set_queue(self.q.fd.as_fd(), false)
+            .map_err(|e| Error::device("TUNSETQUEUE", self.name(), e))
+    }
+
+    /// See [`Tun::attach_queue`].
+    ///
+    /// # Errors
+    /// As [`Tun::attach_queue`].
+    pub fn attach_queue(&self) -> Result<(), Error> {
+        sys::set_queue(self.q.fd.as_fd(), true)
+            .map_err(|e| Error::device("TUNSETQUEUE", self.name(), e))
+    }
+
+    /// Counters since the device was opened.
+    pub fn stats(&self) -> Stats {
+        self.q.dev.counters.snapshot(&self.q.dev)
+    }
+}

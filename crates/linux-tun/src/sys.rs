@@ -1,0 +1,174 @@
+//! The only module with `unsafe`: the TUN and interface ioctls (`include/uapi/linux/if_tun.h`,
+//! `drivers/net/tun.c: __tun_chr_ioctl`, `net/core/dev_ioctl.c`). Request numbers and flag
+//! values come from `libc`. Everything else (open, read, write, poll, sockets) goes through
+//! rustix's safe wrappers.
+
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd};
+
+/// The longest interface name (`IFNAMSIZ` − 1 for the NUL).
+pub(crate) const MAX_NAME: usize = libc::IFNAMSIZ - 1;
+
+fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r)
+    }
+}
+
+fn ifreq(name: &str) -> io::Result<libc::ifreq> {
+    if name.len() > MAX_NAME || name.bytes().any(|b| b == 0 || b == b'/' || b == b' ') {
+        return Err(io::Error::from(io::ErrorKind::InvalidInput));
+    }
+    // SAFETY: `ifreq` is a plain C struct (a name array and a union of integers, sockaddrs and
+    // a pointer); all-zero bytes are a valid value for every field.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in req.ifr_name.iter_mut().zip(name.bytes()) {
+        *dst = src as libc::c_char;
+    }
+    Ok(req)
+}
+
+fn name_of(req: &libc::ifreq) -> String {
+    let bytes: Vec<u8> = req
+        .ifr_name
+        .iter()
+        .take_while(|&&c| c != 0)
+        .map(|&c| c as u8)
+        .collect();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// `TUNSETIFF`: create or attach `name` (empty: the kernel picks `tunN`) with `flags`;
+/// returns the device's name.
+pub(crate) fn set_iff(fd: BorrowedFd<'_>, name: &str, flags: libc::c_int) -> io::Result<String> {
+    let mut req = ifreq(name)?;
+    req.ifr_ifru.ifru_flags = flags as libc::c_short;
+    // SAFETY: TUNSETIFF reads and writes one `struct ifreq`, which `req` is and which outlives
+    // the call; `fd` is an open descriptor.
+    cvt(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TUNSETIFF, &mut req) })?;
+    Ok(name_of(&req))
+}
+
+/// `TUNGETIFF`: name and `IFF_*` flags of the device `fd` is attached to.
+pub(crate) fn get_iff(fd: BorrowedFd<'_>) -> io::Result<(String, libc::c_int)> {
+    let mut req = ifreq("")?;
+    // SAFETY: TUNGETIFF writes one `struct ifreq` into `req`, which outlives the call.
+    cvt(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TUNGETIFF, &mut req) })?;
+    // SAFETY: the kernel filled `ifru_flags` (tun_get_iff); the union member is an integer.
+    let flags = unsafe { req.ifr_ifru.ifru_flags } as u16 as libc::c_int;
+    Ok((name_of(&req), flags))
+}
+
+/// `TUNSETQUEUE` with `IFF_ATTACH_QUEUE` or `IFF_DETACH_QUEUE`.
+pub(crate) fn set_queue(fd: BorrowedFd<'_>, attach: bool) -> io::Result<()> {
+    let mut req = ifreq("")?;
+    req.ifr_ifru.ifru_flags = if attach {
+        libc::IFF_ATTACH_QUEUE
+    } else {
+        libc::IFF_DETACH_QUEUE
+    } as libc::c_short;
+    // SAFETY: TUNSETQUEUE reads one `struct ifreq` from `req`, which outlives the call.
+    cvt(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TUNSETQUEUE, &mut req) })?;
+    Ok(())
+}
+
+/// `TUNSETOFFLOAD`: the argument is the `TUN_F_*` mask itself, not a pointer.
+pub(crate) fn set_offload(fd: BorrowedFd<'_>, mask: u32) -> io::Result<()> {
+    // SAFETY: TUNSETOFFLOAD takes an integer argument by value; no memory is passed.
+    cvt(unsafe {
+        libc::ioctl(
+            fd.as_raw_fd(),
+            libc::TUNSETOFFLOAD,
+            libc::c_ulong::from(mask),
+        )
+    })?;
+    Ok(())
+}
+
+/// `TUNSETPERSIST`: the argument is 0 or 1 by value.
+pub(crate) fn set_persist(fd: BorrowedFd<'_>, on: bool) -> io::Result<()> {
+    // SAFETY: TUNSETPERSIST takes an integer argument by value; no memory is passed.
+    cvt(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TUNSETPERSIST, libc::c_ulong::from(on)) })?;
+    Ok(())
+}
+
+/// `TUNSETVNETHDRSZ` (reads an `int` through the pointer).
+pub(crate) fn set_vnet_hdr_sz(fd: BorrowedFd<'_>, len: usize) -> io::Result<()> {
+    let v = libc::c_int::try_from(len).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: TUNSETVNETHDRSZ reads one `int` from the pointer; `v` outlives the call.
+    cvt(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TUNSETVNETHDRSZ, &v) })?;
+    Ok(())
+}
+
+/// `TUNGETVNETHDRSZ`.
+pub(crate) fn get_vnet_hdr_sz(fd: BorrowedFd<'_>) -> io::Result<usize> {
+    let mut v: libc::c_int = 0;
+    // SAFETY: TUNGETVNETHDRSZ writes one `int` through the pointer; `v` outlives the call.
+    cvt(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TUNGETVNETHDRSZ, &mut v) })?;
+    usize::try_from(v).map_err(|_| io::Error::from(io::ErrorKind::InvalidData))
+}
+
+/// `SIOCGIFMTU` on a control socket of the device's namespace.
+pub(crate) fn get_mtu(sock: BorrowedFd<'_>, name: &str) -> io::Result<u32> {
+    let mut req = ifreq(name)?;
+    // SAFETY: SIOCGIFMTU reads the name from and writes `ifru_mtu` into `req`, which outlives
+    // the call; `sock` is an open socket.
+    cvt(unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFMTU, &mut req) })?;
+    // SAFETY: the kernel filled the integer union member `ifru_mtu`.
+    let mtu = unsafe { req.ifr_ifru.ifru_mtu };
+    u32::try_from(mtu).map_err(|_| io::Error::from(io::ErrorKind::InvalidData))
+}
+
+/// `SIOCSIFMTU`.
+pub(crate) fn set_mtu(sock: BorrowedFd<'_>, name: &str, mtu: u32) -> io::Result<()> {
+    let mut req = ifreq(name)?;
+    req.ifr_ifru.ifru_mtu =
+        libc::c_int::try_from(mtu).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: SIOCSIFMTU reads one `struct ifreq` from `req`, which outlives the call.
+    cvt(unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFMTU, &mut req) })?;
+    Ok(())
+}
+
+/// `SIOCGIFFLAGS` then `SIOCSIFFLAGS` with `IFF_UP` set or cleared.
+pub(crate) fn set_up(sock: BorrowedFd<'_>, name: &str, up: bool) -> io::Result<()> {
+    let mut req = ifreq(name)?;
+    // SAFETY: SIOCGIFFLAGS reads the name from and writes `ifru_flags` into `req`.
+    cvt(unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) })?;
+    // SAFETY: the kernel filled the integer union member `ifru_flags`.
+    let mut flags = unsafe { req.ifr_ifru.ifru_flags };
+    if up {
+        flags |= libc::IFF_UP as libc::c_short;
+    } else {
+        flags &= !(libc::IFF_UP as libc::c_short);
+    }
+    req.ifr_ifru.ifru_flags = flags;
+    // SAFETY: SIOCSIFFLAGS reads one `struct ifreq` from `req`, which outlives the call.
+    cvt(unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &mut req) })?;
+    Ok(())
+}
+
+/// `SIOCGIFFLAGS`: whether `IFF_UP` is set.
+pub(crate) fn is_up(sock: BorrowedFd<'_>, name: &str) -> io::Result<bool> {
+    let mut req = ifreq(name)?;
+    // SAFETY: SIOCGIFFLAGS reads the name from and writes `ifru_flags` into `req`.
+    cvt(unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) })?;
+    // SAFETY: the kernel filled the integer union member `ifru_flags`.
+    Ok(unsafe { req.ifr_ifru.ifru_flags } & libc::IFF_UP as libc::c_short != 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_validated_before_any_syscall() {
+        assert!(ifreq("0123456789abcde").is_ok());
+        assert!(ifreq("0123456789abcdef").is_err());
+        assert!(ifreq("a/b").is_err());
+        assert!(ifreq("a\0b").is_err());
+        let r = ifreq("tun7").unwrap();
+        assert_eq!(name_of(&r), "tun7");
+    }
+}
