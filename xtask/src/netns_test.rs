@@ -9,11 +9,12 @@
 //! Every forwarder mode runs on that same topology in one invocation, so the ratios compare like
 //! with like on whatever the machine is doing at that moment.
 
-use crate::sys::{self, Netns, Proc};
+use crate::sys::{self, Proc};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
+use testkit::Netns;
 
 /// No receiver progress for this long means the transfer is stuck (a lost packet that TCP cannot
 /// recover from, a wedged forwarder, …).
@@ -324,13 +325,18 @@ struct Topology {
 impl Topology {
     fn new() -> Result<Self, String> {
         let pid = std::process::id();
-        let a = Netns::new(format!("tofx-{pid}-a"))?;
-        let b = Netns::new(format!("tofx-{pid}-b"))?;
+        // testkit names them `tofx-<pid>-<n>`, so two runs never collide.
+        let a = Netns::new("tofx").map_err(|e| e.to_string())?;
+        let b = Netns::new("tofx").map_err(|e| e.to_string())?;
         for ns in [&a, &b] {
             // Forwarded packets arrive on the TUN with a source routed back through it; keep
             // reverse-path filtering out of the picture anyway.
-            ns.exec("sysctl", &["-qw", "net.ipv4.conf.all.rp_filter=0"])?;
-            ns.exec("sysctl", &["-qw", "net.ipv4.conf.default.rp_filter=0"])?;
+            for key in [
+                "net.ipv4.conf.all.rp_filter",
+                "net.ipv4.conf.default.rp_filter",
+            ] {
+                ns.sysctl(key, "0").map_err(|e| e.to_string())?;
+            }
         }
         Ok(Topology {
             a,
@@ -360,18 +366,30 @@ impl Topology {
                 "fd99::1/128",
             ),
         ] {
-            ns.ip(&["addr", "add", me, "dev", dev])?;
-            ns.ip(&["route", "add", peer, "dev", dev])?;
-            ns.ip(&["-6", "addr", "add", me6, "dev", dev, "nodad"])?;
-            ns.ip(&["-6", "route", "add", peer6, "dev", dev])?;
+            let ip = |args: &[&str]| ns.ip(args).map_err(|e| e.to_string());
+            ip(&["addr", "add", me, "dev", dev])?;
+            ip(&["route", "add", peer, "dev", dev])?;
+            ip(&["-6", "addr", "add", me6, "dev", dev, "nodad"])?;
+            ip(&["-6", "route", "add", peer6, "dev", dev])?;
         }
         Ok(())
     }
 
+    /// Delete both namespaces (the guards kill anything left inside) and confirm they are gone.
     fn close(self) -> Result<(), String> {
-        let ra = self.a.close();
-        let rb = self.b.close();
-        ra.and(rb)
+        let names = [self.a.name().to_string(), self.b.name().to_string()];
+        drop(self.a);
+        drop(self.b);
+        let list = sys::run("ip", &["netns", "list"])?;
+        for name in names {
+            if list
+                .lines()
+                .any(|l| l.split_whitespace().next() == Some(name.as_str()))
+            {
+                return Err(format!("namespace {name} still exists after cleanup"));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -606,6 +624,7 @@ fn transfer(
     let mut last_change = Instant::now();
     let started = Instant::now();
     let tty = is_tty();
+    let mut receiver_lines = Vec::new();
     let result_line = loop {
         if crate::signal::interrupted() {
             return Err("interrupted".into());
@@ -615,6 +634,7 @@ fn transfer(
             Some(l) if l.starts_with("MISMATCH") => {
                 return Err(format!("byte mismatch: {l}"));
             }
+            Some(l) if l.starts_with("STREAM") => receiver_lines.push(l),
             Some(l) => {
                 if let Some(b) = l
                     .strip_prefix("PROGRESS ")
@@ -668,7 +688,7 @@ fn transfer(
         }
         lines
     };
-    let receiver_lines = receiver.drain();
+    receiver_lines.extend(receiver.drain());
     let st = receiver.finish(Duration::from_secs(5))?;
     if !st.success() {
         return Err(format!("receiver failed ({st})"));
@@ -741,7 +761,8 @@ fn iperf3(opts: &Options, topo: &Topology, port: u16) -> Result<f64, String> {
     let secs = format!("{}", opts.seconds.ceil() as u64);
     let out = topo
         .a
-        .exec("iperf3", &["-c", "10.99.0.2", "-p", &p, "-t", &secs, "-J"])?;
+        .exec("iperf3", &["-c", "10.99.0.2", "-p", &p, "-t", &secs, "-J"])
+        .map_err(|e| e.to_string())?;
     let _ = server.finish(Duration::from_secs(5));
     // end.sum_received.bits_per_second
     let at = out

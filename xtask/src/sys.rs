@@ -1,4 +1,4 @@
-//! Namespaces, child processes and CPU accounting, each behind a guard that cleans up on drop.
+//! Child processes (behind a guard that kills and reaps them on drop) and CPU/syscall accounting.
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
@@ -22,68 +22,6 @@ pub(crate) fn run(cmd: &str, args: &[&str]) -> Result<String, String> {
             out.status,
             String::from_utf8_lossy(&out.stderr).trim()
         ))
-    }
-}
-
-/// A named network namespace (`ip netns add`), deleted on [`Netns::close`] or drop.
-pub(crate) struct Netns {
-    name: String,
-    open: bool,
-}
-
-impl Netns {
-    /// Create `name` with loopback up. Names include our pid, so two runs never collide.
-    pub(crate) fn new(name: String) -> Result<Self, String> {
-        run("ip", &["netns", "add", &name])?;
-        let ns = Netns { name, open: true };
-        ns.ip(&["link", "set", "lo", "up"])?;
-        Ok(ns)
-    }
-
-    pub(crate) fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// `ip -n <ns> <args…>`.
-    pub(crate) fn ip(&self, args: &[&str]) -> Result<String, String> {
-        let mut full = vec!["-n", &self.name];
-        full.extend_from_slice(args);
-        run("ip", &full)
-    }
-
-    /// `ip netns exec <ns> <cmd> <args…>` to completion.
-    pub(crate) fn exec(&self, cmd: &str, args: &[&str]) -> Result<String, String> {
-        let mut full = vec!["netns", "exec", &self.name, cmd];
-        full.extend_from_slice(args);
-        run("ip", &full)
-    }
-
-    /// Delete the namespace and confirm it is gone.
-    pub(crate) fn close(mut self) -> Result<(), String> {
-        self.open = false;
-        delete_netns(&self.name)
-    }
-}
-
-fn delete_netns(name: &str) -> Result<(), String> {
-    run("ip", &["netns", "del", name])?;
-    let list = run("ip", &["netns", "list"])?;
-    if list
-        .lines()
-        .any(|l| l.split_whitespace().next() == Some(name))
-    {
-        return Err(format!("namespace {name} still listed after deletion"));
-    }
-    Ok(())
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        if self.open
-            && let Err(e) = delete_netns(&self.name)
-        {
-            eprintln!("cleanup: {e}");
-        }
     }
 }
 
