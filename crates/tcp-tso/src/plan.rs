@@ -1,0 +1,412 @@
+//! Validation of one packet and the per-segment arithmetic (rule book §5.1).
+
+use inet_csum::{Checksum, pseudo_header_v4, pseudo_header_v6};
+use inet_hdr::{IpVersion, Ipv4Header, Ipv6Header, Protocol, TcpFlags, TcpHeader, classify};
+use virtio_net_hdr::{Error as HeaderError, Gso, GsoKind, Offload, VirtioNetHdr};
+use zerocopy::byteorder::ByteOrder;
+
+use crate::{CsumState, Malformed, SplitError};
+
+/// A validated description of what one packet turns into: how many segments, how long each
+/// is, and the constant parts of every checksum. Building it reads only the packet's
+/// headers; it holds no borrow, so a caller can size its storage before splitting.
+///
+/// ```
+/// use tcp_tso::Plan;
+/// use virtio_net_hdr::VirtioNetHdr;
+/// let pkt = virtio_net_hdr::testdata::ipv4_tcp_super_packet(3, 1000);
+/// let hdr = VirtioNetHdr::tcp_gso(inet_hdr::IpVersion::V4, 20, 20, 1000, false);
+/// let plan = Plan::new(&hdr, &pkt)?;
+/// assert_eq!(plan.segments(), 3);
+/// assert_eq!(plan.segment_len(2), 40 + 1000);
+/// assert_eq!(plan.room(0, 16), 3 * (16 + 40 + 1000));
+/// # Ok::<(), tcp_tso::SplitError>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Plan {
+    kind: Kind,
+    /// Length of the input packet.
+    len: usize,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    /// Passed through untouched.
+    Plain(CsumState),
+    /// Non-GSO NEEDS_CSUM: finish the checksum at `start + offset`.
+    Partial { start: usize, offset: usize },
+    /// TCP segmentation.
+    Tcp(Tcp),
+}
+
+/// The constant parts of a TCP split.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Tcp {
+    version: IpVersion,
+    /// TCP header offset (`csum_start`).
+    l4: usize,
+    /// IP + TCP header length.
+    hl: usize,
+    /// `gso_size`.
+    mss: usize,
+    /// Payload bytes after the TCP header.
+    payload: usize,
+    segments: usize,
+    /// IPv4 header sum without total length, ID and checksum.
+    ip_base: Checksum,
+    id0: u16,
+    seq0: u32,
+    flags0: u8,
+    /// Byte 12 of the TCP header (data offset, reserved, AE).
+    doff_byte: u8,
+    /// Pseudo-header (length 0) plus the TCP header without seq, flag word and checksum.
+    tcp_base: Checksum,
+}
+
+/// Maps a header-view error that bounds checks already exclude.
+fn truncated(e: inet_hdr::ParseError) -> SplitError {
+    SplitError::Malformed(Malformed::Ip(e))
+}
+
+impl Plan {
+    /// Decode `hdr` against `packet` and validate everything a split needs.
+    ///
+    /// # Errors
+    /// [`SplitError::Header`] for a malformed virtio header, [`SplitError::Unsupported`] for
+    /// UDP_L4, [`SplitError::Malformed`] for an IP packet that cannot be segmented.
+    pub fn new<O: ByteOrder>(hdr: &VirtioNetHdr<O>, packet: &[u8]) -> Result<Plan, SplitError> {
+        Plan::from_offload(hdr.decode(packet)?, packet)
+    }
+
+    /// Build a plan from an already decoded header (see
+    /// [`VirtioNetHdr::decode`](virtio_net_hdr::VirtioNetHdr::decode)).
+    ///
+    /// # Errors
+    /// As [`Plan::new`], except header decoding errors.
+    ///
+    /// ```
+    /// use virtio_net_hdr::Offload;
+    /// let plan = tcp_tso::Plan::from_offload(Offload::DataValid, &[0x45; 20])?;
+    /// assert_eq!((plan.segments(), plan.csum_state()), (1, tcp_tso::CsumState::KernelVerified));
+    /// # Ok::<(), tcp_tso::SplitError>(())
+    /// ```
+    pub fn from_offload(offload: Offload, packet: &[u8]) -> Result<Plan, SplitError> {
+        let len = packet.len();
+        let kind = match offload {
+            Offload::None => Kind::Plain(CsumState::AsReceived),
+            Offload::DataValid => Kind::Plain(CsumState::KernelVerified),
+            Offload::Partial {
+                csum_start,
+                csum_offset,
+            } => {
+                // `decode` bounds-checked csum_start + csum_offset + 2; re-check so a
+                // hand-built `Offload` cannot index out of bounds.
+                if csum_start + csum_offset + 2 > len {
+                    return Err(HeaderError::CsumOutOfBounds {
+                        csum_start,
+                        csum_offset,
+                        packet_len: len,
+                    }
+                    .into());
+                }
+                Kind::Partial {
+                    start: csum_start,
+                    offset: csum_offset,
+                }
+            }
+            Offload::Gso(g) => Kind::Tcp(Tcp::new(g, packet)?),
+        };
+        Ok(Plan { kind, len })
+    }
+
+    /// How many segments the packet turns into (1 for a non-GSO packet).
+    pub fn segments(&self) -> usize {
+        match &self.kind {
+            Kind::Tcp(t) => t.segments,
+            _ => 1,
+        }
+    }
+
+    /// Length of segment `i` (an IP packet), or 0 if `i` is not below
+    /// [`segments`](Self::segments).
+    pub fn segment_len(&self, i: usize) -> usize {
+        if i >= self.segments() {
+            return 0;
+        }
+        match &self.kind {
+            Kind::Tcp(t) => t.hl + t.payload_len(i),
+            _ => self.len,
+        }
+    }
+
+    /// Slab bytes needed to write segments `first_segment..` with `headroom` bytes before
+    /// each (0 if `first_segment` is past the end).
+    pub fn room(&self, first_segment: usize, headroom: usize) -> usize {
+        let n = self.segments();
+        if first_segment >= n {
+            return 0;
+        }
+        match &self.kind {
+            Kind::Tcp(t) => {
+                let count = n - first_segment;
+                let rest = t.payload - (first_segment * t.mss).min(t.payload);
+                count * (headroom + t.hl) + rest
+            }
+            _ => headroom + self.len,
+        }
+    }
+
+    /// The checksum state of the segments this plan produces.
+    pub fn csum_state(&self) -> CsumState {
+        match &self.kind {
+            Kind::Plain(s) => *s,
+            _ => CsumState::Complete,
+        }
+    }
+
+    /// Header length copied into every segment (IP + TCP), or 0 for a non-GSO packet.
+    pub(crate) fn header_len(&self) -> usize {
+        match &self.kind {
+            Kind::Tcp(t) => t.hl,
+            _ => 0,
+        }
+    }
+
+    /// Write segment `i` of `packet` into `dst` (exactly `segment_len(i)` bytes), the payload
+    /// copied and summed in one pass.
+    pub(crate) fn write(&self, packet: &[u8], i: usize, dst: &mut [u8]) -> Result<(), SplitError> {
+        match &self.kind {
+            Kind::Plain(_) => dst.copy_from_slice(packet),
+            Kind::Partial { start, offset } => {
+                dst[..*start].copy_from_slice(&packet[..*start]);
+                let sum = inet_csum::copy_and_sum(&mut dst[*start..], &packet[*start..]);
+                store_partial(dst, *start + *offset, sum);
+            }
+            Kind::Tcp(t) => {
+                let hl = t.hl;
+                dst[..hl].copy_from_slice(&packet[..hl]);
+                let from = hl + i * t.mss;
+                let p = dst.len() - hl;
+                let sum = inet_csum::copy_and_sum(&mut dst[hl..], &packet[from..from + p]);
+                t.patch(dst, i, sum)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Write segment `i` in place: the segment goes to `slab[dst..dst + segment_len(i)]`,
+    /// its payload is read from the input packet at `slab[input..]`, its header from
+    /// `slab[header..]` (the input for segment 0, the finished segment 0 after that: the
+    /// fields that differ are all rewritten absolutely). The caller guarantees that the
+    /// destination ends no later than the payload source ends and starts no later than it
+    /// starts, so bytes still to be read are never overwritten.
+    pub(crate) fn write_in_place(
+        &self,
+        slab: &mut [u8],
+        input: usize,
+        header: usize,
+        i: usize,
+        dst: usize,
+    ) -> Result<(), SplitError> {
+        let seg_len = self.segment_len(i);
+        match &self.kind {
+            Kind::Plain(_) => slab.copy_within(input..input + self.len, dst),
+            Kind::Partial { start, offset } => {
+                slab.copy_within(input..input + self.len, dst);
+                let seg = &mut slab[dst..dst + seg_len];
+                let sum = Checksum::new().add(&seg[*start..]);
+                store_partial(seg, *start + *offset, sum);
+            }
+            Kind::Tcp(t) => {
+                let hl = t.hl;
+                slab.copy_within(header..header + hl, dst);
+                let src = input + hl + i * t.mss;
+                let p = seg_len - hl;
+                let to = dst + hl;
+                let sum = if to + p <= src {
+                    let (front, back) = slab.split_at_mut(src);
+                    inet_csum::copy_and_sum(&mut front[to..to + p], &back[..p])
+                } else {
+                    // Overlapping move (only where the output catches up with the input):
+                    // memmove, then sum the destination.
+                    slab.copy_within(src..src + p, to);
+                    Checksum::new().add(&slab[to..to + p])
+                };
+                t.patch(&mut slab[dst..dst + seg_len], i, sum)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Finish a non-GSO packet in place.
+    pub(crate) fn finish(&self, packet: &mut [u8]) -> Result<CsumState, SplitError> {
+        match &self.kind {
+            Kind::Plain(s) => Ok(*s),
+            Kind::Partial { start, offset } => {
+                let sum = Checksum::new().add(&packet[*start..]);
+                store_partial(packet, *start + *offset, sum);
+                Ok(CsumState::Complete)
+            }
+            Kind::Tcp(_) => Err(SplitError::NeedsSplit),
+        }
+    }
+}
+
+/// Store a finished checksum the way `skb_checksum_help` does: the folded sum (which
+/// includes the partial value already in the field), inverted; a result of 0 is stored as
+/// 0xffff (`CSUM_MANGLED_0`), which matters for UDP where 0 means "no checksum".
+fn store_partial(packet: &mut [u8], at: usize, sum: Checksum) {
+    let mut c = sum.finish();
+    if c == 0 {
+        c = 0xffff;
+    }
+    packet[at..at + 2].copy_from_slice(&c.to_be_bytes());
+}
+
+impl Tcp {
+    fn new(g: Gso, packet: &[u8]) -> Result<Tcp, SplitError> {
+        let version = match g.kind {
+            GsoKind::TcpV4 => IpVersion::V4,
+            GsoKind::TcpV6 => IpVersion::V6,
+            other => return Err(SplitError::Unsupported(other)),
+        };
+        // Kernel IP input trims the skb to tot_len / payload_len and inet_gso_segment /
+        // ipv6_gso_segment parse the real IP header: the length field must match the buffer.
+        let info = classify(packet).map_err(Malformed::Ip)?;
+        if info.version != version {
+            return Err(HeaderError::VersionMismatch.into());
+        }
+        if info.fragment {
+            return Err(Malformed::Fragment.into());
+        }
+        if info.protocol != Protocol::TCP {
+            return Err(Malformed::NotTcp(info.protocol.0).into());
+        }
+        // tcp_gso_segment works on the transport header found by the IP layer; the partial
+        // checksum must start there (rule book §5.1, "csum_start == TCP header").
+        if g.l4_offset != info.l4_offset {
+            return Err(HeaderError::CsumStartNotL4 {
+                csum_start: g.l4_offset,
+                l4_offset: info.l4_offset,
+            }
+            .into());
+        }
+        let l4 = g.l4_offset;
+        let mss = usize::from(g.gso_size);
+        if mss == 0 {
+            return Err(HeaderError::ZeroGsoSize.into());
+        }
+        let (tcp, _) = TcpHeader::ref_from_packet(&packet[l4..])
+            .map_err(|_| HeaderError::BadTcpDataOffset(0))?;
+        // tcp_gso_segment: doff*4 >= 20 and the whole TCP header inside the packet. The
+        // header length is derived here, not taken from `Gso` (nor from `hdr_len`).
+        let hl = l4 + tcp.header_len();
+        if tcp.header_len() < TcpHeader::LEN || hl > packet.len() {
+            return Err(HeaderError::BadTcpDataOffset(tcp.data_offset()).into());
+        }
+        let payload = packet.len() - hl;
+        // gso_segs = DIV_ROUND_UP(payload, mss). A payload that fits one segment (which the
+        // kernel's virtio_net_hdr_to_skb turns into a plain packet, rule book §3.3 item 5)
+        // gives one segment: the packet with its checksums completed.
+        let segments = payload.div_ceil(mss).max(1);
+
+        let seq0 = tcp.seq();
+        let flags0 = tcp.flags().bits();
+        let doff_byte = tcp.data_offset_reserved;
+        let flag_word0 = u16::from_be_bytes([doff_byte, flags0]);
+        let header_sum = Checksum::new()
+            .add(&packet[l4..hl])
+            .add_u32(!seq0)
+            .add_u16(!flag_word0)
+            .add_u16(!tcp.checksum());
+
+        let (ip_base, id0, pseudo) = match version {
+            IpVersion::V4 => {
+                let (ip, _) = Ipv4Header::ref_from_packet(packet).map_err(truncated)?;
+                let ip_base = Checksum::new()
+                    .add(&packet[..info.l3_len])
+                    .add_u16(!ip.total_len())
+                    .add_u16(!ip.id())
+                    .add_u16(!ip.checksum());
+                let pseudo = pseudo_header_v4(ip.src, ip.dst, Protocol::TCP.0, 0);
+                (ip_base, ip.id(), pseudo)
+            }
+            IpVersion::V6 => {
+                let (ip, _) = Ipv6Header::ref_from_packet(packet).map_err(truncated)?;
+                // RFC 8200 §8.1 pseudo-header with the IPv6 destination. (With a Routing header
+                // that still has segments left the final destination would differ; Linux does
+                // not hand such TCP super-packets to a TUN.)
+                let pseudo = pseudo_header_v6(&ip.src, &ip.dst, Protocol::TCP.0, 0);
+                (Checksum::new(), 0, pseudo)
+            }
+        };
+        Ok(Tcp {
+            version,
+            l4,
+            hl,
+            mss,
+            payload,
+            segments,
+            ip_base,
+            id0,
+            seq0,
+            flags0,
+            doff_byte,
+            tcp_base: pseudo.combine(header_sum),
+        })
+    }
+
+    fn payload_len(&self, i: usize) -> usize {
+        (self.payload - i * self.mss).min(self.mss)
+    }
+
+    /// Rewrite the per-segment fields of segment `i` (`seg` holds the copied headers and the
+    /// payload; `payload_sum` is the payload's sum). Rule book §5.1: `tcp_gso_segment` and
+    /// `inet_gso_segment` / `ipv6_gso_segment`.
+    fn patch(&self, seg: &mut [u8], i: usize, payload_sum: Checksum) -> Result<(), SplitError> {
+        let len = seg.len();
+        match self.version {
+            IpVersion::V4 => {
+                let (ip, _) = Ipv4Header::mut_from_packet(seg).map_err(truncated)?;
+                // inet_gso_segment: tot_len per segment, id = first id + i (u16 wrap; TUN
+                // cannot express FIXEDID), ip_send_check.
+                let tot = len as u16;
+                let id = self.id0.wrapping_add(i as u16);
+                ip.set_total_len(tot);
+                ip.set_id(id);
+                ip.set_checksum(self.ip_base.add_u16(tot).add_u16(id).finish());
+            }
+            IpVersion::V6 => {
+                // ipv6_gso_segment: payload_len = segment length − 40 (extension headers
+                // counted).
+                let (ip, _) = Ipv6Header::mut_from_packet(seg).map_err(truncated)?;
+                ip.set_payload_len((len - Ipv6Header::LEN) as u16);
+            }
+        }
+        let (tcp, _) = TcpHeader::mut_from_packet(&mut seg[self.l4..]).map_err(truncated)?;
+        // tcp_gso_segment: seq advances by mss (u32 wrap); FIN and PSH only on the last
+        // segment; CWR only on the first (cleared on the rest with or without the GSO ECN
+        // bit: rule book "Seen on this machine"); urgent pointer and options unchanged.
+        let seq = self
+            .seq0
+            .wrapping_add((i as u32).wrapping_mul(self.mss as u32));
+        let mut flags = TcpFlags(self.flags0);
+        if i + 1 < self.segments {
+            flags = flags.without(TcpFlags::FIN | TcpFlags::PSH);
+        }
+        if i > 0 {
+            flags = flags.without(TcpFlags::CWR);
+        }
+        tcp.set_seq(seq);
+        tcp.set_flags(flags);
+        let l4_len = (len - self.l4) as u32;
+        let sum = self
+            .tcp_base
+            .add_u32(l4_len)
+            .add_u32(seq)
+            .add_u16(u16::from_be_bytes([self.doff_byte, flags.bits()]))
+            .combine(payload_sum);
+        tcp.set_checksum(sum.finish());
+        Ok(())
+    }
+}
