@@ -1,0 +1,636 @@
+//! The coalescer: flow table, merge decisions, and the finishing pass that patches headers.
+
+use alloc::vec::Vec;
+
+use inet_hdr::{IpVersion, Ipv4Header, Ipv6Header, Protocol, TcpFlags, TcpHeader};
+use virtio_net_hdr::VirtioNetHdr;
+
+use crate::flow::{Seg, TAIL_FLAGS, checksum_ok, parse, same_class, same_flow};
+use crate::output::{Drain, OutEntry, PayloadSpan};
+use crate::{Checksum, Config, MAX_MERGED_LEN};
+
+/// Number of hash buckets (a power of two). Chains resolve collisions, so batches larger than
+/// this still work; 256 keeps chains short for the usual 64–128-packet batches.
+const BUCKETS: usize = 256;
+const NIL: u32 = u32::MAX;
+
+/// How a run's IPv4 IDs continue (`inet_gro_flush`, kernel ≥ 6.10; rule book §0 and §2.2): the
+/// second segment decides.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum IdMode {
+    /// One segment so far (or IPv6).
+    Open,
+    /// Each segment's ID is the previous one's + 1 (u16 wrap).
+    Incrementing,
+    /// Every ID equal — accepted only with DF=1 (RFC 6864 atomic datagrams); DF=0 equal IDs do
+    /// not merge (our decision, rule book §0). The kernel re-segments such a run with
+    /// incrementing IDs, since TUN cannot express `SKB_GSO_TCP_FIXEDID`.
+    Fixed,
+}
+
+/// A held run of segments of one flow that will be written as one packet.
+#[derive(Clone, Copy, Debug)]
+struct Run {
+    hash: u64,
+    /// Next run in the same hash bucket (older).
+    chain: u32,
+    /// Where the copy of the head segment's headers lives in `hdrs`.
+    hdr_at: u32,
+    hdr_len: u32,
+    l4_off: u32,
+    version: IpVersion,
+    /// Members, as a linked list in sequence order.
+    head: u32,
+    tail: u32,
+    count: u32,
+    /// The head segment's payload length: `gso_size`, and the most any later segment may carry.
+    mss: u32,
+    payload: u32,
+    start_seq: u32,
+    end_seq: u32,
+    first_id: u16,
+    id_mode: IdMode,
+    df: bool,
+    /// PSH/FIN of the tail segment (OR-ed into the merged header, `tcp_gro_receive`).
+    tail_flags: u8,
+    /// No segment may be appended: the tail is short or carries PSH/FIN (`out_check_final`).
+    tail_closed: bool,
+    /// Completed by a same-flow packet that could not merge: nothing may join any more.
+    closed: bool,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Member {
+    index: usize,
+    payload_len: u32,
+    next: u32,
+}
+
+/// One entry of the write order, in push order.
+#[derive(Clone, Copy, Debug)]
+enum Slot {
+    Pass(usize),
+    Run(u32),
+}
+
+/// Reusable TCP GRO engine: push a batch, drain the packets to write, repeat.
+///
+/// Holds its tables between batches; after the first few batches nothing is allocated. Not tied
+/// to any buffer: [`push`](Self::push) reads each packet once, and [`drain`](Self::drain)
+/// borrows the same packets again to describe the output without copying payload.
+///
+/// ```
+/// use tcp_gro::{Checksum, Coalescer, Config};
+/// use tcp_gro::testdata::Segment;
+///
+/// let mut gro = Coalescer::new(Config::default());
+/// let mut write_buf = vec![0u8; 65535];
+/// for batch in 0..3u32 {
+///     // Two segments per batch; batches are independent.
+///     let packets = [
+///         Segment::v6().seq(batch * 2000).payload_len(1000).build(),
+///         Segment::v6().seq(batch * 2000 + 1000).payload_len(1000).build(),
+///     ];
+///     for (i, p) in packets.iter().enumerate() {
+///         gro.push(i, p, Checksum::KnownGood);
+///     }
+///     for out in gro.drain(&packets) {
+///         let n = out.materialize(&mut write_buf).unwrap();
+///         assert_eq!(n, 40 + 20 + 2000);
+///         assert_eq!(out.vnet_hdr().gso_type(), virtio_net_hdr::GsoType::TCPV6);
+///     }
+/// }
+/// ```
+#[derive(Debug)]
+pub struct Coalescer {
+    config: Config,
+    buckets: Vec<u32>,
+    runs: Vec<Run>,
+    members: Vec<Member>,
+    slots: Vec<Slot>,
+    /// Header copies of each run's head segment; patched in place by `finish`.
+    hdrs: Vec<u8>,
+    /// Set by `drain`: the output arrays hold the last batch until the next push or clear.
+    drained: bool,
+    pub(crate) outs: Vec<OutEntry>,
+    pub(crate) out_indices: Vec<usize>,
+    pub(crate) out_spans: Vec<PayloadSpan>,
+    /// Debug builds re-check every emitted header against `check_emit` on a contiguous copy.
+    #[cfg(debug_assertions)]
+    scratch: Vec<u8>,
+}
+
+impl Coalescer {
+    /// A coalescer with empty tables sized for a 128-packet batch.
+    ///
+    /// ```
+    /// let gro = tcp_gro::Coalescer::new(tcp_gro::Config::default());
+    /// # drop(gro);
+    /// ```
+    pub fn new(config: Config) -> Self {
+        let mut config = config;
+        config.max_merged_len = config.max_merged_len.min(MAX_MERGED_LEN);
+        let batch = 128;
+        Coalescer {
+            config,
+            buckets: alloc::vec![NIL; BUCKETS],
+            runs: Vec::with_capacity(batch),
+            members: Vec::with_capacity(batch),
+            slots: Vec::with_capacity(batch),
+            hdrs: Vec::with_capacity(batch * 80),
+            drained: false,
+            outs: Vec::with_capacity(batch),
+            out_indices: Vec::with_capacity(batch),
+            out_spans: Vec::with_capacity(batch),
+            #[cfg(debug_assertions)]
+            scratch: Vec::new(),
+        }
+    }
+
+    /// The configuration in use (with `max_merged_len` clamped).
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Forget the current batch (pushed packets and the last drained output).
+    ///
+    /// ```
+    /// use tcp_gro::{Checksum, Coalescer, Config};
+    /// let mut gro = Coalescer::new(Config::default());
+    /// gro.push(0, &[1, 2, 3], Checksum::Verify);
+    /// gro.clear();
+    /// assert_eq!(gro.drain(&[[0u8; 0]; 0]).len(), 0);
+    /// ```
+    pub fn clear(&mut self) {
+        self.reset_table();
+        self.hdrs.clear();
+        self.outs.clear();
+        self.out_indices.clear();
+        self.out_spans.clear();
+        self.drained = false;
+    }
+
+    fn reset_table(&mut self) {
+        if !self.runs.is_empty() {
+            self.buckets.fill(NIL);
+        }
+        self.runs.clear();
+        self.members.clear();
+        self.slots.clear();
+    }
+
+    /// The header copies; merged outputs' patched headers live here until the next batch.
+    pub(crate) fn header_arena(&self) -> &[u8] {
+        &self.hdrs
+    }
+
+    /// Offer the packet that the caller stores at `index` of the slice it will later pass to
+    /// [`drain`](Self::drain). Indices must be pushed in increasing order within a batch; the
+    /// output keeps push order except where a merge moves a segment into its run.
+    ///
+    /// Any bytes are accepted: packets that are not mergeable TCP segments (other protocols,
+    /// malformed, IPv4 options or fragments, IPv6 Fragment headers, SYN/RST/URG/CWR, empty
+    /// payload, a failed checksum) are passed through untouched, in order.
+    ///
+    /// ```
+    /// use tcp_gro::{Checksum, Coalescer, Config};
+    /// let mut gro = Coalescer::new(Config::default());
+    /// gro.push(0, &[0xde, 0xad], Checksum::Verify); // garbage: passed through
+    /// let packets = [vec![0xde, 0xad]];
+    /// let out: Vec<_> = gro.drain(&packets).collect();
+    /// assert_eq!(out[0].headers(), &[0xde, 0xad]);
+    /// ```
+    pub fn push(&mut self, index: usize, packet: &[u8], csum: Checksum) {
+        if self.drained {
+            self.clear();
+        }
+        let Some(seg) = parse(packet) else {
+            self.slots.push(Slot::Pass(index));
+            return;
+        };
+        let bucket = (seg.hash >> 32) as usize & (BUCKETS - 1);
+        if !seg.candidate {
+            // Not mergeable; if it is TCP of a held flow (and really from that flow: checksum
+            // good) it completes that flow's runs (`tcp_gro_receive`: a held packet that the new
+            // one cannot join is flushed), so nothing later of the flow jumps over it.
+            if self.flow_has_open_run(bucket, &seg) && checksum_ok(&seg, csum) {
+                self.close_flow(bucket, &seg);
+            }
+            self.slots.push(Slot::Pass(index));
+            return;
+        }
+        if !checksum_ok(&seg, csum) {
+            // A bad segment passes alone and does not complete the held run (rule book §2.4).
+            self.slots.push(Slot::Pass(index));
+            return;
+        }
+        match self.try_merge(bucket, index, &seg) {
+            Merge::Done => {}
+            Merge::No { close_flow } => {
+                if close_flow {
+                    self.close_flow(bucket, &seg);
+                }
+                self.start_run(bucket, index, &seg);
+            }
+        }
+    }
+
+    fn run_header(&self, r: &Run) -> &[u8] {
+        &self.hdrs[r.hdr_at as usize..(r.hdr_at + r.hdr_len) as usize]
+    }
+
+    fn flow_has_open_run(&self, bucket: usize, seg: &Seg<'_>) -> bool {
+        let mut at = self.buckets[bucket];
+        while at != NIL {
+            let r = &self.runs[at as usize];
+            if !r.closed
+                && r.hash == seg.hash
+                && same_flow(self.run_header(r), r.version, r.l4_off as usize, seg)
+            {
+                return true;
+            }
+            at = r.chain;
+        }
+        false
+    }
+
+    fn close_flow(&mut self, bucket: usize, seg: &Seg<'_>) {
+        let mut at = self.buckets[bucket];
+        while at != NIL {
+            let r = self.runs[at as usize];
+            if !r.closed
+                && r.hash == seg.hash
+                && same_flow(self.run_header(&r), r.version, r.l4_off as usize, seg)
+            {
+                self.runs[at as usize].closed = true;
+            }
+            at = r.chain;
+        }
+    }
+
+    /// Try to add `seg` to an open run of its flow, most recent first.
+    fn try_merge(&mut self, bucket: usize, index: usize, seg: &Seg<'_>) -> Merge {
+        let mut close_flow = false;
+        let mut at = self.buckets[bucket];
+        while at != NIL {
+            let run_id = at as usize;
+            let r = self.runs[run_id];
+            at = r.chain;
+            if r.closed
+                || r.hash != seg.hash
+                || !same_flow(self.run_header(&r), r.version, r.l4_off as usize, seg)
+            {
+                continue;
+            }
+            if !same_class(self.run_header(&r), seg) {
+                // A header difference (ACK, window, options, TTL, TOS, …) flushes the flow.
+                close_flow = true;
+                break;
+            }
+            if self.try_append(run_id, index, seg) {
+                return Merge::Done;
+            }
+            if self.config.out_of_order && self.try_prepend(run_id, index, seg) {
+                return Merge::Done;
+            }
+            if !self.config.out_of_order {
+                // Kernel behaviour: one held packet per flow, completed by any miss.
+                close_flow = true;
+                break;
+            }
+        }
+        Merge::No { close_flow }
+    }
+
+    /// Append `seg` to the run's tail (`tcp_gro_receive`, rule book §2.4 items 3–9).
+    fn try_append(&mut self, run_id: usize, index: usize, seg: &Seg<'_>) -> bool {
+        let r = self.runs[run_id];
+        let len = seg.payload_len as u32;
+        if r.tail_closed
+            || seg.seq != r.end_seq
+            // `(len - 1) >= mss` flushes: larger than the first segment (or empty).
+            || len > r.mss
+            || (r.hdr_len + r.payload + len) as usize > self.config.max_merged_len
+        {
+            return false;
+        }
+        let id_mode = match next_id_mode(&r, seg, r.first_id.wrapping_add(r.count as u16)) {
+            Some(m) => m,
+            None => return false,
+        };
+        let m = self.add_member(index, len);
+        let r = &mut self.runs[run_id];
+        self.members[r.tail as usize].next = m;
+        r.tail = m;
+        r.count += 1;
+        r.payload += len;
+        r.end_seq = r.end_seq.wrapping_add(len);
+        r.id_mode = id_mode;
+        r.tail_flags = seg.flags & TAIL_FLAGS;
+        // out_check_final: a shorter, PSH or FIN segment ends the run.
+        r.tail_closed = len < r.mss || r.tail_flags != 0;
+        true
+    }
+
+    /// Prepend `seg`, which ends where the run begins (out-of-order arrival, rule book §0): the
+    /// result must be what in-order arrival would have built, so `seg` becomes the first
+    /// segment and must satisfy every rule as such.
+    fn try_prepend(&mut self, run_id: usize, index: usize, seg: &Seg<'_>) -> bool {
+        let r = self.runs[run_id];
+        let len = seg.payload_len as u32;
+        let fits = if r.count == 1 {
+            // The old head becomes the tail: it may be shorter than the new first segment.
+            len >= r.mss
+        } else {
+            // Every non-last segment must be exactly the first one's size.
+            len == r.mss
+        };
+        if !fits
+            || seg.flags & TAIL_FLAGS != 0
+            || seg.seq.wrapping_add(len) != r.start_seq
+            || (r.hdr_len + r.payload + len) as usize > self.config.max_merged_len
+        {
+            return false;
+        }
+        let id_mode = match r.version {
+            IpVersion::V6 => IdMode::Open,
+            IpVersion::V4 => {
+                if r.id_mode != IdMode::Fixed && seg.id == r.first_id.wrapping_sub(1) {
+                    IdMode::Incrementing
+                } else if r.id_mode != IdMode::Incrementing && seg.id == r.first_id && seg.df {
+                    IdMode::Fixed
+                } else {
+                    return false;
+                }
+            }
+        };
+        let m = self.add_member(index, len);
+        let at = r.hdr_at as usize;
+        self.hdrs[at..at + seg.hdr_len].copy_from_slice(seg.header());
+        let r = &mut self.runs[run_id];
+        self.members[m as usize].next = r.head;
+        r.head = m;
+        if r.count == 1 {
+            r.tail_closed = r.mss < len || r.tail_flags != 0;
+        }
+        r.count += 1;
+        r.mss = len;
+        r.payload += len;
+        r.start_seq = seg.seq;
+        r.first_id = seg.id;
+        r.id_mode = id_mode;
+        true
+    }
+
+    fn add_member(&mut self, index: usize, payload_len: u32) -> u32 {
+        let m = self.members.len() as u32;
+        self.members.push(Member {
+            index,
+            payload_len,
+            next: NIL,
+        });
+        m
+    }
+
+    fn start_run(&mut self, bucket: usize, index: usize, seg: &Seg<'_>) {
+        let id = self.runs.len() as u32;
+        let m = self.add_member(index, seg.payload_len as u32);
+        let hdr_at = self.hdrs.len() as u32;
+        self.hdrs.extend_from_slice(seg.header());
+        let len = seg.payload_len as u32;
+        let tail_flags = seg.flags & TAIL_FLAGS;
+        self.runs.push(Run {
+            hash: seg.hash,
+            chain: self.buckets[bucket],
+            hdr_at,
+            hdr_len: seg.hdr_len as u32,
+            l4_off: seg.l4_off as u32,
+            version: seg.version,
+            head: m,
+            tail: m,
+            count: 1,
+            mss: len,
+            payload: len,
+            start_seq: seg.seq,
+            end_seq: seg.seq.wrapping_add(len),
+            first_id: seg.id,
+            id_mode: IdMode::Open,
+            df: seg.df,
+            tail_flags,
+            // A PSH/FIN segment may still be prepended to, never appended to.
+            tail_closed: tail_flags != 0,
+            closed: false,
+        });
+        self.buckets[bucket] = id;
+        self.slots.push(Slot::Run(id));
+    }
+
+    /// Finish the batch: yields the packets to write, in write order. `packets[i]` must be the
+    /// bytes pushed as `i`.
+    ///
+    /// Each merged run gets its head segment's headers patched (IPv4 total length and header
+    /// checksum, or IPv6 payload length; TCP flags with the tail's PSH/FIN; the TCP checksum
+    /// field set to the folded pseudo-header sum over the merged length) and a GSO virtio
+    /// header that passes [`VirtioNetHdr::check_emit`]. A run whose members no longer match
+    /// `packets` (an index out of range, or a length that changed since `push`) is not merged:
+    /// its members are passed through as they are now, and a missing index is skipped.
+    ///
+    /// The table is reset; the outputs stay readable until the next [`push`](Self::push) or
+    /// [`clear`](Self::clear).
+    ///
+    /// ```
+    /// use tcp_gro::{Checksum, Coalescer, Config, testdata::Segment};
+    /// let packets = [
+    ///     Segment::v4().seq(2000).ip_id(3).payload_len(1000).build(), // arrives first
+    ///     Segment::v4().seq(1000).ip_id(2).payload_len(1000).build(),
+    /// ];
+    /// let mut gro = Coalescer::new(Config::default());
+    /// for (i, p) in packets.iter().enumerate() {
+    ///     gro.push(i, p, Checksum::Verify);
+    /// }
+    /// let out: Vec<_> = gro.drain(&packets).collect();
+    /// assert_eq!(out.len(), 1);
+    /// assert_eq!(out[0].indices(), &[1, 0]); // sequence order
+    /// ```
+    pub fn drain<'a, P: AsRef<[u8]>>(&'a mut self, packets: &'a [P]) -> Drain<'a, P> {
+        if !self.drained {
+            self.finish(packets);
+            self.reset_table();
+            self.drained = true;
+        }
+        Drain::new(self, packets)
+    }
+
+    fn finish<P: AsRef<[u8]>>(&mut self, packets: &[P]) {
+        self.outs.clear();
+        self.out_indices.clear();
+        self.out_spans.clear();
+        for i in 0..self.slots.len() {
+            match self.slots[i] {
+                Slot::Pass(index) => self.emit_pass(packets, index),
+                Slot::Run(id) => {
+                    let r = self.runs[id as usize];
+                    if r.count == 1 || !self.members_match(packets, &r) {
+                        let mut m = r.head;
+                        while m != NIL {
+                            let mem = self.members[m as usize];
+                            self.emit_pass(packets, mem.index);
+                            m = mem.next;
+                        }
+                    } else {
+                        self.emit_merged(&r);
+                        #[cfg(debug_assertions)]
+                        self.debug_check_last(packets);
+                    }
+                }
+            }
+        }
+    }
+
+    fn members_match<P: AsRef<[u8]>>(&self, packets: &[P], r: &Run) -> bool {
+        let mut m = r.head;
+        while m != NIL {
+            let mem = self.members[m as usize];
+            match packets.get(mem.index) {
+                Some(p) if p.as_ref().len() == (r.hdr_len + mem.payload_len) as usize => {}
+                _ => return false,
+            }
+            m = mem.next;
+        }
+        true
+    }
+
+    fn emit_pass<P: AsRef<[u8]>>(&mut self, packets: &[P], index: usize) {
+        let Some(p) = packets.get(index) else {
+            return;
+        };
+        let first = self.out_indices.len() as u32;
+        self.out_indices.push(index);
+        self.outs.push(OutEntry {
+            vnet: VirtioNetHdr::plain(),
+            merged: false,
+            hdr: (0, 0),
+            first,
+            count: 1,
+            len: p.as_ref().len(),
+        });
+    }
+
+    /// Patch the run's header copy in place and record the output (rule book §2.4
+    /// `tcp_gro_complete`, §2.2 `inet_gro_complete`, §2.3 `ipv6_gro_complete`, §6 "Writer").
+    fn emit_merged(&mut self, r: &Run) {
+        let total = (r.hdr_len + r.payload) as usize;
+        let l4 = r.l4_off as usize;
+        let at = r.hdr_at as usize;
+        let h = &mut self.hdrs[at..at + r.hdr_len as usize];
+        let l4_len = total - l4;
+        let pseudo = match r.version {
+            IpVersion::V4 => {
+                if let Ok((ip, _)) = Ipv4Header::mut_from_packet(h) {
+                    // total ≤ max_merged_len ≤ 65535.
+                    ip.set_total_len(total as u16);
+                    ip.fill_checksum();
+                }
+                inet_csum::pseudo_header_v4(
+                    [h[12], h[13], h[14], h[15]],
+                    [h[16], h[17], h[18], h[19]],
+                    Protocol::TCP.0,
+                    l4_len as u16,
+                )
+            }
+            IpVersion::V6 => {
+                let mut src = [0u8; 16];
+                let mut dst = [0u8; 16];
+                src.copy_from_slice(&h[8..24]);
+                dst.copy_from_slice(&h[24..40]);
+                if let Ok((ip, _)) = Ipv6Header::mut_from_packet(h) {
+                    ip.set_payload_len((total - Ipv6Header::LEN) as u16);
+                }
+                inet_csum::pseudo_header_v6(&src, &dst, Protocol::TCP.0, l4_len as u32)
+            }
+        };
+        let mut ecn = false;
+        if let Ok((tcp, _)) = TcpHeader::mut_from_packet(&mut h[l4..]) {
+            let flags = tcp.flags() | TcpFlags(r.tail_flags);
+            tcp.set_flags(flags);
+            // CHECKSUM_PARTIAL: the folded, non-inverted pseudo-header sum over the merged L4
+            // length (`tcp_gro_complete`: `th->check = ~tcp_v4_check(len, …)`).
+            tcp.set_checksum(pseudo.fold());
+            // SKB_GSO_TCP_ECN if the first header has CWR — never in practice: a CWR segment
+            // never merges (rule book §0).
+            ecn = flags.contains(TcpFlags::CWR);
+        }
+        let vnet = VirtioNetHdr::tcp_gso(
+            r.version,
+            r.l4_off as u16,
+            (r.hdr_len - r.l4_off) as u16,
+            r.mss as u16,
+            ecn,
+        );
+        let first = self.out_indices.len() as u32;
+        let mut m = r.head;
+        while m != NIL {
+            let mem = self.members[m as usize];
+            self.out_indices.push(mem.index);
+            self.out_spans.push(PayloadSpan {
+                off: r.hdr_len,
+                len: mem.payload_len,
+            });
+            m = mem.next;
+        }
+        self.outs.push(OutEntry {
+            vnet,
+            merged: true,
+            hdr: (r.hdr_at, r.hdr_len),
+            first,
+            count: r.count,
+            len: total,
+        });
+    }
+
+    /// Debug builds: the header we just emitted must pass `check_emit` on the contiguous packet.
+    #[cfg(debug_assertions)]
+    fn debug_check_last<P: AsRef<[u8]>>(&mut self, packets: &[P]) {
+        let Some(&e) = self.outs.last() else {
+            return;
+        };
+        self.scratch.clear();
+        let (at, n) = (e.hdr.0 as usize, e.hdr.1 as usize);
+        self.scratch.extend_from_slice(&self.hdrs[at..at + n]);
+        let first = e.first as usize;
+        for k in first..first + e.count as usize {
+            let s = self.out_spans[k];
+            if let Some(p) = packets.get(self.out_indices[k]) {
+                let p = p.as_ref();
+                if let Some(b) = p.get(s.off as usize..(s.off + s.len) as usize) {
+                    self.scratch.extend_from_slice(b);
+                }
+            }
+        }
+        debug_assert_eq!(
+            e.vnet.check_emit(&self.scratch),
+            Ok(()),
+            "emitted header fails check_emit"
+        );
+    }
+}
+
+/// The IPv4 ID rule for appending (`inet_gro_flush`): `id == first_id + count`, or (DF=1 only)
+/// `id == first_id`; the second segment fixes the mode. `None` if the segment may not join.
+fn next_id_mode(r: &Run, seg: &Seg<'_>, incremented: u16) -> Option<IdMode> {
+    if r.version == IpVersion::V6 {
+        return Some(IdMode::Open);
+    }
+    match r.id_mode {
+        IdMode::Incrementing if seg.id == incremented => Some(IdMode::Incrementing),
+        IdMode::Fixed if seg.id == r.first_id => Some(IdMode::Fixed),
+        IdMode::Open if seg.id == incremented => Some(IdMode::Incrementing),
+        IdMode::Open if seg.id == r.first_id && r.df && seg.df => Some(IdMode::Fixed),
+        _ => None,
+    }
+}
+
+enum Merge {
+    Done,
+    No { close_flow: bool },
+}

@@ -1,0 +1,196 @@
+//! Parsing one pushed packet into what the merge decision needs, and the two header
+//! comparisons GRO makes: "same flow" and "same class" (everything but seq, length, ID and
+//! checksums equal).
+
+use inet_hdr::{IpVersion, Ipv4Header, Ipv6Header, Protocol, TcpFlags, TcpHeader, classify};
+
+use crate::Checksum;
+
+/// TCP flags that may differ between merged segments: only the last may carry them
+/// (`tcp_gro_receive`: `~(TCP_FLAG_CWR | TCP_FLAG_FIN | TCP_FLAG_PSH)`; CWR is handled apart,
+/// rule book §0).
+pub(crate) const TAIL_FLAGS: u8 = TcpFlags::PSH.0 | TcpFlags::FIN.0;
+/// Flags that stop a segment from ever joining or starting a run: URG/RST/SYN end coalescing
+/// (`tcp_gro_receive` `out_check_final`), and a CWR segment always stands alone (rule book §0:
+/// the 6.18 kernel flushes on CWR).
+const LONE_FLAGS: u8 = TcpFlags::URG.0 | TcpFlags::RST.0 | TcpFlags::SYN.0 | TcpFlags::CWR.0;
+
+/// A TCP segment as GRO sees it. Every offset here is already bounds-checked against `packet`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Seg<'p> {
+    pub(crate) packet: &'p [u8],
+    pub(crate) version: IpVersion,
+    pub(crate) l4_off: usize,
+    pub(crate) hdr_len: usize,
+    pub(crate) payload_len: usize,
+    pub(crate) seq: u32,
+    pub(crate) flags: u8,
+    /// IPv4 identification (0 for IPv6).
+    pub(crate) id: u16,
+    /// IPv4 DF (false for IPv6).
+    pub(crate) df: bool,
+    pub(crate) hash: u64,
+    /// Whether the segment may join or start a run at all (the flow check still applies to the
+    /// others: a same-flow packet that cannot merge completes the held run).
+    pub(crate) candidate: bool,
+}
+
+impl Seg<'_> {
+    /// The bytes of the IP and TCP headers.
+    pub(crate) fn header(&self) -> &[u8] {
+        &self.packet[..self.hdr_len]
+    }
+}
+
+/// Parse `packet` as a GRO-able TCP segment, or `None` if the kernel would pass it up without
+/// looking at TCP (not TCP, malformed, IPv4 options or fragment, bad IPv4 header checksum, IPv6
+/// Fragment header): such packets never touch the flow table.
+pub(crate) fn parse(packet: &[u8]) -> Option<Seg<'_>> {
+    let info = classify(packet).ok()?;
+    if info.protocol != Protocol::TCP || info.fragment {
+        return None;
+    }
+    let (id, df, reserved) = match info.version {
+        IpVersion::V4 => {
+            let (ip, _) = Ipv4Header::ref_from_packet(packet).ok()?;
+            // inet_gro_receive: `*(u8 *)iph != 0x45` (options) and a bad header checksum are
+            // passed up alone (rule book §2.2 items 1 and 3).
+            if packet[0] != 0x45 || !ip.verify_checksum(packet) {
+                return None;
+            }
+            (ip.id(), ip.dont_fragment(), ip.reserved_flag())
+        }
+        IpVersion::V6 => (0, false, false),
+    };
+    let l4_off = info.l4_offset;
+    let (tcp, _) = TcpHeader::ref_from_packet(&packet[l4_off..]).ok()?;
+    let thl = tcp.header_len();
+    // tcp_gro_pull_header: doff·4 < 20 is passed up alone.
+    if thl < TcpHeader::LEN || packet.len() - l4_off < thl {
+        return None;
+    }
+    let hdr_len = l4_off + thl;
+    let payload_len = packet.len() - hdr_len;
+    let flags = tcp.flags().bits();
+    // inet_gro_receive item 4: the reserved IPv4 flag bit flushes. A zero-length segment fails
+    // `(len - 1) >= mss`. Either way the segment cannot merge but does complete its flow's run.
+    let candidate = !reserved && payload_len > 0 && flags & LONE_FLAGS == 0;
+    Some(Seg {
+        packet,
+        version: info.version,
+        l4_off,
+        hdr_len,
+        payload_len,
+        seq: tcp.seq(),
+        flags,
+        id,
+        df,
+        hash: flow_hash(packet, info.version, l4_off),
+        candidate,
+    })
+}
+
+/// Whether the segment's TCP checksum is valid (the kernel's `skb_gro_checksum_validate` with
+/// the pseudo header, rule book §2.4).
+pub(crate) fn checksum_ok(seg: &Seg<'_>, mode: Checksum) -> bool {
+    if mode == Checksum::KnownGood {
+        return true;
+    }
+    let p = seg.packet;
+    let l4 = &p[seg.l4_off..];
+    let pseudo = match seg.version {
+        IpVersion::V4 => {
+            // l4.len() ≤ 65535 − 20: fits.
+            inet_csum::pseudo_header_v4(
+                word4(p, 12),
+                word4(p, 16),
+                Protocol::TCP.0,
+                l4.len() as u16,
+            )
+        }
+        IpVersion::V6 => {
+            let (ip, _) = match Ipv6Header::ref_from_packet(p) {
+                Ok(v) => v,
+                Err(_) => return false,
+            };
+            inet_csum::pseudo_header_v6(&ip.src, &ip.dst, Protocol::TCP.0, l4.len() as u32)
+        }
+    };
+    pseudo.add(l4).fold() == 0xffff
+}
+
+fn word4(p: &[u8], at: usize) -> [u8; 4] {
+    [p[at], p[at + 1], p[at + 2], p[at + 3]]
+}
+
+fn be32(p: &[u8], at: usize) -> u32 {
+    u32::from_be_bytes(word4(p, at))
+}
+
+/// FxHash-style mix of the words that identify a flow: addresses, ports, and the IPv6 flow
+/// label. Collisions are resolved by [`same_flow`].
+fn flow_hash(p: &[u8], version: IpVersion, l4_off: usize) -> u64 {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    let mix = |h: u64, w: u32| (h.rotate_left(5) ^ u64::from(w)).wrapping_mul(K);
+    let mut h = mix(0, be32(p, l4_off));
+    match version {
+        IpVersion::V4 => {
+            h = mix(h, be32(p, 12));
+            h = mix(h, be32(p, 16));
+        }
+        IpVersion::V6 => {
+            h = mix(h, be32(p, 0) & Ipv6Header::VERSION_FLOW_MASK);
+            let mut at = 8;
+            while at < 40 {
+                h = mix(h, be32(p, at));
+                at += 4;
+            }
+        }
+    }
+    h
+}
+
+/// Same flow as the held run whose header copy is `held` (rule book §2.1–2.4): same version,
+/// addresses and ports; for IPv6 also the same flow label, next header and byte-identical
+/// extension headers (`ipv6_gro_receive`: a difference there is "another flow", not a flush).
+/// IPv4 protocol is TCP for both (checked at parse).
+pub(crate) fn same_flow(held: &[u8], held_version: IpVersion, held_l4: usize, s: &Seg<'_>) -> bool {
+    if held_version != s.version || held_l4 != s.l4_off {
+        return false;
+    }
+    let p = s.packet;
+    let ip_same = match s.version {
+        IpVersion::V4 => held[12..20] == p[12..20],
+        IpVersion::V6 => {
+            (be32(held, 0) ^ be32(p, 0)) & Ipv6Header::VERSION_FLOW_MASK == 0
+                && held[6] == p[6]
+                && held[8..held_l4] == p[8..held_l4]
+        }
+    };
+    ip_same && held[held_l4..held_l4 + 4] == p[held_l4..held_l4 + 4]
+}
+
+/// Everything but sequence number, length, IPv4 ID, checksums and the tail flags equal, given
+/// [`same_flow`] (rule book §6 items 3–5):
+/// - IPv4 (`inet_gro_flush`): TOS byte, TTL, DF — and the rest of the fragment word, which is
+///   zero for every segment that gets here;
+/// - IPv6 (`ipv6_gro_flush`): traffic class and hop limit;
+/// - TCP (`tcp_gro_receive`): ACK number, the flag word (data offset, reserved bits, every flag
+///   but PSH/FIN, window) and every option byte.
+///
+/// The urgent pointer is not compared (the kernel does not either: URG segments never merge).
+pub(crate) fn same_class(held: &[u8], s: &Seg<'_>) -> bool {
+    let p = s.packet;
+    let l4 = s.l4_off;
+    let ip_same = match s.version {
+        IpVersion::V4 => held[1] == p[1] && held[6..9] == p[6..9],
+        IpVersion::V6 => (be32(held, 0) ^ be32(p, 0)) & 0x0ff0_0000 == 0 && held[7] == p[7],
+    };
+    // Equal byte 12 (data offset) means equal header lengths, so both headers have `hdr_len`.
+    ip_same
+        && held[l4 + 8..l4 + 13] == p[l4 + 8..l4 + 13]
+        && held.len() == s.hdr_len
+        && (held[l4 + 13] ^ p[l4 + 13]) & !TAIL_FLAGS == 0
+        && held[l4 + 14..l4 + 16] == p[l4 + 14..l4 + 16]
+        && held[l4 + TcpHeader::LEN..] == p[l4 + TcpHeader::LEN..s.hdr_len]
+}

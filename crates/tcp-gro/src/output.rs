@@ -1,0 +1,386 @@
+//! What a drained batch looks like to the writer: [`Output`] (headers + payload slices),
+//! [`Drain`], and the scatter-gather helpers.
+
+use alloc::vec::Vec;
+use core::fmt;
+use core::iter::FusedIterator;
+
+use virtio_net_hdr::VirtioNetHdr;
+
+use crate::Coalescer;
+
+/// Where a member's payload lies in its input packet.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct PayloadSpan {
+    pub(crate) off: u32,
+    pub(crate) len: u32,
+}
+
+/// One output packet, as recorded by `Coalescer::finish`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct OutEntry {
+    pub(crate) vnet: VirtioNetHdr,
+    pub(crate) merged: bool,
+    /// Patched header range in the coalescer's header arena (merged only).
+    pub(crate) hdr: (u32, u32),
+    /// Range in `out_indices` (and, when merged, `out_spans`).
+    pub(crate) first: u32,
+    pub(crate) count: u32,
+    /// Total IP packet length.
+    pub(crate) len: usize,
+}
+
+/// The packets of a drained batch, in write order (see [`Coalescer::drain`]).
+///
+/// ```
+/// use tcp_gro::{Checksum, Coalescer, Config, testdata::Segment};
+/// let packets = [Segment::v4().payload_len(10).build()];
+/// let mut gro = Coalescer::new(Config::default());
+/// gro.push(0, &packets[0], Checksum::Verify);
+/// let drain = gro.drain(&packets);
+/// assert_eq!(drain.len(), 1);
+/// ```
+#[derive(Debug)]
+pub struct Drain<'a, P> {
+    outs: &'a [OutEntry],
+    indices: &'a [usize],
+    spans: &'a [PayloadSpan],
+    hdrs: &'a [u8],
+    packets: &'a [P],
+    pos: usize,
+}
+
+impl<'a, P: AsRef<[u8]>> Drain<'a, P> {
+    pub(crate) fn new(c: &'a Coalescer, packets: &'a [P]) -> Self {
+        Drain {
+            outs: &c.outs,
+            indices: &c.out_indices,
+            spans: &c.out_spans,
+            hdrs: c.header_arena(),
+            packets,
+            pos: 0,
+        }
+    }
+}
+
+impl<'a, P: AsRef<[u8]>> Iterator for Drain<'a, P> {
+    type Item = Output<'a, P>;
+
+    fn next(&mut self) -> Option<Output<'a, P>> {
+        let e = self.outs.get(self.pos)?;
+        self.pos += 1;
+        let first = e.first as usize;
+        let indices = self
+            .indices
+            .get(first..first + e.count as usize)
+            .unwrap_or(&[]);
+        let (headers, spans) = if e.merged {
+            let (at, n) = (e.hdr.0 as usize, e.hdr.1 as usize);
+            (
+                self.hdrs.get(at..at + n).unwrap_or(&[]),
+                self.spans
+                    .get(first..first + e.count as usize)
+                    .unwrap_or(&[]),
+            )
+        } else {
+            let whole = indices
+                .first()
+                .and_then(|&i| self.packets.get(i))
+                .map_or(&[][..], |p| p.as_ref());
+            (whole, &[][..])
+        };
+        Some(Output {
+            entry: e,
+            packets: self.packets,
+            headers,
+            indices,
+            spans,
+        })
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = self.outs.len() - self.pos;
+        (n, Some(n))
+    }
+}
+
+impl<P: AsRef<[u8]>> ExactSizeIterator for Drain<'_, P> {}
+impl<P: AsRef<[u8]>> FusedIterator for Drain<'_, P> {}
+
+/// One packet to write: a merged super-packet (patched headers + payload slices borrowed from
+/// the input packets) or a packet passed through unchanged.
+///
+/// `P` is the caller's packet buffer type (whatever was passed to [`Coalescer::drain`]).
+#[derive(Debug)]
+pub struct Output<'a, P = Vec<u8>> {
+    entry: &'a OutEntry,
+    packets: &'a [P],
+    headers: &'a [u8],
+    indices: &'a [usize],
+    spans: &'a [PayloadSpan],
+}
+
+impl<P> Clone for Output<'_, P> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<P> Copy for Output<'_, P> {}
+
+impl<'a, P: AsRef<[u8]>> Output<'a, P> {
+    /// The virtio header to write in front of the packet: a GSO header (NEEDS_CSUM,
+    /// `csum_start` = L4 offset, `csum_offset` = 16, `gso_size` = first segment's payload,
+    /// TCPV4/TCPV6) for a merged packet, all zeros otherwise.
+    pub fn vnet_hdr(&self) -> VirtioNetHdr {
+        self.entry.vnet
+    }
+
+    /// [`vnet_hdr`](Self::vnet_hdr) as the 10 wire bytes (host-native order, as TUN expects
+    /// without `TUNSETVNETLE`), borrowed for the whole batch so they can sit in an `IoSlice`
+    /// next to the packet.
+    pub fn vnet_bytes(&self) -> &'a [u8] {
+        zerocopy_bytes(&self.entry.vnet)
+    }
+
+    /// The packet's headers: the patched IP + TCP headers of the first segment when merged, or
+    /// the whole packet when passed through.
+    pub fn headers(&self) -> &'a [u8] {
+        self.headers
+    }
+
+    /// The payload slices that follow [`headers`](Self::headers), in sequence order, each still
+    /// living in its input packet (empty for a pass-through).
+    pub fn payloads(&self) -> Payloads<'a, P> {
+        Payloads {
+            packets: self.packets,
+            indices: self.indices,
+            spans: self.spans,
+            pos: 0,
+        }
+    }
+
+    /// The input indices this packet is made of, in sequence order.
+    pub fn indices(&self) -> &'a [usize] {
+        self.indices
+    }
+
+    /// Total IP packet length (headers + payloads).
+    pub fn len(&self) -> usize {
+        if self.entry.merged {
+            self.entry.len
+        } else {
+            self.headers.len()
+        }
+    }
+
+    /// Whether the packet is empty (never, for a real IP packet).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether this is a super-packet of two or more segments (with a GSO header).
+    pub fn is_merged(&self) -> bool {
+        self.entry.merged
+    }
+
+    /// Copy the whole IP packet into `dst` (for writers without scatter-gather). The capacity
+    /// is checked before anything is written.
+    ///
+    /// # Errors
+    /// [`TooSmall`] if `dst` is shorter than [`len`](Self::len); `dst` is left untouched.
+    ///
+    /// ```
+    /// use tcp_gro::{Checksum, Coalescer, Config, testdata::Segment};
+    /// let packets = [
+    ///     Segment::v4().seq(0).ip_id(1).payload_len(100).build(),
+    ///     Segment::v4().seq(100).ip_id(2).payload_len(100).build(),
+    /// ];
+    /// let mut gro = Coalescer::new(Config::default());
+    /// for (i, p) in packets.iter().enumerate() {
+    ///     gro.push(i, p, Checksum::Verify);
+    /// }
+    /// let out = gro.drain(&packets).next().unwrap();
+    /// let mut small = [0u8; 100];
+    /// assert_eq!(out.materialize(&mut small).unwrap_err().needed, 240);
+    /// let mut buf = [0u8; 300];
+    /// assert_eq!(out.materialize(&mut buf), Ok(240));
+    /// assert_eq!(&buf[40..140], &packets[0][40..]);
+    /// ```
+    pub fn materialize(&self, dst: &mut [u8]) -> Result<usize, TooSmall> {
+        let needed = self.len();
+        if dst.len() < needed {
+            return Err(TooSmall {
+                needed,
+                available: dst.len(),
+            });
+        }
+        let mut at = 0;
+        for part in core::iter::once(self.headers).chain(self.payloads()) {
+            // `needed` is the sum of the part lengths, so every part fits.
+            if let Some(d) = dst.get_mut(at..at + part.len()) {
+                d.copy_from_slice(part);
+            }
+            at += part.len();
+        }
+        Ok(at)
+    }
+
+    /// Fill `out` (cleared first) with `[vnet, headers, payloads…]` for `writev`. Pass
+    /// [`vnet_bytes`](Self::vnet_bytes) (or your own encoding of [`vnet_hdr`](Self::vnet_hdr),
+    /// e.g. 12-byte or little-endian). One `Vec` serves a whole batch; to keep one across
+    /// batches without allocating, use [`with_io_slices`](Self::with_io_slices).
+    ///
+    /// ```
+    /// use tcp_gro::{Checksum, Coalescer, Config, testdata::Segment};
+    /// let packets = [
+    ///     Segment::v4().seq(0).ip_id(1).payload_len(100).build(),
+    ///     Segment::v4().seq(100).ip_id(2).payload_len(100).build(),
+    /// ];
+    /// let mut gro = Coalescer::new(Config::default());
+    /// for (i, p) in packets.iter().enumerate() {
+    ///     gro.push(i, p, Checksum::Verify);
+    /// }
+    /// let mut iov = Vec::new();
+    /// for out in gro.drain(&packets) {
+    ///     out.io_slices(out.vnet_bytes(), &mut iov);
+    ///     assert_eq!(iov.len(), 4); // vnet, headers, two payloads
+    ///     assert_eq!(iov.iter().map(|s| s.len()).sum::<usize>(), 10 + 240);
+    /// }
+    /// ```
+    #[cfg(feature = "std")]
+    pub fn io_slices<'b>(&self, vnet: &'b [u8], out: &mut Vec<std::io::IoSlice<'b>>)
+    where
+        'a: 'b,
+    {
+        out.clear();
+        out.push(std::io::IoSlice::new(vnet));
+        out.push(std::io::IoSlice::new(self.headers));
+        out.extend(self.payloads().map(std::io::IoSlice::new));
+    }
+
+    /// Call `f` with `[vnet, headers, payloads…]` built in `buf`'s reused storage: no
+    /// allocation once `buf` has grown to the largest packet's slice count.
+    ///
+    /// ```
+    /// use tcp_gro::{Checksum, Coalescer, Config, IoSliceBuf, testdata::Segment};
+    /// let mut gro = Coalescer::new(Config::default());
+    /// let mut iov = IoSliceBuf::with_capacity(64);
+    /// for _batch in 0..2 {
+    ///     let packets = [Segment::v6().payload_len(100).build()];
+    ///     gro.push(0, &packets[0], Checksum::Verify);
+    ///     for out in gro.drain(&packets) {
+    ///         let n = out.with_io_slices(out.vnet_bytes(), &mut iov, |s| s.len());
+    ///         assert_eq!(n, 2); // vnet and the whole (passed-through) packet
+    ///     }
+    /// }
+    /// ```
+    #[cfg(feature = "std")]
+    pub fn with_io_slices<R>(
+        &self,
+        vnet: &[u8],
+        buf: &mut IoSliceBuf,
+        f: impl FnOnce(&[std::io::IoSlice<'_>]) -> R,
+    ) -> R {
+        // Covariance turns the stored `IoSlice<'static>` vector into a shorter-lived one for
+        // free; `recycle` turns it back without touching the allocation.
+        let mut v: Vec<std::io::IoSlice<'_>> = core::mem::take(&mut buf.slices);
+        self.io_slices(vnet, &mut v);
+        let r = f(&v);
+        buf.slices = recycle(v);
+        r
+    }
+}
+
+/// Reusable storage for [`Output::with_io_slices`]: keeps its capacity across batches.
+#[cfg(feature = "std")]
+#[derive(Debug, Default)]
+pub struct IoSliceBuf {
+    slices: Vec<std::io::IoSlice<'static>>,
+}
+
+#[cfg(feature = "std")]
+impl IoSliceBuf {
+    /// Empty storage.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Storage for `n` slices (a 64 KB super-packet of 1448-byte segments needs 47).
+    pub fn with_capacity(n: usize) -> Self {
+        IoSliceBuf {
+            slices: Vec::with_capacity(n),
+        }
+    }
+
+    /// Current capacity in slices.
+    pub fn capacity(&self) -> usize {
+        self.slices.capacity()
+    }
+}
+
+/// Empty `v` and give it back with a `'static` element lifetime, keeping its allocation (the
+/// standard library collects a `vec::IntoIter` adapter of a same-layout type in place).
+#[cfg(feature = "std")]
+fn recycle(mut v: Vec<std::io::IoSlice<'_>>) -> Vec<std::io::IoSlice<'static>> {
+    v.clear();
+    v.into_iter().filter_map(|_| None).collect()
+}
+
+fn zerocopy_bytes(h: &VirtioNetHdr) -> &[u8] {
+    inet_hdr::zerocopy::IntoBytes::as_bytes(h)
+}
+
+/// Iterator over an [`Output`]'s payload slices (see [`Output::payloads`]).
+#[derive(Debug)]
+pub struct Payloads<'a, P> {
+    packets: &'a [P],
+    indices: &'a [usize],
+    spans: &'a [PayloadSpan],
+    pos: usize,
+}
+
+impl<'a, P: AsRef<[u8]>> Iterator for Payloads<'a, P> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let s = *self.spans.get(self.pos)?;
+        let index = *self.indices.get(self.pos)?;
+        self.pos += 1;
+        // Lengths were checked against `packets` when the batch was drained; `get` keeps an
+        // `AsRef` that changes its answer from causing a panic.
+        let bytes = self
+            .packets
+            .get(index)
+            .and_then(|p| p.as_ref().get(s.off as usize..(s.off + s.len) as usize));
+        Some(bytes.unwrap_or(&[]))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = self.spans.len() - self.pos;
+        (n, Some(n))
+    }
+}
+
+impl<P: AsRef<[u8]>> ExactSizeIterator for Payloads<'_, P> {}
+
+/// [`Output::materialize`] was given a buffer shorter than the packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct TooSmall {
+    /// Bytes the packet needs.
+    pub needed: usize,
+    /// Bytes the buffer has.
+    pub available: usize,
+}
+
+impl fmt::Display for TooSmall {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "buffer of {} bytes is too small for a {}-byte packet",
+            self.available, self.needed
+        )
+    }
+}
+
+impl core::error::Error for TooSmall {}
