@@ -41,8 +41,11 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
+extern crate alloc;
+
 mod error;
 mod plan;
+pub mod testdata;
 
 use core::ops::Range;
 

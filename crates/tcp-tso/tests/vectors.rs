@@ -148,7 +148,11 @@ fn check(hdr: VirtioNetHdr, input: &[u8], expected: &[&[u8]]) {
     assert_eq!(out.used, pos);
     // Headroom untouched.
     for k in 0..expected.len() {
-        assert!(slab[spans[k].offset - 10..spans[k].offset].iter().all(|&b| b == 0xee));
+        assert!(
+            slab[spans[k].offset - 10..spans[k].offset]
+                .iter()
+                .all(|&b| b == 0xee)
+        );
     }
     // Separate buffers.
     let mut bufs = vec![vec![0u8; 200]; expected.len()];
@@ -176,7 +180,11 @@ fn check(hdr: VirtioNetHdr, input: &[u8], expected: &[&[u8]]) {
 #[test]
 fn v4_plain_short_last() {
     let hdr = VirtioNetHdr::tcp_gso(IpVersion::V4, 20, 20, 4, false);
-    check(hdr, V4_PLAIN_IN, &[V4_PLAIN_SEG0, V4_PLAIN_SEG1, V4_PLAIN_SEG2]);
+    check(
+        hdr,
+        V4_PLAIN_IN,
+        &[V4_PLAIN_SEG0, V4_PLAIN_SEG1, V4_PLAIN_SEG2],
+    );
 }
 
 #[test]
@@ -199,7 +207,11 @@ fn v4_options_fin_psh_cwr_ecn_wrap() {
 #[test]
 fn v6_plain() {
     let hdr = VirtioNetHdr::tcp_gso(IpVersion::V6, 40, 20, 3, false);
-    check(hdr, V6_PLAIN_IN, &[V6_PLAIN_SEG0, V6_PLAIN_SEG1, V6_PLAIN_SEG2]);
+    check(
+        hdr,
+        V6_PLAIN_IN,
+        &[V6_PLAIN_SEG0, V6_PLAIN_SEG1, V6_PLAIN_SEG2],
+    );
 }
 
 #[test]
@@ -219,7 +231,11 @@ fn hdr_len_is_only_a_hint() {
     for hint in [0u16, 1, 45, 9999] {
         let mut hdr = VirtioNetHdr::tcp_gso(IpVersion::V4, 20, 20, 4, false);
         hdr.set_hdr_len(hint);
-        check(hdr, V4_PLAIN_IN, &[V4_PLAIN_SEG0, V4_PLAIN_SEG1, V4_PLAIN_SEG2]);
+        check(
+            hdr,
+            V4_PLAIN_IN,
+            &[V4_PLAIN_SEG0, V4_PLAIN_SEG1, V4_PLAIN_SEG2],
+        );
     }
 }
 
