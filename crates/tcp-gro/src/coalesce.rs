@@ -506,6 +506,8 @@ impl Coalescer {
         };
         let first = self.out_indices.len() as u32;
         self.out_indices.push(index);
+        // Keep `out_spans` parallel to `out_indices`.
+        self.out_spans.push(PayloadSpan { off: 0, len: 0 });
         self.outs.push(OutEntry {
             vnet: VirtioNetHdr::plain(),
             merged: false,
