@@ -671,12 +671,21 @@ impl Tun {
         self.q.writev(bufs)
     }
 
+    /// Split into a batch [`Reader`](crate::Reader) and [`Writer`](crate::Writer), usable
+    /// from two threads.
+    pub fn split(self) -> (crate::Reader, crate::Writer) {
+        (
+            crate::Reader::new(Arc::clone(&self.q)),
+            crate::Writer::new(self.q),
+        )
+    }
+
     /// Test seam, not part of the API: the next `n` super-packet (GSO) writes on this device
     /// fail with `EINVAL` before reaching the kernel, as a kernel with the 2024 virtio
     /// regression would answer (rule book §3.3 item 7). Lets tests drive the fallback.
     #[doc(hidden)]
     pub fn __inject_gso_einval(&self, n: u32) {
-        self.q.dev.inject_gso_einval.store(n, Ordering::Relaxed);
+        self.control().__inject_gso_einval(n);
     }
 }
 
@@ -843,5 +852,11 @@ impl Control {
     /// Counters since the device was opened.
     pub fn stats(&self) -> Stats {
         self.q.dev.counters.snapshot(&self.q.dev)
+    }
+
+    /// Test seam, not part of the API: see [`Tun::__inject_gso_einval`].
+    #[doc(hidden)]
+    pub fn __inject_gso_einval(&self, n: u32) {
+        self.q.dev.inject_gso_einval.store(n, Ordering::Relaxed);
     }
 }

@@ -4,6 +4,8 @@
 
 use std::net::Ipv4Addr;
 
+pub mod tcp;
+
 use linux_tun::{Builder, Tun};
 use testkit::Netns;
 

@@ -1,0 +1,541 @@
+//! Batched reads: one call returns a super-packet split into segments plus whatever else the
+//! kernel had queued, all in one caller-owned slab.
+
+use std::io::{self, IoSliceMut};
+use std::sync::Arc;
+
+use rustix::event::PollFlags;
+use tcp_tso::{CsumState, Span, SplitError};
+use virtio_net_hdr::{GsoType, VirtioNetHdr};
+
+use crate::device::{Control, Queue};
+use crate::stats::{DropReason, Event, bump};
+
+/// Largest IP packet a read accepts: the default `gso_max_size` (65536) bounds what TUN hands
+/// out (rule book §3.4, "GSO reads are up to 65535 + vnet_hdr_sz"). A read that fills all of
+/// it may have been truncated and is dropped.
+const MAX_PACKET: usize = 65536;
+/// Slab bytes budgeted per packet by [`RecvBatch::new`] (a 1500-byte MTU segment fits).
+const DEFAULT_PACKET_ROOM: usize = 2048;
+
+#[derive(Clone, Copy, Debug)]
+struct Meta {
+    /// Offset of the IP packet in the slab; the headroom lies just before it.
+    offset: usize,
+    len: usize,
+    good: bool,
+}
+
+/// Caller-owned storage for one batch of received packets: a slab where every packet is
+/// preceded by `headroom` bytes the caller may use (e.g. to prepend a tunnel header in place),
+/// plus per-packet offset, length and checksum state. Reused across calls; never allocates
+/// after construction.
+///
+/// ```
+/// let batch = linux_tun::RecvBatch::new(128, 64);
+/// assert_eq!((batch.capacity(), batch.headroom(), batch.len()), (128, 64, 0));
+/// ```
+pub struct RecvBatch {
+    slab: Box<[u8]>,
+    headroom: usize,
+    meta: Vec<Meta>,
+    cap: usize,
+    used: usize,
+    spans: Box<[Span]>,
+}
+
+impl std::fmt::Debug for RecvBatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecvBatch")
+            .field("len", &self.len())
+            .field("capacity", &self.cap)
+            .field("headroom", &self.headroom)
+            .field("slab_len", &self.slab.len())
+            .finish()
+    }
+}
+
+impl RecvBatch {
+    /// Room for `packets` packets (at least 1) with `headroom` free bytes before each; the slab
+    /// budgets 2 KiB per packet and always holds at least one 64 KiB packet.
+    pub fn new(packets: usize, headroom: usize) -> RecvBatch {
+        let packets = packets.max(1);
+        RecvBatch::with_slab_len(
+            packets,
+            headroom,
+            packets.saturating_mul(headroom.saturating_add(DEFAULT_PACKET_ROOM)),
+        )
+    }
+
+    /// As [`new`](Self::new) with an explicit slab size (raised to hold at least one 64 KiB
+    /// packet with its headroom), e.g. for jumbo MTUs.
+    pub fn with_slab_len(packets: usize, headroom: usize, slab_len: usize) -> RecvBatch {
+        let cap = packets.max(1);
+        let slab_len = slab_len.max(headroom.saturating_add(MAX_PACKET));
+        RecvBatch {
+            slab: vec![0u8; slab_len].into_boxed_slice(),
+            headroom,
+            meta: Vec::with_capacity(cap),
+            cap,
+            used: 0,
+            spans: vec![Span::default(); cap].into_boxed_slice(),
+        }
+    }
+
+    /// Packets in the batch.
+    pub fn len(&self) -> usize {
+        self.meta.len()
+    }
+
+    /// Whether the batch holds no packet.
+    pub fn is_empty(&self) -> bool {
+        self.meta.is_empty()
+    }
+
+    /// Most packets one call delivers.
+    pub fn capacity(&self) -> usize {
+        self.cap
+    }
+
+    /// Free bytes before every packet.
+    pub fn headroom(&self) -> usize {
+        self.headroom
+    }
+
+    /// Forget all packets (the next receive does this itself).
+    pub fn clear(&mut self) {
+        self.meta.clear();
+        self.used = 0;
+    }
+
+    /// The `i`-th packet.
+    pub fn get(&self, i: usize) -> Option<RecvPacket<'_>> {
+        let m = *self.meta.get(i)?;
+        Some(RecvPacket {
+            slab: &self.slab,
+            meta: m,
+            headroom: self.headroom,
+        })
+    }
+
+    /// The packets in arrival order (segments of a super-packet in sequence order).
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = RecvPacket<'_>> + '_ {
+        self.meta.iter().map(|&meta| RecvPacket {
+            slab: &self.slab,
+            meta,
+            headroom: self.headroom,
+        })
+    }
+
+    /// The packets, mutable, each with its headroom.
+    pub fn iter_mut(&mut self) -> IterMut<'_> {
+        IterMut {
+            rest: &mut self.slab,
+            base: 0,
+            meta: self.meta.iter(),
+            headroom: self.headroom,
+        }
+    }
+
+    /// The whole slab, for callers that work with [`RecvPacket::offset`] directly.
+    pub fn slab(&self) -> &[u8] {
+        &self.slab
+    }
+
+    /// The whole slab, mutable.
+    pub fn slab_mut(&mut self) -> &mut [u8] {
+        &mut self.slab
+    }
+
+    fn is_full(&self) -> bool {
+        self.meta.len() >= self.cap
+    }
+
+    fn push(&mut self, offset: usize, len: usize, good: bool) {
+        self.meta.push(Meta { offset, len, good });
+    }
+}
+
+/// A received packet.
+#[derive(Clone, Copy, Debug)]
+pub struct RecvPacket<'a> {
+    slab: &'a [u8],
+    meta: Meta,
+    headroom: usize,
+}
+
+impl<'a> RecvPacket<'a> {
+    /// The IP packet.
+    pub fn bytes(&self) -> &'a [u8] {
+        &self.slab[self.meta.offset..self.meta.offset + self.meta.len]
+    }
+    /// Offset of the IP packet in [`RecvBatch::slab`]; the headroom precedes it.
+    pub fn offset(&self) -> usize {
+        self.meta.offset
+    }
+    /// Length of the IP packet.
+    pub fn len(&self) -> usize {
+        self.meta.len
+    }
+    /// Whether the packet is empty (never for a delivered packet).
+    pub fn is_empty(&self) -> bool {
+        self.meta.len == 0
+    }
+    /// Whether the IP and L4 checksums are known to be correct: computed here while splitting
+    /// or finishing a partial checksum, or verified by the kernel (`DATA_VALID`). False means
+    /// "as received": check before trusting.
+    pub fn csum_known_good(&self) -> bool {
+        self.meta.good
+    }
+    /// Headroom and packet together.
+    pub fn with_headroom(&self) -> &'a [u8] {
+        &self.slab[self.meta.offset - self.headroom..self.meta.offset + self.meta.len]
+    }
+}
+
+/// A received packet with mutable access to it and its headroom.
+#[derive(Debug)]
+pub struct RecvPacketMut<'a> {
+    buf: &'a mut [u8],
+    headroom: usize,
+    good: bool,
+}
+
+impl RecvPacketMut<'_> {
+    /// The IP packet.
+    pub fn bytes(&self) -> &[u8] {
+        &self.buf[self.headroom..]
+    }
+    /// The IP packet, mutable.
+    pub fn bytes_mut(&mut self) -> &mut [u8] {
+        &mut self.buf[self.headroom..]
+    }
+    /// `(headroom, packet)`: write a tunnel header into the headroom without copying the
+    /// packet; `headroom_and_packet_mut` then gives the contiguous result.
+    pub fn split_headroom_mut(&mut self) -> (&mut [u8], &mut [u8]) {
+        self.buf.split_at_mut(self.headroom)
+    }
+    /// Headroom and packet as one contiguous slice.
+    pub fn headroom_and_packet_mut(&mut self) -> &mut [u8] {
+        self.buf
+    }
+    /// See [`RecvPacket::csum_known_good`].
+    pub fn csum_known_good(&self) -> bool {
+        self.good
+    }
+}
+
+/// Iterator over [`RecvPacketMut`]s; see [`RecvBatch::iter_mut`].
+#[derive(Debug)]
+pub struct IterMut<'a> {
+    rest: &'a mut [u8],
+    base: usize,
+    meta: std::slice::Iter<'a, Meta>,
+    headroom: usize,
+}
+
+impl<'a> Iterator for IterMut<'a> {
+    type Item = RecvPacketMut<'a>;
+
+    fn next(&mut self) -> Option<RecvPacketMut<'a>> {
+        let m = self.meta.next()?;
+        // Packets are laid out in increasing, non-overlapping order, headroom included.
+        let start = m
+            .offset
+            .checked_sub(self.headroom)?
+            .checked_sub(self.base)?;
+        let rest = std::mem::take(&mut self.rest);
+        let (_, tail) = rest.split_at_mut_checked(start)?;
+        let (buf, tail) = tail.split_at_mut_checked(self.headroom + m.len)?;
+        self.rest = tail;
+        self.base = m.offset + m.len;
+        Some(RecvPacketMut {
+            buf,
+            headroom: self.headroom,
+            good: m.good,
+        })
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.meta.size_hint()
+    }
+}
+
+/// A packet (or the rest of a super-packet) read but not yet delivered: it sits in the
+/// reader's buffer until the next call has room.
+#[derive(Clone, Copy, Debug)]
+struct Pending {
+    hdr: [u8; 12],
+    len: usize,
+    next_segment: usize,
+}
+
+/// The receiving half of a queue; see [`Tun::split`](crate::Tun::split).
+///
+/// Owns a 64 KiB spill buffer; plain packets are read straight into the caller's batch.
+pub struct Reader {
+    q: Arc<Queue>,
+    hdr: [u8; 12],
+    spill: Box<[u8]>,
+    pending: Option<Pending>,
+    /// Test seam: frames handed to the next reads instead of the kernel's.
+    injected: Vec<Vec<u8>>,
+}
+
+impl std::fmt::Debug for Reader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reader")
+            .field("device", &self.q.dev.name)
+            .field("pending", &self.pending.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Reader {
+    pub(crate) fn new(q: Arc<Queue>) -> Reader {
+        Reader {
+            q,
+            hdr: [0; 12],
+            spill: vec![0u8; MAX_PACKET].into_boxed_slice(),
+            pending: None,
+            injected: Vec::new(),
+        }
+    }
+
+    /// Device settings and statistics.
+    pub fn control(&self) -> Control {
+        Control::new(Arc::clone(&self.q))
+    }
+
+    /// Fill `batch` (cleared first) and return how many packets it holds.
+    ///
+    /// Waits for the first frame (blocking mode), splits a super-packet into segments with
+    /// complete checksums, then keeps reading without waiting until the kernel has nothing
+    /// more or the batch is full. A super-packet that does not fit is continued by the next
+    /// call. Malformed frames are dropped and counted ([`Stats::dropped_malformed`]) and the
+    /// reading goes on.
+    ///
+    /// # Errors
+    /// `WouldBlock` in non-blocking mode when nothing is queued; the `read(2)` error
+    /// otherwise (an error after some packets were read is returned by the next call).
+    ///
+    /// [`Stats::dropped_malformed`]: crate::Stats::dropped_malformed
+    pub fn recv(&mut self, batch: &mut RecvBatch) -> io::Result<usize> {
+        batch.clear();
+        if self.pending.is_some() {
+            self.drain_pending(batch);
+        }
+        while self.pending.is_none() && !batch.is_full() && batch.slab.len() > batch.used {
+            let wait = batch.is_empty() && self.q.is_blocking();
+            if let Err(e) = self.read_one(batch, wait) {
+                if batch.is_empty() {
+                    return Err(e);
+                }
+                break;
+            }
+        }
+        bump(&self.q.dev.counters.packets_delivered, batch.len() as u64);
+        Ok(batch.len())
+    }
+
+    /// Test seam, not part of the API: queue a raw frame (vnet header included when enabled)
+    /// that the next read returns instead of asking the kernel. Lets tests feed the read path
+    /// headers the kernel would never produce.
+    #[doc(hidden)]
+    pub fn __inject_frame(&mut self, frame: &[u8]) {
+        self.injected.insert(0, frame.to_vec());
+    }
+
+    fn readv(&mut self, iov: &mut [IoSliceMut<'_>], wait: bool) -> io::Result<usize> {
+        if let Some(frame) = self.injected.pop() {
+            let mut at = 0;
+            for s in iov.iter_mut() {
+                let n = s.len().min(frame.len() - at);
+                s[..n].copy_from_slice(&frame[at..at + n]);
+                at += n;
+            }
+            return Ok(at);
+        }
+        loop {
+            match self.q.readv_nowait(iov) {
+                Err(e) if wait && e.kind() == io::ErrorKind::WouldBlock => {
+                    self.q.wait(PollFlags::IN)?;
+                }
+                r => return r,
+            }
+        }
+    }
+
+    /// Read one frame: the vnet header into scratch, the packet straight into the slab after
+    /// a headroom gap, and whatever does not fit there into the spill buffer.
+    fn read_one(&mut self, batch: &mut RecvBatch, wait: bool) -> io::Result<()> {
+        let vl = self.q.dev.vnet_len;
+        let pos = batch.used + batch.headroom;
+        let k = batch.slab.len().saturating_sub(pos).min(MAX_PACKET);
+        let n = {
+            let mut hdr = std::mem::take(&mut self.hdr);
+            let slab_part = batch.slab.get_mut(pos..pos + k).unwrap_or_default();
+            let mut spill = std::mem::take(&mut self.spill);
+            let r = {
+                let mut iov = [
+                    IoSliceMut::new(&mut hdr[..vl]),
+                    IoSliceMut::new(slab_part),
+                    IoSliceMut::new(&mut spill[k..]),
+                ];
+                self.readv(&mut iov, wait)
+            };
+            self.hdr = hdr;
+            self.spill = spill;
+            r?
+        };
+        let dev = &self.q.dev;
+        bump(&dev.counters.frames_read, 1);
+        let Some(len) = n.checked_sub(vl).filter(|&l| l > 0) else {
+            self.drop_frame(DropReason::Truncated);
+            return Ok(());
+        };
+        if len >= MAX_PACKET {
+            self.drop_frame(DropReason::TooLarge);
+            return Ok(());
+        }
+        if len > k {
+            // Spilled: make it contiguous in the spill buffer and split from there.
+            self.spill[..k].copy_from_slice(&batch.slab[pos..pos + k]);
+            self.pending = Some(Pending {
+                hdr: self.hdr,
+                len,
+                next_segment: 0,
+            });
+            if self.is_gso() {
+                bump(&dev.counters.super_packets_read, 1);
+            }
+            self.drain_pending(batch);
+            return Ok(());
+        }
+        let hdr = self.header();
+        if hdr.gso_type().base() == GsoType::NONE {
+            let pkt = &mut batch.slab[pos..pos + len];
+            match tcp_tso::finish_in_place(&hdr, pkt) {
+                Ok(state) => {
+                    batch.push(pos, len, known_good(state));
+                    batch.used = pos + len;
+                }
+                Err(e) => self.drop_frame(drop_reason(e)),
+            }
+            return Ok(());
+        }
+        bump(&dev.counters.super_packets_read, 1);
+        let room = batch.cap - batch.meta.len();
+        let base = batch.used;
+        let input = (pos - base)..(pos - base + len);
+        match tcp_tso::split_in_place(
+            &hdr,
+            &mut batch.slab[base..],
+            input,
+            batch.headroom,
+            &mut batch.spans[..room],
+        ) {
+            Ok(s) => {
+                let good = known_good(s.csum);
+                for i in 0..s.segments {
+                    let sp = batch.spans[i];
+                    batch.push(base + sp.offset, sp.len, good);
+                }
+                batch.used = base + s.used;
+            }
+            Err(SplitError::OutOfRoom { .. }) => {
+                // All or nothing in place: move it aside and deliver what fits now.
+                self.spill[..len].copy_from_slice(&batch.slab[pos..pos + len]);
+                self.pending = Some(Pending {
+                    hdr: self.hdr,
+                    len,
+                    next_segment: 0,
+                });
+                self.drain_pending(batch);
+            }
+            Err(e) => self.drop_frame(drop_reason(e)),
+        }
+        Ok(())
+    }
+
+    fn is_gso(&self) -> bool {
+        self.header().gso_type().base() != GsoType::NONE
+    }
+
+    /// The header of the frame just read (a plain one without a vnet header).
+    fn header(&self) -> VirtioNetHdr {
+        header_from(&self.hdr, self.q.dev.vnet_len)
+    }
+
+    /// Continue a pending packet from the spill buffer into the batch.
+    fn drain_pending(&mut self, batch: &mut RecvBatch) {
+        let Some(p) = self.pending.take() else {
+            return;
+        };
+        let hdr = header_from(&p.hdr, self.q.dev.vnet_len);
+        let room = batch.cap - batch.meta.len();
+        let base = batch.used;
+        let slab = batch.slab.get_mut(base..).unwrap_or_default();
+        let r = tcp_tso::split(
+            &hdr,
+            &self.spill[..p.len],
+            p.next_segment,
+            slab,
+            batch.headroom,
+            &mut batch.spans[..room],
+        );
+        let (written, used, good) = match r {
+            Ok(s) => (s.segments, s.used, known_good(s.csum)),
+            Err(SplitError::OutOfRoom {
+                written,
+                resume_at,
+                used,
+            }) => {
+                if written == 0 && batch.is_empty() {
+                    // Not even one segment fits an empty batch: it never will.
+                    self.drop_frame(DropReason::TooLarge);
+                    return;
+                }
+                self.pending = Some(Pending {
+                    next_segment: resume_at,
+                    ..p
+                });
+                // Segments of a split are always complete; plain packets never get here
+                // partially written.
+                (written, used, true)
+            }
+            Err(e) => {
+                self.drop_frame(drop_reason(e));
+                return;
+            }
+        };
+        for i in 0..written {
+            let sp = batch.spans[i];
+            batch.push(base + sp.offset, sp.len, good);
+        }
+        batch.used = base + used;
+    }
+
+    fn drop_frame(&self, why: DropReason) {
+        bump(&self.q.dev.counters.dropped_malformed, 1);
+        self.q.dev.emit(Event::MalformedRead(why));
+    }
+}
+
+fn header_from(bytes: &[u8; 12], vnet_len: usize) -> VirtioNetHdr {
+    if vnet_len == 0 {
+        return VirtioNetHdr::plain();
+    }
+    VirtioNetHdr::split_prefix(bytes).map_or_else(|_| VirtioNetHdr::plain(), |(h, _)| *h)
+}
+
+fn known_good(s: CsumState) -> bool {
+    matches!(s, CsumState::Complete | CsumState::KernelVerified)
+}
+
+fn drop_reason(e: SplitError) -> DropReason {
+    match e {
+        SplitError::Header(h) => DropReason::BadHeader(h),
+        _ => DropReason::BadPacket,
+    }
+}

@@ -1,0 +1,404 @@
+//! Batched writes: coalesce TCP segments into super-packets (GRO) and write each result with
+//! one `writev`, falling back to plain segments when the kernel refuses a super-packet.
+
+use std::io::{self, IoSlice};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use tcp_gro::{Coalescer, Config, IoSliceBuf};
+use virtio_net_hdr::VirtioNetHdr;
+
+use crate::device::{Control, Queue};
+use crate::error::{PacketError, PushError, SendError};
+use crate::stats::{Event, bump};
+
+/// After this many rejected super-packet writes the device stops coalescing (rule book §0:
+/// "the device must survive that: fall back to writing segments, and let users turn GRO off").
+pub const GRO_DISABLE_AFTER: u64 = 3;
+
+/// What the caller knows about a packet's checksums when handing it over for writing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Checksum {
+    /// Verify the TCP checksum before merging (a corrupt segment is written alone, unmerged,
+    /// so the kernel drops it instead of a merged checksum blessing it).
+    Verify,
+    /// The checksums are correct (produced by our own split, or authenticated by the tunnel's
+    /// crypto): skip verification.
+    KnownGood,
+}
+
+impl From<Checksum> for tcp_gro::Checksum {
+    fn from(c: Checksum) -> Self {
+        match c {
+            Checksum::Verify => tcp_gro::Checksum::Verify,
+            Checksum::KnownGood => tcp_gro::Checksum::KnownGood,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Status {
+    Queued,
+    Written,
+    Failed,
+}
+
+/// Caller-owned batch of IP packets to write. Packets are copied in; the storage is reused
+/// across batches, so steady state allocates nothing.
+///
+/// ```
+/// use linux_tun::{Checksum, SendBatch};
+/// let mut batch = SendBatch::new(64);
+/// batch.push(&[0x45, 0, 0, 20, 0, 0, 0x40, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2],
+///            Checksum::Verify)?;
+/// // Or write straight into the batch (e.g. decrypt in place):
+/// let buf = batch.push_with_len(20, Checksum::KnownGood)?;
+/// buf[0] = 0x45;
+/// assert_eq!(batch.len(), 2);
+/// # Ok::<(), linux_tun::PushError>(())
+/// ```
+#[derive(Debug)]
+pub struct SendBatch {
+    bufs: Vec<Vec<u8>>,
+    csum: Vec<Checksum>,
+    status: Vec<Status>,
+    len: usize,
+    cap: usize,
+    failures: Vec<(usize, PacketError)>,
+}
+
+impl SendBatch {
+    /// A batch of up to `packets` packets (at least 1).
+    pub fn new(packets: usize) -> SendBatch {
+        let cap = packets.max(1);
+        SendBatch {
+            bufs: Vec::with_capacity(cap),
+            csum: Vec::with_capacity(cap),
+            status: Vec::with_capacity(cap),
+            len: 0,
+            cap,
+            failures: Vec::with_capacity(cap),
+        }
+    }
+
+    /// Copy an IP packet into the batch.
+    ///
+    /// # Errors
+    /// [`PushError::Full`] at capacity; [`PushError::BadLength`] for an empty packet or one
+    /// longer than 65535 bytes.
+    pub fn push(&mut self, packet: &[u8], csum: Checksum) -> Result<(), PushError> {
+        self.push_with_len(packet.len(), csum)?
+            .copy_from_slice(packet);
+        Ok(())
+    }
+
+    /// Reserve a `len`-byte packet in the batch and return it for the caller to fill.
+    ///
+    /// # Errors
+    /// As [`push`](Self::push).
+    pub fn push_with_len(&mut self, len: usize, csum: Checksum) -> Result<&mut [u8], PushError> {
+        if self.len >= self.cap {
+            return Err(PushError::Full);
+        }
+        if len == 0 || len > 65535 {
+            return Err(PushError::BadLength(len));
+        }
+        if self.bufs.len() == self.len {
+            self.bufs.push(Vec::with_capacity(2048));
+        }
+        self.csum.truncate(self.len);
+        self.status.truncate(self.len);
+        self.csum.push(csum);
+        self.status.push(Status::Queued);
+        let buf = &mut self.bufs[self.len];
+        buf.clear();
+        buf.resize(len, 0);
+        self.len += 1;
+        Ok(buf)
+    }
+
+    /// Packets queued.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether no packet is queued.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Most packets the batch holds.
+    pub fn capacity(&self) -> usize {
+        self.cap
+    }
+
+    /// The `i`-th queued packet.
+    pub fn get(&self, i: usize) -> Option<&[u8]> {
+        (i < self.len).then(|| self.bufs[i].as_slice())
+    }
+
+    /// Drop all queued packets and reported failures.
+    pub fn clear(&mut self) {
+        self.len = 0;
+        self.failures.clear();
+    }
+
+    /// Packets of the last [`Writer::send`] the kernel refused, by their index in the batch
+    /// as it was when `send` was called. They were not written and are no longer queued.
+    pub fn failures(&self) -> &[(usize, PacketError)] {
+        &self.failures
+    }
+
+    /// Keep only packets still queued (after `WouldBlock` or an I/O error), in order.
+    fn retain_queued(&mut self) {
+        let mut keep = 0;
+        for i in 0..self.len {
+            if self.status[i] == Status::Queued {
+                self.bufs.swap(keep, i);
+                self.csum[keep] = self.csum[i];
+                self.status[keep] = Status::Queued;
+                keep += 1;
+            }
+        }
+        self.len = keep;
+        self.csum.truncate(keep);
+        self.status.truncate(keep);
+    }
+}
+
+/// The sending half of a queue; see [`Tun::split`](crate::Tun::split).
+pub struct Writer {
+    q: Arc<Queue>,
+    gro: Coalescer,
+    iov: IoSliceBuf,
+    plain: [u8; 12],
+}
+
+impl std::fmt::Debug for Writer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Writer")
+            .field("device", &self.q.dev.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How one write ended.
+enum Outcome {
+    Written,
+    /// The kernel refused this packet alone.
+    Refused(PacketError),
+    /// Stop the batch.
+    Stop(io::Error),
+}
+
+impl Writer {
+    pub(crate) fn new(q: Arc<Queue>) -> Writer {
+        let mut plain = [0u8; 12];
+        plain[..10].copy_from_slice(&VirtioNetHdr::plain().to_bytes());
+        Writer {
+            q,
+            gro: Coalescer::new(Config::default()),
+            iov: IoSliceBuf::with_capacity(64),
+            plain,
+        }
+    }
+
+    /// Device settings and statistics.
+    pub fn control(&self) -> Control {
+        Control::new(Arc::clone(&self.q))
+    }
+
+    /// Write every packet of `batch`: coalesced into super-packets when the device has a
+    /// vnet header and GRO is on, each result with one `writev` (vnet header, headers,
+    /// payload slices — no payload copy).
+    ///
+    /// Returns how many packets were written. Packets the kernel refused individually are
+    /// listed in [`SendBatch::failures`]; the batch is then empty. A super-packet the kernel
+    /// refuses with `EINVAL` is written again as its original segments (counted in
+    /// [`Stats::gso_rejections`]); after [`GRO_DISABLE_AFTER`] such rejections GRO is turned
+    /// off for the device and [`Event::GroDisabled`] is emitted.
+    ///
+    /// # Errors
+    /// [`SendError::WouldBlock`] (non-blocking mode) or [`SendError::Io`] with the exact
+    /// number of packets written; those are removed from the batch and the rest stay queued
+    /// for the next call.
+    ///
+    /// [`Stats::gso_rejections`]: crate::Stats::gso_rejections
+    pub fn send(&mut self, batch: &mut SendBatch) -> Result<usize, SendError> {
+        batch.failures.clear();
+        let vl = self.q.dev.vnet_len;
+        let gro = vl != 0 && self.q.dev.gro.load(Ordering::Relaxed);
+        let stop = if gro {
+            self.send_coalesced(batch, vl)
+        } else {
+            self.send_plain(batch, vl)
+        };
+        let written = batch
+            .status
+            .iter()
+            .filter(|&&s| s == Status::Written)
+            .count();
+        bump(&self.q.dev.counters.packets_written, written as u64);
+        bump(
+            &self.q.dev.counters.packets_rejected,
+            batch.failures.len() as u64,
+        );
+        match stop {
+            None => {
+                batch.len = 0;
+                Ok(written)
+            }
+            Some(e) => {
+                batch.retain_queued();
+                if e.kind() == io::ErrorKind::WouldBlock {
+                    Err(SendError::WouldBlock { written })
+                } else {
+                    Err(SendError::Io { written, source: e })
+                }
+            }
+        }
+    }
+
+    fn send_plain(&mut self, batch: &mut SendBatch, vl: usize) -> Option<io::Error> {
+        for i in 0..batch.len {
+            if let Some(e) = self.write_one_plain(batch, i, vl) {
+                return Some(e);
+            }
+        }
+        None
+    }
+
+    /// Write packet `i` alone with a plain vnet header; record its status.
+    fn write_one_plain(&self, batch: &mut SendBatch, i: usize, vl: usize) -> Option<io::Error> {
+        let r = self.q.writev(&[
+            IoSlice::new(&self.plain[..vl]),
+            IoSlice::new(&batch.bufs[i]),
+        ]);
+        match self.classify(r) {
+            Outcome::Written => {
+                batch.status[i] = Status::Written;
+                None
+            }
+            Outcome::Refused(e) => {
+                batch.status[i] = Status::Failed;
+                batch.failures.push((i, e));
+                None
+            }
+            Outcome::Stop(e) => Some(e),
+        }
+    }
+
+    fn send_coalesced(&mut self, batch: &mut SendBatch, vl: usize) -> Option<io::Error> {
+        for i in 0..batch.len {
+            self.gro.push(i, &batch.bufs[i], batch.csum[i].into());
+        }
+        let packets = &batch.bufs[..batch.len];
+        let dev = &self.q.dev;
+        let mut vnet = [0u8; 12];
+        let mut stop = None;
+        let mut rejected: u64 = 0;
+        for out in self.gro.drain(packets) {
+            vnet[..10].copy_from_slice(out.vnet_bytes());
+            let merged = out.is_merged();
+            let injected = merged
+                && dev
+                    .inject_gso_einval
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+                    .is_ok();
+            let r = if injected {
+                Err(io::Error::from_raw_os_error(libc::EINVAL))
+            } else {
+                out.with_io_slices(&vnet[..vl], &mut self.iov, |iov| self.q.writev(iov))
+            };
+            match classify_result(r) {
+                Outcome::Written => {
+                    bump(&dev.counters.writes, 1);
+                    if merged {
+                        bump(&dev.counters.gso_writes, 1);
+                    }
+                    for &i in out.indices() {
+                        batch.status[i] = Status::Written;
+                    }
+                }
+                Outcome::Refused(_) if merged => {
+                    // Rule book §3.3 item 7: some kernels refuse valid GSO writes with
+                    // EINVAL. Write the original segments one by one, in sequence order,
+                    // right away (so nothing of the flow overtakes them).
+                    rejected += 1;
+                    dev.emit(Event::GsoWriteRejected {
+                        segments: out.indices().len(),
+                    });
+                    for &i in out.indices() {
+                        let r = self
+                            .q
+                            .writev(&[IoSlice::new(&self.plain[..vl]), IoSlice::new(&packets[i])]);
+                        match classify_result(r) {
+                            Outcome::Written => {
+                                bump(&dev.counters.writes, 1);
+                                batch.status[i] = Status::Written;
+                            }
+                            Outcome::Refused(e) => {
+                                batch.status[i] = Status::Failed;
+                                batch.failures.push((i, e));
+                            }
+                            Outcome::Stop(e) => {
+                                stop = Some(e);
+                                break;
+                            }
+                        }
+                    }
+                    if stop.is_some() {
+                        break;
+                    }
+                }
+                Outcome::Refused(e) => {
+                    for &i in out.indices() {
+                        batch.status[i] = Status::Failed;
+                    }
+                    if let Some(&i) = out.indices().first() {
+                        batch.failures.push((i, e));
+                    }
+                }
+                Outcome::Stop(e) => {
+                    stop = Some(e);
+                    break;
+                }
+            }
+        }
+        if rejected > 0 {
+            self.note_rejections(rejected);
+        }
+        stop
+    }
+
+    fn note_rejections(&self, n: u64) {
+        let dev = &self.q.dev;
+        let before = dev.counters.gso_rejections.fetch_add(n, Ordering::Relaxed);
+        let total = before + n;
+        if total >= GRO_DISABLE_AFTER && dev.gro.swap(false, Ordering::Relaxed) {
+            dev.counters.gro_disabled.store(true, Ordering::Relaxed);
+            dev.emit(Event::GroDisabled { rejections: total });
+        }
+    }
+
+    fn classify(&self, r: io::Result<usize>) -> Outcome {
+        let o = classify_result(r);
+        if matches!(o, Outcome::Written) {
+            bump(&self.q.dev.counters.writes, 1);
+        }
+        o
+    }
+}
+
+/// Sort a write result: per-packet refusals (`EINVAL`, `EMSGSIZE`) versus errors that stop
+/// the batch (`EAGAIN`, device gone, queue detached).
+fn classify_result(r: io::Result<usize>) -> Outcome {
+    match r {
+        Ok(_) => Outcome::Written,
+        Err(e) => match e.raw_os_error() {
+            Some(libc::EINVAL) => Outcome::Refused(PacketError::Rejected(e)),
+            Some(libc::EMSGSIZE) => Outcome::Refused(PacketError::TooLarge(e)),
+            _ => Outcome::Stop(e),
+        },
+    }
+}

@@ -1,0 +1,286 @@
+//! Batched reads and writes against the kernel's own TCP in a private namespace.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream, UdpSocket};
+use std::sync::{Arc, Mutex};
+
+use common::tcp::Peer;
+use common::{LOCAL, PEER, checksums_valid, netns_with_tun, udp4};
+use linux_tun::{Checksum, DropReason, Event, OffloadFlags, RecvBatch, SendBatch, Tun};
+use testkit::require_root;
+use virtio_net_hdr::{GsoType, VirtioNetHdr};
+
+fn pattern(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i * 7 + i / 251) as u8).collect()
+}
+
+#[test]
+fn tcp_from_namespace_arrives_as_valid_segments() {
+    if !require_root("tcp_from_namespace_arrives_as_valid_segments") {
+        return;
+    }
+    let (ns, tun) = netns_with_tun("lt-tso", Tun::builder().offload(true).blocking(false));
+    assert!(tun.capabilities().offload.has_tso());
+    let ctl = tun.control();
+    let (rx, tx) = tun.split();
+    let data = pattern(3 << 20);
+    let sent = data.clone();
+    let client = ns
+        .spawn(move || {
+            let mut s = TcpStream::connect((PEER, 7000)).unwrap();
+            s.write_all(&sent).unwrap();
+        })
+        .unwrap();
+    let mut peer = Peer::new(rx, tx);
+    let (got, obs) = peer.receive_stream(7000);
+    client.join().unwrap().unwrap();
+    assert_eq!(got.len(), data.len());
+    assert!(got == data, "stream bytes differ");
+    let stats = ctl.stats();
+    // The kernel handed over super-packets and every one was split into MSS segments with
+    // correct IPv4 and TCP checksums.
+    assert!(stats.super_packets_read > 0, "{stats:?}");
+    assert!(obs.all_checksums_valid && obs.all_known_good, "{obs:?}");
+    assert!(obs.largest_packet <= 20 + 20 + common::tcp::MSS, "{obs:?}");
+    assert_eq!(stats.dropped_malformed, 0);
+}
+
+#[test]
+fn gro_writes_reach_a_namespace_receiver_exactly() {
+    if !require_root("gro_writes_reach_a_namespace_receiver_exactly") {
+        return;
+    }
+    let (ns, tun) = netns_with_tun("lt-gro", Tun::builder().offload(true).blocking(false));
+    let ctl = tun.control();
+    let (rx, tx) = tun.split();
+    let listener = ns
+        .run(|| TcpListener::bind((LOCAL, 7001)).unwrap())
+        .unwrap();
+    let server = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut v = Vec::new();
+        s.read_to_end(&mut v).unwrap();
+        v
+    });
+    let data = pattern(2 << 20);
+    let mut peer = Peer::new(rx, tx);
+    peer.send_stream(40001, 7001, &data, 40, |_, _| {});
+    let got = server.join().unwrap();
+    assert!(
+        got == data,
+        "receiver got {} bytes, want {}",
+        got.len(),
+        data.len()
+    );
+    let stats = ctl.stats();
+    assert!(stats.gso_writes > 0, "{stats:?}");
+    assert!(stats.writes < stats.packets_written / 4, "{stats:?}");
+    assert_eq!((stats.gso_rejections, stats.gro_disabled), (0, false));
+}
+
+#[test]
+fn rejected_gso_writes_fall_back_and_disable_gro() {
+    if !require_root("rejected_gso_writes_fall_back_and_disable_gro") {
+        return;
+    }
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let ev = Arc::clone(&events);
+    let builder = Tun::builder()
+        .offload(true)
+        .blocking(false)
+        .on_event(move |e| ev.lock().unwrap().push(*e));
+    let (ns, tun) = netns_with_tun("lt-einval", builder);
+    // The seam fails the first super-packet write; GRO stays on after one rejection.
+    tun.__inject_gso_einval(1);
+    let ctl = tun.control();
+    let seam = tun.control();
+    let (rx, tx) = tun.split();
+    let listener = ns
+        .run(|| TcpListener::bind((LOCAL, 7002)).unwrap())
+        .unwrap();
+    let server = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut v = Vec::new();
+        s.read_to_end(&mut v).unwrap();
+        v
+    });
+    let data = pattern(1 << 20);
+    let mut peer = Peer::new(rx, tx);
+    let mut gso_before_disable = 0;
+    peer.send_stream(40002, 7002, &data, 40, |round, p| {
+        if round == 4 {
+            let s = p.tx.control().stats();
+            assert_eq!(s.gso_rejections, 1, "{s:?}");
+            assert!(s.gso_writes > 0 && !s.gro_disabled, "{s:?}");
+            gso_before_disable = s.gso_writes;
+            // Two more rejections reach the threshold of three.
+            seam.__inject_gso_einval(2);
+        }
+    });
+    let got = server.join().unwrap();
+    assert!(
+        got == data,
+        "receiver got {} bytes, want {}",
+        got.len(),
+        data.len()
+    );
+    let s = ctl.stats();
+    assert_eq!(s.gso_rejections, linux_tun::GRO_DISABLE_AFTER, "{s:?}");
+    assert!(s.gro_disabled && !ctl.capabilities().gro, "{s:?}");
+    assert_eq!(
+        s.gso_writes, gso_before_disable,
+        "no GSO write after GRO was turned off"
+    );
+    assert_eq!(s.packets_rejected, 0);
+    let events = events.lock().unwrap();
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| matches!(e, Event::GsoWriteRejected { .. }))
+            .count(),
+        3
+    );
+    assert!(
+        events.contains(&Event::GroDisabled { rejections: 3 }),
+        "{events:?}"
+    );
+}
+
+#[test]
+fn hostile_frames_are_dropped_and_reading_goes_on() {
+    if !require_root("hostile_frames_are_dropped_and_reading_goes_on") {
+        return;
+    }
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let ev = Arc::clone(&events);
+    let builder = Tun::builder()
+        .offload(true)
+        .on_event(move |e| ev.lock().unwrap().push(*e));
+    let (ns, tun) = netns_with_tun("lt-hostile", builder);
+    ns.sysctl("net.ipv6.conf.all.disable_ipv6", "1").unwrap();
+    let ctl = tun.control();
+    let (mut rx, _tx) = tun.split();
+    let sock = ns.run(|| UdpSocket::bind((LOCAL, 9100)).unwrap()).unwrap();
+
+    let good = virtio_net_hdr::testdata::ipv4_tcp_super_packet(3, 100);
+    let frame = |h: VirtioNetHdr, p: &[u8]| {
+        let mut f = h.to_bytes().to_vec();
+        f.extend_from_slice(p);
+        f
+    };
+    let gso = VirtioNetHdr::tcp_gso(inet_hdr::IpVersion::V4, 20, 20, 100, false);
+    let mut zero = gso;
+    zero.set_gso_size(0);
+    let mut past_end = gso;
+    past_end.set_csum_start(5000);
+    let mut unknown = gso;
+    unknown.set_gso_type(GsoType(0x17));
+    let mut short = good.clone();
+    short.truncate(60); // IPv4 total length now disagrees with the buffer
+    let hostile = [
+        frame(zero, &good),
+        frame(past_end, &good),
+        frame(unknown, &good),
+        frame(gso, &short),
+        vec![1, 2, 3],
+        frame(VirtioNetHdr::needs_csum(20, 16), &[0x45, 0, 0, 20]),
+    ];
+    for f in &hostile {
+        rx.__inject_frame(f);
+    }
+    // A valid injected super-packet still splits (3 segments), then the kernel's datagram.
+    rx.__inject_frame(&frame(gso, &good));
+    sock.send_to(b"still alive", (PEER, 9200)).unwrap();
+
+    let mut batch = RecvBatch::new(16, 0);
+    let mut seen = Vec::new();
+    while !seen.iter().any(|p: &Vec<u8>| p.len() == 28 + 11) {
+        rx.recv(&mut batch).unwrap();
+        seen.extend(batch.iter().map(|p| p.bytes().to_vec()));
+    }
+    let stats = ctl.stats();
+    assert_eq!(stats.dropped_malformed, hostile.len() as u64, "{stats:?}");
+    let tcp: Vec<_> = seen.iter().filter(|p| p[9] == 6).collect();
+    assert_eq!(tcp.len(), 3);
+    assert!(tcp.iter().all(|p| checksums_valid(p) && p.len() == 140));
+    let events = events.lock().unwrap();
+    assert!(events.contains(&Event::MalformedRead(DropReason::BadHeader(
+        virtio_net_hdr::Error::ZeroGsoSize
+    ))));
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| matches!(e, Event::MalformedRead(_)))
+            .count(),
+        hostile.len()
+    );
+    // And the device keeps serving.
+    sock.send_to(b"again", (PEER, 9200)).unwrap();
+    loop {
+        rx.recv(&mut batch).unwrap();
+        if batch.iter().any(|p| p.bytes().ends_with(b"again")) {
+            break;
+        }
+    }
+}
+
+#[test]
+fn plain_packets_are_batched_and_written_per_packet_without_offload() {
+    if !require_root("plain_packets_are_batched_and_written_per_packet_without_offload") {
+        return;
+    }
+    let (ns, tun) = netns_with_tun("lt-plain", Tun::builder().offload(false));
+    ns.sysctl("net.ipv6.conf.all.disable_ipv6", "1").unwrap();
+    let ctl = tun.control();
+    let (mut rx, mut tx) = tun.split();
+    let sock = ns.run(|| UdpSocket::bind((LOCAL, 9300)).unwrap()).unwrap();
+    for i in 0..20u8 {
+        sock.send_to(&[i; 100], (PEER, 9400)).unwrap();
+    }
+    let mut batch = RecvBatch::new(64, 16);
+    let mut got = Vec::new();
+    while got.len() < 20 {
+        rx.recv(&mut batch).unwrap();
+        for mut p in batch.iter_mut() {
+            let (head, ip) = p.split_headroom_mut();
+            assert_eq!(head.len(), 16);
+            head.fill(0xee); // the headroom is ours
+            if ip.len() == 128 && ip[9] == 17 {
+                got.push(ip[28]);
+            }
+        }
+        for p in batch.iter() {
+            assert_eq!(&p.with_headroom()[..16], &[0xee; 16]);
+        }
+    }
+    assert_eq!(got, (0..20).collect::<Vec<u8>>());
+    // More than one packet per call: the first read drains the rest.
+    assert!(ctl.stats().frames_read >= 20);
+
+    let mut out = SendBatch::new(32);
+    for i in 0..10u8 {
+        out.push(
+            &udp4((PEER, 9400), (LOCAL, 9300), &[i; 50]),
+            Checksum::Verify,
+        )
+        .unwrap();
+    }
+    out.push(&[0x10, 0, 0, 0], Checksum::Verify).unwrap(); // not IP: the kernel refuses it
+    let written = tx.send(&mut out);
+    assert!(matches!(written, Ok(10)), "{written:?}");
+    assert_eq!(out.failures().len(), 1);
+    assert_eq!(out.failures()[0].0, 10);
+    assert!(out.is_empty());
+    let mut buf = [0u8; 64];
+    for i in 0..10u8 {
+        let (n, _) = sock.recv_from(&mut buf).unwrap();
+        assert_eq!(&buf[..n], &[i; 50]);
+    }
+    let caps = ctl.capabilities();
+    assert_eq!(
+        (caps.vnet_hdr_len, caps.offload),
+        (None, OffloadFlags::NONE)
+    );
+}
