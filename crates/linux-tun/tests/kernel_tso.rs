@@ -65,6 +65,9 @@ impl Oracle {
             &["addr", "add", "10.88.2.1/24", "dev", "tsob"],
             &["-6", "addr", "add", "fd88:1::1/64", "dev", "tsoa", "nodad"],
             &["-6", "addr", "add", "fd88:2::1/64", "dev", "tsob", "nodad"],
+            // TUN drops what exceeds txqueuelen (default 500) unread: one super-packet here
+            // becomes up to 2000 segments at once.
+            &["link", "set", "tsob", "txqueuelen", "10000"],
         ] {
             ns.ip(args).unwrap();
         }
@@ -119,8 +122,9 @@ fn is_ours(p: &[u8], sp: &SuperPacket) -> bool {
 /// Our segments, with the forwarding hop applied (see the module comment).
 fn our_segments(sp: &SuperPacket) -> Vec<Vec<u8>> {
     let (hdr, pkt) = sp.build();
-    let mut slab = vec![0u8; 200_000];
-    let mut spans = vec![Span::default(); 70_000];
+    let plan = tcp_tso::Plan::new(&hdr, &pkt).unwrap();
+    let mut slab = vec![0u8; plan.room(0, 0)];
+    let mut spans = vec![Span::default(); plan.segments()];
     let out = split(&hdr, &pkt, 0, &mut slab, 0, &mut spans).unwrap();
     spans[..out.segments]
         .iter()
