@@ -142,6 +142,36 @@ impl Device {
     }
 }
 
+/// A queue over a non-blocking UDP socket (reads find nothing) for unit tests that feed the
+/// read path through the injection seam, without root or a TUN.
+#[cfg(test)]
+pub(crate) fn test_queue(vnet_len: usize) -> Arc<Queue> {
+    let sock = || {
+        rustix::net::socket_with(
+            rustix::net::AddressFamily::INET,
+            rustix::net::SocketType::DGRAM,
+            rustix::net::SocketFlags::CLOEXEC | rustix::net::SocketFlags::NONBLOCK,
+            None,
+        )
+        .expect("UDP socket")
+    };
+    Arc::new(Queue {
+        fd: sock(),
+        dev: Arc::new(Device {
+            name: "test".into(),
+            ctl: sock(),
+            vnet_len,
+            multi_queue: false,
+            offload: AtomicU32::new(OffloadFlags::ALL.bits()),
+            gro: AtomicBool::new(vnet_len != 0),
+            counters: Counters::default(),
+            hook: None,
+            inject_gso_einval: AtomicU32::new(0),
+        }),
+        blocking: AtomicBool::new(false),
+    })
+}
+
 /// One queue's file descriptor plus the shared device state.
 pub(crate) struct Queue {
     pub(crate) fd: OwnedFd,

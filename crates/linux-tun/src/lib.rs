@@ -1,6 +1,8 @@
 //! Linux TUN devices with segmentation offload.
 #![deny(unsafe_code)]
 
+#[cfg(feature = "tokio")]
+mod async_io;
 mod device;
 mod error;
 mod recv;
@@ -9,6 +11,8 @@ mod stats;
 #[allow(unsafe_code)]
 mod sys;
 
+#[cfg(feature = "tokio")]
+pub use async_io::{AsyncReader, AsyncTun, AsyncWriter};
 pub use device::{Builder, Capabilities, Control, OffloadFlags, Tun};
 pub use error::{Error, PacketError, PushError, SendError};
 pub use recv::{IterMut, Reader, RecvBatch, RecvPacket, RecvPacketMut};

@@ -62,9 +62,12 @@ pub struct SendBatch {
     bufs: Vec<Vec<u8>>,
     csum: Vec<Checksum>,
     status: Vec<Status>,
+    /// Push-order index of each queued packet (kept when unsent packets are compacted).
+    orig: Vec<usize>,
+    pushed: usize,
     len: usize,
     cap: usize,
-    failures: Vec<(usize, PacketError)>,
+    pub(crate) failures: Vec<(usize, PacketError)>,
 }
 
 impl SendBatch {
@@ -75,6 +78,8 @@ impl SendBatch {
             bufs: Vec::with_capacity(cap),
             csum: Vec::with_capacity(cap),
             status: Vec::with_capacity(cap),
+            orig: Vec::with_capacity(cap),
+            pushed: 0,
             len: 0,
             cap,
             failures: Vec::with_capacity(cap),
@@ -106,10 +111,16 @@ impl SendBatch {
         if self.bufs.len() == self.len {
             self.bufs.push(Vec::with_capacity(2048));
         }
+        if self.len == 0 {
+            self.pushed = 0;
+        }
         self.csum.truncate(self.len);
         self.status.truncate(self.len);
+        self.orig.truncate(self.len);
         self.csum.push(csum);
         self.status.push(Status::Queued);
+        self.orig.push(self.pushed);
+        self.pushed += 1;
         let buf = &mut self.bufs[self.len];
         buf.clear();
         buf.resize(len, 0);
@@ -143,8 +154,9 @@ impl SendBatch {
         self.failures.clear();
     }
 
-    /// Packets of the last [`Writer::send`] the kernel refused, by their index in the batch
-    /// as it was when `send` was called. They were not written and are no longer queued.
+    /// Packets of the last [`Writer::send`] the kernel refused, by their push order (0 for the
+    /// first packet pushed into the empty batch). They were not written and are no longer
+    /// queued.
     pub fn failures(&self) -> &[(usize, PacketError)] {
         &self.failures
     }
@@ -157,12 +169,14 @@ impl SendBatch {
                 self.bufs.swap(keep, i);
                 self.csum[keep] = self.csum[i];
                 self.status[keep] = Status::Queued;
+                self.orig[keep] = self.orig[i];
                 keep += 1;
             }
         }
         self.len = keep;
         self.csum.truncate(keep);
         self.status.truncate(keep);
+        self.orig.truncate(keep);
     }
 }
 
@@ -226,6 +240,13 @@ impl Writer {
     /// [`Stats::gso_rejections`]: crate::Stats::gso_rejections
     pub fn send(&mut self, batch: &mut SendBatch) -> Result<usize, SendError> {
         batch.failures.clear();
+        self.send_more(batch)
+    }
+
+    /// [`send`](Self::send) without forgetting earlier failures (for retries after
+    /// `WouldBlock`).
+    pub(crate) fn send_more(&mut self, batch: &mut SendBatch) -> Result<usize, SendError> {
+        let failed_before = batch.failures.len();
         let vl = self.q.dev.vnet_len;
         let gro = vl != 0 && self.q.dev.gro.load(Ordering::Relaxed);
         let stop = if gro {
@@ -241,7 +262,7 @@ impl Writer {
         bump(&self.q.dev.counters.packets_written, written as u64);
         bump(
             &self.q.dev.counters.packets_rejected,
-            batch.failures.len() as u64,
+            (batch.failures.len() - failed_before) as u64,
         );
         match stop {
             None => {
@@ -281,7 +302,7 @@ impl Writer {
             }
             Outcome::Refused(e) => {
                 batch.status[i] = Status::Failed;
-                batch.failures.push((i, e));
+                batch.failures.push((batch.orig[i], e));
                 None
             }
             Outcome::Stop(e) => Some(e),
@@ -339,7 +360,7 @@ impl Writer {
                             }
                             Outcome::Refused(e) => {
                                 batch.status[i] = Status::Failed;
-                                batch.failures.push((i, e));
+                                batch.failures.push((batch.orig[i], e));
                             }
                             Outcome::Stop(e) => {
                                 stop = Some(e);
@@ -356,7 +377,7 @@ impl Writer {
                         batch.status[i] = Status::Failed;
                     }
                     if let Some(&i) = out.indices().first() {
-                        batch.failures.push((i, e));
+                        batch.failures.push((batch.orig[i], e));
                     }
                 }
                 Outcome::Stop(e) => {
@@ -400,5 +421,52 @@ fn classify_result(r: io::Result<usize>) -> Outcome {
             Some(libc::EMSGSIZE) => Outcome::Refused(PacketError::TooLarge(e)),
             _ => Outcome::Stop(e),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn push_checks_capacity_and_length() {
+        let mut b = SendBatch::new(2);
+        assert_eq!(b.push(&[], Checksum::Verify), Err(PushError::BadLength(0)));
+        assert_eq!(
+            b.push_with_len(65536, Checksum::Verify).unwrap_err(),
+            PushError::BadLength(65536)
+        );
+        b.push(&[1, 2, 3], Checksum::Verify).unwrap();
+        b.push_with_len(2, Checksum::KnownGood)
+            .unwrap()
+            .copy_from_slice(&[4, 5]);
+        assert_eq!(b.push(&[6], Checksum::Verify), Err(PushError::Full));
+        assert_eq!(
+            (b.len(), b.get(0), b.get(1), b.get(2)),
+            (2, Some(&[1u8, 2, 3][..]), Some(&[4u8, 5][..]), None)
+        );
+        b.clear();
+        assert!(b.is_empty());
+        b.push(&[9], Checksum::Verify).unwrap();
+        assert_eq!(b.get(0), Some(&[9u8][..]));
+    }
+
+    #[test]
+    fn retain_keeps_unsent_packets_and_their_push_order() {
+        let mut b = SendBatch::new(4);
+        for i in 0..4u8 {
+            b.push(&[i], Checksum::Verify).unwrap();
+        }
+        b.status[0] = Status::Written;
+        b.status[2] = Status::Failed;
+        b.retain_queued();
+        assert_eq!(
+            (b.len(), b.get(0), b.get(1)),
+            (2, Some(&[1u8][..]), Some(&[3u8][..]))
+        );
+        assert_eq!(b.orig, [1, 3]);
+        // A push after a partial send continues the push order.
+        b.push(&[4], Checksum::Verify).unwrap();
+        assert_eq!(b.orig, [1, 3, 4]);
     }
 }

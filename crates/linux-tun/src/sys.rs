@@ -158,6 +158,27 @@ pub(crate) fn is_up(sock: BorrowedFd<'_>, name: &str) -> io::Result<bool> {
     Ok(unsafe { req.ifr_ifru.ifru_flags } & libc::IFF_UP as libc::c_short != 0)
 }
 
+/// A queue's fd as tokio sees it: holding the `Arc` keeps the descriptor open for as long as
+/// the reactor has it registered.
+#[cfg(feature = "tokio")]
+pub(crate) struct QueueFd(pub(crate) std::sync::Arc<crate::device::Queue>);
+
+#[cfg(feature = "tokio")]
+impl AsRawFd for QueueFd {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.0.fd.as_raw_fd()
+    }
+}
+
+/// Register a queue with tokio's reactor.
+#[cfg(feature = "tokio")]
+pub(crate) fn register_async(q: QueueFd) -> io::Result<tokio::io::unix::AsyncFd<QueueFd>> {
+    // SAFETY: `QueueFd` owns an `Arc` of the queue whose `OwnedFd` is never replaced and is
+    // closed only when the last `Arc` drops, i.e. not while the `AsyncFd` holds this one; so
+    // the descriptor stays valid and open for the registration's whole lifetime.
+    Ok(unsafe { tokio::io::unix::AsyncFd::register(q) }?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

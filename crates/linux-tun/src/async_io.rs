@@ -1,0 +1,169 @@
+//! The `tokio` feature: the same batch halves driven by readiness from tokio's reactor.
+
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use tokio::io::unix::AsyncFd;
+
+use crate::sys::{QueueFd, register_async};
+use crate::{Control, Reader, RecvBatch, SendBatch, SendError, Tun, Writer};
+
+/// A TUN queue registered with tokio's reactor; [`split`](AsyncTun::split) it into async
+/// batch halves.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// use linux_tun::{AsyncTun, Checksum, RecvBatch, SendBatch, Tun};
+/// let tun = AsyncTun::new(Tun::builder().name("tun0").offload(true).up().open()?)?;
+/// let (mut rx, mut tx) = tun.split();
+/// let reader = tokio::spawn(async move {
+///     let mut batch = RecvBatch::new(128, 64);
+///     loop {
+///         rx.recv(&mut batch).await?;
+///         for pkt in batch.iter_mut() {
+///             let (_headroom, _ip) = pkt.split_headroom_mut(); // encrypt, send to the peer …
+///         }
+///     }
+///     #[allow(unreachable_code)]
+///     Ok::<(), std::io::Error>(())
+/// });
+/// let mut out = SendBatch::new(128);
+/// # let decrypted: Vec<Vec<u8>> = Vec::new();
+/// for ip in &decrypted {
+///     out.push(ip, Checksum::KnownGood)?;
+/// }
+/// tx.send(&mut out).await?;
+/// # reader.await??;
+/// # Ok(())
+/// # }
+/// ```
+pub struct AsyncTun {
+    tun: Tun,
+    fd: Arc<AsyncFd<QueueFd>>,
+}
+
+impl std::fmt::Debug for AsyncTun {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AsyncTun").field("tun", &self.tun).finish()
+    }
+}
+
+impl AsyncTun {
+    /// Register `tun` with the current tokio runtime (its reads and writes become
+    /// non-blocking).
+    ///
+    /// # Errors
+    /// If registration fails (e.g. no runtime with I/O enabled).
+    pub fn new(tun: Tun) -> io::Result<AsyncTun> {
+        tun.q.blocking.store(false, Ordering::Relaxed);
+        let fd = Arc::new(register_async(QueueFd(Arc::clone(&tun.q)))?);
+        Ok(AsyncTun { tun, fd })
+    }
+
+    /// The underlying queue (name, capabilities, configuration).
+    pub fn get_ref(&self) -> &Tun {
+        &self.tun
+    }
+
+    /// Device settings and statistics.
+    pub fn control(&self) -> Control {
+        self.tun.control()
+    }
+
+    /// Async batch halves for two tasks.
+    pub fn split(self) -> (AsyncReader, AsyncWriter) {
+        let (r, w) = self.tun.split();
+        (
+            AsyncReader {
+                inner: r,
+                fd: Arc::clone(&self.fd),
+            },
+            AsyncWriter {
+                inner: w,
+                fd: self.fd,
+            },
+        )
+    }
+}
+
+/// Async receiving half; see [`Reader::recv`] for the batch semantics.
+pub struct AsyncReader {
+    inner: Reader,
+    fd: Arc<AsyncFd<QueueFd>>,
+}
+
+impl std::fmt::Debug for AsyncReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.inner.fmt(f)
+    }
+}
+
+impl AsyncReader {
+    /// Wait until packets arrive, then fill `batch` as [`Reader::recv`] does.
+    ///
+    /// # Errors
+    /// The read error (never `WouldBlock`).
+    pub async fn recv(&mut self, batch: &mut RecvBatch) -> io::Result<usize> {
+        loop {
+            let mut guard = self.fd.readable().await?;
+            match guard.try_io(|_| self.inner.recv(batch)) {
+                Ok(r) => return r,
+                Err(_would_block) => continue,
+            }
+        }
+    }
+
+    /// The blocking-API half inside (for its test seam and control).
+    pub fn get_mut(&mut self) -> &mut Reader {
+        &mut self.inner
+    }
+}
+
+/// Async sending half; see [`Writer::send`] for the batch semantics.
+pub struct AsyncWriter {
+    inner: Writer,
+    fd: Arc<AsyncFd<QueueFd>>,
+}
+
+impl std::fmt::Debug for AsyncWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.inner.fmt(f)
+    }
+}
+
+impl AsyncWriter {
+    /// Write the whole batch as [`Writer::send`] does, waiting for writability instead of
+    /// returning `WouldBlock`. Returns how many packets were written in total.
+    ///
+    /// # Errors
+    /// [`SendError::Io`] with the total written before the failure; the rest stay queued.
+    pub async fn send(&mut self, batch: &mut SendBatch) -> Result<usize, SendError> {
+        batch.failures.clear();
+        let mut total = 0;
+        loop {
+            match self.inner.send_more(batch) {
+                Ok(n) => return Ok(total + n),
+                Err(SendError::WouldBlock { written }) => {
+                    total += written;
+                    let mut guard = self.fd.writable().await.map_err(|source| SendError::Io {
+                        written: total,
+                        source,
+                    })?;
+                    guard.clear_ready();
+                }
+                Err(SendError::Io { written, source }) => {
+                    return Err(SendError::Io {
+                        written: total + written,
+                        source,
+                    });
+                }
+            }
+        }
+    }
+
+    /// The blocking-API half inside.
+    pub fn get_mut(&mut self) -> &mut Writer {
+        &mut self.inner
+    }
+}
