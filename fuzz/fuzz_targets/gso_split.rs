@@ -1,0 +1,81 @@
+//! `tcp_tso` on arbitrary (header, packet, output room).
+//!
+//! Input layout: 10 bytes virtio header, then `spans` (u8), `room` (u16 LE, slab bytes),
+//! `headroom` (u8), `first_segment` (u8), then the packet.
+//! Invariants: no panic; the reported segment count never exceeds the spans given; every
+//! reported segment lies inside the slab, after its own headroom, in order and without
+//! overlap; `used` covers exactly what was written; separate buffers and the in-place split
+//! produce the same bytes as the slab split.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use tcp_tso::{Span, SplitError};
+use virtio_net_hdr::VirtioNetHdr;
+
+fuzz_target!(|data: &[u8]| {
+    if data.len() < 15 {
+        return;
+    }
+    let Ok((hdr, _)) = VirtioNetHdr::split_prefix(&data[..10]) else {
+        return;
+    };
+    let nspans = usize::from(data[10]);
+    let room = usize::from(u16::from_le_bytes([data[11], data[12]]));
+    let headroom = usize::from(data[13]);
+    let first = usize::from(data[14]);
+    let packet = &data[15..];
+
+    let mut slab = vec![0u8; room];
+    let mut spans = vec![Span::default(); nspans];
+    let res = tcp_tso::split(hdr, packet, first, &mut slab, headroom, &mut spans);
+    let (written, used) = match res {
+        Ok(s) => (s.segments, s.used),
+        Err(SplitError::OutOfRoom { written, used, resume_at }) => {
+            assert_eq!(resume_at, first + written);
+            (written, used)
+        }
+        Err(_) => (0, 0),
+    };
+    assert!(written <= nspans, "{written} segments reported with {nspans} spans");
+    assert!(used <= room);
+    let mut end = 0;
+    for s in &spans[..written] {
+        assert!(s.offset >= end + headroom, "span {s:?} overlaps the previous or its headroom");
+        assert!(s.offset + s.len <= room, "span {s:?} outside the {room}-byte slab");
+        end = s.offset + s.len;
+    }
+    assert_eq!(end, used);
+    if written == 0 {
+        return;
+    }
+    let count = tcp_tso::segment_count(hdr, packet).expect("split succeeded, count must too");
+    assert!(first + written <= count);
+
+    // Separate buffers: the same bytes.
+    let mut bufs: Vec<Vec<u8>> = spans[..written].iter().map(|s| vec![0u8; s.len]).collect();
+    let mut lens = vec![0usize; written];
+    match tcp_tso::split_to_buffers(hdr, packet, first, &mut bufs, &mut lens) {
+        Ok(_) | Err(SplitError::OutOfRoom { .. }) => {}
+        Err(e) => panic!("buffers failed where the slab worked: {e}"),
+    }
+    for (k, s) in spans[..written].iter().enumerate() {
+        assert_eq!(lens[k], s.len);
+        assert_eq!(bufs[k], slab[s.range()]);
+    }
+
+    // In place, when the whole packet was split from segment 0 with room to spare.
+    if first == 0 && written == count {
+        let mut big = vec![0u8; used + packet.len()];
+        let at = used;
+        big[at..].copy_from_slice(packet);
+        let end = big.len();
+        let mut spans2 = vec![Span::default(); count];
+        let out = tcp_tso::split_in_place(hdr, &mut big, at..end, headroom, &mut spans2)
+            .expect("in-place failed where the slab worked");
+        assert_eq!(out.segments, count);
+        assert_eq!(spans2[..], spans[..written]);
+        for s in &spans2 {
+            assert_eq!(big[s.range()], slab[s.range()]);
+        }
+    }
+});
