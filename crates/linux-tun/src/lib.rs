@@ -1,4 +1,101 @@
-//! Linux TUN devices with segmentation offload.
+//! Linux TUN devices that move packets in batches at super-packet speed.
+//!
+//! A VPN or tunnel reads IP packets from a TUN, seals them, and writes what it receives back
+//! into the TUN. One packet per system call caps that at a few Gbit/s. With offload the kernel
+//! hands over 64 KiB TCP super-packets and accepts them back; this crate does the rest without
+//! the caller ever seeing a `virtio_net_hdr`:
+//!
+//! - [`Tun::builder`] creates or attaches a device (`IFF_TUN | IFF_NO_PI`, optionally
+//!   `IFF_VNET_HDR` and `IFF_MULTI_QUEUE`), negotiates `TUNSETOFFLOAD` (CSUM, TSO4, TSO6,
+//!   TSO_ECN, stepping down on refusal and always setting the mask explicitly — a persistent
+//!   device keeps an earlier owner's mask), sets MTU, link state and persistence, or adopts a
+//!   descriptor handed over by a privileged parent ([`Builder::adopt`]).
+//! - [`Reader::recv`] fills a caller-owned [`RecvBatch`]: a super-packet is split (by
+//!   `tcp-tso`) into MSS segments with complete checksums, each with headroom for a tunnel
+//!   header, and the queue is drained until it is empty or the batch is full. Plain packets
+//!   are read straight into the batch. Malformed frames are dropped and counted, never fatal.
+//! - [`Writer::send`] takes a [`SendBatch`], coalesces TCP segments (by `tcp-gro`) and writes
+//!   each result with one `writev` (virtio header, headers, payload slices: no payload copy).
+//!   A kernel that refuses a super-packet (`EINVAL`, rule book §3.3 item 7) gets its segments
+//!   one by one instead, and after [`GRO_DISABLE_AFTER`] refusals coalescing is turned off for
+//!   the device ([`Event::GroDisabled`]).
+//! - [`Stats`] and an [`Event`] hook ([`Builder::on_event`]) make every drop and fallback
+//!   visible. With the `tokio` feature, `AsyncTun` does the same on tokio's reactor.
+//!
+//! Nothing is allocated per packet: batches, the reader's 64 KiB spill buffer and the
+//! coalescer's tables are reused call after call.
+//!
+//! # A tunnel's data path
+//!
+//! ```no_run
+//! use linux_tun::{Checksum, RecvBatch, SendBatch, Tun};
+//!
+//! let tun = Tun::builder().name("tun0").offload(true).mtu(1500).up().open()?;
+//! println!("{} offloads: {:?}", tun.name(), tun.capabilities());
+//! let (mut rx, mut tx) = tun.split(); // one half per thread
+//!
+//! let outbound = std::thread::spawn(move || -> std::io::Result<()> {
+//!     let mut batch = RecvBatch::new(128, 64); // 128 packets, 64 bytes of headroom each
+//!     loop {
+//!         rx.recv(&mut batch)?; // one super-packet split, plus whatever else was queued
+//!         for pkt in batch.iter_mut() {
+//!             let good = pkt.csum_known_good();
+//!             let (headroom, ip) = pkt.split_headroom_mut();
+//!             // seal `ip`, write the tunnel header into `headroom`, send both …
+//! #           let _ = (good, headroom, ip);
+//!         }
+//!     }
+//! });
+//!
+//! let mut batch = SendBatch::new(128);
+//! # let from_peer: Vec<Vec<u8>> = Vec::new();
+//! for ip in &from_peer {
+//!     // Authenticated by the tunnel's crypto: no need to re-verify TCP checksums.
+//!     batch.push(ip, Checksum::KnownGood)?;
+//! }
+//! let written = tx.send(&mut batch)?; // GRO + one writev per super-packet
+//! for (index, err) in batch.failures() {
+//!     eprintln!("packet {index} refused: {err}");
+//! }
+//! # let _ = (written, outbound);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Multi-queue
+//!
+//! ```no_run
+//! use linux_tun::{RecvBatch, Tun};
+//!
+//! // One queue per core; the kernel spreads flows over the attached queues.
+//! let queues = Tun::builder().name("mq0").multi_queue(4).up().open_queues()?;
+//! let ctl = queues[3].control();
+//! let workers: Vec<_> = queues
+//!     .into_iter()
+//!     .map(|q| {
+//!         std::thread::spawn(move || {
+//!             let (mut rx, _tx) = q.split();
+//!             let mut batch = RecvBatch::new(64, 0);
+//!             while rx.recv(&mut batch).is_ok() { /* … */ }
+//!         })
+//!     })
+//!     .collect();
+//! ctl.detach_queue()?; // steer nothing to queue 3 for now
+//! ctl.attach_queue()?;
+//! # let _ = workers;
+//! # Ok::<(), linux_tun::Error>(())
+//! ```
+//!
+//! # Namespaces
+//!
+//! A device is created in the network namespace of the thread that opens it; its descriptor
+//! and the [`Control`] operations (MTU, link state) keep working from any thread afterwards.
+//!
+//! # Test seams
+//!
+//! Two hidden hooks exist for tests and are not part of the API: `Tun::__inject_gso_einval`
+//! (the next `n` super-packet writes fail with `EINVAL` before reaching the kernel, driving the
+//! fallback) and `Reader::__inject_frame` (the next read returns the given bytes instead of
+//! the kernel's, to feed the read path headers the kernel never produces).
 #![deny(unsafe_code)]
 
 #[cfg(feature = "tokio")]

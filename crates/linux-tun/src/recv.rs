@@ -201,7 +201,7 @@ pub struct RecvPacketMut<'a> {
     good: bool,
 }
 
-impl RecvPacketMut<'_> {
+impl<'a> RecvPacketMut<'a> {
     /// The IP packet.
     pub fn bytes(&self) -> &[u8] {
         &self.buf[self.headroom..]
@@ -211,12 +211,13 @@ impl RecvPacketMut<'_> {
         &mut self.buf[self.headroom..]
     }
     /// `(headroom, packet)`: write a tunnel header into the headroom without copying the
-    /// packet; `headroom_and_packet_mut` then gives the contiguous result.
-    pub fn split_headroom_mut(&mut self) -> (&mut [u8], &mut [u8]) {
+    /// packet. Consumes the handle so the slices live as long as the batch borrow; read
+    /// [`csum_known_good`](Self::csum_known_good) first.
+    pub fn split_headroom_mut(self) -> (&'a mut [u8], &'a mut [u8]) {
         self.buf.split_at_mut(self.headroom)
     }
-    /// Headroom and packet as one contiguous slice.
-    pub fn headroom_and_packet_mut(&mut self) -> &mut [u8] {
+    /// Headroom and packet as one contiguous slice (e.g. after filling the headroom).
+    pub fn headroom_and_packet_mut(self) -> &'a mut [u8] {
         self.buf
     }
     /// See [`RecvPacket::csum_known_good`].
@@ -608,7 +609,7 @@ mod tests {
         }
         let mut batch = RecvBatch::new(8, 4);
         assert_eq!(rx.recv(&mut batch).unwrap(), 3);
-        for (i, mut p) in batch.iter_mut().enumerate() {
+        for (i, p) in batch.iter_mut().enumerate() {
             assert!(!p.csum_known_good(), "plain packets are as received");
             let (head, ip) = p.split_headroom_mut();
             assert_eq!((head.len(), ip.len(), ip[40]), (4, 50 + i, i as u8));

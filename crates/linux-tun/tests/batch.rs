@@ -243,7 +243,7 @@ fn plain_packets_are_batched_and_written_per_packet_without_offload() {
     let mut got = Vec::new();
     while got.len() < 20 {
         rx.recv(&mut batch).unwrap();
-        for mut p in batch.iter_mut() {
+        for p in batch.iter_mut() {
             let (head, ip) = p.split_headroom_mut();
             assert_eq!(head.len(), 16);
             head.fill(0xee); // the headroom is ours
