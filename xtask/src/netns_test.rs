@@ -284,6 +284,9 @@ fn build(opts: &Options) -> Result<Binaries, String> {
             .stderr(std::process::Stdio::inherit())
             .output()
             .map_err(|e| format!("running cargo: {e}"))?;
+        if crate::signal::interrupted() {
+            return Err("interrupted".into());
+        }
         if !out.status.success() {
             return Err(format!("cargo build for {name} failed"));
         }
@@ -438,6 +441,9 @@ fn run_all(opts: &Options, bins: &Binaries) -> (Vec<Row>, IperfRows, Result<(), 
     let mut port = 5300u16;
     let mut seed = opts.seed;
     'modes: for &mode in &opts.modes {
+        if crate::signal::interrupted() {
+            break;
+        }
         let vs = variants(opts, mode);
         let mut fwd = match start_forwarder(opts, bins, &topo, mode) {
             Ok(f) => f,

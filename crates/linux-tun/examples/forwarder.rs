@@ -1,5 +1,5 @@
 //! The reference "tunnel" on `linux-tun`: read a batch from one TUN, write it to another, in both
-//! directions, one thread per direction. Replace [`Tunnel::seal`] / [`Tunnel::open`] with your
+//! directions, one thread per direction. Replace `Tunnel::seal` / `Tunnel::open` with your
 //! encryption and the hand-over with your transport, and this is a VPN data path.
 //!
 //! ```text
@@ -29,7 +29,7 @@
 //! answered with `STATS rx_segments=… tx_segments=… dropped=… duplicated=… reordered=…`, and end
 //! of input stops the forwarder.
 
-use linux_tun::Tun;
+use linux_tun::{Checksum, PushError, Reader, RecvBatch, SendBatch, SendError, Tun, Writer};
 use std::fs::File;
 use std::io::{self, BufRead, Write};
 use std::sync::Arc;
@@ -38,6 +38,11 @@ use std::thread;
 
 /// Largest frame a read can return: vnet header + 64 KiB super-packet.
 const MAX_FRAME: usize = 12 + 65535;
+/// Packets per batch: one 64 KiB super-packet at MTU 1500 is 45 segments; 128 holds a few.
+const BATCH: usize = 128;
+/// Room a tunnel header needs in front of each packet (WireGuard: 16-byte header + UDP/IP are
+/// added by the socket; 32 leaves margin for other designs).
+const HEADROOM: usize = 32;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Mode {
@@ -203,6 +208,156 @@ fn segments_in_frame(frame: &[u8]) -> u64 {
     }
 }
 
+/// Where a real tunnel does its work. This one is the identity, so the forwarder measures the
+/// packet path alone; a VPN puts its cryptography and transport here.
+struct Tunnel;
+
+impl Tunnel {
+    /// Outbound, for each packet read from the local TUN: write the tunnel header into
+    /// `headroom` (right in front of the packet, no copy) and encrypt `ip` in place; then
+    /// `headroom + ip` goes to the peer (e.g. one `sendmmsg` for the batch).
+    fn seal(&mut self, headroom: &mut [u8], ip: &mut [u8]) -> usize {
+        let _ = (headroom, ip);
+        0
+    }
+
+    /// Inbound, for each datagram from the peer: authenticate and decrypt, returning the IP
+    /// packet and whether its checksums can be trusted. AEAD authentication proves the packet
+    /// is the one the peer's kernel produced, so `trusted` lets GRO skip re-verifying it.
+    fn open<'a>(
+        &mut self,
+        datagram: &'a [u8],
+        header_len: usize,
+        trusted: bool,
+    ) -> (&'a [u8], bool) {
+        (&datagram[header_len..], trusted)
+    }
+}
+
+/// A tiny seeded generator (splitmix64) so impaired runs repeat exactly.
+struct Rng(u64);
+
+impl Rng {
+    fn chance(&mut self, p: f64) -> bool {
+        if p <= 0.0 {
+            return false;
+        }
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        ((z >> 11) as f64 / (1u64 << 53) as f64) < p
+    }
+}
+
+/// `verify` and `trust`: split on read, (impair,) coalesce on write.
+fn pump_batches(
+    mut rx: Reader,
+    mut tx: Writer,
+    trust: bool,
+    impair: Impairment,
+    direction: u64,
+    c: &Counters,
+) -> Result<(), String> {
+    let mut inbound = RecvBatch::new(BATCH, HEADROOM);
+    // Duplicates and held-back packets can make the outgoing batch longer than the incoming one.
+    let mut outbound = SendBatch::new(2 * BATCH);
+    let mut tunnel = Tunnel;
+    let mut rng = Rng(impair.seed ^ direction.wrapping_mul(0x5851_F42D_4C95_7F2D));
+    // Packets held back by the reorder impairment, sent after the rest of their batch. The
+    // vectors are reused, so steady state allocates nothing.
+    let mut late: Vec<Vec<u8>> = Vec::new();
+    let mut late_len = 0usize;
+    let csum = |known_good: bool| {
+        if known_good {
+            Checksum::KnownGood
+        } else {
+            Checksum::Verify
+        }
+    };
+    loop {
+        let n = rx.recv(&mut inbound).map_err(|e| format!("read: {e}"))?;
+        c.rx_segments.fetch_add(n as u64, Ordering::Relaxed);
+        for pkt in inbound.iter_mut() {
+            let frame = pkt.headroom_and_packet_mut();
+            let (headroom, ip) = frame.split_at_mut(HEADROOM);
+            let header_len = tunnel.seal(headroom, ip);
+            // … the datagram crosses the network; on the peer:
+            let datagram = &frame[HEADROOM - header_len..];
+            let (ip, trusted) = tunnel.open(datagram, header_len, trust);
+            if impair.is_active() {
+                if rng.chance(impair.drop) {
+                    c.dropped.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+                if rng.chance(impair.reorder) {
+                    if late.len() == late_len {
+                        late.push(Vec::with_capacity(2048));
+                    }
+                    late[late_len].clear();
+                    late[late_len].extend_from_slice(ip);
+                    late_len += 1;
+                    c.reordered.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+                if rng.chance(impair.duplicate) {
+                    push(&mut tx, &mut outbound, ip, csum(trusted), c)?;
+                    c.duplicated.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            push(&mut tx, &mut outbound, ip, csum(trusted), c)?;
+        }
+        for held in late.iter().take(late_len) {
+            push(&mut tx, &mut outbound, held, csum(trust), c)?;
+        }
+        late_len = 0;
+        flush(&mut tx, &mut outbound, c)?;
+    }
+}
+
+/// Queue one packet, writing the batch first if it is full.
+fn push(
+    tx: &mut Writer,
+    batch: &mut SendBatch,
+    ip: &[u8],
+    csum: Checksum,
+    c: &Counters,
+) -> Result<(), String> {
+    match batch.push(ip, csum) {
+        Ok(()) => Ok(()),
+        Err(PushError::Full) => {
+            flush(tx, batch, c)?;
+            batch
+                .push(ip, csum)
+                .map_err(|e| format!("queueing a packet: {e}"))
+        }
+        // A packet the batch cannot carry (empty or over 64 KiB) never comes out of a split.
+        Err(e) => Err(format!("queueing a packet: {e}")),
+    }
+}
+
+/// Write the batch (GRO + one `writev` per super-packet). Packets the kernel refused one by one
+/// are counted as dropped; TCP retransmits them.
+fn flush(tx: &mut Writer, batch: &mut SendBatch, c: &Counters) -> Result<(), String> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let queued = batch.len();
+    match tx.send(batch) {
+        Ok(written) => {
+            c.tx_segments.fetch_add(written as u64, Ordering::Relaxed);
+            c.dropped
+                .fetch_add((queued - written) as u64, Ordering::Relaxed);
+            Ok(())
+        }
+        Err(SendError::Io { written, source }) => {
+            Err(format!("write failed after {written} packets: {source}"))
+        }
+        Err(e) => Err(format!("write: {e}")),
+    }
+}
+
 fn main() {
     let args = match parse_args() {
         Ok(a) => a,
@@ -215,28 +370,49 @@ fn main() {
         open(&args.tun[0], args.ns[0].as_deref(), &args),
         open(&args.tun[1], args.ns[1].as_deref(), &args),
     ) {
-        (Ok(a), Ok(b)) => [Arc::new(a), Arc::new(b)],
+        (Ok(a), Ok(b)) => [a, b],
         (Err(e), _) | (_, Err(e)) => {
             eprintln!("forwarder: {e}");
             std::process::exit(1);
         }
     };
+    let names = Arc::new([devs[0].name().to_string(), devs[1].name().to_string()]);
     let counters = Arc::new(Counters::default());
-    for (from, to) in [(0, 1), (1, 0)] {
-        let (from, to) = (Arc::clone(&devs[from]), Arc::clone(&devs[to]));
-        let c = Arc::clone(&counters);
-        let mode = args.mode;
-        thread::spawn(move || {
-            let r = match mode {
-                Mode::Plain => pump_raw(&from, &to, false, &c),
-                Mode::Passthrough => pump_raw(&from, &to, true, &c),
-                Mode::Verify | Mode::Trust => unimplemented!(),
-            };
-            if let Err(e) = r {
-                eprintln!("forwarder: {} -> {}: {e}", from.name(), to.name());
-                std::process::exit(1);
+    let fail = move |from: usize, e: String| {
+        eprintln!("forwarder: {} -> {}: {e}", names[from], names[1 - from]);
+        std::process::exit(1);
+    };
+    match args.mode {
+        Mode::Plain | Mode::Passthrough => {
+            let devs = devs.map(Arc::new);
+            for from in [0, 1] {
+                let (a, b) = (Arc::clone(&devs[from]), Arc::clone(&devs[1 - from]));
+                let c = Arc::clone(&counters);
+                let count = args.mode == Mode::Passthrough;
+                let fail = fail.clone();
+                thread::spawn(move || {
+                    if let Err(e) = pump_raw(&a, &b, count, &c) {
+                        fail(from, e.to_string());
+                    }
+                });
             }
-        });
+        }
+        Mode::Verify | Mode::Trust => {
+            // Each device splits into a reading and a writing half; each thread reads one
+            // device and writes the other.
+            let [a, b] = devs;
+            let ((rx_a, tx_a), (rx_b, tx_b)) = (a.split(), b.split());
+            for (from, rx, tx) in [(0, rx_a, tx_b), (1, rx_b, tx_a)] {
+                let c = Arc::clone(&counters);
+                let (trust, impair) = (args.mode == Mode::Trust, args.impair);
+                let fail = fail.clone();
+                thread::spawn(move || {
+                    if let Err(e) = pump_batches(rx, tx, trust, impair, from as u64, &c) {
+                        fail(from, e);
+                    }
+                });
+            }
+        }
     }
     println!("READY");
     io::stdout().flush().ok();
