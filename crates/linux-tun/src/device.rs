@@ -468,13 +468,7 @@ impl Builder {
         } else {
             0
         };
-        let ctl = rustix::net::socket_with(
-            rustix::net::AddressFamily::INET,
-            rustix::net::SocketType::DGRAM,
-            rustix::net::SocketFlags::CLOEXEC,
-            None,
-        )
-        .map_err(|e| Error::device("socket", &name, e.into()))?;
+        let ctl = control_socket(fd.as_fd()).map_err(|e| Error::device("socket", &name, e))?;
         let dev = Arc::new(Device {
             name,
             ctl,
@@ -513,6 +507,44 @@ impl Builder {
         }
         Ok(tun)
     }
+}
+
+fn inet_socket() -> io::Result<OwnedFd> {
+    Ok(rustix::net::socket_with(
+        rustix::net::AddressFamily::INET,
+        rustix::net::SocketType::DGRAM,
+        rustix::net::SocketFlags::CLOEXEC,
+        None,
+    )?)
+}
+
+/// A socket for `SIOC*IF*` ioctls in the device's own network namespace, which differs from
+/// the caller's when a descriptor was handed over from another namespace. Entering that
+/// namespace needs privileges; without them the caller's namespace is used (MTU and link
+/// changes then fail with `ENODEV` and must be done by the parent).
+fn control_socket(tun: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+    let Ok(ns) = sys::get_dev_netns(tun) else {
+        return inet_socket();
+    };
+    let here = rustix::fs::stat("/proc/thread-self/ns/net");
+    let there = rustix::fs::fstat(&ns);
+    if let (Ok(a), Ok(b)) = (here, there)
+        && (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+    {
+        return inet_socket();
+    }
+    std::thread::scope(|s| {
+        s.spawn(|| -> io::Result<OwnedFd> {
+            rustix::thread::move_into_link_name_space(
+                ns.as_fd(),
+                Some(rustix::thread::LinkNameSpaceType::Network),
+            )?;
+            inet_socket()
+        })
+        .join()
+        .unwrap_or_else(|_| Err(io::Error::other("control socket thread panicked")))
+    })
+    .or_else(|_| inet_socket())
 }
 
 fn open_dev() -> Result<OwnedFd, Error> {

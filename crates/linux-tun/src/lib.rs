@@ -89,6 +89,8 @@
 //!
 //! A device is created in the network namespace of the thread that opens it; its descriptor
 //! and the [`Control`] operations (MTU, link state) keep working from any thread afterwards.
+//! An adopted descriptor from another namespace gets its control socket in the device's
+//! namespace (`TUNGETDEVNETNS`) when the process may enter it.
 //!
 //! # Test seams
 //!

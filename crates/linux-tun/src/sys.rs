@@ -110,6 +110,14 @@ pub(crate) fn get_vnet_hdr_sz(fd: BorrowedFd<'_>) -> io::Result<usize> {
     usize::try_from(v).map_err(|_| io::Error::from(io::ErrorKind::InvalidData))
 }
 
+/// `TUNGETDEVNETNS`: a new descriptor for the network namespace the device lives in.
+pub(crate) fn get_dev_netns(fd: BorrowedFd<'_>) -> io::Result<std::os::fd::OwnedFd> {
+    // SAFETY: TUNGETDEVNETNS takes no argument and returns a new descriptor (or -1).
+    let nsfd = cvt(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TUNGETDEVNETNS) })?;
+    // SAFETY: on success the kernel installed `nsfd` as a new descriptor owned by nobody else.
+    Ok(unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(nsfd) })
+}
+
 /// `SIOCGIFMTU` on a control socket of the device's namespace.
 pub(crate) fn get_mtu(sock: BorrowedFd<'_>, name: &str) -> io::Result<u32> {
     let mut req = ifreq(name)?;

@@ -81,6 +81,40 @@ fn gro_writes_reach_a_namespace_receiver_exactly() {
 }
 
 #[test]
+fn gro_off_keeps_reading_super_packets_and_writes_segments() {
+    if !require_root("gro_off_keeps_reading_super_packets_and_writes_segments") {
+        return;
+    }
+    let (ns, tun) = netns_with_tun(
+        "lt-nogro",
+        Tun::builder().offload(true).gro(false).blocking(false),
+    );
+    let ctl = tun.control();
+    let caps = ctl.capabilities();
+    assert!(!caps.gro && caps.offload.has_tso() && caps.vnet_hdr_len == Some(10));
+    let (rx, tx) = tun.split();
+    let listener = ns
+        .run(|| TcpListener::bind((LOCAL, 7003)).unwrap())
+        .unwrap();
+    let server = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut v = Vec::new();
+        s.read_to_end(&mut v).unwrap();
+        v
+    });
+    let data = pattern(256 << 10);
+    let mut peer = Peer::new(rx, tx);
+    peer.send_stream(40003, 7003, &data, 40, |_, _| {});
+    assert!(server.join().unwrap() == data);
+    let s = ctl.stats();
+    assert_eq!(s.gso_writes, 0, "{s:?}");
+    assert_eq!(s.writes, s.packets_written, "{s:?}");
+    // Turned back on at run time, coalescing resumes.
+    ctl.set_gro(true).unwrap();
+    assert!(ctl.capabilities().gro);
+}
+
+#[test]
 fn rejected_gso_writes_fall_back_and_disable_gro() {
     if !require_root("rejected_gso_writes_fall_back_and_disable_gro") {
         return;

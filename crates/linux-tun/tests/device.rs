@@ -202,3 +202,55 @@ fn nonblocking_read_would_block() {
     };
     assert_eq!(err.kind(), std::io::ErrorKind::WouldBlock);
 }
+
+#[test]
+fn adopt_a_descriptor_from_a_parent() {
+    if !require_root("adopt_a_descriptor_from_a_parent") {
+        return;
+    }
+    let ns = Netns::new("lt-adopt").unwrap();
+    let (with_hdr, plain) = ns
+        .run(|| {
+            (
+                Tun::builder().name("lta0").open().unwrap(),
+                Tun::builder().name("lta1").offload(false).open().unwrap(),
+            )
+        })
+        .unwrap();
+    // What a privileged parent hands over: an attached TUN descriptor.
+    use std::os::fd::AsFd;
+    let fd = with_hdr.as_fd().try_clone_to_owned().unwrap();
+    let adopted = Tun::builder().offload(true).mtu(1280).adopt(fd).unwrap();
+    assert_eq!(adopted.name(), "lta0");
+    let caps = adopted.capabilities();
+    assert_eq!(
+        (caps.vnet_hdr_len, caps.offload),
+        (Some(10), OffloadFlags::ALL)
+    );
+    assert_eq!(adopted.mtu().unwrap(), 1280);
+
+    // Without IFF_VNET_HDR on the descriptor, offload cannot be added afterwards.
+    let fd = plain.as_fd().try_clone_to_owned().unwrap();
+    let adopted = Tun::builder().offload(true).adopt(fd).unwrap();
+    let caps = adopted.capabilities();
+    assert_eq!(
+        (caps.vnet_hdr_len, caps.offload, caps.gro),
+        (None, OffloadFlags::NONE, false)
+    );
+
+    // Something that is not a TUN is refused with the failing ioctl named.
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let e = Tun::builder()
+        .adopt(std::os::fd::OwnedFd::from(sock))
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::Device {
+                op: "TUNGETIFF",
+                ..
+            }
+        ),
+        "{e}"
+    );
+}
