@@ -1,19 +1,33 @@
 //! The streaming accumulator and the one-shot helpers built on it.
 
 use crate::Impl;
+use crate::portable::adc;
 
 /// Fold a 64-bit one's complement accumulator to 16 bits (end-around carry).
+///
+/// `x + ror(x, 32)` leaves in its upper half the end-around sum of the two halves (the carry
+/// out of the lower half lands in the upper half), the same trick as the kernel's
+/// `csum_fold` (`include/asm-generic/checksum.h`); applied at 64→32 and 32→16 bits. Short
+/// dependency chain: it sits on the critical path of every header checksum.
 #[inline(always)]
-pub(crate) const fn fold64(mut s: u64) -> u16 {
-    s = (s & 0xffff_ffff) + (s >> 32);
-    s = (s & 0xffff_ffff) + (s >> 32);
-    let mut t = (s as u32 & 0xffff) + (s as u32 >> 16);
-    t = (t & 0xffff) + (t >> 16);
-    t as u16
+pub(crate) const fn fold64(s: u64) -> u16 {
+    let t = (s.wrapping_add(s.rotate_right(32)) >> 32) as u32;
+    (t.wrapping_add(t.rotate_right(16)) >> 16) as u16
+}
+
+/// Byte-swap the 16-bit sum an unfolded 64-bit one's complement sum stands for, without
+/// folding: rotating left by 8 multiplies by 2^8 modulo 2^64 − 1 (hence modulo 2^16 − 1), and
+/// `swap16(x) = 256·x mod (2^16 − 1)` (RFC 1071 §2(B): byte order only swaps the result).
+#[inline(always)]
+pub(crate) const fn swap(s: u64) -> u64 {
+    s.rotate_left(8)
 }
 
 /// Slices up to this length take the straight-line path (IPv4/TCP headers, IPv6 headers).
-const SHORT: usize = 40;
+const SHORT: usize = 63;
+
+/// Below this length the scalar chains beat the SIMD paths' fixed cost (vector reduction).
+const MEDIUM: usize = 256;
 
 /// Streaming RFC 1071 accumulator.
 ///
@@ -33,7 +47,8 @@ const SHORT: usize = 40;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[must_use]
 pub struct Checksum {
-    /// Unfolded sum of big-endian words, aligned to the start of the stream.
+    /// Unfolded 64-bit one's complement (end-around carry) sum of big-endian words, aligned
+    /// to the start of the stream.
     acc: u64,
     /// Whether an odd number of bytes has been added.
     odd: bool,
@@ -89,8 +104,10 @@ impl Checksum {
     pub fn update(&mut self, data: &[u8]) {
         let s = if data.len() <= SHORT {
             short_sum(data)
+        } else if data.len() < MEDIUM {
+            medium_sum(data)
         } else {
-            best().sum_raw(data)
+            long_sum(data)
         };
         self.add_aligned_sum(s, data.len() & 1 == 1);
     }
@@ -119,7 +136,7 @@ impl Checksum {
     #[inline]
     pub const fn add_u16(mut self, word: u16) -> Self {
         let w = if self.odd { word.swap_bytes() } else { word };
-        self.acc += w as u64;
+        self.acc = adc(self.acc, w as u64);
         self
     }
 
@@ -145,8 +162,7 @@ impl Checksum {
     /// ```
     #[inline]
     pub const fn combine(mut self, other: Checksum) -> Self {
-        let s = fold64(other.acc);
-        self.acc += if self.odd { s.swap_bytes() } else { s } as u64;
+        self.acc = adc(self.acc, if self.odd { swap(other.acc) } else { other.acc });
         self.odd ^= other.odd;
         self
     }
@@ -180,41 +196,29 @@ impl Checksum {
 
     #[inline(always)]
     const fn add_aligned_sum(&mut self, s: u64, len_odd: bool) {
-        self.acc += if self.odd {
-            (fold64(s)).swap_bytes() as u64
-        } else {
-            s
-        };
+        self.acc = adc(self.acc, if self.odd { swap(s) } else { s });
         self.odd ^= len_odd;
     }
 }
 
-#[inline(always)]
-fn best() -> Impl {
-    #[cfg(feature = "std")]
-    {
-        use core::sync::atomic::{AtomicU8, Ordering};
-        static BEST: AtomicU8 = AtomicU8::new(0);
-        match BEST.load(Ordering::Relaxed) {
-            1 => Impl::Portable,
-            2 => Impl::Avx2,
-            3 => Impl::Avx512,
-            _ => {
-                let b = Impl::best();
-                let code = match b {
-                    Impl::Portable => 1,
-                    Impl::Avx2 => 2,
-                    Impl::Avx512 => 3,
-                };
-                BEST.store(code, Ordering::Relaxed);
-                b
-            }
-        }
-    }
-    #[cfg(not(feature = "std"))]
-    {
-        Impl::best()
-    }
+/// Bulk sum on the best path, outlined so that the header path inlined into callers stays
+/// small (no register spills for the SIMD dispatch).
+#[inline(never)]
+fn long_sum(data: &[u8]) -> u64 {
+    Impl::best().sum_raw(data)
+}
+
+/// Scalar sum for lengths between the header path and the SIMD paths (outlined like
+/// [`long_sum`]).
+#[inline(never)]
+fn medium_sum(data: &[u8]) -> u64 {
+    crate::portable::le_to_be(crate::portable::medium_le(data))
+}
+
+/// Fused copy and bulk sum on the best path (outlined like [`long_sum`]).
+#[inline(never)]
+fn long_copy_sum(dst: &mut [u8], src: &[u8]) -> u64 {
+    Impl::best().copy_sum_raw(dst, src)
 }
 
 /// Sum of a short slice (headers): straight-line 64-bit adds, one test per length bit, no
@@ -362,7 +366,7 @@ pub fn copy_and_sum(dst: &mut [u8], src: &[u8]) -> Checksum {
         dst.copy_from_slice(src);
         short_sum(src)
     } else {
-        best().copy_sum_raw(dst, src)
+        long_copy_sum(dst, src)
     };
     Checksum {
         acc: s,

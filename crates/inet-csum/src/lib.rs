@@ -66,6 +66,7 @@ impl Impl {
     /// ```
     /// assert!(inet_csum::Impl::Portable.is_supported());
     /// ```
+    #[inline]
     pub fn is_supported(self) -> bool {
         match self {
             Impl::Portable => true,
@@ -83,6 +84,7 @@ impl Impl {
     /// ```
     /// assert!(inet_csum::Impl::best().is_supported());
     /// ```
+    #[inline]
     pub fn best() -> Impl {
         #[cfg(target_arch = "x86_64")]
         {

@@ -11,15 +11,15 @@
 //! Miri nothing is reported as supported, so Miri checks the portable path.
 //!
 //! `unsafe` here is limited to calling the `#[target_feature]` kernels after the check, and to
-//! the unaligned vector loads/stores from fixed-size array references.
+//! the unaligned vector loads/stores from fixed-size array references. Tails shorter than a
+//! vector are summed by the scalar straight-line path (no masked or out-of-bounds loads).
 
 use core::arch::x86_64::{
     __m256i, __m512i, _mm_add_epi64, _mm_cvtsi128_si64, _mm_unpackhi_epi64, _mm256_add_epi64,
     _mm256_and_si256, _mm256_castsi256_si128, _mm256_extracti128_si256, _mm256_loadu_si256,
     _mm256_set1_epi64x, _mm256_setzero_si256, _mm256_srli_epi64, _mm256_storeu_si256,
-    _mm512_add_epi64, _mm512_and_si512, _mm512_loadu_si512, _mm512_mask_storeu_epi8,
-    _mm512_maskz_loadu_epi8, _mm512_reduce_add_epi64, _mm512_set1_epi64, _mm512_setzero_si512,
-    _mm512_srli_epi64, _mm512_storeu_si512,
+    _mm512_add_epi64, _mm512_and_si512, _mm512_loadu_si512, _mm512_reduce_add_epi64,
+    _mm512_set1_epi64, _mm512_setzero_si512, _mm512_srli_epi64, _mm512_storeu_si512,
 };
 
 use crate::portable::{adc, le_to_be, short_le};
@@ -37,12 +37,15 @@ mod detect {
     static FEATURES: AtomicU8 = AtomicU8::new(0);
 
     /// The cached feature bits (CPUID is read on first use only).
-    #[inline]
+    #[inline(always)]
     pub(super) fn features() -> u8 {
         let f = FEATURES.load(Ordering::Relaxed);
-        if f & KNOWN != 0 {
-            return f;
-        }
+        if f & KNOWN != 0 { f } else { detect() }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn detect() -> u8 {
         let mut f = KNOWN;
         if std::is_x86_feature_detected!("avx2") {
             f |= AVX2;
@@ -95,6 +98,10 @@ pub(crate) fn sum_avx2(data: &[u8]) -> u64 {
     if !has_avx2() {
         return crate::portable::sum(data);
     }
+    if data.len() <= BLOCK {
+        // SAFETY: AVX2 support was checked above.
+        return le_to_be(unsafe { avx2_sum_le(data) });
+    }
     let mut acc = 0;
     for block in data.chunks(BLOCK) {
         // SAFETY: AVX2 support was checked above.
@@ -108,6 +115,10 @@ pub(crate) fn sum_avx2(data: &[u8]) -> u64 {
 pub(crate) fn sum_avx512(data: &[u8]) -> u64 {
     if !has_avx512() {
         return crate::portable::sum(data);
+    }
+    if data.len() <= BLOCK {
+        // SAFETY: AVX-512 F and BW support was checked above.
+        return le_to_be(unsafe { avx512_sum_le(data) });
     }
     let mut acc = 0;
     for block in data.chunks(BLOCK) {
@@ -254,27 +265,6 @@ fn store512(c: &mut [u8; 64], v: __m512i) {
     unsafe { _mm512_storeu_si512(c.as_mut_ptr().cast(), v) }
 }
 
-/// Load the first `t.len()` (< 64) bytes into a zeroed vector with a masked load.
-#[inline]
-#[target_feature(enable = "avx512f,avx512bw")]
-fn load_tail512(t: &[u8]) -> __m512i {
-    debug_assert!(t.len() < 64);
-    let mask = (1u64 << t.len()) - 1;
-    // SAFETY: only the `t.len()` bytes selected by `mask` are read, all inside `t`; masked-off
-    // lanes are not accessed and cannot fault (Intel SDM, VMOVDQU8 with {z} masking).
-    unsafe { _mm512_maskz_loadu_epi8(mask, t.as_ptr().cast()) }
-}
-
-/// Store the first `t.len()` (< 64) bytes of `v` with a masked store.
-#[inline]
-#[target_feature(enable = "avx512f,avx512bw")]
-fn store_tail512(t: &mut [u8], v: __m512i) {
-    debug_assert!(t.len() < 64);
-    let mask = (1u64 << t.len()) - 1;
-    // SAFETY: only the `t.len()` bytes selected by `mask` are written, all inside `t`.
-    unsafe { _mm512_mask_storeu_epi8(t.as_mut_ptr().cast(), mask, v) }
-}
-
 /// Add the two 32-bit halves of every 64-bit lane of `v` into `lo` / `hi`.
 #[inline]
 #[target_feature(enable = "avx512f")]
@@ -287,23 +277,26 @@ fn acc512(lo: &mut __m512i, hi: &mut __m512i, v: __m512i) {
 fn avx512_sum_le(data: &[u8]) -> u64 {
     let (blocks, rest) = data.as_chunks::<256>();
     let z = _mm512_setzero_si512();
-    let (mut l0, mut l1, mut l2, mut l3) = (z, z, z, z);
-    let (mut h0, mut h1, mut h2, mut h3) = (z, z, z, z);
+    // Two accumulator pairs: enough independent adds to keep the vector units busy, and a
+    // short reduction (it dominates at a few hundred bytes).
+    let (mut l0, mut l1, mut h0, mut h1) = (z, z, z, z);
     for b in blocks {
         let (c, _) = b.as_chunks::<64>();
         acc512(&mut l0, &mut h0, load512(&c[0]));
         acc512(&mut l1, &mut h1, load512(&c[1]));
-        acc512(&mut l2, &mut h2, load512(&c[2]));
-        acc512(&mut l3, &mut h3, load512(&c[3]));
+        acc512(&mut l0, &mut h0, load512(&c[2]));
+        acc512(&mut l1, &mut h1, load512(&c[3]));
     }
     let (c, tail) = rest.as_chunks::<64>();
     for v in c {
-        acc512(&mut l1, &mut h1, load512(v));
+        acc512(&mut l0, &mut h0, load512(v));
     }
-    acc512(&mut l2, &mut h2, load_tail512(tail));
-    let l = _mm512_add_epi64(_mm512_add_epi64(l0, l1), _mm512_add_epi64(l2, l3));
-    let h = _mm512_add_epi64(_mm512_add_epi64(h0, h1), _mm512_add_epi64(h2, h3));
-    _mm512_reduce_add_epi64(_mm512_add_epi64(l, h)) as u64
+    // The last < 64 bytes go through the scalar path, which overlaps with the reduction. (A
+    // masked load would be shorter code, but masked-off lanes that cross into an unmapped
+    // page take a fault-suppression assist costing tens of nanoseconds: buffers often end
+    // near a page end.)
+    let s = _mm512_add_epi64(_mm512_add_epi64(l0, l1), _mm512_add_epi64(h0, h1));
+    adc(_mm512_reduce_add_epi64(s) as u64, short_le(tail))
 }
 
 #[target_feature(enable = "avx512f,avx512bw")]
@@ -311,8 +304,7 @@ fn avx512_copy_sum_le(dst: &mut [u8], src: &[u8]) -> u64 {
     let (sb, sr) = src.as_chunks::<256>();
     let (db, dr) = dst.as_chunks_mut::<256>();
     let z = _mm512_setzero_si512();
-    let (mut l0, mut l1, mut l2, mut l3) = (z, z, z, z);
-    let (mut h0, mut h1, mut h2, mut h3) = (z, z, z, z);
+    let (mut l0, mut l1, mut h0, mut h1) = (z, z, z, z);
     for (s, d) in sb.iter().zip(db.iter_mut()) {
         let (s, _) = s.as_chunks::<64>();
         let (d, _) = d.as_chunks_mut::<64>();
@@ -328,20 +320,18 @@ fn avx512_copy_sum_le(dst: &mut [u8], src: &[u8]) -> u64 {
         store512(&mut d[3], v3);
         acc512(&mut l0, &mut h0, v0);
         acc512(&mut l1, &mut h1, v1);
-        acc512(&mut l2, &mut h2, v2);
-        acc512(&mut l3, &mut h3, v3);
+        acc512(&mut l0, &mut h0, v2);
+        acc512(&mut l1, &mut h1, v3);
     }
     let (sc, st) = sr.as_chunks::<64>();
     let (dc, dt) = dr.as_chunks_mut::<64>();
     for (s, d) in sc.iter().zip(dc.iter_mut()) {
         let v = load512(s);
         store512(d, v);
-        acc512(&mut l1, &mut h1, v);
+        acc512(&mut l0, &mut h0, v);
     }
-    let v = load_tail512(st);
-    store_tail512(dt, v);
-    acc512(&mut l2, &mut h2, v);
-    let l = _mm512_add_epi64(_mm512_add_epi64(l0, l1), _mm512_add_epi64(l2, l3));
-    let h = _mm512_add_epi64(_mm512_add_epi64(h0, h1), _mm512_add_epi64(h2, h3));
-    _mm512_reduce_add_epi64(_mm512_add_epi64(l, h)) as u64
+    // Scalar tail: see `avx512_sum_le` for why not masked loads/stores.
+    dt.copy_from_slice(st);
+    let s = _mm512_add_epi64(_mm512_add_epi64(l0, l1), _mm512_add_epi64(h0, h1));
+    adc(_mm512_reduce_add_epi64(s) as u64, short_le(st))
 }
