@@ -365,6 +365,10 @@ pub fn copy_and_sum(dst: &mut [u8], src: &[u8]) -> Checksum {
     let s = if src.len() <= SHORT {
         dst.copy_from_slice(src);
         short_sum(src)
+    } else if src.len() < MEDIUM {
+        // Short enough that the second pass reads from L1 and the latency-tuned sum wins.
+        dst.copy_from_slice(src);
+        medium_sum(src)
     } else {
         long_copy_sum(dst, src)
     };
