@@ -165,6 +165,8 @@ struct Sample {
     /// Segments per read / write syscall of the forwarder (NaN when unknown).
     seg_per_read: f64,
     seg_per_write: f64,
+    /// Segments the forwarder dropped, duplicated and reordered during the transfer.
+    impairment: (u64, u64, u64),
 }
 
 struct Row {
@@ -550,20 +552,36 @@ fn start_forwarder(
     Ok(fwd)
 }
 
-/// Ask for the counters and return (segments read, segments written).
-fn forwarder_counts(fwd: &mut Proc) -> Result<(u64, u64), String> {
+/// The forwarder's counters at one moment.
+#[derive(Clone, Copy, Default, Debug, PartialEq)]
+struct Counts {
+    rx: u64,
+    tx: u64,
+    dropped: u64,
+    duplicated: u64,
+    reordered: u64,
+}
+
+/// Ask for the counters.
+fn forwarder_counts(fwd: &mut Proc) -> Result<Counts, String> {
     fwd.send_line("STATS")?;
     let line = fwd.expect("STATS", Duration::from_secs(5))?;
     parse_stats(&line).ok_or_else(|| format!("unreadable stats line: {line}"))
 }
 
-fn parse_stats(line: &str) -> Option<(u64, u64)> {
+fn parse_stats(line: &str) -> Option<Counts> {
     let get = |k: &str| {
         line.split_whitespace()
             .find_map(|kv| kv.strip_prefix(k)?.strip_prefix('='))
             .and_then(|v| v.parse::<u64>().ok())
     };
-    Some((get("rx_segments")?, get("tx_segments")?))
+    Some(Counts {
+        rx: get("rx_segments")?,
+        tx: get("tx_segments")?,
+        dropped: get("dropped").unwrap_or(0),
+        duplicated: get("duplicated").unwrap_or(0),
+        reordered: get("reordered").unwrap_or(0),
+    })
 }
 
 fn stop_forwarder(mut fwd: Proc, mode: Mode) -> Result<(), String> {
@@ -579,7 +597,7 @@ struct Snapshot {
     at: Instant,
     cpu: f64,
     calls: (u64, u64),
-    segs: (u64, u64),
+    segs: Counts,
 }
 
 fn snapshot(fwd: &mut Proc) -> Result<Snapshot, String> {
@@ -726,8 +744,15 @@ fn transfer(
     let wall = after.at.duration_since(before.at).as_secs_f64();
     let rd = after.calls.0.saturating_sub(before.calls.0);
     let wr = after.calls.1.saturating_sub(before.calls.1);
-    let rx = after.segs.0.saturating_sub(before.segs.0);
-    let tx = after.segs.1.saturating_sub(before.segs.1);
+    let d = |f: fn(&Counts) -> u64| f(&after.segs).saturating_sub(f(&before.segs));
+    let (rx, tx) = (d(|c| c.rx), d(|c| c.tx));
+    let impairment = (d(|c| c.dropped), d(|c| c.duplicated), d(|c| c.reordered));
+    // An impaired run that impaired nothing would prove nothing.
+    if mode == Mode::Impaired && (impairment.0 == 0 || impairment.1 == 0 || impairment.2 == 0) {
+        return Err(format!(
+            "the forwarder did not impair (dropped, duplicated, reordered = {impairment:?})"
+        ));
+    }
     // The two STATS round trips themselves are one read and one write each.
     let rd = rd.saturating_sub(2);
     let wr = wr.saturating_sub(2);
@@ -744,6 +769,7 @@ fn transfer(
         cpu_pct: 100.0 * (after.cpu - before.cpu) / wall,
         seg_per_read: ratio(rx, rd),
         seg_per_write: ratio(tx, wr),
+        impairment,
     })
 }
 
@@ -842,6 +868,16 @@ fn render(opts: &Options, rows: &[Row], iperf: &IperfRows) -> String {
             }
         }
     }
+    for r in rows.iter().filter(|r| r.mode == Mode::Impaired) {
+        if let Ok(s) = &r.result {
+            let (d, u, o) = s.impairment;
+            let _ = writeln!(
+                t,
+                "  impairment {}: {d} segments dropped, {u} duplicated, {o} reordered; stream intact",
+                r.variant.label()
+            );
+        }
+    }
     for (mode, r) in iperf {
         let _ = writeln!(
             t,
@@ -889,6 +925,10 @@ fn render(opts: &Options, rows: &[Row], iperf: &IperfRows) -> String {
         }
         if let Some(trust) = gbps(Mode::Trust, v6, n) {
             let _ = write!(line, "  trust/verify {:>5.2}x", trust / ours);
+            parts.push(format!("trust {:.2}x verify", trust / ours));
+        }
+        if parts.is_empty() {
+            continue;
         }
         let _ = writeln!(t, "{line}");
         if !v6 && n == 1 {
@@ -930,7 +970,12 @@ mod tests {
     fn stats_line_parses() {
         assert_eq!(
             parse_stats("STATS rx_segments=10 tx_segments=9 dropped=1"),
-            Some((10, 9))
+            Some(Counts {
+                rx: 10,
+                tx: 9,
+                dropped: 1,
+                ..Counts::default()
+            })
         );
         assert_eq!(parse_stats("STATS rx_segments=x"), None);
     }
@@ -953,6 +998,7 @@ mod tests {
             cpu_pct: 100.0,
             seg_per_read: 40.0,
             seg_per_write: 40.0,
+            impairment: (0, 0, 0),
         };
         let v = Variant {
             v6: false,
