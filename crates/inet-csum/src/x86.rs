@@ -243,10 +243,12 @@ fn avx2_copy_sum_le(dst: &mut [u8], src: &[u8]) -> u64 {
         store256(d, v);
         acc256(&mut l0, &mut h0, v);
     }
-    dt.copy_from_slice(st);
     let l = _mm256_add_epi64(_mm256_add_epi64(l0, l1), _mm256_add_epi64(l2, l3));
     let h = _mm256_add_epi64(_mm256_add_epi64(h0, h1), _mm256_add_epi64(h2, h3));
-    adc(hsum256(_mm256_add_epi64(l, h)), short_le(st))
+    let v = hsum256(_mm256_add_epi64(l, h));
+    // Tail after the reduction, so no vector register is live across the `memcpy` call.
+    dt.copy_from_slice(st);
+    adc(v, short_le(st))
 }
 
 // ---- AVX-512 -------------------------------------------------------------------------------
@@ -330,8 +332,10 @@ fn avx512_copy_sum_le(dst: &mut [u8], src: &[u8]) -> u64 {
         store512(d, v);
         acc512(&mut l0, &mut h0, v);
     }
-    // Scalar tail: see `avx512_sum_le` for why not masked loads/stores.
-    dt.copy_from_slice(st);
     let s = _mm512_add_epi64(_mm512_add_epi64(l0, l1), _mm512_add_epi64(h0, h1));
-    adc(_mm512_reduce_add_epi64(s) as u64, short_le(st))
+    let v = _mm512_reduce_add_epi64(s) as u64;
+    // Scalar tail (see `avx512_sum_le` for why not masked loads/stores), after the reduction
+    // so no vector register is live across the `memcpy` call.
+    dt.copy_from_slice(st);
+    adc(v, short_le(st))
 }
