@@ -81,10 +81,10 @@ impl Proc {
             if crate::signal::interrupted() {
                 return Err("interrupted".into());
             }
-            if let Some(l) = self.line(Duration::from_millis(100))? {
-                if l.starts_with(prefix) {
-                    return Ok(l);
-                }
+            if let Some(l) = self.line(Duration::from_millis(100))?
+                && l.starts_with(prefix)
+            {
+                return Ok(l);
             }
         }
         Err(format!(

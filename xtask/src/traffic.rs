@@ -108,7 +108,7 @@ fn send_one(addr: SocketAddr, k: u32, pattern: &Pattern, deadline: Instant) -> i
     // Check the clock every few writes only; writes are large.
     let mut n_writes = 0u32;
     loop {
-        if n_writes % 16 == 0 && Instant::now() >= deadline {
+        if n_writes.is_multiple_of(16) && Instant::now() >= deadline {
             break;
         }
         n_writes = n_writes.wrapping_add(1);
