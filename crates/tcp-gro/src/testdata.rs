@@ -132,7 +132,7 @@ impl Segment {
     /// IPv4 options (padded with zeros to a multiple of 4 bytes).
     pub fn ip_options(mut self, opts: &[u8]) -> Self {
         self.ihl_options = opts.to_vec();
-        while self.ihl_options.len() % 4 != 0 {
+        while !self.ihl_options.len().is_multiple_of(4) {
             self.ihl_options.push(0);
         }
         self
@@ -147,7 +147,7 @@ impl Segment {
     /// multiple of 8 bytes overall.
     pub fn ext_header(mut self, kind: u8, body: &[u8]) -> Self {
         let mut b = body.to_vec();
-        while (b.len() + 2) % 8 != 0 {
+        while !(b.len() + 2).is_multiple_of(8) {
             b.push(0);
         }
         self.ext.push((kind, b));
@@ -191,7 +191,7 @@ impl Segment {
     /// TCP option bytes (padded with zeros (EOL) to a multiple of 4; at most 40).
     pub fn options(mut self, opts: &[u8]) -> Self {
         self.options = opts.to_vec();
-        while self.options.len() % 4 != 0 {
+        while !self.options.len().is_multiple_of(4) {
             self.options.push(0);
         }
         self.options.truncate(40);
