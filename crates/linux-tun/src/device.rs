@@ -241,6 +241,24 @@ impl Queue {
 }
 
 /// Configures and opens a TUN device; see [`Tun::builder`].
+///
+/// Defaults: kernel-chosen name, offload on (10-byte vnet header, `CSUM | TSO4 | TSO6 |
+/// TSO_ECN` asked for), GRO on, one queue, blocking, persistence and link state untouched.
+///
+/// ```no_run
+/// use linux_tun::{OffloadFlags, Tun};
+/// let tun = Tun::builder()
+///     .name("wg0")
+///     .offload(true)
+///     .offload_mask(OffloadFlags::CSUM | OffloadFlags::TSO4 | OffloadFlags::TSO6)
+///     .vnet_hdr_len(12)
+///     .gro(false) // a kernel that refuses super-packet writes
+///     .mtu(1420)
+///     .up()
+///     .open()?;
+/// assert!(!tun.capabilities().gro);
+/// # Ok::<(), linux_tun::Error>(())
+/// ```
 #[derive(Clone)]
 #[must_use]
 pub struct Builder {

@@ -318,3 +318,42 @@ fn plain_packets_are_batched_and_written_per_packet_without_offload() {
         (None, OffloadFlags::NONE)
     );
 }
+
+#[test]
+fn twelve_byte_vnet_header_both_directions() {
+    if !require_root("twelve_byte_vnet_header_both_directions") {
+        return;
+    }
+    let (ns, tun) = netns_with_tun("lt-v12", Tun::builder().vnet_hdr_len(12).blocking(false));
+    assert_eq!(tun.capabilities().vnet_hdr_len, Some(12));
+    let ctl = tun.control();
+    let (rx, tx) = tun.split();
+    let mut peer = Peer::new(rx, tx);
+
+    let data = pattern(1 << 20);
+    let sent = data.clone();
+    let client = ns
+        .spawn(move || {
+            let mut s = TcpStream::connect((PEER, 7004)).unwrap();
+            s.write_all(&sent).unwrap();
+        })
+        .unwrap();
+    let (got, obs) = peer.receive_stream(7004);
+    client.join().unwrap().unwrap();
+    assert!(got == data && obs.all_checksums_valid, "{obs:?}");
+
+    let listener = ns
+        .run(|| TcpListener::bind((LOCAL, 7005)).unwrap())
+        .unwrap();
+    let server = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut v = Vec::new();
+        s.read_to_end(&mut v).unwrap();
+        v
+    });
+    peer.send_stream(40005, 7005, &data, 40, |_, _| {});
+    assert!(server.join().unwrap() == data);
+    let s = ctl.stats();
+    assert!(s.super_packets_read > 0 && s.gso_writes > 0, "{s:?}");
+    assert_eq!(s.dropped_malformed, 0);
+}
