@@ -98,16 +98,8 @@ pub(crate) fn sum_avx2(data: &[u8]) -> u64 {
     if !has_avx2() {
         return crate::portable::sum(data);
     }
-    if data.len() <= BLOCK {
-        // SAFETY: AVX2 support was checked above.
-        return le_to_be(unsafe { avx2_sum_le(data) });
-    }
-    let mut acc = 0;
-    for block in data.chunks(BLOCK) {
-        // SAFETY: AVX2 support was checked above.
-        acc = adc(acc, unsafe { avx2_sum_le(block) });
-    }
-    le_to_be(acc)
+    // SAFETY: AVX2 support was checked above.
+    le_to_be(by_blocks(data, BLOCK, |b| unsafe { avx2_sum_le(b) }))
 }
 
 /// AVX-512 sum (unfolded, big-endian); falls back to portable if AVX-512 is absent.
@@ -116,16 +108,8 @@ pub(crate) fn sum_avx512(data: &[u8]) -> u64 {
     if !has_avx512() {
         return crate::portable::sum(data);
     }
-    if data.len() <= BLOCK {
-        // SAFETY: AVX-512 F and BW support was checked above.
-        return le_to_be(unsafe { avx512_sum_le(data) });
-    }
-    let mut acc = 0;
-    for block in data.chunks(BLOCK) {
-        // SAFETY: AVX-512 F and BW support was checked above.
-        acc = adc(acc, unsafe { avx512_sum_le(block) });
-    }
-    le_to_be(acc)
+    // SAFETY: AVX-512 F and BW support was checked above.
+    le_to_be(by_blocks(data, BLOCK, |b| unsafe { avx512_sum_le(b) }))
 }
 
 /// AVX2 fused copy and sum (unfolded little-endian sum); `dst.len() == src.len()`.
@@ -134,12 +118,8 @@ pub(crate) fn copy_sum_le_avx2(dst: &mut [u8], src: &[u8]) -> u64 {
     if !has_avx2() {
         return crate::portable::copy_sum_le(dst, src);
     }
-    let mut acc = 0;
-    for (d, s) in dst.chunks_mut(BLOCK).zip(src.chunks(BLOCK)) {
-        // SAFETY: AVX2 support was checked above.
-        acc = adc(acc, unsafe { avx2_copy_sum_le(d, s) });
-    }
-    acc
+    // SAFETY: AVX2 support was checked above.
+    copy_by_blocks(dst, src, BLOCK, |d, s| unsafe { avx2_copy_sum_le(d, s) })
 }
 
 /// AVX-512 fused copy and sum (unfolded little-endian sum); `dst.len() == src.len()`.
@@ -148,12 +128,36 @@ pub(crate) fn copy_sum_le_avx512(dst: &mut [u8], src: &[u8]) -> u64 {
     if !has_avx512() {
         return crate::portable::copy_sum_le(dst, src);
     }
-    let mut acc = 0;
-    for (d, s) in dst.chunks_mut(BLOCK).zip(src.chunks(BLOCK)) {
-        // SAFETY: AVX-512 F and BW support was checked above.
-        acc = adc(acc, unsafe { avx512_copy_sum_le(d, s) });
+    // SAFETY: AVX-512 F and BW support was checked above.
+    copy_by_blocks(dst, src, BLOCK, |d, s| unsafe { avx512_copy_sum_le(d, s) })
+}
+
+/// Sum `data` in blocks of `block` bytes (even), joining the block sums with end-around
+/// carry. Blocks start at even offsets, so their little-endian sums need no byte swap.
+#[inline(always)]
+fn by_blocks(data: &[u8], block: usize, f: impl Fn(&[u8]) -> u64) -> u64 {
+    debug_assert!(block.is_multiple_of(2));
+    if data.len() <= block {
+        return f(data);
     }
-    acc
+    data.chunks(block).fold(0, |acc, b| adc(acc, f(b)))
+}
+
+/// [`by_blocks`] for a fused copy.
+#[inline(always)]
+fn copy_by_blocks(
+    dst: &mut [u8],
+    src: &[u8],
+    block: usize,
+    f: impl Fn(&mut [u8], &[u8]) -> u64,
+) -> u64 {
+    debug_assert!(block.is_multiple_of(2));
+    if src.len() <= block {
+        return f(dst, src);
+    }
+    dst.chunks_mut(block)
+        .zip(src.chunks(block))
+        .fold(0, |acc, (d, s)| adc(acc, f(d, s)))
 }
 
 // ---- AVX2 ----------------------------------------------------------------------------------
@@ -338,4 +342,35 @@ fn avx512_copy_sum_le(dst: &mut [u8], src: &[u8]) -> u64 {
     // so no vector register is live across the `memcpy` call.
     dt.copy_from_slice(st);
     adc(v, short_le(st))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The block-joining path (only reached above 1 GiB in production) with small blocks.
+    #[test]
+    fn blocks_join_like_one_pass() {
+        let data: [u8; 1001] = core::array::from_fn(|i| (i * 7 + 3) as u8);
+        let whole = crate::portable::sum_le(&data);
+        let fold = crate::accumulate::fold64;
+        for block in [2, 64, 130, 256, 1000] {
+            let joined = by_blocks(&data, block, crate::portable::sum_le);
+            assert_eq!(fold(joined), fold(whole), "block {block}");
+            let mut dst = [0u8; 1001];
+            let copied = copy_by_blocks(&mut dst, &data, block, crate::portable::copy_sum_le);
+            assert_eq!(fold(copied), fold(whole), "copy block {block}");
+            assert_eq!(dst, data);
+            if has_avx2() {
+                // SAFETY: AVX2 support was just checked.
+                let v = by_blocks(&data, block, |b| unsafe { avx2_sum_le(b) });
+                assert_eq!(fold(v), fold(whole), "avx2 block {block}");
+            }
+            if has_avx512() {
+                // SAFETY: AVX-512 support was just checked.
+                let v = by_blocks(&data, block, |b| unsafe { avx512_sum_le(b) });
+                assert_eq!(fold(v), fold(whole), "avx512 block {block}");
+            }
+        }
+    }
 }
