@@ -5,4 +5,5 @@
 //! prints its table; `src/bin/compare.rs` lists those sections.
 
 pub mod checksum;
+pub mod split;
 pub mod timing;

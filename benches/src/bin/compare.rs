@@ -10,7 +10,10 @@ type Section = (&'static str, fn(&Timer));
 
 /// Every comparison section. Add one by adding a line here (its code lives in a module of the
 /// `benches` library).
-const SECTIONS: &[Section] = &[("checksum", benches::checksum::compare)];
+const SECTIONS: &[Section] = &[
+    ("checksum", benches::checksum::compare),
+    ("split", benches::split::compare),
+];
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -1,0 +1,194 @@
+//! Splitting one 64 KB TCP super-packet into MSS-sized segments: `tcp_tso` into separate
+//! buffers and into one slab with headroom, against tun-rs's `gso_split` (public, though
+//! `#[doc(hidden)]`, in tun-rs 2.8.16) on the same input. All output storage is allocated
+//! once per case, outside the timed calls.
+
+use std::hint::black_box;
+
+use tcp_tso::Span;
+use tcp_tso::testdata::SuperPacket;
+use virtio_net_hdr::VirtioNetHdr;
+
+use crate::timing::Timer;
+
+/// The MSS values measured.
+pub const MSS: [u16; 3] = [536, 1448, 8948];
+
+/// Headroom before each segment in the slab variant (room for a tunnel header).
+pub const HEADROOM: usize = 64;
+
+/// One input: a super-packet of 64 KB (IPv4 total length 65535; IPv6 payload length 65535).
+pub struct Case {
+    /// "v4/1448" etc.
+    pub name: String,
+    /// Its virtio header.
+    pub hdr: VirtioNetHdr,
+    /// The packet.
+    pub packet: Vec<u8>,
+    /// IPv6?
+    pub v6: bool,
+}
+
+/// Every (family, MSS) case.
+pub fn cases() -> Vec<Case> {
+    let mut v = Vec::new();
+    for v6 in [false, true] {
+        for mss in MSS {
+            let sp = if v6 {
+                SuperPacket::v6(65_535 - 20, mss)
+            } else {
+                SuperPacket::v4(65_535 - 40, mss)
+            };
+            let (hdr, packet) = sp.build();
+            let fam = if v6 { "v6" } else { "v4" };
+            v.push(Case {
+                name: format!("{fam}/{mss}"),
+                hdr,
+                packet,
+                v6,
+            });
+        }
+    }
+    v
+}
+
+/// Preallocated output storage for one case.
+pub struct Out {
+    /// Separate buffers, one per segment.
+    pub bufs: Vec<Vec<u8>>,
+    /// Segment lengths for the buffer variants.
+    pub lens: Vec<usize>,
+    /// The slab.
+    pub slab: Vec<u8>,
+    /// Slab spans.
+    pub spans: Vec<Span>,
+    /// A mutable copy of the input (tun-rs takes `&mut [u8]`).
+    pub input: Vec<u8>,
+}
+
+impl Out {
+    /// Storage sized for `case`.
+    pub fn new(case: &Case) -> Out {
+        let plan = tcp_tso::Plan::new(&case.hdr, &case.packet).expect("valid case");
+        let n = plan.segments();
+        Out {
+            bufs: vec![vec![0u8; plan.segment_len(0) + HEADROOM]; n],
+            lens: vec![0; n],
+            slab: vec![0u8; plan.room(0, HEADROOM)],
+            spans: vec![Span::default(); n],
+            input: case.packet.clone(),
+        }
+    }
+}
+
+/// Ours, into separate buffers. Returns the segment count.
+pub fn ours_buffers(case: &Case, out: &mut Out) -> usize {
+    tcp_tso::split_to_buffers(&case.hdr, &case.packet, 0, &mut out.bufs, &mut out.lens)
+        .expect("split")
+        .segments
+}
+
+/// Ours, into one slab with [`HEADROOM`] before every segment.
+pub fn ours_slab(case: &Case, out: &mut Out) -> usize {
+    tcp_tso::split(
+        &case.hdr,
+        &case.packet,
+        0,
+        &mut out.slab,
+        HEADROOM,
+        &mut out.spans,
+    )
+    .expect("split")
+    .segments
+}
+
+/// tun-rs's `gso_split` into separate buffers (segment at offset 0 of each).
+pub fn tun_rs_buffers(case: &Case, out: &mut Out) -> usize {
+    let h = tun_rs::VirtioNetHdr {
+        flags: case.hdr.flags().0,
+        gso_type: case.hdr.gso_type().0,
+        // tun-rs takes the header length from hdr_len: give it the exact one.
+        hdr_len: case.hdr.hdr_len(),
+        gso_size: case.hdr.gso_size(),
+        csum_start: case.hdr.csum_start(),
+        csum_offset: case.hdr.csum_offset(),
+    };
+    tun_rs::gso_split(&mut out.input, h, &mut out.bufs, &mut out.lens, 0, case.v6).expect("tun-rs")
+}
+
+/// The floor: only the fused copy-and-sum of each segment's payload into the same buffers
+/// (no headers, no validation), to show how much of a split is per-segment overhead.
+pub fn floor(case: &Case, out: &mut Out) -> u16 {
+    let plan = tcp_tso::Plan::new(&case.hdr, &case.packet).expect("valid case");
+    let hl = plan.segment_len(0) - usize::from(case.hdr.gso_size());
+    let mut acc = 0u16;
+    for (k, chunk) in case.packet[hl..]
+        .chunks(usize::from(case.hdr.gso_size()))
+        .enumerate()
+    {
+        acc ^= inet_csum::copy_and_sum(&mut out.bufs[k][..chunk.len()], chunk).fold();
+    }
+    acc
+}
+
+/// Check that all candidates produce the same segments for `case`.
+pub fn check(case: &Case) {
+    let mut a = Out::new(case);
+    let mut b = Out::new(case);
+    let mut c = Out::new(case);
+    let n = ours_buffers(case, &mut a);
+    assert_eq!(ours_slab(case, &mut b), n);
+    assert_eq!(
+        tun_rs_buffers(case, &mut c),
+        n,
+        "{}: tun-rs count",
+        case.name
+    );
+    for k in 0..n {
+        let mine = &a.bufs[k][..a.lens[k]];
+        assert_eq!(mine, &b.slab[b.spans[k].range()], "{}: slab {k}", case.name);
+        assert_eq!(
+            mine,
+            &c.bufs[k][..c.lens[k]],
+            "{}: tun-rs segment {k}",
+            case.name
+        );
+    }
+}
+
+/// Print the comparison table (GB/s of input, best of N; ratio ours/tun-rs).
+pub fn compare(timer: &Timer) {
+    println!(
+        "== split: 64 KB TCP super-packet, GB/s of input, best of {} samples of ~{:?} ==",
+        timer.samples, timer.batch
+    );
+    println!(
+        "{:<10}{:>14}{:>14}{:>14}{:>12}{:>12}{:>16}",
+        "case",
+        "ours-buffers",
+        "ours-slab",
+        "tun-rs",
+        "buf/tun-rs",
+        "slab/tun-rs",
+        "copy+sum floor"
+    );
+    for case in cases() {
+        check(&case);
+        let mut out = Out::new(&case);
+        let len = case.packet.len();
+        let buf = timer.gbps(len, || ours_buffers(black_box(&case), &mut out));
+        let slab = timer.gbps(len, || ours_slab(black_box(&case), &mut out));
+        let peer = timer.gbps(len, || tun_rs_buffers(black_box(&case), &mut out));
+        let fl = timer.gbps(len, || floor(black_box(&case), &mut out));
+        println!(
+            "{:<10}{:>14.2}{:>14.2}{:>14.2}{:>11.2}x{:>11.2}x{:>16.2}",
+            case.name,
+            buf,
+            slab,
+            peer,
+            buf / peer,
+            slab / peer,
+            fl
+        );
+    }
+}

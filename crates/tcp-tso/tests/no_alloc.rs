@@ -1,0 +1,62 @@
+//! Splitting allocates nothing: every entry point, counted by a global allocator wrapper.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tcp_tso::testdata::SuperPacket;
+use tcp_tso::{
+    Plan, Span, finish_in_place, segment_count, split, split_in_place, split_to_buffers,
+};
+use virtio_net_hdr::VirtioNetHdr;
+
+struct Counting;
+
+static ALLOCS: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: forwards every call unchanged to the system allocator; only counts.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as our caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from `System.alloc` with this layout.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+#[test]
+fn no_allocation_per_call() {
+    for sp in [
+        SuperPacket::v4(65_535 - 40, 1448),
+        SuperPacket::v6(30_000, 536).ipv6_dest_opts(8),
+    ] {
+        let (h, p) = sp.build();
+        let plan = Plan::new(&h, &p).unwrap();
+        let mut slab = vec![0u8; plan.room(0, 64) + p.len()];
+        let mut spans = vec![Span::default(); plan.segments()];
+        let mut bufs = vec![vec![0u8; 2000]; plan.segments()];
+        let mut lens = vec![0usize; plan.segments()];
+        let mut single = p.clone();
+        let needs = VirtioNetHdr::needs_csum(h.csum_start(), 16);
+        let at = slab.len() - p.len();
+        let end = slab.len();
+
+        let before = ALLOCS.load(Ordering::Relaxed);
+        for _ in 0..3 {
+            split(&h, &p, 0, &mut slab, 64, &mut spans).unwrap();
+            split_to_buffers(&h, &p, 0, &mut bufs, &mut lens).unwrap();
+            segment_count(&h, &p).unwrap();
+            // Errors allocate nothing either.
+            split(&h, &p, 0, &mut slab, 64, &mut spans[..1]).unwrap_err();
+            finish_in_place(&needs, &mut single).unwrap();
+        }
+        slab[at..].copy_from_slice(&p);
+        split_in_place(&h, &mut slab, at..end, 64, &mut spans).unwrap();
+        assert_eq!(ALLOCS.load(Ordering::Relaxed), before);
+    }
+}
