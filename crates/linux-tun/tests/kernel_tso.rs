@@ -134,7 +134,12 @@ fn our_segments(sp: &SuperPacket) -> Vec<Vec<u8>> {
                 IpVersion::V4 => {
                     let (ip, _) = Ipv4Header::mut_from_packet(&mut seg).unwrap();
                     ip.ttl -= 1;
-                    ip.fill_checksum();
+                    ip.set_checksum(0);
+                    let ihl = ip.header_len();
+                    // Over the options too (`fill_checksum` covers the fixed 20 bytes only).
+                    let c = inet_csum::header_checksum(&seg[..ihl]);
+                    let (ip, _) = Ipv4Header::mut_from_packet(&mut seg).unwrap();
+                    ip.set_checksum(c);
                 }
                 IpVersion::V6 => {
                     let (ip, _) = Ipv6Header::mut_from_packet(&mut seg).unwrap();
@@ -197,6 +202,10 @@ fn kernel_segments_equal_ours() {
         ("v6 at 536", v6(20_000, 536)),
         ("v6 at 8948", v6(40_000, 8948).flags(ack_psh)),
         ("v4 tiny mss", v4(100, 7).flags(ack_psh)),
+        (
+            "v4 with IP options (NOPs, EOL)",
+            v4(9_000, 1400).ipv4_options(&[1, 1, 1, 1, 1, 1, 1, 0]),
+        ),
         ("v4 payload == gso_size", v4(1448, 1448).flags(ack_psh)),
         ("v6 payload == gso_size", v6(1000, 1000)),
     ];
@@ -224,7 +233,7 @@ fn kernel_segments_equal_ours() {
 }
 
 /// Pseudo-random cases (fixed seed, so a failure reproduces): both families, random MSS,
-/// options, extension headers, flags, seq, ID and payload length.
+/// IP and TCP options, extension headers, flags, seq, ID and payload length.
 #[test]
 fn kernel_segments_equal_ours_random() {
     if !require_root("kernel_segments_equal_ours_random") {
@@ -251,7 +260,8 @@ fn kernel_segments_equal_ours_random() {
         let mut sp = if is_v6 {
             v6(payload, mss).ipv6_dest_opts([0, 0, 8, 16][(rnd() % 4) as usize])
         } else {
-            v4(payload, mss)
+            // NOP-only IP options (forwarding leaves them alone), 0..=40 bytes.
+            v4(payload, mss).ipv4_options(&vec![1; (rnd() % 11) as usize * 4])
         };
         let nopts = (rnd() % 11) as usize * 4;
         sp.tcp_options = vec![1; nopts];

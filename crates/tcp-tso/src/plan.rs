@@ -140,7 +140,7 @@ impl Plan {
     }
 
     /// Slab bytes needed to write segments `first_segment..` with `headroom` bytes before
-    /// each (0 if `first_segment` is past the end).
+    /// each (0 if `first_segment` is past the end; `usize::MAX` if it overflows).
     pub fn room(&self, first_segment: usize, headroom: usize) -> usize {
         let n = self.segments();
         if first_segment >= n {
@@ -148,11 +148,14 @@ impl Plan {
         }
         match &self.kind {
             Kind::Tcp(t) => {
+                // Saturating: an absurd headroom asks for more room than any slab has.
                 let count = n - first_segment;
                 let rest = t.payload - (first_segment * t.mss).min(t.payload);
-                count * (headroom + t.hl) + rest
+                count
+                    .saturating_mul(headroom.saturating_add(t.hl))
+                    .saturating_add(rest)
             }
-            _ => headroom + self.len,
+            _ => headroom.saturating_add(self.len),
         }
     }
 

@@ -34,6 +34,8 @@ pub struct SuperPacket {
     pub ttl: u8,
     /// IPv4 identification of the first segment.
     pub ipv4_id: u16,
+    /// IPv4 options (padded with NOPs to a multiple of 4, at most 40 bytes kept).
+    pub ipv4_options: Vec<u8>,
     /// Length of an IPv6 Destination Options header between the IPv6 and TCP headers (a
     /// multiple of 8; 0 for none).
     pub ipv6_dest_opts: usize,
@@ -73,6 +75,7 @@ impl SuperPacket {
             tos: 0,
             ttl: 64,
             ipv4_id: 0x1000,
+            ipv4_options: Vec::new(),
             ipv6_dest_opts: 0,
             src_port: 40000,
             dst_port: 5201,
@@ -108,6 +111,12 @@ impl SuperPacket {
         self
     }
 
+    /// Set the IPv4 options.
+    pub fn ipv4_options(mut self, options: &[u8]) -> Self {
+        self.ipv4_options = options.to_vec();
+        self
+    }
+
     /// Add an IPv6 Destination Options header of `len` bytes (multiple of 8).
     pub fn ipv6_dest_opts(mut self, len: usize) -> Self {
         self.ipv6_dest_opts = len;
@@ -119,29 +128,31 @@ impl SuperPacket {
     /// # Panics
     /// If the packet would not fit its IP length field.
     pub fn build(&self) -> (VirtioNetHdr, Vec<u8>) {
-        let mut opts = self.tcp_options.clone();
-        opts.truncate(40);
-        while !opts.len().is_multiple_of(4) {
-            opts.push(1);
-        }
+        let opts = pad4(&self.tcp_options);
         let thl = TcpHeader::LEN + opts.len();
         let l4_len = thl + self.payload.len();
         let mut p = Vec::with_capacity(100 + l4_len);
         let l4 = match self.version {
             IpVersion::V4 => {
+                let ip_opts = pad4(&self.ipv4_options);
+                let ihl = Ipv4Header::LEN + ip_opts.len();
                 p.resize(Ipv4Header::LEN, 0);
+                p.extend_from_slice(&ip_opts);
                 let (ip, _) = Ipv4Header::mut_from_packet(&mut p).expect("20 bytes");
-                ip.version_ihl = 0x45;
+                ip.version_ihl = 0x40 | (ihl / 4) as u8;
                 ip.tos = self.tos;
-                ip.set_total_len(u16::try_from(20 + l4_len).expect("IPv4 packet too long"));
+                ip.set_total_len(u16::try_from(ihl + l4_len).expect("IPv4 packet too long"));
                 ip.set_id(self.ipv4_id);
                 ip.flags_frag_off = U16::new(Ipv4Header::FLAG_DF);
                 ip.ttl = self.ttl;
                 ip.protocol = Protocol::TCP.0;
                 ip.src = self.src4;
                 ip.dst = self.dst4;
-                ip.fill_checksum();
-                Ipv4Header::LEN
+                ip.set_checksum(0);
+                let c = inet_csum::header_checksum(&p[..ihl]);
+                let (ip, _) = Ipv4Header::mut_from_packet(&mut p).expect("20 bytes");
+                ip.set_checksum(c);
+                ihl
             }
             IpVersion::V6 => {
                 let ext = self.ipv6_dest_opts;
@@ -193,4 +204,14 @@ impl SuperPacket {
             VirtioNetHdr::tcp_gso(self.version, l4 as u16, thl as u16, self.gso_size, self.ecn);
         (hdr, p)
     }
+}
+
+/// At most 40 option bytes, padded with NOPs to a multiple of 4.
+fn pad4(options: &[u8]) -> Vec<u8> {
+    let mut o = options.to_vec();
+    o.truncate(40);
+    while !o.len().is_multiple_of(4) {
+        o.push(1);
+    }
+    o
 }
