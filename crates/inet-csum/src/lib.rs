@@ -49,7 +49,8 @@ pub use accumulate::{
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Impl {
-    /// Portable Rust: 64-bit loads into four independent add-with-carry chains.
+    /// Portable Rust: 32-bit loads into four 64-bit accumulators (auto-vectorised), and a
+    /// loop-free 64-bit add-with-carry path for short input.
     Portable,
     /// x86_64 AVX2.
     Avx2,

@@ -1,9 +1,14 @@
-//! Portable bulk sum: 64-bit little-endian loads into four independent add-with-carry chains.
+//! Portable sums: the bulk loop, the latency-tuned header path, and the fused copy.
 //!
-//! Summing native-endian words and byte-swapping the folded result equals summing big-endian
-//! words (RFC 1071 §2(B), byte-order independence), so no per-word swap is needed. A 64-bit
-//! one's complement sum (end-around carry, i.e. modulo 2^64 − 1) folds to the same 16-bit sum
-//! because 2^16 − 1 divides 2^64 − 1. Four chains let the CPU overlap the carry dependencies.
+//! Summing native-endian words and byte-swapping the result equals summing big-endian words
+//! (RFC 1071 §2(B), byte-order independence), so no per-word swap is needed. Partial sums are
+//! kept as 64-bit one's complement values (end-around carry, i.e. modulo 2^64 − 1), which fold
+//! to the same 16-bit sum because 2^16 − 1 divides 2^64 − 1.
+//!
+//! Bulk: 32-bit loads into four plain 64-bit accumulators. This was measured against four
+//! 64-bit add-with-carry chains (`overflowing_add`) and kept because it is as fast or faster
+//! (1500 B: 40–42 vs 39 GB/s; 64 KiB: 47 vs 41 GB/s on Zen 4): with no carries to propagate
+//! the loop auto-vectorises. Headers (< 64 B) use 64-bit add-with-carry without a loop.
 //!
 //! Everything here is safe Rust: fixed-size chunk loads compile to plain unaligned loads with
 //! the bounds checks resolved at compile time.
@@ -23,23 +28,22 @@ fn le64(c: &[u8; 8]) -> u64 {
 
 /// Sum of `data` read as little-endian words, as an unfolded one's complement u64
 /// (folds with [`fold64`](crate::accumulate::fold64) to the byte-swapped RFC 1071 sum).
+///
+/// 32-bit loads into plain 64-bit accumulators ([`medium_le`]) in blocks of 1 GiB joined with
+/// end-around carry. Measured faster than 64-bit add-with-carry chains: without carries the
+/// loop auto-vectorises (SSE2 on baseline x86_64, NEON on aarch64).
 #[inline]
 pub(crate) fn sum_le(data: &[u8]) -> u64 {
-    let (blocks, rest) = data.as_chunks::<32>();
-    let mut a = [0u64; 4];
-    for b in blocks {
-        let (w, _) = b.as_chunks::<8>();
-        a[0] = adc(a[0], le64(&w[0]));
-        a[1] = adc(a[1], le64(&w[1]));
-        a[2] = adc(a[2], le64(&w[2]));
-        a[3] = adc(a[3], le64(&w[3]));
+    const BLOCK: usize = 1 << 30;
+    if data.len() <= BLOCK {
+        return medium_le(data);
     }
-    adc(adc(adc(a[0], a[1]), adc(a[2], a[3])), short_le(rest))
+    data.chunks(BLOCK).fold(0, |acc, b| adc(acc, medium_le(b)))
 }
 
-/// Sum for medium lengths (up to a few hundred bytes), latency-tuned: 32-bit loads added into
-/// four plain 64-bit accumulators (no carries to propagate, one-cycle dependency per add).
-/// Exact for any length below 2^34 bytes (each accumulator gains < 2^33 per 32-byte block).
+/// 32-bit loads added into four plain 64-bit accumulators: no carries to propagate (one-cycle
+/// dependency per add, and the loop vectorises). Exact for any length below 2^34 bytes (each
+/// accumulator gains < 2^33 per 32-byte block); [`sum_le`] splits longer input.
 #[inline]
 pub(crate) fn medium_le(data: &[u8]) -> u64 {
     let (blocks, rest) = data.as_chunks::<32>();
@@ -128,6 +132,19 @@ pub(crate) fn sum(data: &[u8]) -> u64 {
 /// each word is loaded once, stored, and added. Returns the unfolded little-endian sum.
 #[inline]
 pub(crate) fn copy_sum_le(dst: &mut [u8], src: &[u8]) -> u64 {
+    const BLOCK: usize = 1 << 30;
+    if src.len() <= BLOCK {
+        return copy_medium_le(dst, src);
+    }
+    dst.chunks_mut(BLOCK)
+        .zip(src.chunks(BLOCK))
+        .fold(0, |acc, (d, s)| adc(acc, copy_medium_le(d, s)))
+}
+
+/// [`copy_sum_le`] for one block below 2^34 bytes: 64-bit loads and stores, their 32-bit
+/// halves added into plain 64-bit accumulators (as in [`medium_le`]).
+#[inline]
+fn copy_medium_le(dst: &mut [u8], src: &[u8]) -> u64 {
     let (sb, sr) = src.as_chunks::<32>();
     let (db, dr) = dst.as_chunks_mut::<32>();
     let mut a = [0u64; 4];
@@ -137,11 +154,11 @@ pub(crate) fn copy_sum_le(dst: &mut [u8], src: &[u8]) -> u64 {
         for i in 0..4 {
             let v = le64(&sw[i]);
             dw[i] = v.to_le_bytes();
-            a[i] = adc(a[i], v);
+            a[i] += (v & 0xffff_ffff) + (v >> 32);
         }
     }
     dr.copy_from_slice(sr);
-    adc(adc(adc(a[0], a[1]), adc(a[2], a[3])), short_le(sr))
+    adc((a[0] + a[1]) + (a[2] + a[3]), short_le(sr))
 }
 
 #[cfg(test)]
