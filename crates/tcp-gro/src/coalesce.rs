@@ -5,7 +5,7 @@ use alloc::vec::Vec;
 use inet_hdr::{IpVersion, Ipv4Header, Ipv6Header, Protocol, TcpFlags, TcpHeader};
 use virtio_net_hdr::VirtioNetHdr;
 
-use crate::flow::{Seg, TAIL_FLAGS, checksum_ok, parse, same_class, same_flow};
+use crate::flow::{Seg, TAIL_FLAGS, checksum_ok, parse, same_class, same_flow, tcp_checksum_valid};
 use crate::output::{Drain, OutEntry, PayloadSpan};
 use crate::{Checksum, Config, MAX_MERGED_LEN};
 
@@ -64,6 +64,10 @@ struct Member {
     index: usize,
     payload_len: u32,
     next: u32,
+    /// Checksum verified at push (or known good). A run's first segment is verified only at
+    /// drain, and only if something merged with it: a segment that stays alone is written
+    /// unchanged and needs no verification.
+    verified: bool,
 }
 
 /// One entry of the write order, in push order.
@@ -219,22 +223,27 @@ impl Coalescer {
             self.slots.push(Slot::Pass(index));
             return;
         }
-        if !checksum_ok(&seg, csum) {
-            // A bad segment passes alone and does not complete the held run (rule book §2.4).
-            self.slots.push(Slot::Pass(index));
-            return;
-        }
-        match self.try_merge(bucket, index, &seg) {
+        match self.try_merge(bucket, index, &seg, csum) {
             Merge::Done => {}
+            Merge::BadChecksum => {
+                // A bad segment passes alone and does not complete the held run (rule book
+                // §2.4: the checksum is validated before `tcp_gro_receive`).
+                self.slots.push(Slot::Pass(index));
+            }
             Merge::No { close_flow } => {
                 if close_flow {
+                    if !checksum_ok(&seg, csum) {
+                        self.slots.push(Slot::Pass(index));
+                        return;
+                    }
                     self.close_flow(bucket, &seg);
                 }
-                self.start_run(bucket, index, &seg);
+                self.start_run(bucket, index, &seg, csum == Checksum::KnownGood);
             }
         }
     }
 
+    #[inline]
     fn run_header(&self, r: &Run) -> &[u8] {
         &self.hdrs[r.hdr_at as usize..(r.hdr_at + r.hdr_len) as usize]
     }
@@ -269,28 +278,42 @@ impl Coalescer {
     }
 
     /// Try to add `seg` to an open run of its flow, most recent first.
-    fn try_merge(&mut self, bucket: usize, index: usize, seg: &Seg<'_>) -> Merge {
+    #[inline]
+    fn try_merge(&mut self, bucket: usize, index: usize, seg: &Seg<'_>, csum: Checksum) -> Merge {
         let mut close_flow = false;
         let mut at = self.buckets[bucket];
         while at != NIL {
             let run_id = at as usize;
-            let r = self.runs[run_id];
+            let r = &self.runs[run_id];
             at = r.chain;
-            if r.closed
-                || r.hash != seg.hash
-                || !same_flow(self.run_header(&r), r.version, r.l4_off as usize, seg)
-            {
+            if r.closed || r.hash != seg.hash {
                 continue;
             }
-            if !same_class(self.run_header(&r), seg) {
+            let held = self.run_header(r);
+            if !same_flow(held, r.version, r.l4_off as usize, seg) {
+                continue;
+            }
+            if !same_class(held, seg) {
                 // A header difference (ACK, window, options, TTL, TOS, …) flushes the flow.
                 close_flow = true;
                 break;
             }
-            if self.try_append(run_id, index, seg) {
+            // A segment that would join is verified first (the run's head is verified at
+            // drain, once something has joined it).
+            if let Some(id_mode) = self.can_append(run_id, seg) {
+                if !checksum_ok(seg, csum) {
+                    return Merge::BadChecksum;
+                }
+                self.append(run_id, index, seg, id_mode);
                 return Merge::Done;
             }
-            if self.config.out_of_order && self.try_prepend(run_id, index, seg) {
+            if self.config.out_of_order
+                && let Some(id_mode) = self.can_prepend(run_id, seg)
+            {
+                if !checksum_ok(seg, csum) {
+                    return Merge::BadChecksum;
+                }
+                self.prepend(run_id, index, seg, id_mode);
                 return Merge::Done;
             }
             if !self.config.out_of_order {
@@ -302,9 +325,10 @@ impl Coalescer {
         Merge::No { close_flow }
     }
 
-    /// Append `seg` to the run's tail (`tcp_gro_receive`, rule book §2.4 items 3–9).
-    fn try_append(&mut self, run_id: usize, index: usize, seg: &Seg<'_>) -> bool {
-        let r = self.runs[run_id];
+    /// Whether `seg` may be appended to the run's tail (`tcp_gro_receive`, rule book §2.4
+    /// items 3–9), and the run's IPv4 ID mode after it.
+    fn can_append(&self, run_id: usize, seg: &Seg<'_>) -> Option<IdMode> {
+        let r = &self.runs[run_id];
         let len = seg.payload_len as u32;
         if r.tail_closed
             || seg.seq != r.end_seq
@@ -312,13 +336,14 @@ impl Coalescer {
             || len > r.mss
             || (r.hdr_len + r.payload + len) as usize > self.config.max_merged_len
         {
-            return false;
+            return None;
         }
-        let id_mode = match next_id_mode(&r, seg, r.first_id.wrapping_add(r.count as u16)) {
-            Some(m) => m,
-            None => return false,
-        };
-        let m = self.add_member(index, len);
+        next_id_mode(r, seg, r.first_id.wrapping_add(r.count as u16))
+    }
+
+    fn append(&mut self, run_id: usize, index: usize, seg: &Seg<'_>, id_mode: IdMode) {
+        let len = seg.payload_len as u32;
+        let m = self.add_member(index, len, true);
         let r = &mut self.runs[run_id];
         self.members[r.tail as usize].next = m;
         r.tail = m;
@@ -329,14 +354,13 @@ impl Coalescer {
         r.tail_flags = seg.flags & TAIL_FLAGS;
         // out_check_final: a shorter, PSH or FIN segment ends the run.
         r.tail_closed = len < r.mss || r.tail_flags != 0;
-        true
     }
 
-    /// Prepend `seg`, which ends where the run begins (out-of-order arrival, rule book §0): the
-    /// result must be what in-order arrival would have built, so `seg` becomes the first
-    /// segment and must satisfy every rule as such.
-    fn try_prepend(&mut self, run_id: usize, index: usize, seg: &Seg<'_>) -> bool {
-        let r = self.runs[run_id];
+    /// Whether `seg`, which would end where the run begins (out-of-order arrival, rule book
+    /// §0), may be prepended: the result must be what in-order arrival would have built, so
+    /// `seg` becomes the first segment and must satisfy every rule as such.
+    fn can_prepend(&self, run_id: usize, seg: &Seg<'_>) -> Option<IdMode> {
+        let r = &self.runs[run_id];
         let len = seg.payload_len as u32;
         let fits = if r.count == 1 {
             // The old head becomes the tail: it may be shorter than the new first segment.
@@ -350,22 +374,26 @@ impl Coalescer {
             || seg.seq.wrapping_add(len) != r.start_seq
             || (r.hdr_len + r.payload + len) as usize > self.config.max_merged_len
         {
-            return false;
+            return None;
         }
-        let id_mode = match r.version {
-            IpVersion::V6 => IdMode::Open,
+        match r.version {
+            IpVersion::V6 => Some(IdMode::Open),
             IpVersion::V4 => {
                 if r.id_mode != IdMode::Fixed && seg.id == r.first_id.wrapping_sub(1) {
-                    IdMode::Incrementing
+                    Some(IdMode::Incrementing)
                 } else if r.id_mode != IdMode::Incrementing && seg.id == r.first_id && seg.df {
-                    IdMode::Fixed
+                    Some(IdMode::Fixed)
                 } else {
-                    return false;
+                    None
                 }
             }
-        };
-        let m = self.add_member(index, len);
-        let at = r.hdr_at as usize;
+        }
+    }
+
+    fn prepend(&mut self, run_id: usize, index: usize, seg: &Seg<'_>, id_mode: IdMode) {
+        let len = seg.payload_len as u32;
+        let m = self.add_member(index, len, true);
+        let at = self.runs[run_id].hdr_at as usize;
         self.hdrs[at..at + seg.hdr_len].copy_from_slice(seg.header());
         let r = &mut self.runs[run_id];
         self.members[m as usize].next = r.head;
@@ -379,22 +407,24 @@ impl Coalescer {
         r.start_seq = seg.seq;
         r.first_id = seg.id;
         r.id_mode = id_mode;
-        true
     }
 
-    fn add_member(&mut self, index: usize, payload_len: u32) -> u32 {
+    #[inline]
+    fn add_member(&mut self, index: usize, payload_len: u32, verified: bool) -> u32 {
         let m = self.members.len() as u32;
         self.members.push(Member {
             index,
             payload_len,
             next: NIL,
+            verified,
         });
         m
     }
 
-    fn start_run(&mut self, bucket: usize, index: usize, seg: &Seg<'_>) {
+    #[inline]
+    fn start_run(&mut self, bucket: usize, index: usize, seg: &Seg<'_>, verified: bool) {
         let id = self.runs.len() as u32;
-        let m = self.add_member(index, seg.payload_len as u32);
+        let m = self.add_member(index, seg.payload_len as u32, verified);
         let hdr_at = self.hdrs.len() as u32;
         self.hdrs.extend_from_slice(seg.header());
         let len = seg.payload_len as u32;
@@ -477,13 +507,82 @@ impl Coalescer {
                             self.emit_pass(packets, mem.index);
                             m = mem.next;
                         }
-                    } else {
-                        self.emit_merged(&r);
+                    } else if self.verify_members(packets, &r) {
+                        self.emit_merged(&r, r.head, r.count, r.hdr_at);
                         #[cfg(debug_assertions)]
                         self.debug_check_last(packets);
+                    } else {
+                        self.emit_split(packets, &r);
                     }
                 }
             }
+        }
+    }
+
+    /// Verify the members not verified at push (normally just the head); record the result.
+    /// `true` if all are good.
+    fn verify_members<P: AsRef<[u8]>>(&mut self, packets: &[P], r: &Run) -> bool {
+        let mut all = true;
+        let mut m = r.head;
+        while m != NIL {
+            let mem = self.members[m as usize];
+            if !mem.verified {
+                // `members_match` checked the index and the length.
+                let p = packets.get(mem.index).map_or(&[][..], |p| p.as_ref());
+                let ok = tcp_checksum_valid(p, r.version, r.l4_off as usize);
+                self.members[m as usize].verified = ok;
+                all &= ok;
+            }
+            m = mem.next;
+        }
+        all
+    }
+
+    /// A run with a bad member (its head, verified late): the bad members pass through alone
+    /// and the good stretches between them are written as runs of their own — what the kernel
+    /// builds when a bad segment is dropped from GRO (every rule still holds for a stretch:
+    /// its first segment is full-sized, its IDs continue, its tail is the run's tail or a
+    /// full-sized segment without PSH/FIN).
+    fn emit_split<P: AsRef<[u8]>>(&mut self, packets: &[P], r: &Run) {
+        let mut start = NIL;
+        let mut count = 0;
+        let mut m = r.head;
+        loop {
+            let mem = (m != NIL).then(|| self.members[m as usize]);
+            if mem.is_some_and(|x| x.verified) {
+                if count == 0 {
+                    start = m;
+                }
+                count += 1;
+            } else {
+                // End of a stretch.
+                if count == 1 {
+                    self.emit_pass(packets, self.members[start as usize].index);
+                } else if count >= 2 {
+                    let hdr_at = if start == r.head {
+                        r.hdr_at
+                    } else {
+                        // The stretch's own first segment supplies its headers.
+                        let at = self.hdrs.len() as u32;
+                        let first = self.members[start as usize].index;
+                        let p = packets.get(first).map_or(&[][..], |p| p.as_ref());
+                        match p.get(..r.hdr_len as usize) {
+                            Some(h) => self.hdrs.extend_from_slice(h),
+                            None => return,
+                        }
+                        at
+                    };
+                    self.emit_merged(r, start, count, hdr_at);
+                    #[cfg(debug_assertions)]
+                    self.debug_check_last(packets);
+                }
+                count = 0;
+                match mem {
+                    Some(bad) => self.emit_pass(packets, bad.index),
+                    None => break,
+                }
+            }
+            m = mem.map_or(NIL, |x| x.next);
         }
     }
 
@@ -518,12 +617,32 @@ impl Coalescer {
         });
     }
 
-    /// Patch the run's header copy in place and record the output (rule book §2.4
-    /// `tcp_gro_complete`, §2.2 `inet_gro_complete`, §2.3 `ipv6_gro_complete`, §6 "Writer").
-    fn emit_merged(&mut self, r: &Run) {
-        let total = (r.hdr_len + r.payload) as usize;
+    /// Write `count` members of run `r` from member `first` as one packet: patch the header
+    /// copy at `hdr_at` in place and record the output (rule book §2.4 `tcp_gro_complete`,
+    /// §2.2 `inet_gro_complete`, §2.3 `ipv6_gro_complete`, §6 "Writer").
+    fn emit_merged(&mut self, r: &Run, first: u32, count: u32, hdr_at: u32) {
+        // The members, their payload, and whether the stretch ends at the run's tail.
+        let out_first = self.out_indices.len() as u32;
+        let mut payload = 0u32;
+        let mut last = first;
+        let mut m = first;
+        for _ in 0..count {
+            let mem = self.members[m as usize];
+            self.out_indices.push(mem.index);
+            self.out_spans.push(PayloadSpan {
+                off: r.hdr_len,
+                len: mem.payload_len,
+            });
+            payload += mem.payload_len;
+            last = m;
+            m = mem.next;
+        }
+        let mss = self.members[first as usize].payload_len;
+        // Only the run's tail may carry PSH/FIN.
+        let tail_flags = if last == r.tail { r.tail_flags } else { 0 };
+        let total = (r.hdr_len + payload) as usize;
         let l4 = r.l4_off as usize;
-        let at = r.hdr_at as usize;
+        let at = hdr_at as usize;
         let h = &mut self.hdrs[at..at + r.hdr_len as usize];
         let l4_len = total - l4;
         let pseudo = match r.version {
@@ -553,7 +672,7 @@ impl Coalescer {
         };
         let mut ecn = false;
         if let Ok((tcp, _)) = TcpHeader::mut_from_packet(&mut h[l4..]) {
-            let flags = tcp.flags() | TcpFlags(r.tail_flags);
+            let flags = tcp.flags() | TcpFlags(tail_flags);
             tcp.set_flags(flags);
             // CHECKSUM_PARTIAL: the folded, non-inverted pseudo-header sum over the merged L4
             // length (`tcp_gro_complete`: `th->check = ~tcp_v4_check(len, …)`).
@@ -566,26 +685,15 @@ impl Coalescer {
             r.version,
             r.l4_off as u16,
             (r.hdr_len - r.l4_off) as u16,
-            r.mss as u16,
+            mss as u16,
             ecn,
         );
-        let first = self.out_indices.len() as u32;
-        let mut m = r.head;
-        while m != NIL {
-            let mem = self.members[m as usize];
-            self.out_indices.push(mem.index);
-            self.out_spans.push(PayloadSpan {
-                off: r.hdr_len,
-                len: mem.payload_len,
-            });
-            m = mem.next;
-        }
         self.outs.push(OutEntry {
             vnet,
             merged: true,
-            hdr: (r.hdr_at, r.hdr_len),
-            first,
-            count: r.count,
+            hdr: (hdr_at, r.hdr_len),
+            first: out_first,
+            count,
             len: total,
         });
     }
@@ -619,6 +727,7 @@ impl Coalescer {
 
 /// The IPv4 ID rule for appending (`inet_gro_flush`): `id == first_id + count`, or (DF=1 only)
 /// `id == first_id`; the second segment fixes the mode. `None` if the segment may not join.
+#[inline]
 fn next_id_mode(r: &Run, seg: &Seg<'_>, incremented: u16) -> Option<IdMode> {
     if r.version == IpVersion::V6 {
         return Some(IdMode::Open);
@@ -634,5 +743,6 @@ fn next_id_mode(r: &Run, seg: &Seg<'_>, incremented: u16) -> Option<IdMode> {
 
 enum Merge {
     Done,
+    BadChecksum,
     No { close_flow: bool },
 }

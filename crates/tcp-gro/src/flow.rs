@@ -45,6 +45,7 @@ impl Seg<'_> {
 /// Parse `packet` as a GRO-able TCP segment, or `None` if the kernel would pass it up without
 /// looking at TCP (not TCP, malformed, IPv4 options or fragment, bad IPv4 header checksum, IPv6
 /// Fragment header): such packets never touch the flow table.
+#[inline]
 pub(crate) fn parse(packet: &[u8]) -> Option<Seg<'_>> {
     let info = classify(packet).ok()?;
     if info.protocol != Protocol::TCP || info.fragment {
@@ -91,27 +92,29 @@ pub(crate) fn parse(packet: &[u8]) -> Option<Seg<'_>> {
 }
 
 /// Whether the segment's TCP checksum is valid (the kernel's `skb_gro_checksum_validate` with
-/// the pseudo header, rule book §2.4).
+/// the pseudo header, rule book §2.4); always true for [`Checksum::KnownGood`].
+#[inline]
 pub(crate) fn checksum_ok(seg: &Seg<'_>, mode: Checksum) -> bool {
-    if mode == Checksum::KnownGood {
-        return true;
-    }
-    let p = seg.packet;
-    let l4 = &p[seg.l4_off..];
-    let pseudo = match seg.version {
+    mode == Checksum::KnownGood || tcp_checksum_valid(seg.packet, seg.version, seg.l4_off)
+}
+
+/// Whether the TCP checksum of `packet` (an IP packet whose TCP header starts at `l4_off`,
+/// already parsed once) is valid: pseudo header + TCP header + payload sum to 0xffff.
+pub(crate) fn tcp_checksum_valid(packet: &[u8], version: IpVersion, l4_off: usize) -> bool {
+    let Some(l4) = packet.get(l4_off..) else {
+        return false;
+    };
+    let pseudo = match version {
         IpVersion::V4 => {
+            let Ok((ip, _)) = Ipv4Header::ref_from_packet(packet) else {
+                return false;
+            };
             // l4.len() ≤ 65535 − 20: fits.
-            inet_csum::pseudo_header_v4(
-                word4(p, 12),
-                word4(p, 16),
-                Protocol::TCP.0,
-                l4.len() as u16,
-            )
+            inet_csum::pseudo_header_v4(ip.src, ip.dst, Protocol::TCP.0, l4.len() as u16)
         }
         IpVersion::V6 => {
-            let (ip, _) = match Ipv6Header::ref_from_packet(p) {
-                Ok(v) => v,
-                Err(_) => return false,
+            let Ok((ip, _)) = Ipv6Header::ref_from_packet(packet) else {
+                return false;
             };
             inet_csum::pseudo_header_v6(&ip.src, &ip.dst, Protocol::TCP.0, l4.len() as u32)
         }
@@ -119,16 +122,19 @@ pub(crate) fn checksum_ok(seg: &Seg<'_>, mode: Checksum) -> bool {
     pseudo.add(l4).fold() == 0xffff
 }
 
+#[inline]
 fn word4(p: &[u8], at: usize) -> [u8; 4] {
     [p[at], p[at + 1], p[at + 2], p[at + 3]]
 }
 
+#[inline]
 fn be32(p: &[u8], at: usize) -> u32 {
     u32::from_be_bytes(word4(p, at))
 }
 
 /// FxHash-style mix of the words that identify a flow: addresses, ports, and the IPv6 flow
 /// label. Collisions are resolved by [`same_flow`].
+#[inline]
 fn flow_hash(p: &[u8], version: IpVersion, l4_off: usize) -> u64 {
     const K: u64 = 0x517c_c1b7_2722_0a95;
     let mix = |h: u64, w: u32| (h.rotate_left(5) ^ u64::from(w)).wrapping_mul(K);
@@ -154,6 +160,7 @@ fn flow_hash(p: &[u8], version: IpVersion, l4_off: usize) -> u64 {
 /// addresses and ports; for IPv6 also the same flow label, next header and byte-identical
 /// extension headers (`ipv6_gro_receive`: a difference there is "another flow", not a flush).
 /// IPv4 protocol is TCP for both (checked at parse).
+#[inline]
 pub(crate) fn same_flow(held: &[u8], held_version: IpVersion, held_l4: usize, s: &Seg<'_>) -> bool {
     if held_version != s.version || held_l4 != s.l4_off {
         return false;
@@ -179,6 +186,7 @@ pub(crate) fn same_flow(held: &[u8], held_version: IpVersion, held_l4: usize, s:
 ///   but PSH/FIN, window) and every option byte.
 ///
 /// The urgent pointer is not compared (the kernel does not either: URG segments never merge).
+#[inline]
 pub(crate) fn same_class(held: &[u8], s: &Seg<'_>) -> bool {
     let p = s.packet;
     let l4 = s.l4_off;

@@ -97,6 +97,41 @@ fn bad_checksum_item_gets_zeroed_valid_header_and_stays_untouched() {
 }
 
 #[test]
+fn bad_first_segment_found_at_drain_splits_the_run() {
+    // A run's first segment is verified only once something joins it (at drain): a bad one is
+    // then passed through alone and the rest is written as its own run, headed by the second
+    // segment's own headers — what the kernel builds when the bad segment skips GRO.
+    let bad0 = seg4(0, 0, 100).bad_checksum().build();
+    let packets = [
+        bad0.clone(),
+        seg4(100, 1, 100).build(),
+        seg4(200, 2, 100).build(),
+    ];
+    let out = run(&packets);
+    assert_eq!(out.len(), 2);
+    assert!(!out[0].merged && out[0].bytes == bad0);
+    assert!(out[1].merged && out[1].indices == [1, 2]);
+    assert_eq!(&out[1].bytes[4..6], &[0, 1], "ID of the new first segment");
+    assert_eq!(
+        &out[1].bytes[24..28],
+        &100u32.to_be_bytes(),
+        "its sequence number"
+    );
+    let mut bufs = vec![vec![0u8; 200]; 2];
+    let mut lens = [0; 2];
+    tcp_tso::split_to_buffers(&out[1].vnet, &out[1].bytes, 0, &mut bufs, &mut lens).unwrap();
+    assert_eq!(&bufs[0][..lens[0]], &packets[1][..]);
+    assert_eq!(&bufs[1][..lens[1]], &packets[2][..]);
+    // Two members, bad head: both pass through.
+    let out = run(&packets[..2]);
+    assert_eq!(out.len(), 2);
+    assert!(out.iter().all(|o| !o.merged));
+    // A lone bad segment is never verified at all: it is written unchanged anyway.
+    let out = run(&packets[..1]);
+    assert_eq!(out[0].bytes, bad0);
+}
+
+#[test]
 fn bad_checksum_does_not_flush_the_held_run() {
     // 0, bad copy of 1, good 1: the bad one passes alone and 0+1 still merge.
     let packets = [
