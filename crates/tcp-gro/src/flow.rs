@@ -124,7 +124,9 @@ pub(crate) fn tcp_checksum_valid(packet: &[u8], version: IpVersion, l4_off: usiz
 
 #[inline]
 fn word4(p: &[u8], at: usize) -> [u8; 4] {
-    [p[at], p[at + 1], p[at + 2], p[at + 3]]
+    let mut b = [0u8; 4];
+    b.copy_from_slice(&p[at..at + 4]);
+    b
 }
 
 #[inline]
@@ -160,21 +162,21 @@ fn flow_hash(p: &[u8], version: IpVersion, l4_off: usize) -> u64 {
 /// addresses and ports; for IPv6 also the same flow label, next header and byte-identical
 /// extension headers (`ipv6_gro_receive`: a difference there is "another flow", not a flush).
 /// IPv4 protocol is TCP for both (checked at parse).
-#[inline]
+#[inline(always)]
 pub(crate) fn same_flow(held: &[u8], held_version: IpVersion, held_l4: usize, s: &Seg<'_>) -> bool {
     if held_version != s.version || held_l4 != s.l4_off {
         return false;
     }
     let p = s.packet;
     let ip_same = match s.version {
-        IpVersion::V4 => held[12..20] == p[12..20],
+        IpVersion::V4 => be64(held, 12) == be64(p, 12),
         IpVersion::V6 => {
             (be32(held, 0) ^ be32(p, 0)) & Ipv6Header::VERSION_FLOW_MASK == 0
                 && held[6] == p[6]
                 && held[8..held_l4] == p[8..held_l4]
         }
     };
-    ip_same && held[held_l4..held_l4 + 4] == p[held_l4..held_l4 + 4]
+    ip_same && be32(held, held_l4) == be32(p, held_l4)
 }
 
 /// Everything but sequence number, length, IPv4 ID, checksums and the tail flags equal, given
@@ -191,14 +193,25 @@ pub(crate) fn same_class(held: &[u8], s: &Seg<'_>) -> bool {
     let p = s.packet;
     let l4 = s.l4_off;
     let ip_same = match s.version {
-        IpVersion::V4 => held[1] == p[1] && held[6..9] == p[6..9],
+        // TOS (byte 1) and flags/fragment + TTL (bytes 6..9).
+        IpVersion::V4 => held[1] == p[1] && be32(held, 6) >> 8 == be32(p, 6) >> 8,
         IpVersion::V6 => (be32(held, 0) ^ be32(p, 0)) & 0x0ff0_0000 == 0 && held[7] == p[7],
     };
-    // Equal byte 12 (data offset) means equal header lengths, so both headers have `hdr_len`.
+    // ACK number (l4 + 8), then the flag word (l4 + 12: data offset, reserved, flags but
+    // PSH/FIN, window). Equal data offsets mean equal header lengths.
+    const FLAG_WORD_MASK: u32 = !((TAIL_FLAGS as u32) << 16);
     ip_same
-        && held[l4 + 8..l4 + 13] == p[l4 + 8..l4 + 13]
+        && be32(held, l4 + 8) == be32(p, l4 + 8)
+        && (be32(held, l4 + 12) ^ be32(p, l4 + 12)) & FLAG_WORD_MASK == 0
         && held.len() == s.hdr_len
-        && (held[l4 + 13] ^ p[l4 + 13]) & !TAIL_FLAGS == 0
-        && held[l4 + 14..l4 + 16] == p[l4 + 14..l4 + 16]
-        && held[l4 + TcpHeader::LEN..] == p[l4 + TcpHeader::LEN..s.hdr_len]
+        && (s.hdr_len == l4 + TcpHeader::LEN
+            || held[l4 + TcpHeader::LEN..] == p[l4 + TcpHeader::LEN..s.hdr_len])
+}
+
+/// Big-endian u64 at `at` (bounds already established by the caller's parse).
+#[inline]
+fn be64(p: &[u8], at: usize) -> u64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&p[at..at + 8]);
+    u64::from_be_bytes(b)
 }
