@@ -5,5 +5,6 @@
 //! prints its table; `src/bin/compare.rs` lists those sections.
 
 pub mod checksum;
+pub mod coalesce;
 pub mod split;
 pub mod timing;

@@ -13,6 +13,7 @@ type Section = (&'static str, fn(&Timer));
 const SECTIONS: &[Section] = &[
     ("checksum", benches::checksum::compare),
     ("split", benches::split::compare),
+    ("coalesce", benches::coalesce::compare),
 ];
 
 fn main() {
