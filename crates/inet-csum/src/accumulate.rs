@@ -363,7 +363,7 @@ pub const fn update_u32(check: u16, old: u32, new: u32) -> u16 {
 pub fn copy_and_sum(dst: &mut [u8], src: &[u8]) -> Checksum {
     assert_eq!(dst.len(), src.len(), "copy_and_sum: length mismatch");
     let s = if src.len() <= SHORT {
-        dst.copy_from_slice(src);
+        crate::portable::short_copy(dst, src);
         short_sum(src)
     } else if src.len() < MEDIUM {
         // Short enough that the second pass reads from L1 and the latency-tuned sum wins.

@@ -157,8 +157,36 @@ fn copy_medium_le(dst: &mut [u8], src: &[u8]) -> u64 {
             a[i] += (v & 0xffff_ffff) + (v >> 32);
         }
     }
-    dr.copy_from_slice(sr);
+    short_copy(dr, sr);
     adc((a[0] + a[1]) + (a[2] + a[3]), short_le(sr))
+}
+
+/// Copy a slice shorter than 64 bytes without a `memcpy` call: two possibly overlapping
+/// fixed-size copies (each compiles to plain moves), chosen by length class. Lengths must be
+/// equal; 64 bytes or more fall back to `copy_from_slice`.
+#[inline(always)]
+pub(crate) fn short_copy(dst: &mut [u8], src: &[u8]) {
+    #[inline(always)]
+    fn two<const K: usize>(dst: &mut [u8], src: &[u8]) {
+        let n = src.len();
+        dst[..K].copy_from_slice(&src[..K]);
+        dst[n - K..].copy_from_slice(&src[n - K..]);
+    }
+    let n = src.len();
+    if dst.len() != n {
+        dst.copy_from_slice(src); // panics with the standard message
+        return;
+    }
+    match n {
+        0 => {}
+        1 => dst[0] = src[0],
+        2..4 => two::<2>(dst, src),
+        4..8 => two::<4>(dst, src),
+        8..16 => two::<8>(dst, src),
+        16..32 => two::<16>(dst, src),
+        32..64 => two::<32>(dst, src),
+        _ => dst.copy_from_slice(src),
+    }
 }
 
 #[cfg(test)]
@@ -180,5 +208,16 @@ mod tests {
         assert_eq!(fold64(short_le(&[0xff])), 0x00ff);
         assert_eq!(fold64(short_le(&[])), 0);
         assert_eq!(tail_le(&[1, 2, 3, 4, 5, 6, 7]), 0x0007_0605_0403_0201);
+    }
+
+    #[test]
+    fn short_copy_every_length() {
+        let src: [u8; 70] = core::array::from_fn(|i| i as u8 + 1);
+        for n in 0..=70 {
+            let mut dst = [0u8; 70];
+            short_copy(&mut dst[..n], &src[..n]);
+            assert_eq!(dst[..n], src[..n]);
+            assert!(dst[n..].iter().all(|&b| b == 0));
+        }
     }
 }

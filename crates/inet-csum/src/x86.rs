@@ -22,7 +22,7 @@ use core::arch::x86_64::{
     _mm512_set1_epi64, _mm512_setzero_si512, _mm512_srli_epi64, _mm512_storeu_si512,
 };
 
-use crate::portable::{adc, le_to_be, short_le};
+use crate::portable::{adc, le_to_be, short_copy, short_le};
 
 /// Bytes summed per block before the lane accumulators are reduced (bounds lane growth).
 const BLOCK: usize = 1 << 30;
@@ -240,18 +240,23 @@ fn avx2_copy_sum_le(dst: &mut [u8], src: &[u8]) -> u64 {
         acc256(&mut l2, &mut h2, v2);
         acc256(&mut l3, &mut h3, v3);
     }
+    // Up to three more vectors, straight-line: as a loop, LLVM splits it into a `memcpy` call
+    // plus a second pass (spilling the accumulators around the call).
     let (sc, st) = sr.as_chunks::<32>();
     let (dc, dt) = dr.as_chunks_mut::<32>();
-    for (s, d) in sc.iter().zip(dc.iter_mut()) {
-        let v = load256(s);
-        store256(d, v);
-        acc256(&mut l0, &mut h0, v);
+    for i in [0, 1, 2] {
+        if let (Some(s), Some(d)) = (sc.get(i), dc.get_mut(i)) {
+            let v = load256(s);
+            store256(d, v);
+            acc256(&mut l0, &mut h0, v);
+        }
     }
     let l = _mm256_add_epi64(_mm256_add_epi64(l0, l1), _mm256_add_epi64(l2, l3));
     let h = _mm256_add_epi64(_mm256_add_epi64(h0, h1), _mm256_add_epi64(h2, h3));
     let v = hsum256(_mm256_add_epi64(l, h));
-    // Tail after the reduction, so no vector register is live across the `memcpy` call.
-    dt.copy_from_slice(st);
+    // Tail copied with fixed-size moves: a `memcpy` call here would make the compiler spill
+    // the accumulators around it.
+    short_copy(dt, st);
     adc(v, short_le(st))
 }
 
@@ -329,18 +334,21 @@ fn avx512_copy_sum_le(dst: &mut [u8], src: &[u8]) -> u64 {
         acc512(&mut l0, &mut h0, v2);
         acc512(&mut l1, &mut h1, v3);
     }
+    // Up to three more vectors, straight-line (see `avx2_copy_sum_le`).
     let (sc, st) = sr.as_chunks::<64>();
     let (dc, dt) = dr.as_chunks_mut::<64>();
-    for (s, d) in sc.iter().zip(dc.iter_mut()) {
-        let v = load512(s);
-        store512(d, v);
-        acc512(&mut l0, &mut h0, v);
+    for i in [0, 1, 2] {
+        if let (Some(s), Some(d)) = (sc.get(i), dc.get_mut(i)) {
+            let v = load512(s);
+            store512(d, v);
+            acc512(&mut l0, &mut h0, v);
+        }
     }
     let s = _mm512_add_epi64(_mm512_add_epi64(l0, l1), _mm512_add_epi64(h0, h1));
     let v = _mm512_reduce_add_epi64(s) as u64;
-    // Scalar tail (see `avx512_sum_le` for why not masked loads/stores), after the reduction
-    // so no vector register is live across the `memcpy` call.
-    dt.copy_from_slice(st);
+    // Scalar tail (see `avx512_sum_le` for why not masked loads/stores), copied with
+    // fixed-size moves (see `avx2_copy_sum_le`).
+    short_copy(dt, st);
     adc(v, short_le(st))
 }
 
