@@ -253,8 +253,9 @@ pub fn verify(data: &[u8]) -> bool {
     Checksum::new().add(data).fold() == 0xffff
 }
 
-/// Checksum of a 20- or 40-byte header (or any short slice): the value the header stores.
-/// Uses a short straight-line path with no dispatch; any length is accepted.
+/// Checksum of a header (IPv4 20–60 bytes, IPv6 40, TCP 20–60): the value the header stores.
+/// Below 64 bytes this is a straight-line path with no dispatch and no loop; longer input is
+/// accepted and summed correctly by the portable loop.
 ///
 /// ```
 /// let h = [0x45u8, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11,

@@ -197,3 +197,15 @@ fn update_all_zero_case_is_negative_zero() {
     assert_eq!(checksum(&d), 0xffff);
     assert_eq!(update_u16(0xffff, 0, 0), 0x0000);
 }
+
+#[test]
+#[should_panic(expected = "length mismatch")]
+fn copy_and_sum_rejects_unequal_lengths() {
+    let _ = copy_and_sum(&mut [0u8; 300], &[1u8; 301]);
+}
+
+#[test]
+#[should_panic(expected = "length mismatch")]
+fn impl_copy_and_sum_rejects_unequal_lengths() {
+    let _ = inet_csum::Impl::Portable.copy_and_sum(&mut [0u8; 3], &[1u8; 2]);
+}
