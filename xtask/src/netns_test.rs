@@ -23,7 +23,9 @@ const STALL: Duration = Duration::from_secs(10);
 const USAGE: &str = "\
 usage: cargo xtask netns-test [--quick] [--seconds S] [--streams N] [--modes m1,m2,…]
                               [--iperf3] [--no-iperf3] [--seed N]
-  --quick      CI size: every mode over IPv4 and IPv6, one stream, 2 s each (well under 5 minutes)
+  (default)    every mode over IPv4 and IPv6, one and N streams, 8 s each, plus iperf3: ~6 minutes
+  --quick      CI size: every mode over IPv4 and IPv6 with one stream (ours also with N streams),
+               2 s each: about a minute
   --seconds S  length of each transfer (default 8, quick 2)
   --streams N  parallel streams for the multi-stream runs (default 4)
   --modes      subset of: plain, passthrough, verify, trust, tun-rs, impaired (default: all)
@@ -183,6 +185,10 @@ struct Binaries {
 }
 
 pub(crate) fn main(args: &[String]) -> i32 {
+    if args.iter().any(|a| a == "-h" || a == "--help") {
+        println!("{USAGE}");
+        return 0;
+    }
     let opts = match parse_args(args) {
         Ok(o) => o,
         Err(e) => {
