@@ -1,7 +1,9 @@
 //! Exact-bytes vectors. Inputs and expected segments were computed by an independent model of
 //! `tcp_gso_segment` + `inet_gso_segment` / `ipv6_gso_segment` (rule book §5.1) written
-//! separately from this crate (full checksums recomputed from scratch per segment); the kernel
-//! equivalence test in `linux-tun/tests/kernel_tso.rs` replays the same inputs through Linux.
+//! separately from this crate (`vectors.py` next to this file; full checksums recomputed from
+//! scratch per segment). The same kinds of cases (options, extension header, FIN/PSH/CWR with
+//! and without ECN, wrap-around, short last segment) are checked against Linux itself by
+//! `linux-tun/tests/kernel_tso.rs`.
 //!
 //! - `V4_PLAIN`: IPv4, no TCP options, ACK|PSH, 10 bytes at MSS 4 (short last segment).
 //! - `V4_OPTS_WRAP`: IPv4, timestamps option, ACK|PSH|FIN|CWR with the GSO ECN bit, TOS ECT(0),
