@@ -465,8 +465,9 @@ impl Coalescer {
     /// `packets` (an index out of range, or a length that changed since `push`) is not merged:
     /// its members are passed through as they are now, and a missing index is skipped.
     ///
-    /// The table is reset; the outputs stay readable until the next [`push`](Self::push) or
-    /// [`clear`](Self::clear).
+    /// The table is reset; the outputs stay readable until the next [`push`](Self::push),
+    /// [`drain`](Self::drain) or [`clear`](Self::clear). Each drain covers the packets pushed
+    /// since the previous one (none: an empty batch).
     ///
     /// ```
     /// use tcp_gro::{Checksum, Coalescer, Config, testdata::Segment};
@@ -483,11 +484,13 @@ impl Coalescer {
     /// assert_eq!(out[0].indices(), &[1, 0]); // sequence order
     /// ```
     pub fn drain<'a, P: AsRef<[u8]>>(&'a mut self, packets: &'a [P]) -> Drain<'a, P> {
-        if !self.drained {
-            self.finish(packets);
-            self.reset_table();
-            self.drained = true;
+        if self.drained {
+            // Nothing pushed since the last drain: an empty batch, not the previous one again.
+            self.clear();
         }
+        self.finish(packets);
+        self.reset_table();
+        self.drained = true;
         Drain::new(self, packets)
     }
 
