@@ -17,6 +17,19 @@
 //! [`SplitError::OutOfRoom`] says how many and where to resume. Non-GSO packets pass through:
 //! a `NEEDS_CSUM` checksum is finished, `DATA_VALID` is reported as [`CsumState::KernelVerified`].
 //!
+//! Decisions where the input leaves room for choice (all checked against Linux 6.18 by
+//! `linux-tun/tests/kernel_tso.rs`):
+//! - `hdr_len` is ignored; the header length is `csum_start` + TCP data offset × 4.
+//! - CWR stays on the first segment only, with or without the GSO ECN bit; FIN and PSH only
+//!   on the last; IPv4 IDs increment (TUN cannot express `FIXEDID`).
+//! - A payload not above `gso_size` (including none) gives one segment: the packet with its
+//!   checksum completed, as the kernel passes such a write on unsplit.
+//! - TCP checksums are computed from the pseudo-header of the IP addresses, not from the
+//!   partial sum in the checksum field. That equals the kernel's result whenever the field
+//!   holds the pseudo-header sum (always, from a TUN) and stays right when a virtio guest uses
+//!   another convention. (An IPv6 Routing header with segments left would call for its final
+//!   destination instead; Linux does not hand such super-packets to a TUN.)
+//!
 //! ```
 //! use tcp_tso::{split, CsumState, Span};
 //! use virtio_net_hdr::VirtioNetHdr;
