@@ -16,6 +16,32 @@
 //! allocates nothing. The crate is `no_std` + `alloc`; the `std` feature (default) adds the
 //! `IoSlice` helpers.
 //!
+//! # What merges
+//! Exactly what the kernel's GRO (≥ 6.10) would merge (rule book §2, §6): same addresses, ports
+//! and (IPv6) flow label and byte-identical Hop-by-Hop/Routing/Destination Options headers;
+//! equal TTL, TOS and DF (IPv6: traffic class and hop limit); equal ACK number, data offset,
+//! window, option bytes and flags but PSH/FIN; adjacent sequence numbers; IPv4 IDs that
+//! increment by one, or (DF=1 only) are all equal; payload 1..=first segment's size, a shorter,
+//! PSH or FIN segment ending the run; at most 65535 bytes merged. IPv4 options, fragments,
+//! IPv6 Fragment headers, SYN/RST/URG and empty segments never merge. Our decisions (rule book
+//! §0), where kernels differ:
+//! - a CWR segment never merges — it completes the run in front of it and is written alone — so
+//!   a super-packet never carries CWR and the GSO ECN bit is never set;
+//! - DF=0 segments with equal IDs do not merge;
+//! - a segment that ends where a held run begins is prepended (out-of-order arrival within a
+//!   batch; [`Config::out_of_order`] turns this off);
+//! - a fixed-ID run is written with its first ID: TUN cannot say `FIXEDID`, so the kernel
+//!   re-segments it with incrementing IDs (harmless with DF=1, RFC 6864).
+//!
+//! A same-flow packet that cannot merge (an ACK without data, a header change) completes the
+//! flow's runs, so nothing written later of the flow overtakes it.
+//!
+//! # Checksums
+//! With [`Checksum::Verify`] a segment is verified before it joins a run, and a run's first
+//! segment when the run is drained (a segment that stays alone is written unchanged, so it is
+//! never summed). A bad segment is written alone and unchanged; if a run's first segment turns
+//! out bad, it is written alone and the rest of the run forms its own packet.
+//!
 //! ```
 //! use tcp_gro::{Checksum, Coalescer, Config};
 //! use tcp_gro::testdata::Segment;
