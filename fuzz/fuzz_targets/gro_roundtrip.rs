@@ -62,7 +62,11 @@ fn segments(t: &Train, port: u16) -> Vec<Vec<u8>> {
                 (true, Some(l)) => 1 + usize::from(l) % mss,
                 _ => mss,
             };
-            let id = if v4_fixed { t.id0 } else { t.id0.wrapping_add(i as u16) };
+            let id = if v4_fixed {
+                t.id0
+            } else {
+                t.id0.wrapping_add(i as u16)
+            };
             let mut s = base.clone().seq(seq).ip_id(id).payload_len(len);
             if last {
                 s = s.flags(inet_hdr::TcpFlags(0x10 | (t.last_flags & 0x09)));
@@ -89,7 +93,11 @@ fuzz_target!(|input: Input| {
     let mut cfg = Config::default();
     cfg.out_of_order = input.out_of_order;
     let mut gro = Coalescer::new(cfg);
-    let csum = if input.known_good { Checksum::KnownGood } else { Checksum::Verify };
+    let csum = if input.known_good {
+        Checksum::KnownGood
+    } else {
+        Checksum::Verify
+    };
     for (i, p) in packets.iter().enumerate() {
         gro.push(i, p, csum);
     }
@@ -124,7 +132,12 @@ fuzz_target!(|input: Input| {
                 let c = inet_csum::checksum(&want[..20]);
                 want[10..12].copy_from_slice(&c.to_be_bytes());
             }
-            assert_eq!(&bufs[k][..lens[k]], &want[..], "segment {k} of {:?}", out.indices());
+            assert_eq!(
+                &bufs[k][..lens[k]],
+                &want[..],
+                "segment {k} of {:?}",
+                out.indices()
+            );
         }
     }
     assert!(seen.iter().all(|&s| s));

@@ -94,7 +94,11 @@ fuzz_target!(|input: Input| {
     }
     let mut gro = Coalescer::new(cfg);
     for (i, p) in packets.iter().enumerate() {
-        let csum = if input.packets[i].1 { Checksum::KnownGood } else { Checksum::Verify };
+        let csum = if input.packets[i].1 {
+            Checksum::KnownGood
+        } else {
+            Checksum::Verify
+        };
         gro.push(i, p, csum);
     }
     let mut seen = vec![false; packets.len()];
@@ -107,7 +111,9 @@ fuzz_target!(|input: Input| {
             assert!(!seen[i], "index {i} output twice");
             seen[i] = true;
         }
-        let n = out.materialize(&mut buf).expect("65535 bytes always suffice");
+        let n = out
+            .materialize(&mut buf)
+            .expect("65535 bytes always suffice");
         assert_eq!(n, out.len());
         let pkt = &buf[..n];
         if out.is_merged() {
