@@ -116,8 +116,9 @@ pub fn tun_rs_buffers(case: &Case, out: &mut Out) -> usize {
     tun_rs::gso_split(&mut out.input, h, &mut out.bufs, &mut out.lens, 0, case.v6).expect("tun-rs")
 }
 
-/// The floor: only the fused copy-and-sum of each segment's payload into the same buffers
-/// (no headers, no validation), to show how much of a split is per-segment overhead.
+/// The floor: only the fused copy-and-sum of each segment's payload to where a split puts it
+/// in the same buffers (no headers, no validation), to show how much of a split is
+/// per-segment overhead.
 pub fn floor(case: &Case, out: &mut Out) -> u16 {
     let plan = tcp_tso::Plan::new(&case.hdr, &case.packet).expect("valid case");
     let hl = plan.segment_len(0) - usize::from(case.hdr.gso_size());
@@ -126,7 +127,7 @@ pub fn floor(case: &Case, out: &mut Out) -> u16 {
         .chunks(usize::from(case.hdr.gso_size()))
         .enumerate()
     {
-        acc ^= inet_csum::copy_and_sum(&mut out.bufs[k][..chunk.len()], chunk).fold();
+        acc ^= inet_csum::copy_and_sum(&mut out.bufs[k][hl..hl + chunk.len()], chunk).fold();
     }
     acc
 }

@@ -191,7 +191,7 @@ impl Plan {
                 let from = hl + i * t.mss;
                 let p = dst.len() - hl;
                 let sum = inet_csum::copy_and_sum(&mut dst[hl..], &packet[from..from + p]);
-                t.patch(dst, i, sum)?;
+                t.patch(dst, i, sum);
             }
         }
         Ok(())
@@ -235,7 +235,7 @@ impl Plan {
                     slab.copy_within(src..src + p, to);
                     Checksum::new().add(&slab[to..to + p])
                 };
-                t.patch(&mut slab[dst..dst + seg_len], i, sum)?;
+                t.patch(&mut slab[dst..dst + seg_len], i, sum);
             }
         }
         Ok(())
@@ -366,27 +366,35 @@ impl Tcp {
     /// Rewrite the per-segment fields of segment `i` (`seg` holds the copied headers and the
     /// payload; `payload_sum` is the payload's sum). Rule book §5.1: `tcp_gso_segment` and
     /// `inet_gso_segment` / `ipv6_gso_segment`.
-    fn patch(&self, seg: &mut [u8], i: usize, payload_sum: Checksum) -> Result<(), SplitError> {
+    ///
+    /// The fields are written through the offsets `inet-hdr` names rather than through its
+    /// header views: this runs once per segment and the views' out-of-line accessors cost
+    /// as much as summing a 500-byte payload. `seg` is at least `hl` bytes, so every index is
+    /// in bounds.
+    #[inline]
+    fn patch(&self, seg: &mut [u8], i: usize, payload_sum: Checksum) {
         let len = seg.len();
         match self.version {
             IpVersion::V4 => {
-                let (ip, _) = Ipv4Header::mut_from_packet(seg).map_err(truncated)?;
                 // inet_gso_segment: tot_len per segment, id = first id + i (u16 wrap; TUN
                 // cannot express FIXEDID), ip_send_check.
                 let tot = len as u16;
                 let id = self.id0.wrapping_add(i as u16);
-                ip.set_total_len(tot);
-                ip.set_id(id);
-                ip.set_checksum(self.ip_base.add_u16(tot).add_u16(id).finish());
+                put16(seg, Ipv4Header::TOTAL_LEN_OFFSET, tot);
+                put16(seg, Ipv4Header::ID_OFFSET, id);
+                let check = self.ip_base.add_u16(tot).add_u16(id).finish();
+                put16(seg, Ipv4Header::CHECKSUM_OFFSET, check);
             }
             IpVersion::V6 => {
                 // ipv6_gso_segment: payload_len = segment length − 40 (extension headers
                 // counted).
-                let (ip, _) = Ipv6Header::mut_from_packet(seg).map_err(truncated)?;
-                ip.set_payload_len((len - Ipv6Header::LEN) as u16);
+                put16(
+                    seg,
+                    Ipv6Header::PAYLOAD_LEN_OFFSET,
+                    (len - Ipv6Header::LEN) as u16,
+                );
             }
         }
-        let (tcp, _) = TcpHeader::mut_from_packet(&mut seg[self.l4..]).map_err(truncated)?;
         // tcp_gso_segment: seq advances by mss (u32 wrap); FIN and PSH only on the last
         // segment; CWR only on the first (cleared on the rest with or without the GSO ECN
         // bit: rule book "Seen on this machine"); urgent pointer and options unchanged.
@@ -400,16 +408,29 @@ impl Tcp {
         if i > 0 {
             flags = flags.without(TcpFlags::CWR);
         }
-        tcp.set_seq(seq);
-        tcp.set_flags(flags);
+        // The flag word (data offset byte, then flags) is written whole: the data offset
+        // byte is the original one.
+        let flag_word = u16::from_be_bytes([self.doff_byte, flags.bits()]);
+        let tcp = &mut seg[self.l4..];
+        put32(tcp, TcpHeader::SEQ_OFFSET, seq);
+        put16(tcp, TcpHeader::FLAG_WORD_OFFSET, flag_word);
         let l4_len = (len - self.l4) as u32;
         let sum = self
             .tcp_base
             .add_u32(l4_len)
             .add_u32(seq)
-            .add_u16(u16::from_be_bytes([self.doff_byte, flags.bits()]))
+            .add_u16(flag_word)
             .combine(payload_sum);
-        tcp.set_checksum(sum.finish());
-        Ok(())
+        put16(tcp, TcpHeader::CHECKSUM_OFFSET, sum.finish());
     }
+}
+
+#[inline(always)]
+fn put16(b: &mut [u8], at: usize, v: u16) {
+    b[at..at + 2].copy_from_slice(&v.to_be_bytes());
+}
+
+#[inline(always)]
+fn put32(b: &mut [u8], at: usize, v: u32) {
+    b[at..at + 4].copy_from_slice(&v.to_be_bytes());
 }
