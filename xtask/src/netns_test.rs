@@ -164,6 +164,9 @@ struct Sample {
     bytes: u64,
     gbps: f64,
     cpu_pct: f64,
+    /// Forwarder CPU seconds per GiB delivered: what the forwarder costs, less sensitive than
+    /// Gbit/s to other load on the machine.
+    cpu_per_gib: f64,
     /// Segments per read / write syscall of the forwarder (NaN when unknown).
     seg_per_read: f64,
     seg_per_write: f64,
@@ -773,6 +776,7 @@ fn transfer(
         bytes,
         gbps: bytes as f64 * 8.0 / nanos.max(1) as f64,
         cpu_pct: 100.0 * (after.cpu - before.cpu) / wall,
+        cpu_per_gib: (after.cpu - before.cpu) / (bytes.max(1) as f64 / f64::from(1u32 << 30)),
         seg_per_read: ratio(rx, rd),
         seg_per_write: ratio(tx, wr),
         impairment,
@@ -844,22 +848,23 @@ fn render(opts: &Options, rows: &[Row], iperf: &IperfRows) -> String {
     let mut t = String::new();
     let _ = writeln!(
         t,
-        "\n{:<28} {:<9} {:>8} {:>8} {:>8} {:>6} {:>10}",
-        "forwarder", "traffic", "Gbit/s", "seg/rd", "seg/wr", "CPU%", "verified"
+        "\n{:<28} {:<9} {:>8} {:>8} {:>8} {:>6} {:>9} {:>10}",
+        "forwarder", "traffic", "Gbit/s", "seg/rd", "seg/wr", "CPU%", "CPU s/GiB", "verified"
     );
-    let _ = writeln!(t, "{}", "-".repeat(83));
+    let _ = writeln!(t, "{}", "-".repeat(93));
     for r in rows {
         match &r.result {
             Ok(s) => {
                 let _ = writeln!(
                     t,
-                    "{:<28} {:<9} {:>8.2} {:>8} {:>8} {:>6.0} {:>10}",
+                    "{:<28} {:<9} {:>8.2} {:>8} {:>8} {:>6.0} {:>9} {:>10}",
                     r.mode.describe(),
                     r.variant.label(),
                     s.gbps,
                     fmt_num(s.seg_per_read, 1),
                     fmt_num(s.seg_per_write, 1),
                     s.cpu_pct,
+                    fmt_num(s.cpu_per_gib, 2),
                     human_bytes(s.bytes)
                 );
             }
@@ -1002,6 +1007,7 @@ mod tests {
             bytes: 1 << 30,
             gbps: g,
             cpu_pct: 100.0,
+            cpu_per_gib: 0.5,
             seg_per_read: 40.0,
             seg_per_write: 40.0,
             impairment: (0, 0, 0),
