@@ -59,7 +59,7 @@ enum Status {
 /// ```
 #[derive(Debug)]
 pub struct SendBatch {
-    bufs: Vec<Vec<u8>>,
+    bufs: Vec<Buf>,
     csum: Vec<Checksum>,
     status: Vec<Status>,
     /// Push-order index of each queued packet (kept when unsent packets are compacted).
@@ -92,24 +92,47 @@ impl SendBatch {
     /// [`PushError::Full`] at capacity; [`PushError::BadLength`] for an empty packet or one
     /// longer than 65535 bytes.
     pub fn push(&mut self, packet: &[u8], csum: Checksum) -> Result<(), PushError> {
-        self.push_with_len(packet.len(), csum)?
-            .copy_from_slice(packet);
+        self.check(packet.len())?;
+        let buf = self.reserve(csum);
+        if let Some(dst) = buf.data.get_mut(..packet.len()) {
+            dst.copy_from_slice(packet);
+        } else {
+            buf.data.clear();
+            buf.data.extend_from_slice(packet);
+        }
+        buf.len = packet.len();
         Ok(())
     }
 
-    /// Reserve a `len`-byte packet in the batch and return it for the caller to fill.
+    /// Reserve a `len`-byte packet in the batch and return it for the caller to fill (e.g.
+    /// decrypt straight into it).
+    ///
+    /// The buffer is reused storage and is **not** cleared: it may hold bytes of an earlier
+    /// packet, so write all `len` bytes (zeroing every packet first would cost a pass over
+    /// every byte).
     ///
     /// # Errors
     /// As [`push`](Self::push).
     pub fn push_with_len(&mut self, len: usize, csum: Checksum) -> Result<&mut [u8], PushError> {
-        if self.len >= self.cap {
-            return Err(PushError::Full);
+        self.check(len)?;
+        let buf = self.reserve(csum);
+        // Grow to the high-water length only: bytes already there are overwritten by the
+        // caller, so zeroing them again would be a wasted pass over every packet.
+        if buf.data.len() < len {
+            buf.data.resize(len, 0);
         }
-        if len == 0 || len > 65535 {
-            return Err(PushError::BadLength(len));
-        }
+        buf.len = len;
+        Ok(&mut buf.data[..len])
+    }
+
+    /// Queue the bookkeeping for one more packet and return its (reused) buffer. The caller
+    /// has checked capacity and length.
+    fn reserve(&mut self, csum: Checksum) -> &mut Buf {
         if self.bufs.len() == self.len {
-            self.bufs.push(Vec::with_capacity(2048));
+            self.bufs.push(Buf {
+                data: Vec::with_capacity(2048),
+                len: 0,
+            });
         }
         if self.len == 0 {
             self.pushed = 0;
@@ -121,11 +144,18 @@ impl SendBatch {
         self.status.push(Status::Queued);
         self.orig.push(self.pushed);
         self.pushed += 1;
-        let buf = &mut self.bufs[self.len];
-        buf.clear();
-        buf.resize(len, 0);
         self.len += 1;
-        Ok(buf)
+        &mut self.bufs[self.len - 1]
+    }
+
+    fn check(&self, len: usize) -> Result<(), PushError> {
+        if self.len >= self.cap {
+            return Err(PushError::Full);
+        }
+        if len == 0 || len > 65535 {
+            return Err(PushError::BadLength(len));
+        }
+        Ok(())
     }
 
     /// Packets queued.
@@ -145,7 +175,7 @@ impl SendBatch {
 
     /// The `i`-th queued packet.
     pub fn get(&self, i: usize) -> Option<&[u8]> {
-        (i < self.len).then(|| self.bufs[i].as_slice())
+        (i < self.len).then(|| self.bufs[i].as_ref())
     }
 
     /// Drop all queued packets and reported failures.
@@ -177,6 +207,20 @@ impl SendBatch {
         self.csum.truncate(keep);
         self.status.truncate(keep);
         self.orig.truncate(keep);
+    }
+}
+
+/// One packet's reused storage: `data` keeps the longest length it has had (so refilling it
+/// never zeroes bytes that are about to be overwritten); `len` is the packet's.
+#[derive(Debug)]
+struct Buf {
+    data: Vec<u8>,
+    len: usize,
+}
+
+impl AsRef<[u8]> for Buf {
+    fn as_ref(&self) -> &[u8] {
+        &self.data[..self.len]
     }
 }
 
@@ -293,7 +337,7 @@ impl Writer {
     fn write_one_plain(&self, batch: &mut SendBatch, i: usize, vl: usize) -> Option<io::Error> {
         let r = self.q.writev(&[
             IoSlice::new(&self.plain[..vl]),
-            IoSlice::new(&batch.bufs[i]),
+            IoSlice::new(batch.bufs[i].as_ref()),
         ]);
         match self.classify(r) {
             Outcome::Written => {
@@ -311,7 +355,8 @@ impl Writer {
 
     fn send_coalesced(&mut self, batch: &mut SendBatch, vl: usize) -> Option<io::Error> {
         for i in 0..batch.len {
-            self.gro.push(i, &batch.bufs[i], batch.csum[i].into());
+            self.gro
+                .push(i, batch.bufs[i].as_ref(), batch.csum[i].into());
         }
         let packets = &batch.bufs[..batch.len];
         let dev = &self.q.dev;
@@ -350,9 +395,10 @@ impl Writer {
                         segments: out.indices().len(),
                     });
                     for &i in out.indices() {
-                        let r = self
-                            .q
-                            .writev(&[IoSlice::new(&self.plain[..vl]), IoSlice::new(&packets[i])]);
+                        let r = self.q.writev(&[
+                            IoSlice::new(&self.plain[..vl]),
+                            IoSlice::new(packets[i].as_ref()),
+                        ]);
                         match classify_result(r) {
                             Outcome::Written => {
                                 bump(&dev.counters.writes, 1);
@@ -449,6 +495,32 @@ mod tests {
         assert!(b.is_empty());
         b.push(&[9], Checksum::Verify).unwrap();
         assert_eq!(b.get(0), Some(&[9u8][..]));
+    }
+
+    #[test]
+    fn reused_buffers_keep_their_high_water_length_and_report_the_packets() {
+        let mut b = SendBatch::new(2);
+        b.push(&[7; 1500], Checksum::Verify).unwrap();
+        b.push_with_len(60, Checksum::Verify)
+            .unwrap()
+            .copy_from_slice(&[8; 60]);
+        b.clear();
+        // Shorter packets into the same buffers: exactly their bytes, no stale tail.
+        let buf = b.push_with_len(40, Checksum::KnownGood).unwrap();
+        assert_eq!(buf.len(), 40);
+        // Not cleared: the caller overwrites it (documented), so no zeroing pass was made.
+        assert_eq!(buf, &[7; 40][..]);
+        buf.copy_from_slice(&[1; 40]);
+        b.push(&[2; 100], Checksum::Verify).unwrap();
+        assert_eq!(b.get(0), Some(&[1u8; 40][..]));
+        assert_eq!(b.get(1), Some(&[2u8; 100][..]));
+        assert_eq!((b.bufs[0].data.len(), b.bufs[1].data.len()), (1500, 100));
+        // Longer than the high-water mark: the buffer grows and holds the new packet.
+        b.clear();
+        b.push_with_len(1600, Checksum::Verify).unwrap().fill(3);
+        b.push(&[4; 200], Checksum::Verify).unwrap();
+        assert_eq!(b.get(0), Some(&[3u8; 1600][..]));
+        assert_eq!(b.get(1), Some(&[4u8; 200][..]));
     }
 
     #[test]
