@@ -83,6 +83,7 @@ pub struct IpInfo {
 /// assert_eq!(classify(&[0x45, 0, 0]), Err(ParseError::Truncated));
 /// assert_eq!(classify(&[0x75; 40]), Err(ParseError::BadVersion(7)));
 /// ```
+#[inline]
 pub fn classify(packet: &[u8]) -> Result<IpInfo, ParseError> {
     let first = *packet.first().ok_or(ParseError::Truncated)?;
     match first >> 4 {

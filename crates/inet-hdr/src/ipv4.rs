@@ -76,6 +76,7 @@ impl Ipv4Header {
     ///
     /// # Errors
     /// [`ParseError::Truncated`] if `packet` is shorter than 20 bytes.
+    #[inline]
     pub fn ref_from_packet(packet: &[u8]) -> Result<(&Self, &[u8]), ParseError> {
         Self::ref_from_prefix(packet).map_err(|_| ParseError::Truncated)
     }
@@ -84,83 +85,103 @@ impl Ipv4Header {
     ///
     /// # Errors
     /// [`ParseError::Truncated`] if `packet` is shorter than 20 bytes.
+    #[inline]
     pub fn mut_from_packet(packet: &mut [u8]) -> Result<(&mut Self, &mut [u8]), ParseError> {
         Self::mut_from_prefix(packet).map_err(|_| ParseError::Truncated)
     }
 
     /// IP version (4 for a valid header).
+    #[inline]
     pub const fn version(&self) -> u8 {
         self.version_ihl >> 4
     }
     /// Header length in 32-bit words.
+    #[inline]
     pub const fn ihl(&self) -> u8 {
         self.version_ihl & 0x0f
     }
     /// Header length in bytes (IHL × 4).
+    #[inline]
     pub const fn header_len(&self) -> usize {
         self.ihl() as usize * 4
     }
     /// Whether the header carries options (IHL ≠ 5).
+    #[inline]
     pub const fn has_options(&self) -> bool {
         self.ihl() != 5
     }
     /// DSCP (high 6 bits of TOS).
+    #[inline]
     pub const fn dscp(&self) -> u8 {
         self.tos >> 2
     }
     /// ECN codepoint (low 2 bits of TOS).
+    #[inline]
     pub const fn ecn(&self) -> Ecn {
         Ecn::from_tos(self.tos)
     }
     /// Total length.
+    #[inline]
     pub fn total_len(&self) -> u16 {
         self.total_len.get()
     }
     /// Set the total length.
+    #[inline]
     pub fn set_total_len(&mut self, len: u16) {
         self.total_len.set(len);
     }
     /// Identification.
+    #[inline]
     pub fn id(&self) -> u16 {
         self.id.get()
     }
     /// Set the identification.
+    #[inline]
     pub fn set_id(&mut self, id: u16) {
         self.id.set(id);
     }
     /// Don't Fragment flag.
+    #[inline]
     pub fn dont_fragment(&self) -> bool {
         self.flags_frag_off.get() & Self::FLAG_DF != 0
     }
     /// More Fragments flag.
+    #[inline]
     pub fn more_fragments(&self) -> bool {
         self.flags_frag_off.get() & Self::FLAG_MF != 0
     }
     /// Reserved flag bit.
+    #[inline]
     pub fn reserved_flag(&self) -> bool {
         self.flags_frag_off.get() & Self::FLAG_RESERVED != 0
     }
     /// Fragment offset in 8-byte units.
+    #[inline]
     pub fn fragment_offset(&self) -> u16 {
         self.flags_frag_off.get() & Self::FRAG_OFFSET_MASK
     }
     /// Whether this is a fragment (MF set or a non-zero offset): `ip_is_fragment`.
+    #[inline]
     pub fn is_fragment(&self) -> bool {
         self.flags_frag_off.get() & (Self::FLAG_MF | Self::FRAG_OFFSET_MASK) != 0
     }
     /// Time to live.
+    #[inline]
     pub const fn ttl(&self) -> u8 {
         self.ttl
     }
     /// L4 protocol.
+    #[inline]
     pub const fn protocol(&self) -> Protocol {
         Protocol(self.protocol)
     }
     /// Stored header checksum.
+    #[inline]
     pub fn checksum(&self) -> u16 {
         self.checksum.get()
     }
     /// Set the stored header checksum.
+    #[inline]
     pub fn set_checksum(&mut self, c: u16) {
         self.checksum.set(c);
     }
@@ -174,6 +195,7 @@ impl Ipv4Header {
     /// let (ip, _) = inet_hdr::Ipv4Header::ref_from_packet(p).unwrap();
     /// assert_eq!(inet_hdr::Ipv4Header::compute_checksum(p), Some(ip.checksum()));
     /// ```
+    #[inline]
     pub fn compute_checksum(packet: &[u8]) -> Option<u16> {
         let (h, _) = Self::ref_from_prefix(packet).ok()?;
         let hl = h.header_len();
@@ -188,6 +210,7 @@ impl Ipv4Header {
 
     /// Whether the header checksum over `packet`'s header (per IHL) is valid
     /// (`ip_fast_csum(iph, ihl) == 0`).
+    #[inline]
     pub fn verify_checksum(&self, packet: &[u8]) -> bool {
         let hl = self.header_len();
         hl >= Self::LEN && packet.len() >= hl && inet_csum::verify(&packet[..hl])
@@ -204,6 +227,7 @@ impl Ipv4Header {
     /// ip.fill_checksum();
     /// assert_eq!(ip.checksum(), good);
     /// ```
+    #[inline]
     pub fn fill_checksum(&mut self) {
         self.checksum.set(0);
         let c = inet_csum::header_checksum(zerocopy::IntoBytes::as_bytes(self));

@@ -55,6 +55,7 @@ impl Ipv6Header {
     ///
     /// # Errors
     /// [`ParseError::Truncated`] if `packet` is shorter than 40 bytes.
+    #[inline]
     pub fn ref_from_packet(packet: &[u8]) -> Result<(&Self, &[u8]), ParseError> {
         Self::ref_from_prefix(packet).map_err(|_| ParseError::Truncated)
     }
@@ -63,39 +64,48 @@ impl Ipv6Header {
     ///
     /// # Errors
     /// [`ParseError::Truncated`] if `packet` is shorter than 40 bytes.
+    #[inline]
     pub fn mut_from_packet(packet: &mut [u8]) -> Result<(&mut Self, &mut [u8]), ParseError> {
         Self::mut_from_prefix(packet).map_err(|_| ParseError::Truncated)
     }
 
     /// IP version (6 for a valid header).
+    #[inline]
     pub fn version(&self) -> u8 {
         (self.version_tc_flow.get() >> 28) as u8
     }
     /// Traffic class (8 bits, DSCP + ECN).
+    #[inline]
     pub fn traffic_class(&self) -> u8 {
         (self.version_tc_flow.get() >> 20) as u8
     }
     /// ECN codepoint (low 2 bits of the traffic class).
+    #[inline]
     pub fn ecn(&self) -> Ecn {
         Ecn::from_tos(self.traffic_class())
     }
     /// Flow label (20 bits).
+    #[inline]
     pub fn flow_label(&self) -> u32 {
         self.version_tc_flow.get() & 0x000F_FFFF
     }
     /// Payload length.
+    #[inline]
     pub fn payload_len(&self) -> u16 {
         self.payload_len.get()
     }
     /// Set the payload length.
+    #[inline]
     pub fn set_payload_len(&mut self, len: u16) {
         self.payload_len.set(len);
     }
     /// Next header after the fixed header.
+    #[inline]
     pub const fn next_header(&self) -> Protocol {
         Protocol(self.next_header)
     }
     /// Hop limit.
+    #[inline]
     pub const fn hop_limit(&self) -> u8 {
         self.hop_limit
     }
@@ -125,14 +135,17 @@ impl Ipv6ExtHeader {
     ///
     /// # Errors
     /// [`ParseError::Truncated`] if fewer than 2 bytes.
+    #[inline]
     pub fn ref_from_packet(bytes: &[u8]) -> Result<(&Self, &[u8]), ParseError> {
         Self::ref_from_prefix(bytes).map_err(|_| ParseError::Truncated)
     }
     /// Next header.
+    #[inline]
     pub const fn next_header(&self) -> Protocol {
         Protocol(self.next_header)
     }
     /// Whole length of this extension header in bytes: `(hdr_ext_len + 1) * 8`.
+    #[inline]
     pub const fn header_len(&self) -> usize {
         (self.hdr_ext_len as usize + 1) * 8
     }

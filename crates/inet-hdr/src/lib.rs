@@ -74,6 +74,7 @@ impl Ecn {
     /// ```
     /// assert_eq!(inet_hdr::Ecn::from_tos(0x03), inet_hdr::Ecn::Ce);
     /// ```
+    #[inline]
     pub const fn from_tos(tos: u8) -> Ecn {
         match tos & 3 {
             0 => Ecn::NotEct,

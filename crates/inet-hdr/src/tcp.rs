@@ -37,18 +37,22 @@ impl TcpFlags {
     pub const EMPTY: TcpFlags = TcpFlags(0);
 
     /// Raw bits.
+    #[inline]
     pub const fn bits(self) -> u8 {
         self.0
     }
     /// Whether every flag of `other` is set.
+    #[inline]
     pub const fn contains(self, other: TcpFlags) -> bool {
         self.0 & other.0 == other.0
     }
     /// Whether any flag of `other` is set.
+    #[inline]
     pub const fn intersects(self, other: TcpFlags) -> bool {
         self.0 & other.0 != 0
     }
     /// These flags without those of `other`.
+    #[inline]
     pub const fn without(self, other: TcpFlags) -> TcpFlags {
         TcpFlags(self.0 & !other.0)
     }
@@ -56,6 +60,7 @@ impl TcpFlags {
 
 impl core::ops::BitOr for TcpFlags {
     type Output = TcpFlags;
+    #[inline]
     fn bitor(self, rhs: TcpFlags) -> TcpFlags {
         TcpFlags(self.0 | rhs.0)
     }
@@ -63,6 +68,7 @@ impl core::ops::BitOr for TcpFlags {
 
 impl core::ops::BitAnd for TcpFlags {
     type Output = TcpFlags;
+    #[inline]
     fn bitand(self, rhs: TcpFlags) -> TcpFlags {
         TcpFlags(self.0 & rhs.0)
     }
@@ -132,6 +138,7 @@ impl TcpHeader {
     ///
     /// # Errors
     /// [`ParseError::Truncated`] if fewer than 20 bytes.
+    #[inline]
     pub fn ref_from_packet(segment: &[u8]) -> Result<(&Self, &[u8]), ParseError> {
         Self::ref_from_prefix(segment).map_err(|_| ParseError::Truncated)
     }
@@ -140,68 +147,84 @@ impl TcpHeader {
     ///
     /// # Errors
     /// [`ParseError::Truncated`] if fewer than 20 bytes.
+    #[inline]
     pub fn mut_from_packet(segment: &mut [u8]) -> Result<(&mut Self, &mut [u8]), ParseError> {
         Self::mut_from_prefix(segment).map_err(|_| ParseError::Truncated)
     }
 
     /// Source port.
+    #[inline]
     pub fn src_port(&self) -> u16 {
         self.src_port.get()
     }
     /// Destination port.
+    #[inline]
     pub fn dst_port(&self) -> u16 {
         self.dst_port.get()
     }
     /// Sequence number.
+    #[inline]
     pub fn seq(&self) -> u32 {
         self.seq.get()
     }
     /// Set the sequence number.
+    #[inline]
     pub fn set_seq(&mut self, seq: u32) {
         self.seq.set(seq);
     }
     /// Acknowledgment number.
+    #[inline]
     pub fn ack(&self) -> u32 {
         self.ack.get()
     }
     /// Data offset in 32-bit words.
+    #[inline]
     pub const fn data_offset(&self) -> u8 {
         self.data_offset_reserved >> 4
     }
     /// Header length in bytes (data offset × 4; valid headers have 20..=60).
+    #[inline]
     pub const fn header_len(&self) -> usize {
         self.data_offset() as usize * 4
     }
     /// The reserved bits and AE (low nibble of byte 12).
+    #[inline]
     pub const fn reserved(&self) -> u8 {
         self.data_offset_reserved & 0x0f
     }
     /// Flags.
+    #[inline]
     pub const fn flags(&self) -> TcpFlags {
         TcpFlags(self.flags)
     }
     /// Set the flags.
+    #[inline]
     pub fn set_flags(&mut self, flags: TcpFlags) {
         self.flags = flags.0;
     }
     /// Receive window.
+    #[inline]
     pub fn window(&self) -> u16 {
         self.window.get()
     }
     /// Checksum.
+    #[inline]
     pub fn checksum(&self) -> u16 {
         self.checksum.get()
     }
     /// Set the checksum.
+    #[inline]
     pub fn set_checksum(&mut self, c: u16) {
         self.checksum.set(c);
     }
     /// Urgent pointer.
+    #[inline]
     pub fn urgent_ptr(&self) -> u16 {
         self.urgent_ptr.get()
     }
     /// The 32-bit flag word at offset 12 (data offset, reserved, flags, window) —
     /// `tcp_flag_word()`, which GRO compares between segments.
+    #[inline]
     pub fn flag_word(&self) -> u32 {
         u32::from_be_bytes([
             self.data_offset_reserved,

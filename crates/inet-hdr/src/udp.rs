@@ -43,6 +43,7 @@ impl UdpHeader {
     ///
     /// # Errors
     /// [`ParseError::Truncated`] if fewer than 8 bytes.
+    #[inline]
     pub fn ref_from_packet(datagram: &[u8]) -> Result<(&Self, &[u8]), ParseError> {
         Self::ref_from_prefix(datagram).map_err(|_| ParseError::Truncated)
     }
@@ -50,31 +51,38 @@ impl UdpHeader {
     ///
     /// # Errors
     /// [`ParseError::Truncated`] if fewer than 8 bytes.
+    #[inline]
     pub fn mut_from_packet(datagram: &mut [u8]) -> Result<(&mut Self, &mut [u8]), ParseError> {
         Self::mut_from_prefix(datagram).map_err(|_| ParseError::Truncated)
     }
     /// Source port.
+    #[inline]
     pub fn src_port(&self) -> u16 {
         self.src_port.get()
     }
     /// Destination port.
+    #[inline]
     pub fn dst_port(&self) -> u16 {
         self.dst_port.get()
     }
     /// Length field.
     #[allow(clippy::len_without_is_empty)]
+    #[inline]
     pub fn len(&self) -> u16 {
         self.len.get()
     }
     /// Set the length field.
+    #[inline]
     pub fn set_len(&mut self, len: u16) {
         self.len.set(len);
     }
     /// Checksum.
+    #[inline]
     pub fn checksum(&self) -> u16 {
         self.checksum.get()
     }
     /// Set the checksum.
+    #[inline]
     pub fn set_checksum(&mut self, c: u16) {
         self.checksum.set(c);
     }

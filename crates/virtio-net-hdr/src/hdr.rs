@@ -26,6 +26,7 @@ impl Flags {
     pub const EMPTY: Flags = Flags(0);
 
     /// Whether every flag of `other` is set.
+    #[inline]
     pub const fn contains(self, other: Flags) -> bool {
         self.0 & other.0 == other.0
     }
@@ -33,6 +34,7 @@ impl Flags {
 
 impl core::ops::BitOr for Flags {
     type Output = Flags;
+    #[inline]
     fn bitor(self, rhs: Flags) -> Flags {
         Flags(self.0 | rhs.0)
     }
@@ -64,10 +66,12 @@ impl GsoType {
     pub const ECN: GsoType = GsoType(0x80);
 
     /// The type without the ECN bit.
+    #[inline]
     pub const fn base(self) -> GsoType {
         GsoType(self.0 & !Self::ECN.0)
     }
     /// Whether the ECN bit is set.
+    #[inline]
     pub const fn has_ecn(self) -> bool {
         self.0 & Self::ECN.0 != 0
     }
@@ -164,6 +168,7 @@ macro_rules! constructors {
             /// ```
             /// assert_eq!(virtio_net_hdr::VirtioNetHdr::plain().to_bytes(), [0u8; 10]);
             /// ```
+            #[inline]
             pub fn plain() -> Self {
                 Self::new_zeroed()
             }
@@ -176,6 +181,7 @@ macro_rules! constructors {
             /// let h = VirtioNetHdr::needs_csum(20, 16);
             /// assert_eq!(h.flags(), Flags::NEEDS_CSUM);
             /// ```
+            #[inline]
             pub fn needs_csum(csum_start: u16, csum_offset: u16) -> Self {
                 let mut h = Self::plain();
                 h.flags = Flags::NEEDS_CSUM.0;
@@ -193,6 +199,7 @@ macro_rules! constructors {
             /// assert_eq!(h.gso_type(), GsoType(GsoType::TCPV6.0 | GsoType::ECN.0));
             /// assert_eq!((h.hdr_len(), h.gso_size(), h.csum_offset()), (72, 1428, 16));
             /// ```
+            #[inline]
             pub fn tcp_gso(
                 version: IpVersion,
                 csum_start: u16,
@@ -222,6 +229,7 @@ macro_rules! constructors {
             /// let (h, packet) = virtio_net_hdr::VirtioNetHdr::split_prefix(&buf).unwrap();
             /// assert_eq!((h.gso_size(), packet.len()), (0, 20));
             /// ```
+            #[inline]
             pub fn split_prefix(buf: &[u8]) -> Result<(&Self, &[u8]), Error> {
                 Self::ref_from_prefix(buf).map_err(|_| Error::Truncated)
             }
@@ -230,6 +238,7 @@ macro_rules! constructors {
             ///
             /// # Errors
             /// [`Error::Truncated`] if `buf` is shorter than 10 bytes.
+            #[inline]
             pub fn split_prefix_mut(buf: &mut [u8]) -> Result<(&mut Self, &mut [u8]), Error> {
                 Self::mut_from_prefix(buf).map_err(|_| Error::Truncated)
             }
@@ -246,6 +255,7 @@ impl<O: ByteOrder> VirtioNetHdr<O> {
     /// let b = virtio_net_hdr::VirtioNetHdr::needs_csum(20, 16).to_bytes();
     /// assert_eq!((b[0], u16::from_ne_bytes([b[6], b[7]])), (1, 20));
     /// ```
+    #[inline]
     pub fn to_bytes(&self) -> [u8; 10] {
         let mut b = [0u8; 10];
         b.copy_from_slice(IntoBytes::as_bytes(self));
@@ -256,55 +266,68 @@ impl<O: ByteOrder> VirtioNetHdr<O> {
     ///
     /// # Errors
     /// [`Error::Truncated`] if `buf` is shorter than 10 bytes.
+    #[inline]
     pub fn write_to(&self, buf: &mut [u8]) -> Result<(), Error> {
         self.write_to_prefix(buf).map_err(|_| Error::Truncated)
     }
 
     /// Flags.
+    #[inline]
     pub fn flags(&self) -> Flags {
         Flags(self.flags)
     }
     /// GSO type.
+    #[inline]
     pub fn gso_type(&self) -> GsoType {
         GsoType(self.gso_type)
     }
     /// Header-length hint.
+    #[inline]
     pub fn hdr_len(&self) -> u16 {
         self.hdr_len.get()
     }
     /// Segment payload size.
+    #[inline]
     pub fn gso_size(&self) -> u16 {
         self.gso_size.get()
     }
     /// L4 header offset.
+    #[inline]
     pub fn csum_start(&self) -> u16 {
         self.csum_start.get()
     }
     /// Checksum field offset from `csum_start`.
+    #[inline]
     pub fn csum_offset(&self) -> u16 {
         self.csum_offset.get()
     }
     /// Set the flags.
+    #[inline]
     pub fn set_flags(&mut self, f: Flags) {
         self.flags = f.0;
     }
     /// Set the GSO type.
+    #[inline]
     pub fn set_gso_type(&mut self, t: GsoType) {
         self.gso_type = t.0;
     }
     /// Set the header-length hint.
+    #[inline]
     pub fn set_hdr_len(&mut self, v: u16) {
         self.hdr_len.set(v);
     }
     /// Set the segment payload size.
+    #[inline]
     pub fn set_gso_size(&mut self, v: u16) {
         self.gso_size.set(v);
     }
     /// Set the L4 header offset.
+    #[inline]
     pub fn set_csum_start(&mut self, v: u16) {
         self.csum_start.set(v);
     }
     /// Set the checksum field offset.
+    #[inline]
     pub fn set_csum_offset(&mut self, v: u16) {
         self.csum_offset.set(v);
     }
@@ -316,6 +339,7 @@ impl<O: ByteOrder> VirtioNetHdr<O> {
     /// let le: VirtioNetHdrLe = VirtioNetHdr::needs_csum(20, 16).convert();
     /// assert_eq!(le.csum_start(), 20);
     /// ```
+    #[inline]
     pub fn convert<P: ByteOrder>(&self) -> VirtioNetHdr<P> {
         VirtioNetHdr {
             flags: self.flags,
