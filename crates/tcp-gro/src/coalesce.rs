@@ -7,7 +7,7 @@ use virtio_net_hdr::VirtioNetHdr;
 
 use crate::flow::{Seg, TAIL_FLAGS, checksum_ok, parse, same_class, same_flow, tcp_checksum_valid};
 use crate::output::{Drain, OutEntry, PayloadSpan};
-use crate::{Checksum, Config, MAX_MERGED_LEN};
+use crate::{Checksum, Config, MAX_MERGED_LEN, PacketSource};
 
 /// Number of hash buckets (a power of two). Chains resolve collisions, so batches larger than
 /// this still work; 256 keeps chains short for the usual 64–128-packet batches.
@@ -455,8 +455,9 @@ impl Coalescer {
         self.slots.push(Slot::Run(id));
     }
 
-    /// Finish the batch: yields the packets to write, in write order. `packets[i]` must be the
-    /// bytes pushed as `i`.
+    /// Finish the batch: yields the packets to write, in write order. `packets` holds the
+    /// packets by the indices they were pushed with (a slice or `Vec` of buffers, or any
+    /// [`PacketSource`]): `packets.packet(i)` must be the bytes pushed as `i`.
     ///
     /// Each merged run gets its head segment's headers patched (IPv4 total length and header
     /// checksum, or IPv6 payload length; TCP flags with the tail's PSH/FIN; the TCP checksum
@@ -483,7 +484,7 @@ impl Coalescer {
     /// assert_eq!(out.len(), 1);
     /// assert_eq!(out[0].indices(), &[1, 0]); // sequence order
     /// ```
-    pub fn drain<'a, P: AsRef<[u8]>>(&'a mut self, packets: &'a [P]) -> Drain<'a, P> {
+    pub fn drain<'a, S: PacketSource + ?Sized>(&'a mut self, packets: &'a S) -> Drain<'a, S> {
         if self.drained {
             // Nothing pushed since the last drain: an empty batch, not the previous one again.
             self.clear();
@@ -494,7 +495,7 @@ impl Coalescer {
         Drain::new(self, packets)
     }
 
-    fn finish<P: AsRef<[u8]>>(&mut self, packets: &[P]) {
+    fn finish<S: PacketSource + ?Sized>(&mut self, packets: &S) {
         self.outs.clear();
         self.out_indices.clear();
         self.out_spans.clear();
@@ -524,14 +525,14 @@ impl Coalescer {
 
     /// Verify the members not verified at push (normally just the head); record the result.
     /// `true` if all are good.
-    fn verify_members<P: AsRef<[u8]>>(&mut self, packets: &[P], r: &Run) -> bool {
+    fn verify_members<S: PacketSource + ?Sized>(&mut self, packets: &S, r: &Run) -> bool {
         let mut all = true;
         let mut m = r.head;
         while m != NIL {
             let mem = self.members[m as usize];
             if !mem.verified {
                 // `members_match` checked the index and the length.
-                let p = packets.get(mem.index).map_or(&[][..], |p| p.as_ref());
+                let p = packets.packet(mem.index).unwrap_or_default();
                 let ok = tcp_checksum_valid(p, r.version, r.l4_off as usize);
                 self.members[m as usize].verified = ok;
                 all &= ok;
@@ -546,7 +547,7 @@ impl Coalescer {
     /// builds when a bad segment is dropped from GRO (every rule still holds for a stretch:
     /// its first segment is full-sized, its IDs continue, its tail is the run's tail or a
     /// full-sized segment without PSH/FIN).
-    fn emit_split<P: AsRef<[u8]>>(&mut self, packets: &[P], r: &Run) {
+    fn emit_split<S: PacketSource + ?Sized>(&mut self, packets: &S, r: &Run) {
         let mut start = NIL;
         let mut count = 0;
         let mut m = r.head;
@@ -568,7 +569,7 @@ impl Coalescer {
                         // The stretch's own first segment supplies its headers.
                         let at = self.hdrs.len() as u32;
                         let first = self.members[start as usize].index;
-                        let p = packets.get(first).map_or(&[][..], |p| p.as_ref());
+                        let p = packets.packet(first).unwrap_or_default();
                         match p.get(..r.hdr_len as usize) {
                             Some(h) => self.hdrs.extend_from_slice(h),
                             None => return,
@@ -589,12 +590,12 @@ impl Coalescer {
         }
     }
 
-    fn members_match<P: AsRef<[u8]>>(&self, packets: &[P], r: &Run) -> bool {
+    fn members_match<S: PacketSource + ?Sized>(&self, packets: &S, r: &Run) -> bool {
         let mut m = r.head;
         while m != NIL {
             let mem = self.members[m as usize];
-            match packets.get(mem.index) {
-                Some(p) if p.as_ref().len() == (r.hdr_len + mem.payload_len) as usize => {}
+            match packets.packet(mem.index) {
+                Some(p) if p.len() == (r.hdr_len + mem.payload_len) as usize => {}
                 _ => return false,
             }
             m = mem.next;
@@ -602,8 +603,8 @@ impl Coalescer {
         true
     }
 
-    fn emit_pass<P: AsRef<[u8]>>(&mut self, packets: &[P], index: usize) {
-        let Some(p) = packets.get(index) else {
+    fn emit_pass<S: PacketSource + ?Sized>(&mut self, packets: &S, index: usize) {
+        let Some(p) = packets.packet(index) else {
             return;
         };
         let first = self.out_indices.len() as u32;
@@ -616,7 +617,7 @@ impl Coalescer {
             hdr: (0, 0),
             first,
             count: 1,
-            len: p.as_ref().len(),
+            len: p.len(),
         });
     }
 
@@ -703,7 +704,7 @@ impl Coalescer {
 
     /// Debug builds: the header we just emitted must pass `check_emit` on the contiguous packet.
     #[cfg(debug_assertions)]
-    fn debug_check_last<P: AsRef<[u8]>>(&mut self, packets: &[P]) {
+    fn debug_check_last<S: PacketSource + ?Sized>(&mut self, packets: &S) {
         let Some(&e) = self.outs.last() else {
             return;
         };
@@ -713,11 +714,11 @@ impl Coalescer {
         let first = e.first as usize;
         for k in first..first + e.count as usize {
             let s = self.out_spans[k];
-            if let Some(p) = packets.get(self.out_indices[k]) {
-                let p = p.as_ref();
-                if let Some(b) = p.get(s.off as usize..(s.off + s.len) as usize) {
-                    self.scratch.extend_from_slice(b);
-                }
+            if let Some(b) = packets
+                .packet(self.out_indices[k])
+                .and_then(|p| p.get(s.off as usize..(s.off + s.len) as usize))
+            {
+                self.scratch.extend_from_slice(b);
             }
         }
         debug_assert_eq!(

@@ -83,6 +83,73 @@ pub use coalesce::Coalescer;
 pub use output::IoSliceBuf;
 pub use output::{Drain, Output, Payloads, TooSmall};
 
+/// Where [`Coalescer::drain`] finds the packets pushed by index: a slice, array or `Vec` of
+/// buffers (`Vec<u8>`, `&[u8]`, anything `AsRef<[u8]>`), or a caller's own batch type that
+/// stores packets elsewhere (e.g. at offsets in one receive slab), so its packets can be
+/// coalesced and written without first being copied into separate buffers.
+///
+/// ```
+/// use tcp_gro::{Checksum, Coalescer, Config, PacketSource, testdata::Segment};
+///
+/// /// Packets back to back in one buffer, found by (offset, length).
+/// struct Slab {
+///     bytes: Vec<u8>,
+///     spans: Vec<(usize, usize)>,
+/// }
+/// impl PacketSource for Slab {
+///     fn packet(&self, index: usize) -> Option<&[u8]> {
+///         let &(at, len) = self.spans.get(index)?;
+///         self.bytes.get(at..at + len)
+///     }
+/// }
+///
+/// let mut slab = Slab { bytes: Vec::new(), spans: Vec::new() };
+/// for i in 0..2u32 {
+///     let p = Segment::v4().seq(100 * i).ip_id(1 + i as u16).payload_len(100).build();
+///     slab.spans.push((slab.bytes.len(), p.len()));
+///     slab.bytes.extend_from_slice(&p);
+/// }
+/// let mut gro = Coalescer::new(Config::default());
+/// for i in 0..2 {
+///     gro.push(i, slab.packet(i).unwrap(), Checksum::Verify);
+/// }
+/// let out: Vec<_> = gro.drain(&slab).collect();
+/// assert_eq!((out.len(), out[0].len()), (1, 240));
+/// ```
+pub trait PacketSource {
+    /// The bytes of the packet pushed as `index` (`None` if there is no such packet: its
+    /// output is skipped).
+    fn packet(&self, index: usize) -> Option<&[u8]>;
+}
+
+impl<P: AsRef<[u8]>> PacketSource for [P] {
+    #[inline]
+    fn packet(&self, index: usize) -> Option<&[u8]> {
+        self.get(index).map(AsRef::as_ref)
+    }
+}
+
+impl<P: AsRef<[u8]>, const N: usize> PacketSource for [P; N] {
+    #[inline]
+    fn packet(&self, index: usize) -> Option<&[u8]> {
+        self.get(index).map(AsRef::as_ref)
+    }
+}
+
+impl<P: AsRef<[u8]>> PacketSource for alloc::vec::Vec<P> {
+    #[inline]
+    fn packet(&self, index: usize) -> Option<&[u8]> {
+        self.get(index).map(AsRef::as_ref)
+    }
+}
+
+impl<S: PacketSource + ?Sized> PacketSource for &S {
+    #[inline]
+    fn packet(&self, index: usize) -> Option<&[u8]> {
+        (**self).packet(index)
+    }
+}
+
 /// The largest merged IP packet the kernel accepts from GRO without BIG TCP
 /// (`GRO_LEGACY_MAX_SIZE` − 1: `skb_gro_receive` fails at `p->len + len >= 65536`; rule book §2.4
 /// item 9). Also the largest IPv4 `tot_len`.

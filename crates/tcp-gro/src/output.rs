@@ -7,7 +7,7 @@ use core::iter::FusedIterator;
 
 use virtio_net_hdr::VirtioNetHdr;
 
-use crate::Coalescer;
+use crate::{Coalescer, PacketSource};
 
 /// Where a member's payload lies in its input packet.
 #[derive(Clone, Copy, Debug)]
@@ -40,18 +40,20 @@ pub(crate) struct OutEntry {
 /// let drain = gro.drain(&packets);
 /// assert_eq!(drain.len(), 1);
 /// ```
+///
+/// `S` is the packet source passed to [`Coalescer::drain`] (e.g. `[Vec<u8>]`).
 #[derive(Debug)]
-pub struct Drain<'a, P> {
+pub struct Drain<'a, S: ?Sized> {
     outs: &'a [OutEntry],
     indices: &'a [usize],
     spans: &'a [PayloadSpan],
     hdrs: &'a [u8],
-    packets: &'a [P],
+    packets: &'a S,
     pos: usize,
 }
 
-impl<'a, P: AsRef<[u8]>> Drain<'a, P> {
-    pub(crate) fn new(c: &'a Coalescer, packets: &'a [P]) -> Self {
+impl<'a, S: PacketSource + ?Sized> Drain<'a, S> {
+    pub(crate) fn new(c: &'a Coalescer, packets: &'a S) -> Self {
         Drain {
             outs: &c.outs,
             indices: &c.out_indices,
@@ -63,10 +65,10 @@ impl<'a, P: AsRef<[u8]>> Drain<'a, P> {
     }
 }
 
-impl<'a, P: AsRef<[u8]>> Iterator for Drain<'a, P> {
-    type Item = Output<'a, P>;
+impl<'a, S: PacketSource + ?Sized> Iterator for Drain<'a, S> {
+    type Item = Output<'a, S>;
 
-    fn next(&mut self) -> Option<Output<'a, P>> {
+    fn next(&mut self) -> Option<Output<'a, S>> {
         let e = self.outs.get(self.pos)?;
         self.pos += 1;
         let first = e.first as usize;
@@ -85,8 +87,8 @@ impl<'a, P: AsRef<[u8]>> Iterator for Drain<'a, P> {
         } else {
             let whole = indices
                 .first()
-                .and_then(|&i| self.packets.get(i))
-                .map_or(&[][..], |p| p.as_ref());
+                .and_then(|&i| self.packets.packet(i))
+                .unwrap_or_default();
             (whole, &[][..])
         };
         Some(Output {
@@ -104,30 +106,30 @@ impl<'a, P: AsRef<[u8]>> Iterator for Drain<'a, P> {
     }
 }
 
-impl<P: AsRef<[u8]>> ExactSizeIterator for Drain<'_, P> {}
-impl<P: AsRef<[u8]>> FusedIterator for Drain<'_, P> {}
+impl<S: PacketSource + ?Sized> ExactSizeIterator for Drain<'_, S> {}
+impl<S: PacketSource + ?Sized> FusedIterator for Drain<'_, S> {}
 
 /// One packet to write: a merged super-packet (patched headers + payload slices borrowed from
 /// the input packets) or a packet passed through unchanged.
 ///
-/// `P` is the caller's packet buffer type (whatever was passed to [`Coalescer::drain`]).
+/// `S` is the packet source passed to [`Coalescer::drain`] (e.g. `[Vec<u8>]`).
 #[derive(Debug)]
-pub struct Output<'a, P = Vec<u8>> {
+pub struct Output<'a, S: ?Sized = [Vec<u8>]> {
     entry: &'a OutEntry,
-    packets: &'a [P],
+    packets: &'a S,
     headers: &'a [u8],
     indices: &'a [usize],
     spans: &'a [PayloadSpan],
 }
 
-impl<P> Clone for Output<'_, P> {
+impl<S: ?Sized> Clone for Output<'_, S> {
     fn clone(&self) -> Self {
         *self
     }
 }
-impl<P> Copy for Output<'_, P> {}
+impl<S: ?Sized> Copy for Output<'_, S> {}
 
-impl<'a, P: AsRef<[u8]>> Output<'a, P> {
+impl<'a, S: PacketSource + ?Sized> Output<'a, S> {
     /// The virtio header to write in front of the packet: a GSO header (NEEDS_CSUM,
     /// `csum_start` = L4 offset, `csum_offset` = 16, `gso_size` = first segment's payload,
     /// TCPV4/TCPV6) for a merged packet, all zeros otherwise.
@@ -150,7 +152,7 @@ impl<'a, P: AsRef<[u8]>> Output<'a, P> {
 
     /// The payload slices that follow [`headers`](Self::headers), in sequence order, each still
     /// living in its input packet (empty for a pass-through).
-    pub fn payloads(&self) -> Payloads<'a, P> {
+    pub fn payloads(&self) -> Payloads<'a, S> {
         Payloads {
             packets: self.packets,
             indices: self.indices,
@@ -334,26 +336,26 @@ fn zerocopy_bytes(h: &VirtioNetHdr) -> &[u8] {
 
 /// Iterator over an [`Output`]'s payload slices (see [`Output::payloads`]).
 #[derive(Debug)]
-pub struct Payloads<'a, P> {
-    packets: &'a [P],
+pub struct Payloads<'a, S: ?Sized> {
+    packets: &'a S,
     indices: &'a [usize],
     spans: &'a [PayloadSpan],
     pos: usize,
 }
 
-impl<'a, P: AsRef<[u8]>> Iterator for Payloads<'a, P> {
+impl<'a, S: PacketSource + ?Sized> Iterator for Payloads<'a, S> {
     type Item = &'a [u8];
 
     fn next(&mut self) -> Option<&'a [u8]> {
         let s = *self.spans.get(self.pos)?;
         let index = *self.indices.get(self.pos)?;
         self.pos += 1;
-        // Lengths were checked against `packets` when the batch was drained; `get` keeps an
-        // `AsRef` that changes its answer from causing a panic.
+        // Lengths were checked against `packets` when the batch was drained; `get` keeps a
+        // source that changes its answer from causing a panic.
         let bytes = self
             .packets
-            .get(index)
-            .and_then(|p| p.as_ref().get(s.off as usize..(s.off + s.len) as usize));
+            .packet(index)
+            .and_then(|p| p.get(s.off as usize..(s.off + s.len) as usize));
         Some(bytes.unwrap_or(&[]))
     }
 
@@ -363,7 +365,7 @@ impl<'a, P: AsRef<[u8]>> Iterator for Payloads<'a, P> {
     }
 }
 
-impl<P: AsRef<[u8]>> ExactSizeIterator for Payloads<'_, P> {}
+impl<S: PacketSource + ?Sized> ExactSizeIterator for Payloads<'_, S> {}
 
 /// [`Output::materialize`] was given a buffer shorter than the packet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
