@@ -24,6 +24,8 @@ struct Meta {
     offset: usize,
     len: usize,
     good: bool,
+    /// Position in the batch when it was received (kept when written packets are removed).
+    arrival: u32,
 }
 
 /// Caller-owned storage for one batch of received packets: a slab where every packet is
@@ -152,7 +154,38 @@ impl RecvBatch {
     }
 
     fn push(&mut self, offset: usize, len: usize, good: bool) {
-        self.meta.push(Meta { offset, len, good });
+        let arrival = self.meta.len() as u32;
+        self.meta.push(Meta {
+            offset,
+            len,
+            good,
+            arrival,
+        });
+    }
+
+    /// The position packet `i` had when the batch was received.
+    pub(crate) fn arrival_index(&self, i: usize) -> usize {
+        self.meta.get(i).map_or(i, |m| m.arrival as usize)
+    }
+
+    /// Keep only the packets `keep(i)` accepts, in order (after a partial write).
+    pub(crate) fn retain(&mut self, mut keep: impl FnMut(usize) -> bool) {
+        let mut i = 0;
+        self.meta.retain(|_| {
+            i += 1;
+            keep(i - 1)
+        });
+    }
+}
+
+/// The batch's packets by index, for [`Coalescer::drain`](tcp_gro::Coalescer::drain): what
+/// lets [`Writer::send_received`](crate::Writer::send_received) coalesce and write them
+/// where they lie in the slab.
+impl tcp_gro::PacketSource for RecvBatch {
+    #[inline]
+    fn packet(&self, index: usize) -> Option<&[u8]> {
+        let m = self.meta.get(index)?;
+        self.slab.get(m.offset..m.offset + m.len)
     }
 }
 
@@ -619,6 +652,31 @@ mod tests {
             assert_eq!(&p.with_headroom()[..4], &[0xab; 4]);
             assert_eq!(p.bytes()[0], 0x45);
         }
+    }
+
+    #[test]
+    fn batch_is_a_packet_source_and_keeps_arrival_order_when_trimmed() {
+        use tcp_gro::PacketSource;
+        let q = test_queue(0);
+        let mut rx = Reader::new(q);
+        for i in 0..4u8 {
+            let mut p = virtio_net_hdr::testdata::ipv4_tcp_super_packet(1, 10);
+            p[40] = i;
+            rx.__inject_frame(&p);
+        }
+        let mut batch = RecvBatch::new(8, 6);
+        assert_eq!(rx.recv(&mut batch).unwrap(), 4);
+        for i in 0..4 {
+            assert_eq!(batch.packet(i), Some(batch.get(i).unwrap().bytes()));
+        }
+        assert_eq!(batch.packet(4), None);
+        batch.retain(|i| i % 2 == 1);
+        assert_eq!(batch.len(), 2);
+        assert_eq!((batch.arrival_index(0), batch.arrival_index(1)), (1, 3));
+        assert_eq!(batch.packet(0).map(|p| p[40]), Some(1));
+        assert_eq!(batch.packet(1).map(|p| p[40]), Some(3));
+        // Still disjoint, in order, with their headroom.
+        assert_eq!(batch.iter_mut().count(), 2);
     }
 
     proptest! {

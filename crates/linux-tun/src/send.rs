@@ -5,11 +5,12 @@ use std::io::{self, IoSlice};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use tcp_gro::{Coalescer, Config, IoSliceBuf};
+use tcp_gro::{Coalescer, Config, IoSliceBuf, PacketSource};
 use virtio_net_hdr::VirtioNetHdr;
 
 use crate::device::{Control, Queue};
 use crate::error::{PacketError, PushError, SendError};
+use crate::recv::RecvBatch;
 use crate::stats::{Event, bump};
 
 /// After this many rejected super-packet writes the device stops coalescing (rule book §0:
@@ -230,6 +231,9 @@ pub struct Writer {
     gro: Coalescer,
     iov: IoSliceBuf,
     plain: [u8; 12],
+    /// Per-packet fate and refusals of the last `send_received` (reused storage).
+    rx_status: Vec<Status>,
+    rx_failures: Vec<(usize, PacketError)>,
 }
 
 impl std::fmt::Debug for Writer {
@@ -258,6 +262,8 @@ impl Writer {
             gro: Coalescer::new(Config::default()),
             iov: IoSliceBuf::with_capacity(64),
             plain,
+            rx_status: Vec::new(),
+            rx_failures: Vec::new(),
         }
     }
 
@@ -290,24 +296,15 @@ impl Writer {
     /// [`send`](Self::send) without forgetting earlier failures (for retries after
     /// `WouldBlock`).
     pub(crate) fn send_more(&mut self, batch: &mut SendBatch) -> Result<usize, SendError> {
-        let failed_before = batch.failures.len();
-        let vl = self.q.dev.vnet_len;
-        let gro = vl != 0 && self.q.dev.gro.load(Ordering::Relaxed);
-        let stop = if gro {
-            self.send_coalesced(batch, vl)
-        } else {
-            self.send_plain(batch, vl)
+        let n = batch.len;
+        let csum = &batch.csum;
+        let orig = &batch.orig;
+        let marks = Marks {
+            status: &mut batch.status[..n],
+            failures: &mut batch.failures,
+            orig: |i: usize| orig[i],
         };
-        let written = batch
-            .status
-            .iter()
-            .filter(|&&s| s == Status::Written)
-            .count();
-        bump(&self.q.dev.counters.packets_written, written as u64);
-        bump(
-            &self.q.dev.counters.packets_rejected,
-            (batch.failures.len() - failed_before) as u64,
-        );
+        let (written, stop) = self.write_batch(&batch.bufs[..n], |i| csum[i], marks);
         match stop {
             None => {
                 batch.len = 0;
@@ -315,55 +312,173 @@ impl Writer {
             }
             Some(e) => {
                 batch.retain_queued();
-                if e.kind() == io::ErrorKind::WouldBlock {
-                    Err(SendError::WouldBlock { written })
-                } else {
-                    Err(SendError::Io { written, source: e })
-                }
+                Err(send_error(e, written))
             }
         }
     }
 
-    fn send_plain(&mut self, batch: &mut SendBatch, vl: usize) -> Option<io::Error> {
-        for i in 0..batch.len {
-            if let Some(e) = self.write_one_plain(batch, i, vl) {
+    /// Write every packet of a received batch — e.g. from another device, in a TUN-to-TUN
+    /// forwarder, or after decrypting in place in its slab — coalesced exactly as
+    /// [`send`](Self::send) does, straight from the batch's slab: no packet is copied into a
+    /// [`SendBatch`] first (GRO reads each packet where it lies, `writev` gathers the
+    /// payloads from there).
+    ///
+    /// `csum` applies to every packet: [`Checksum::Verify`] unless the checksums are vouched
+    /// for (e.g. [`RecvPacket::csum_known_good`] for all of them, or authenticated by the
+    /// tunnel's crypto).
+    ///
+    /// Returns how many packets were written; the batch is then empty. Packets the kernel
+    /// refused individually are listed in [`failures`](Self::failures). The `EINVAL` fallback
+    /// and [`GRO_DISABLE_AFTER`] work as in [`send`](Self::send).
+    ///
+    /// ```no_run
+    /// use linux_tun::{Checksum, RecvBatch, Tun};
+    /// let a = Tun::builder().name("tuna").up().open()?;
+    /// let b = Tun::builder().name("tunb").up().open()?;
+    /// let (mut rx, _) = a.split();
+    /// let (_, mut tx) = b.split();
+    /// let mut batch = RecvBatch::new(128, 0);
+    /// loop {
+    ///     rx.recv(&mut batch)?; // a super-packet split into segments, and more
+    ///     // Our own split computed every checksum: no need to verify them again.
+    ///     let csum = if batch.iter().all(|p| p.csum_known_good()) {
+    ///         Checksum::KnownGood
+    ///     } else {
+    ///         Checksum::Verify
+    ///     };
+    ///     tx.send_received(&mut batch, csum)?; // coalesced again, one writev each
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`SendError::WouldBlock`] (non-blocking mode) or [`SendError::Io`] with the number of
+    /// packets written; the written and refused packets are removed from `batch`, the rest
+    /// stay in it (in order) for the next call.
+    ///
+    /// [`RecvPacket::csum_known_good`]: crate::RecvPacket::csum_known_good
+    pub fn send_received(
+        &mut self,
+        batch: &mut RecvBatch,
+        csum: Checksum,
+    ) -> Result<usize, SendError> {
+        let n = batch.len();
+        let mut status = std::mem::take(&mut self.rx_status);
+        let mut failures = std::mem::take(&mut self.rx_failures);
+        status.clear();
+        status.resize(n, Status::Queued);
+        failures.clear();
+        let marks = Marks {
+            status: &mut status,
+            failures: &mut failures,
+            orig: |i: usize| batch.arrival_index(i),
+        };
+        let (written, stop) = self.write_batch(&*batch, |_| csum, marks);
+        let r = match stop {
+            None => {
+                batch.clear();
+                Ok(written)
+            }
+            Some(e) => {
+                batch.retain(|i| status[i] == Status::Queued);
+                Err(send_error(e, written))
+            }
+        };
+        self.rx_status = status;
+        self.rx_failures = failures;
+        r
+    }
+
+    /// Packets of the last [`send_received`](Self::send_received) the kernel refused, by
+    /// their index in the batch as [`Reader::recv`](crate::Reader::recv) filled it. They were
+    /// not written and are no longer in the batch.
+    pub fn failures(&self) -> &[(usize, PacketError)] {
+        &self.rx_failures
+    }
+
+    /// Write packets `0..marks.status.len()` of `src`, coalesced when the device has a vnet
+    /// header and GRO is on, recording each packet's fate in `marks`. Returns how many were
+    /// written and the error that stopped the batch, if any.
+    fn write_batch<S: PacketSource + ?Sized>(
+        &mut self,
+        src: &S,
+        csum: impl Fn(usize) -> Checksum,
+        mut marks: Marks<'_, impl Fn(usize) -> usize>,
+    ) -> (usize, Option<io::Error>) {
+        let failed_before = marks.failures.len();
+        let vl = self.q.dev.vnet_len;
+        let gro = vl != 0 && self.q.dev.gro.load(Ordering::Relaxed);
+        let stop = if gro {
+            self.send_coalesced(src, csum, &mut marks, vl)
+        } else {
+            self.send_plain(src, &mut marks, vl)
+        };
+        let written = marks
+            .status
+            .iter()
+            .filter(|&&s| s == Status::Written)
+            .count();
+        bump(&self.q.dev.counters.packets_written, written as u64);
+        bump(
+            &self.q.dev.counters.packets_rejected,
+            (marks.failures.len() - failed_before) as u64,
+        );
+        (written, stop)
+    }
+
+    fn send_plain<S: PacketSource + ?Sized>(
+        &mut self,
+        src: &S,
+        marks: &mut Marks<'_, impl Fn(usize) -> usize>,
+        vl: usize,
+    ) -> Option<io::Error> {
+        for i in 0..marks.status.len() {
+            let packet = src.packet(i).unwrap_or_default();
+            if let Some(e) = self.write_one_plain(packet, i, marks, vl) {
                 return Some(e);
             }
         }
         None
     }
 
-    /// Write packet `i` alone with a plain vnet header; record its status.
-    fn write_one_plain(&self, batch: &mut SendBatch, i: usize, vl: usize) -> Option<io::Error> {
-        let r = self.q.writev(&[
-            IoSlice::new(&self.plain[..vl]),
-            IoSlice::new(batch.bufs[i].as_ref()),
-        ]);
+    /// Write packet `i` alone with a plain vnet header; record its fate.
+    fn write_one_plain(
+        &self,
+        packet: &[u8],
+        i: usize,
+        marks: &mut Marks<'_, impl Fn(usize) -> usize>,
+        vl: usize,
+    ) -> Option<io::Error> {
+        let r = self
+            .q
+            .writev(&[IoSlice::new(&self.plain[..vl]), IoSlice::new(packet)]);
         match self.classify(r) {
             Outcome::Written => {
-                batch.status[i] = Status::Written;
+                marks.status[i] = Status::Written;
                 None
             }
-            Outcome::Refused(e) => {
-                batch.status[i] = Status::Failed;
-                batch.failures.push((batch.orig[i], e));
-                None
-            }
+            Outcome::Refused(e) => marks.refuse(i, e),
             Outcome::Stop(e) => Some(e),
         }
     }
 
-    fn send_coalesced(&mut self, batch: &mut SendBatch, vl: usize) -> Option<io::Error> {
-        for i in 0..batch.len {
-            self.gro
-                .push(i, batch.bufs[i].as_ref(), batch.csum[i].into());
+    fn send_coalesced<S: PacketSource + ?Sized>(
+        &mut self,
+        src: &S,
+        csum: impl Fn(usize) -> Checksum,
+        marks: &mut Marks<'_, impl Fn(usize) -> usize>,
+        vl: usize,
+    ) -> Option<io::Error> {
+        for i in 0..marks.status.len() {
+            if let Some(p) = src.packet(i) {
+                self.gro.push(i, p, csum(i).into());
+            }
         }
-        let packets = &batch.bufs[..batch.len];
         let dev = &self.q.dev;
         let mut vnet = [0u8; 12];
         let mut stop = None;
         let mut rejected: u64 = 0;
-        for out in self.gro.drain(packets) {
+        for out in self.gro.drain(src) {
             vnet[..10].copy_from_slice(out.vnet_bytes());
             let merged = out.is_merged();
             let injected = merged
@@ -383,7 +498,7 @@ impl Writer {
                         bump(&dev.counters.gso_writes, 1);
                     }
                     for &i in out.indices() {
-                        batch.status[i] = Status::Written;
+                        marks.status[i] = Status::Written;
                     }
                 }
                 Outcome::Refused(_) if merged => {
@@ -395,18 +510,17 @@ impl Writer {
                         segments: out.indices().len(),
                     });
                     for &i in out.indices() {
-                        let r = self.q.writev(&[
-                            IoSlice::new(&self.plain[..vl]),
-                            IoSlice::new(packets[i].as_ref()),
-                        ]);
+                        let packet = src.packet(i).unwrap_or_default();
+                        let r = self
+                            .q
+                            .writev(&[IoSlice::new(&self.plain[..vl]), IoSlice::new(packet)]);
                         match classify_result(r) {
                             Outcome::Written => {
                                 bump(&dev.counters.writes, 1);
-                                batch.status[i] = Status::Written;
+                                marks.status[i] = Status::Written;
                             }
                             Outcome::Refused(e) => {
-                                batch.status[i] = Status::Failed;
-                                batch.failures.push((batch.orig[i], e));
+                                marks.refuse(i, e);
                             }
                             Outcome::Stop(e) => {
                                 stop = Some(e);
@@ -420,10 +534,10 @@ impl Writer {
                 }
                 Outcome::Refused(e) => {
                     for &i in out.indices() {
-                        batch.status[i] = Status::Failed;
+                        marks.status[i] = Status::Failed;
                     }
                     if let Some(&i) = out.indices().first() {
-                        batch.failures.push((batch.orig[i], e));
+                        marks.refuse(i, e);
                     }
                 }
                 Outcome::Stop(e) => {
@@ -454,6 +568,31 @@ impl Writer {
             bump(&self.q.dev.counters.writes, 1);
         }
         o
+    }
+}
+
+/// Where the write loop records each packet's fate: its status, the kernel's per-packet
+/// refusals, and how to name a packet in those (its push or arrival order).
+struct Marks<'a, O> {
+    status: &'a mut [Status],
+    failures: &'a mut Vec<(usize, PacketError)>,
+    orig: O,
+}
+
+impl<O: Fn(usize) -> usize> Marks<'_, O> {
+    /// Packet `i` was refused by the kernel; the batch goes on.
+    fn refuse(&mut self, i: usize, e: PacketError) -> Option<io::Error> {
+        self.status[i] = Status::Failed;
+        self.failures.push(((self.orig)(i), e));
+        None
+    }
+}
+
+fn send_error(e: io::Error, written: usize) -> SendError {
+    if e.kind() == io::ErrorKind::WouldBlock {
+        SendError::WouldBlock { written }
+    } else {
+        SendError::Io { written, source: e }
     }
 }
 
@@ -521,6 +660,34 @@ mod tests {
         b.push(&[4; 200], Checksum::Verify).unwrap();
         assert_eq!(b.get(0), Some(&[3u8; 1600][..]));
         assert_eq!(b.get(1), Some(&[4u8; 200][..]));
+    }
+
+    #[test]
+    fn send_received_keeps_unwritten_packets_in_the_batch() {
+        // The test queue is an unconnected UDP socket: every write fails with an error that
+        // stops the batch, so nothing may be lost from it.
+        for vnet in [0, 10] {
+            let q = crate::device::test_queue(vnet);
+            let mut rx = crate::Reader::new(Arc::clone(&q));
+            for i in 0..3u8 {
+                let mut f = vec![0u8; vnet];
+                let mut p = virtio_net_hdr::testdata::ipv4_tcp_super_packet(1, 10);
+                p[40] = i;
+                f.extend_from_slice(&p);
+                rx.__inject_frame(&f);
+            }
+            let mut batch = RecvBatch::new(8, 0);
+            assert_eq!(rx.recv(&mut batch).unwrap(), 3);
+            let mut tx = Writer::new(q);
+            match tx.send_received(&mut batch, Checksum::Verify) {
+                Err(SendError::Io { written: 0, .. }) => {}
+                other => panic!("vnet {vnet}: {other:?}"),
+            }
+            assert_eq!(batch.len(), 3, "vnet {vnet}");
+            assert!(tx.failures().is_empty());
+            let firsts: Vec<u8> = batch.iter().map(|p| p.bytes()[40]).collect();
+            assert_eq!(firsts, [0, 1, 2]);
+        }
     }
 
     #[test]
