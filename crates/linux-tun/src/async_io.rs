@@ -2,7 +2,6 @@
 
 use std::io;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use tokio::io::unix::AsyncFd;
 
@@ -56,7 +55,7 @@ impl AsyncTun {
     /// # Errors
     /// If registration fails (e.g. no runtime with I/O enabled).
     pub fn new(tun: Tun) -> io::Result<AsyncTun> {
-        tun.q.blocking.store(false, Ordering::Relaxed);
+        tun.q.set_blocking(false)?;
         let fd = Arc::new(register_async(QueueFd(Arc::clone(&tun.q)))?);
         Ok(AsyncTun { tun, fd })
     }

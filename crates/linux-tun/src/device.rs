@@ -4,10 +4,11 @@ use std::fmt;
 use std::io::{self, IoSlice};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, Ordering};
 
 use rustix::event::{PollFd, PollFlags};
 use rustix::fs::{Mode, OFlags};
+use rustix::io::ReadWriteFlags;
 
 use crate::stats::{Counters, Event, EventHook, Stats};
 use crate::{Error, sys};
@@ -157,6 +158,7 @@ pub(crate) fn test_queue(vnet_len: usize) -> Arc<Queue> {
     };
     Arc::new(Queue {
         fd: sock(),
+        nowait: AtomicU8::new(NOWAIT_UNSUPPORTED),
         dev: Arc::new(Device {
             name: "test".into(),
             ctl: sock(),
@@ -172,15 +174,56 @@ pub(crate) fn test_queue(vnet_len: usize) -> Arc<Queue> {
     })
 }
 
+/// `RWF_NOWAIT` reads have not been tried on this queue yet.
+const NOWAIT_UNTRIED: u8 = 0;
+/// The kernel honours `RWF_NOWAIT` on this queue's reads.
+const NOWAIT_WORKS: u8 = 1;
+/// The kernel refused `RWF_NOWAIT` (`EOPNOTSUPP`/`EINVAL`): blocking mode uses an
+/// `O_NONBLOCK` fd and `poll` instead.
+const NOWAIT_UNSUPPORTED: u8 = 2;
+
 /// One queue's file descriptor plus the shared device state.
+///
+/// Blocking mode keeps the fd blocking: the first read of a batch sleeps in the kernel, and the
+/// batch is drained with `preadv2(RWF_NOWAIT)`, which `tun_chr_read_iter` answers with `EAGAIN`
+/// at once when the queue is empty (`IOCB_NOWAIT`). That is one syscall per wake-up instead of
+/// an `EAGAIN` read, a `poll` and another read. Where the kernel refuses `RWF_NOWAIT`, the fd
+/// is made `O_NONBLOCK` and blocking reads and writes wait in `poll` (detected once per
+/// queue). Non-blocking mode is a plain `O_NONBLOCK` fd.
 pub(crate) struct Queue {
     pub(crate) fd: OwnedFd,
     pub(crate) dev: Arc<Device>,
-    /// The fd is always `O_NONBLOCK`; in blocking mode reads and writes wait in `poll`.
+    /// The caller's mode: calls wait (blocking) or return `WouldBlock`.
     pub(crate) blocking: AtomicBool,
+    /// `RWF_NOWAIT` support: `NOWAIT_UNTRIED`, `NOWAIT_WORKS` or `NOWAIT_UNSUPPORTED`.
+    nowait: AtomicU8,
 }
 
 impl Queue {
+    fn new(fd: OwnedFd, dev: Arc<Device>, blocking: bool) -> io::Result<Queue> {
+        let q = Queue {
+            fd,
+            dev,
+            blocking: AtomicBool::new(blocking),
+            nowait: AtomicU8::new(NOWAIT_UNTRIED),
+        };
+        q.set_blocking(blocking)?;
+        Ok(q)
+    }
+
+    /// Switch the caller's mode and the fd's `O_NONBLOCK` to match: blocking mode has a
+    /// blocking fd unless `RWF_NOWAIT` was found unsupported.
+    pub(crate) fn set_blocking(&self, on: bool) -> io::Result<()> {
+        self.blocking.store(on, Ordering::Relaxed);
+        let fd_blocks = on && self.nowait.load(Ordering::Relaxed) != NOWAIT_UNSUPPORTED;
+        set_nonblock(&self.fd, !fd_blocks)
+    }
+
+    /// Whether the fd itself blocks (blocking mode with `RWF_NOWAIT` draining).
+    fn fd_blocks(&self) -> bool {
+        self.is_blocking() && self.nowait.load(Ordering::Relaxed) != NOWAIT_UNSUPPORTED
+    }
+
     /// Wait until the fd is ready for `events` (blocking mode only).
     pub(crate) fn wait(&self, events: PollFlags) -> io::Result<()> {
         let mut fds = [PollFd::new(&self.fd, events)];
@@ -215,10 +258,48 @@ impl Queue {
         }
     }
 
-    /// `readv(2)` without waiting.
-    pub(crate) fn readv_nowait(&self, bufs: &mut [io::IoSliceMut<'_>]) -> io::Result<usize> {
+    /// `readv(2)` that waits for a frame in blocking mode (and returns `WouldBlock` in
+    /// non-blocking mode); `EINTR` is retried.
+    pub(crate) fn readv_wait(&self, bufs: &mut [io::IoSliceMut<'_>]) -> io::Result<usize> {
         loop {
             match rustix::io::readv(&self.fd, bufs) {
+                Ok(n) => return Ok(n),
+                Err(rustix::io::Errno::INTR) => {}
+                // An O_NONBLOCK fd in blocking mode: the poll fallback.
+                Err(rustix::io::Errno::AGAIN) if self.is_blocking() && !self.fd_blocks() => {
+                    self.wait(PollFlags::IN)?;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// `readv(2)` without waiting: `WouldBlock` when nothing is queued. On a blocking fd this
+    /// is `preadv2(…, RWF_NOWAIT)`; if the kernel refuses that flag, the queue switches to
+    /// the `O_NONBLOCK` + `poll` fallback for good and reads again.
+    pub(crate) fn readv_nowait(&self, bufs: &mut [io::IoSliceMut<'_>]) -> io::Result<usize> {
+        loop {
+            let r = if self.fd_blocks() {
+                // Offset `u64::MAX` is -1: the current position, as `readv` (TUN ignores it).
+                match rustix::io::preadv2(&self.fd, bufs, u64::MAX, ReadWriteFlags::NOWAIT) {
+                    Err(rustix::io::Errno::OPNOTSUPP | rustix::io::Errno::INVAL)
+                        if self.nowait.load(Ordering::Relaxed) == NOWAIT_UNTRIED =>
+                    {
+                        self.nowait.store(NOWAIT_UNSUPPORTED, Ordering::Relaxed);
+                        set_nonblock(&self.fd, true)?;
+                        continue;
+                    }
+                    r => {
+                        if r.is_ok() || r == Err(rustix::io::Errno::AGAIN) {
+                            self.nowait.store(NOWAIT_WORKS, Ordering::Relaxed);
+                        }
+                        r
+                    }
+                }
+            } else {
+                rustix::io::readv(&self.fd, bufs)
+            };
+            match r {
                 Ok(n) => return Ok(n),
                 Err(rustix::io::Errno::INTR) => {}
                 Err(e) => return Err(e.into()),
@@ -238,6 +319,20 @@ impl Queue {
             }
         }
     }
+}
+
+/// Set or clear `O_NONBLOCK` on `fd`, keeping its other status flags.
+fn set_nonblock(fd: &OwnedFd, on: bool) -> io::Result<()> {
+    let flags = rustix::fs::fcntl_getfl(fd)?;
+    let want = if on {
+        flags | OFlags::NONBLOCK
+    } else {
+        flags - OFlags::NONBLOCK
+    };
+    if want != flags {
+        rustix::fs::fcntl_setfl(fd, want)?;
+    }
+    Ok(())
 }
 
 /// Configures and opens a TUN device; see [`Tun::builder`].
@@ -498,13 +593,10 @@ impl Builder {
             hook: self.hook.clone(),
             inject_gso_einval: AtomicU32::new(0),
         });
-        let tun = Tun {
-            q: Arc::new(Queue {
-                fd,
-                dev,
-                blocking: AtomicBool::new(self.blocking),
-            }),
-        };
+        let dev_name = dev.name.clone();
+        let q = Queue::new(fd, dev, self.blocking)
+            .map_err(|e| Error::device("F_SETFL", &dev_name, e))?;
+        let tun = Tun { q: Arc::new(q) };
         // Always set the mask, also to 0: a persistent device keeps an earlier owner's mask,
         // and TSO without a vnet header would hand us unsplittable super-packets
         // (rule book §4 and "Known pitfalls": set the mask explicitly on attach).
@@ -667,8 +759,13 @@ impl Tun {
     }
 
     /// Switch between blocking and non-blocking reads and writes for this queue.
-    pub fn set_blocking(&self, on: bool) {
-        self.q.blocking.store(on, Ordering::Relaxed);
+    ///
+    /// # Errors
+    /// [`Error::Device`] if the fd's `O_NONBLOCK` flag cannot be changed (`F_SETFL`).
+    pub fn set_blocking(&self, on: bool) -> Result<(), Error> {
+        self.q
+            .set_blocking(on)
+            .map_err(|e| Error::device("F_SETFL", self.name(), e))
     }
 
     /// Open one more queue of this multi-queue device. Must run in the network namespace the
@@ -694,13 +791,9 @@ impl Tun {
             sys::set_vnet_hdr_sz(fd.as_fd(), dev.vnet_len)
                 .map_err(|e| Error::device("TUNSETVNETHDRSZ", &dev.name, e))?;
         }
-        Ok(Tun {
-            q: Arc::new(Queue {
-                fd,
-                dev: Arc::clone(dev),
-                blocking: AtomicBool::new(self.q.is_blocking()),
-            }),
-        })
+        let q = Queue::new(fd, Arc::clone(dev), self.q.is_blocking())
+            .map_err(|e| Error::device("F_SETFL", &dev.name, e))?;
+        Ok(Tun { q: Arc::new(q) })
     }
 
     /// Detach this queue (`TUNSETQUEUE`, `IFF_DETACH_QUEUE`): the kernel stops steering
@@ -938,5 +1031,68 @@ impl Control {
     #[doc(hidden)]
     pub fn __inject_gso_einval(&self, n: u32) {
         self.q.dev.inject_gso_einval.store(n, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::IoSliceMut;
+
+    fn queue_on(fd: OwnedFd, blocking: bool) -> Queue {
+        let dev = Arc::clone(&test_queue(0).dev);
+        Queue::new(fd, dev, blocking).unwrap()
+    }
+
+    fn nonblock(fd: &OwnedFd) -> bool {
+        rustix::fs::fcntl_getfl(fd)
+            .unwrap()
+            .contains(OFlags::NONBLOCK)
+    }
+
+    #[test]
+    fn blocking_mode_drains_with_nowait_on_a_blocking_fd() {
+        // A blocking UDP socket stands in for an empty TUN queue: RWF_NOWAIT must answer
+        // WouldBlock at once instead of sleeping, and leave the fd blocking.
+        let sock = rustix::net::socket(
+            rustix::net::AddressFamily::INET,
+            rustix::net::SocketType::DGRAM,
+            None,
+        )
+        .unwrap();
+        let q = queue_on(sock, true);
+        assert!(!nonblock(&q.fd));
+        let mut buf = [0u8; 16];
+        let e = q
+            .readv_nowait(&mut [IoSliceMut::new(&mut buf)])
+            .unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
+        assert_eq!(q.nowait.load(Ordering::Relaxed), NOWAIT_WORKS);
+        assert!(!nonblock(&q.fd));
+        // Non-blocking mode: an O_NONBLOCK fd and plain reads.
+        q.set_blocking(false).unwrap();
+        assert!(nonblock(&q.fd));
+        let e = q.readv_wait(&mut [IoSliceMut::new(&mut buf)]).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
+        q.set_blocking(true).unwrap();
+        assert!(!nonblock(&q.fd));
+    }
+
+    #[test]
+    fn a_kernel_refusing_nowait_switches_the_queue_to_poll_once() {
+        // procfs files answer RWF_NOWAIT with EOPNOTSUPP, as a kernel without TUN support for
+        // it would.
+        let f = rustix::fs::open("/proc/loadavg", OFlags::RDONLY, Mode::empty()).unwrap();
+        let q = queue_on(f, true);
+        assert!(!nonblock(&q.fd));
+        let mut buf = [0u8; 128];
+        let n = q.readv_nowait(&mut [IoSliceMut::new(&mut buf)]).unwrap();
+        assert!(n > 0, "the read is retried without RWF_NOWAIT");
+        assert_eq!(q.nowait.load(Ordering::Relaxed), NOWAIT_UNSUPPORTED);
+        assert!(nonblock(&q.fd) && !q.fd_blocks());
+        // Remembered: switching modes keeps the fd non-blocking.
+        q.set_blocking(false).unwrap();
+        q.set_blocking(true).unwrap();
+        assert!(nonblock(&q.fd) && q.is_blocking());
     }
 }

@@ -4,7 +4,6 @@
 use std::io::{self, IoSliceMut};
 use std::sync::Arc;
 
-use rustix::event::PollFlags;
 use tcp_tso::{CsumState, Span, SplitError};
 use virtio_net_hdr::{GsoType, VirtioNetHdr};
 
@@ -390,13 +389,10 @@ impl Reader {
             }
             return Ok(at);
         }
-        loop {
-            match self.q.readv_nowait(iov) {
-                Err(e) if wait && e.kind() == io::ErrorKind::WouldBlock => {
-                    self.q.wait(PollFlags::IN)?;
-                }
-                r => return r,
-            }
+        if wait {
+            self.q.readv_wait(iov)
+        } else {
+            self.q.readv_nowait(iov)
         }
     }
 
