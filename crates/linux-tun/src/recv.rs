@@ -16,6 +16,13 @@ use crate::stats::{DropReason, Event, bump};
 const MAX_PACKET: usize = 65536;
 /// Slab bytes budgeted per packet by [`RecvBatch::new`] (a 1500-byte MTU segment fits).
 const DEFAULT_PACKET_ROOM: usize = 2048;
+/// A read's first part: frames up to this long (every packet at MTU 1500) land exactly where
+/// they are delivered.
+const FIRST_PART: usize = DEFAULT_PACKET_ROOM;
+/// Segments and header length the read gap is sized for: a 64 KiB super-packet at MSS 1448
+/// is 46 segments; IPv6 + TCP with timestamps is 72 bytes of headers.
+const GAP_SEGMENTS: usize = 64;
+const GAP_HEADER_LEN: usize = 80;
 
 #[derive(Clone, Copy, Debug)]
 struct Meta {
@@ -311,6 +318,8 @@ pub struct Reader {
     hdr: [u8; 12],
     spill: Box<[u8]>,
     pending: Option<Pending>,
+    /// Segments and slab bytes of the largest super-packet split in place by this `recv`.
+    largest: (usize, usize),
     /// Test seam: frames handed to the next reads instead of the kernel's.
     injected: Vec<Vec<u8>>,
 }
@@ -331,6 +340,7 @@ impl Reader {
             hdr: [0; 12],
             spill: vec![0u8; MAX_PACKET].into_boxed_slice(),
             pending: None,
+            largest: (0, 0),
             injected: Vec::new(),
         }
     }
@@ -355,10 +365,11 @@ impl Reader {
     /// [`Stats::dropped_malformed`]: crate::Stats::dropped_malformed
     pub fn recv(&mut self, batch: &mut RecvBatch) -> io::Result<usize> {
         batch.clear();
+        self.largest = (0, 0);
         if self.pending.is_some() {
             self.drain_pending(batch);
         }
-        while self.pending.is_none() && !batch.is_full() && batch.slab.len() > batch.used {
+        while self.pending.is_none() && !batch.is_full() && self.room_for_another(batch) {
             let wait = batch.is_empty() && self.q.is_blocking();
             if let Err(e) = self.read_one(batch, wait) {
                 if batch.is_empty() {
@@ -369,6 +380,17 @@ impl Reader {
         }
         bump(&self.q.dev.counters.packets_delivered, batch.len() as u64);
         Ok(batch.len())
+    }
+
+    /// Whether another frame is worth reading into `batch` now: not if a super-packet as large
+    /// as the largest of this call would no longer fit (its segments or its slab bytes). Read
+    /// anyway, it would be moved to the spill buffer and delivered in part; left in the
+    /// kernel's queue, the next call reads it straight into place (and this call needs no
+    /// final read that finds the queue empty).
+    fn room_for_another(&self, batch: &RecvBatch) -> bool {
+        let (segs, bytes) = self.largest;
+        let free = batch.slab.len().saturating_sub(batch.used);
+        free > batch.headroom && batch.cap - batch.meta.len() >= segs && free >= bytes
     }
 
     /// Test seam, not part of the API: queue a raw frame (vnet header included when enabled)
@@ -401,16 +423,35 @@ impl Reader {
     fn read_one(&mut self, batch: &mut RecvBatch, wait: bool) -> io::Result<()> {
         let vl = self.q.dev.vnet_len;
         let pos = batch.used + batch.headroom;
-        let k = batch.slab.len().saturating_sub(pos).min(MAX_PACKET);
+        let avail = batch.slab.len().saturating_sub(pos);
+        // The frame lands in up to three places: its first `a` bytes where a plain packet
+        // belongs (right after its headroom), the next `b` bytes `gap` further on, and the
+        // rest in the spill buffer. The gap is where a super-packet's segments spread: split in
+        // place, segment k ends by the end of its own payload in the input when the input
+        // starts far enough in (tcp_tso::split_in_place), so the payload is copied once, into
+        // its segment, instead of first being moved out of the way.
+        let a = avail.min(FIRST_PART);
+        let want_gap =
+            (batch.cap - batch.meta.len()).min(GAP_SEGMENTS) * (batch.headroom + GAP_HEADER_LEN);
+        let gap = if avail >= a + want_gap + MAX_PACKET {
+            want_gap
+        } else {
+            0
+        };
+        let second = pos + a + gap;
+        let b = avail.saturating_sub(a + gap).min(MAX_PACKET - a);
         let n = {
             let mut hdr = std::mem::take(&mut self.hdr);
-            let slab_part = batch.slab.get_mut(pos..pos + k).unwrap_or_default();
+            let (_, tail) = batch.slab.split_at_mut(pos.min(batch.slab.len()));
+            let (first, tail) = tail.split_at_mut(a);
+            let second_part = tail.get_mut(gap..gap + b).unwrap_or_default();
             let mut spill = std::mem::take(&mut self.spill);
             let r = {
                 let mut iov = [
                     IoSliceMut::new(&mut hdr[..vl]),
-                    IoSliceMut::new(slab_part),
-                    IoSliceMut::new(&mut spill[k..]),
+                    IoSliceMut::new(first),
+                    IoSliceMut::new(second_part),
+                    IoSliceMut::new(&mut spill[a + b..]),
                 ];
                 self.readv(&mut iov, wait)
             };
@@ -418,6 +459,7 @@ impl Reader {
             self.spill = spill;
             r?
         };
+        let k = a + b;
         let dev = &self.q.dev;
         bump(&dev.counters.frames_read, 1);
         let Some(len) = n.checked_sub(vl).filter(|&l| l > 0) else {
@@ -430,7 +472,8 @@ impl Reader {
         }
         if len > k {
             // Spilled: make it contiguous in the spill buffer and split from there.
-            self.spill[..k].copy_from_slice(&batch.slab[pos..pos + k]);
+            self.spill[..a].copy_from_slice(&batch.slab[pos..pos + a]);
+            self.spill[a..k].copy_from_slice(&batch.slab[second..second + b]);
             self.pending = Some(Pending {
                 hdr: self.hdr,
                 len,
@@ -443,7 +486,20 @@ impl Reader {
             return Ok(());
         }
         let hdr = self.header();
-        if hdr.gso_type().base() == GsoType::NONE {
+        let gso = hdr.gso_type().base() != GsoType::NONE;
+        // Where the frame starts once contiguous: a plain packet (or a short frame) at `pos`,
+        // a long super-packet just before its second part.
+        let start = if len <= a || gap == 0 {
+            pos
+        } else if gso {
+            batch.slab.copy_within(pos..pos + a, second - a);
+            second - a
+        } else {
+            // A long plain packet (jumbo MTU): close the gap behind its first part.
+            batch.slab.copy_within(second..second + (len - a), pos + a);
+            pos
+        };
+        if !gso {
             let pkt = &mut batch.slab[pos..pos + len];
             match tcp_tso::finish_in_place(&hdr, pkt) {
                 Ok(state) => {
@@ -457,7 +513,7 @@ impl Reader {
         bump(&dev.counters.super_packets_read, 1);
         let room = batch.cap - batch.meta.len();
         let base = batch.used;
-        let input = (pos - base)..(pos - base + len);
+        let input = (start - base)..(start - base + len);
         match tcp_tso::split_in_place(
             &hdr,
             &mut batch.slab[base..],
@@ -472,10 +528,12 @@ impl Reader {
                     batch.push(base + sp.offset, sp.len, good);
                 }
                 batch.used = base + s.used;
+                let (segs, bytes) = self.largest;
+                self.largest = (segs.max(s.segments), bytes.max(s.used));
             }
             Err(SplitError::OutOfRoom { .. }) => {
                 // All or nothing in place: move it aside and deliver what fits now.
-                self.spill[..len].copy_from_slice(&batch.slab[pos..pos + len]);
+                self.spill[..len].copy_from_slice(&batch.slab[start..start + len]);
                 self.pending = Some(Pending {
                     hdr: self.hdr,
                     len,
@@ -628,6 +686,47 @@ mod tests {
     }
 
     #[test]
+    fn super_packets_split_in_place_from_the_read_gap_and_stop_before_overflowing() {
+        let q = test_queue(10);
+        let mut rx = Reader::new(Arc::clone(&q));
+        let hdr = VirtioNetHdr::tcp_gso(inet_hdr::IpVersion::V4, 20, 20, 1400, false);
+        let pkt = virtio_net_hdr::testdata::ipv4_tcp_super_packet(45, 1400);
+        let mut want = Vec::new();
+        let mut slab = vec![0u8; 200_000];
+        let mut spans = vec![Span::default(); 64];
+        let s = tcp_tso::split(&hdr, &pkt, 0, &mut slab, 0, &mut spans).unwrap();
+        for sp in &spans[..s.segments] {
+            want.push(slab[sp.range()].to_vec());
+        }
+        for _ in 0..2 {
+            rx.__inject_frame(&frame(hdr, &pkt));
+        }
+        // Room for 64 packets: one super-packet of 45 fits, a second would not.
+        let mut batch = RecvBatch::new(64, 32);
+        for call in 0..2 {
+            assert_eq!(rx.recv(&mut batch).unwrap(), 45, "call {call}");
+            let c = &q.dev.counters;
+            assert_eq!(c.frames_read.load(Ordering::Relaxed), call + 1);
+            let got: Vec<Vec<u8>> = batch.iter().map(|p| p.bytes().to_vec()).collect();
+            assert_eq!(got, want);
+            assert_eq!(batch.get(0).unwrap().offset(), 32);
+        }
+        assert!(rx.pending.is_none());
+    }
+
+    #[test]
+    fn a_long_plain_packet_is_delivered_whole_where_it_belongs() {
+        let q = test_queue(10);
+        let mut rx = Reader::new(q);
+        let jumbo: Vec<u8> = (0..9000u32).map(|i| (i % 253) as u8).collect();
+        rx.__inject_frame(&frame(VirtioNetHdr::plain(), &jumbo));
+        let mut batch = RecvBatch::new(128, 16);
+        assert_eq!(rx.recv(&mut batch).unwrap(), 1);
+        let p = batch.get(0).unwrap();
+        assert_eq!((p.offset(), p.bytes()), (16, &jumbo[..]));
+    }
+
+    #[test]
     fn iter_mut_yields_disjoint_headroom_and_packet() {
         let q = test_queue(0);
         let mut rx = Reader::new(q);
@@ -684,7 +783,7 @@ mod tests {
         fn hostile_frames_never_panic(
             frames in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..3000), 1..8),
             vnet in prop_oneof![Just(0usize), Just(10), Just(12)],
-            cap in 1usize..8,
+            cap in prop_oneof![1usize..8, 100usize..140],
             headroom in 0usize..64,
         ) {
             let q = test_queue(vnet);
@@ -707,7 +806,7 @@ mod tests {
             mss in 1usize..1500,
             field in 0usize..10,
             value in any::<u8>(),
-            cap in 1usize..12,
+            cap in prop_oneof![1usize..12, 100usize..140],
             headroom in 0usize..40,
         ) {
             prop_assume!(segments * mss + 40 <= 65535);
