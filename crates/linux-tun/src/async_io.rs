@@ -6,7 +6,7 @@ use std::sync::Arc;
 use tokio::io::unix::AsyncFd;
 
 use crate::sys::{QueueFd, register_async};
-use crate::{Control, Reader, RecvBatch, SendBatch, SendError, Tun, Writer};
+use crate::{Checksum, Control, Reader, RecvBatch, SendBatch, SendError, Tun, Writer};
 
 /// A TUN queue registered with tokio's reactor; [`split`](AsyncTun::split) it into async
 /// batch halves.
@@ -158,6 +158,43 @@ impl AsyncWriter {
                     });
                 }
             }
+        }
+    }
+
+    /// Write a received batch straight from its slab as [`Writer::send_received`] does,
+    /// waiting for writability instead of returning `WouldBlock`. Returns how many packets
+    /// were written in total; refusals are in [`Writer::failures`] (via
+    /// [`get_mut`](Self::get_mut)).
+    ///
+    /// # Errors
+    /// [`SendError::Io`] with the total written before the failure; the rest stay in `batch`.
+    pub async fn send_received(
+        &mut self,
+        batch: &mut RecvBatch,
+        csum: Checksum,
+    ) -> Result<usize, SendError> {
+        let first = self.inner.send_received(batch, csum);
+        let mut total = 0;
+        let mut r = first;
+        loop {
+            match r {
+                Ok(n) => return Ok(total + n),
+                Err(SendError::WouldBlock { written }) => {
+                    total += written;
+                    let mut guard = self.fd.writable().await.map_err(|source| SendError::Io {
+                        written: total,
+                        source,
+                    })?;
+                    guard.clear_ready();
+                }
+                Err(SendError::Io { written, source }) => {
+                    return Err(SendError::Io {
+                        written: total + written,
+                        source,
+                    });
+                }
+            }
+            r = self.inner.send_received_more(batch, csum);
         }
     }
 

@@ -14,11 +14,15 @@
 //!   `tcp-tso`) into MSS segments with complete checksums, each with headroom for a tunnel
 //!   header, and the queue is drained until it is empty or the batch is full. Plain packets
 //!   are read straight into the batch. Malformed frames are dropped and counted, never fatal.
+//!   In blocking mode the first read sleeps in the kernel and the queue is drained with
+//!   `preadv2(RWF_NOWAIT)`: one system call per frame, no `poll`.
 //! - [`Writer::send`] takes a [`SendBatch`], coalesces TCP segments (by `tcp-gro`) and writes
 //!   each result with one `writev` (virtio header, headers, payload slices: no payload copy).
 //!   A kernel that refuses a super-packet (`EINVAL`, rule book §3.3 item 7) gets its segments
 //!   one by one instead, and after [`GRO_DISABLE_AFTER`] refusals coalescing is turned off for
-//!   the device ([`Event::GroDisabled`]).
+//!   the device ([`Event::GroDisabled`]). [`Writer::send_received`] does the same straight from
+//!   a [`RecvBatch`] (a TUN-to-TUN forwarder, or packets decrypted in place): nothing is copied
+//!   into a [`SendBatch`] first.
 //! - [`Stats`] and an [`Event`] hook ([`Builder::on_event`]) make every drop and fallback
 //!   visible. With the `tokio` feature, `AsyncTun` does the same on tokio's reactor.
 //!

@@ -354,8 +354,9 @@ impl Reader {
     ///
     /// Waits for the first frame (blocking mode), splits a super-packet into segments with
     /// complete checksums, then keeps reading without waiting until the kernel has nothing
-    /// more or the batch is full. A super-packet that does not fit is continued by the next
-    /// call. Malformed frames are dropped and counted ([`Stats::dropped_malformed`]) and the
+    /// more, the batch is full, or it could not take another super-packet as large as one
+    /// already read by this call (that one stays queued in the kernel for the next call). A
+    /// super-packet that does not fit is continued by the next call. Malformed frames are dropped and counted ([`Stats::dropped_malformed`]) and the
     /// reading goes on.
     ///
     /// # Errors

@@ -362,12 +362,22 @@ impl Writer {
         batch: &mut RecvBatch,
         csum: Checksum,
     ) -> Result<usize, SendError> {
+        self.rx_failures.clear();
+        self.send_received_more(batch, csum)
+    }
+
+    /// [`send_received`](Self::send_received) without forgetting earlier failures (for
+    /// retries after `WouldBlock`).
+    pub(crate) fn send_received_more(
+        &mut self,
+        batch: &mut RecvBatch,
+        csum: Checksum,
+    ) -> Result<usize, SendError> {
         let n = batch.len();
         let mut status = std::mem::take(&mut self.rx_status);
         let mut failures = std::mem::take(&mut self.rx_failures);
         status.clear();
         status.resize(n, Status::Queued);
-        failures.clear();
         let marks = Marks {
             status: &mut status,
             failures: &mut failures,
