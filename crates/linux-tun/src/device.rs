@@ -290,7 +290,10 @@ impl Queue {
                         continue;
                     }
                     r => {
-                        if r.is_ok() || r == Err(rustix::io::Errno::AGAIN) {
+                        // Stored once: the reader and writer threads share this cache line.
+                        if (r.is_ok() || r == Err(rustix::io::Errno::AGAIN))
+                            && self.nowait.load(Ordering::Relaxed) == NOWAIT_UNTRIED
+                        {
                             self.nowait.store(NOWAIT_WORKS, Ordering::Relaxed);
                         }
                         r
