@@ -139,9 +139,19 @@ impl AsyncWriter {
     /// [`SendError::Io`] with the total written before the failure; the rest stay queued.
     pub async fn send(&mut self, batch: &mut SendBatch) -> Result<usize, SendError> {
         batch.failures.clear();
+        self.until_written(|w, _first| w.send_more(batch)).await
+    }
+
+    /// Repeat `attempt` (told whether it is the first call) until it stops reporting
+    /// `WouldBlock`, waiting for writability in between; counts add up across attempts.
+    async fn until_written(
+        &mut self,
+        mut attempt: impl FnMut(&mut Writer, bool) -> Result<usize, SendError>,
+    ) -> Result<usize, SendError> {
         let mut total = 0;
+        let mut first = true;
         loop {
-            match self.inner.send_more(batch) {
+            match attempt(&mut self.inner, first) {
                 Ok(n) => return Ok(total + n),
                 Err(SendError::WouldBlock { written }) => {
                     total += written;
@@ -158,6 +168,7 @@ impl AsyncWriter {
                     });
                 }
             }
+            first = false;
         }
     }
 
@@ -173,29 +184,14 @@ impl AsyncWriter {
         batch: &mut RecvBatch,
         csum: Checksum,
     ) -> Result<usize, SendError> {
-        let first = self.inner.send_received(batch, csum);
-        let mut total = 0;
-        let mut r = first;
-        loop {
-            match r {
-                Ok(n) => return Ok(total + n),
-                Err(SendError::WouldBlock { written }) => {
-                    total += written;
-                    let mut guard = self.fd.writable().await.map_err(|source| SendError::Io {
-                        written: total,
-                        source,
-                    })?;
-                    guard.clear_ready();
-                }
-                Err(SendError::Io { written, source }) => {
-                    return Err(SendError::Io {
-                        written: total + written,
-                        source,
-                    });
-                }
+        self.until_written(|w, first| {
+            if first {
+                w.send_received(batch, csum)
+            } else {
+                w.send_received_more(batch, csum)
             }
-            r = self.inner.send_received_more(batch, csum);
-        }
+        })
+        .await
     }
 
     /// The blocking-API half inside.
