@@ -177,12 +177,7 @@ pub fn split_planned(
     spans: &mut [Span],
 ) -> Result<Split, SplitError> {
     let n = plan.segments();
-    if first_segment >= n {
-        return Err(SplitError::ResumePastEnd {
-            first_segment,
-            segments: n,
-        });
-    }
+    resume_check(first_segment, n)?;
     let mut pos = 0usize;
     let mut written = 0usize;
     for i in first_segment..n {
@@ -250,12 +245,7 @@ pub fn split_to_buffers<O: ByteOrder, B: AsMut<[u8]>>(
 ) -> Result<Split, SplitError> {
     let plan = Plan::new(hdr, packet)?;
     let n = plan.segments();
-    if first_segment >= n {
-        return Err(SplitError::ResumePastEnd {
-            first_segment,
-            segments: n,
-        });
-    }
+    resume_check(first_segment, n)?;
     let mut written = 0usize;
     for i in first_segment..n {
         let len = plan.segment_len(i);
@@ -401,4 +391,15 @@ pub fn split_in_place<O: ByteOrder>(
         pos = start + seg_len;
     }
     finish_call(&plan, 0, n, pos)
+}
+
+/// A resumed split must start at a segment that exists.
+fn resume_check(first_segment: usize, segments: usize) -> Result<(), SplitError> {
+    if first_segment >= segments {
+        return Err(SplitError::ResumePastEnd {
+            first_segment,
+            segments,
+        });
+    }
+    Ok(())
 }
