@@ -363,18 +363,7 @@ fn send_received(
     c: &Counters,
 ) -> Result<(), String> {
     let queued = batch.len();
-    match tx.send_received(batch, csum) {
-        Ok(written) => {
-            c.tx_segments.fetch_add(written as u64, Ordering::Relaxed);
-            c.dropped
-                .fetch_add((queued - written) as u64, Ordering::Relaxed);
-            Ok(())
-        }
-        Err(SendError::Io { written, source }) => {
-            Err(format!("write failed after {written} packets: {source}"))
-        }
-        Err(e) => Err(format!("write: {e}")),
-    }
+    account(tx.send_received(batch, csum), queued, c)
 }
 
 /// Write the batch (GRO + one `writev` per super-packet). Packets the kernel refused one by one
@@ -384,7 +373,13 @@ fn flush(tx: &mut Writer, batch: &mut SendBatch, c: &Counters) -> Result<(), Str
         return Ok(());
     }
     let queued = batch.len();
-    match tx.send(batch) {
+    account(tx.send(batch), queued, c)
+}
+
+/// Count what a send wrote; packets refused one by one are counted as dropped (TCP
+/// retransmits them), an I/O error ends the forwarder.
+fn account(sent: Result<usize, SendError>, queued: usize, c: &Counters) -> Result<(), String> {
+    match sent {
         Ok(written) => {
             c.tx_segments.fetch_add(written as u64, Ordering::Relaxed);
             c.dropped
