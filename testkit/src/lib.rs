@@ -233,15 +233,35 @@ impl Netns {
     }
 }
 
+/// Whether `pid` is gone or a zombie (exited, waiting to be reaped by its parent).
+fn has_exited(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the last ')' (the command name may itself contain one).
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with(['Z', 'X'])),
+        Err(_) => true,
+    }
+}
+
 impl Drop for Netns {
     fn drop(&mut self) {
         // Processes started inside (by this test) first, then links (a persistent TUN
         // outlives its fds), then the namespace itself.
         if let Ok(pids) = run_cmd(Command::new("ip").args(["netns", "pids", &self.name])) {
-            for pid in pids.lines().filter_map(|p| p.trim().parse::<i32>().ok()) {
+            let pids: Vec<i32> = pids.lines().filter_map(|p| p.trim().parse().ok()).collect();
+            for &pid in &pids {
                 if let Some(pid) = rustix::process::Pid::from_raw(pid) {
                     let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
                 }
+            }
+            // SIGKILL is delivered asynchronously: wait (bounded) until every process has
+            // exited, so nothing of this namespace outlives the guard.
+            for _ in 0..500 {
+                if pids.iter().all(|&pid| has_exited(pid)) {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
             }
         }
         if let Ok(links) = self.links() {
