@@ -22,7 +22,7 @@ const STALL: Duration = Duration::from_secs(10);
 
 const USAGE: &str = "\
 usage: cargo xtask netns-test [--quick] [--seconds S] [--streams N] [--modes m1,m2,…]
-                              [--iperf3] [--no-iperf3] [--seed N]
+                              [--iperf3] [--no-iperf3] [--seed N] [--cc NAME]
   (default)    every mode over IPv4 and IPv6, one and N streams, 8 s each, plus iperf3: ~6 minutes
   --quick      CI size: every mode over IPv4 and IPv6 with one stream (ours also with N streams),
                2 s each: about a minute
@@ -30,7 +30,9 @@ usage: cargo xtask netns-test [--quick] [--seconds S] [--streams N] [--modes m1,
   --streams N  parallel streams for the multi-stream runs (default 4)
   --modes      subset of: plain, passthrough, verify, trust, tun-rs, impaired (default: all)
   --iperf3     also measure each mode with iperf3 (default on when installed, off with --quick)
-  --seed N     seed for the data pattern and the impairment (default 1)";
+  --seed N     seed for the data pattern and the impairment (default 1)
+  --cc NAME    the senders' TCP congestion control (default cubic, as in the reference
+               measurements; `default` keeps the system's, often bbr)";
 
 /// How the forwarder moves packets.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -110,6 +112,8 @@ struct Options {
     modes: Vec<Mode>,
     iperf3: Option<bool>,
     seed: u64,
+    /// Congestion control set in both namespaces (`None`: leave the inherited one).
+    cc: Option<String>,
 }
 
 fn parse_args(args: &[String]) -> Result<Options, String> {
@@ -120,6 +124,7 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
         modes: Mode::ALL.to_vec(),
         iperf3: None,
         seed: 1,
+        cc: Some("cubic".into()),
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -137,6 +142,10 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
                 o.streams = value(a)?.parse().map_err(|e| format!("--streams: {e}"))?;
             }
             "--seed" => o.seed = value(a)?.parse().map_err(|e| format!("--seed: {e}"))?,
+            "--cc" => {
+                let v = value(a)?;
+                o.cc = (v != "default").then_some(v);
+            }
             "--modes" => {
                 o.modes = value(a)?
                     .split(',')
@@ -443,10 +452,11 @@ fn run_all(opts: &Options, bins: &Binaries) -> (Vec<Row>, IperfRows, Result<(), 
         .iperf3
         .unwrap_or(!opts.quick && sys::run("iperf3", &["--version"]).is_ok());
     eprintln!(
-        "netns-test: namespaces {} and {}; {} s per transfer; load average {}",
+        "netns-test: namespaces {} and {}; {} s per transfer; congestion control {}; load average {}",
         topo.a.name(),
         topo.b.name(),
         opts.seconds,
+        opts.cc.as_deref().unwrap_or("inherited"),
         sys::loadavg()
     );
     let mut port = 5300u16;
@@ -650,6 +660,9 @@ fn transfer(
         .arg(v.streams.to_string())
         .arg(format!("{}", opts.seconds))
         .arg(seed.to_string());
+    if let Some(cc) = &opts.cc {
+        scmd.arg(cc);
+    }
     let sender = Proc::spawn("sender", scmd)?;
 
     // Follow the receiver: progress, stall detection, Ctrl-C, the result line.
@@ -801,10 +814,11 @@ fn iperf3(opts: &Options, topo: &Topology, port: u16) -> Result<f64, String> {
     let server = Proc::spawn("iperf3 server", server)?;
     std::thread::sleep(Duration::from_millis(300));
     let secs = format!("{}", opts.seconds.ceil() as u64);
-    let out = topo
-        .a
-        .exec("iperf3", &["-c", "10.99.0.2", "-p", &p, "-t", &secs, "-J"])
-        .map_err(|e| e.to_string())?;
+    let mut client = vec!["-c", "10.99.0.2", "-p", &p, "-t", &secs, "-J"];
+    if let Some(cc) = &opts.cc {
+        client.extend(["-C", cc.as_str()]);
+    }
+    let out = topo.a.exec("iperf3", &client).map_err(|e| e.to_string())?;
     let _ = server.finish(Duration::from_secs(5));
     // end.sum_received.bits_per_second
     let at = out

@@ -64,11 +64,18 @@ fn start_of(stream: u32) -> usize {
     (stream as usize).wrapping_mul(104_729) % PERIOD
 }
 
-/// `__send <addr> <streams> <seconds> <seed>`: connect `streams` times, send for `seconds`, shut
-/// down the write side and wait for the receiver to close (so every byte was delivered).
+/// `__send <addr> <streams> <seconds> <seed> [congestion-control]`: connect `streams` times,
+/// send for `seconds`, shut down the write side and wait for the receiver to close (so every
+/// byte was delivered).
 pub(crate) fn send(args: &[String]) -> Result<(), String> {
-    let [addr, streams, secs, seed] = args else {
-        return Err("usage: __send <addr:port> <streams> <seconds> <seed>".into());
+    let (addr, streams, secs, seed, cc) = match args {
+        [a, n, s, d] => (a, n, s, d, None),
+        [a, n, s, d, cc] => (a, n, s, d, Some(cc.clone())),
+        _ => {
+            return Err(
+                "usage: __send <addr:port> <streams> <seconds> <seed> [congestion-control]".into(),
+            );
+        }
     };
     let addr: SocketAddr = addr.parse().map_err(|e| format!("address {addr}: {e}"))?;
     let streams: u32 = streams.parse().map_err(|e| format!("streams: {e}"))?;
@@ -79,7 +86,8 @@ pub(crate) fn send(args: &[String]) -> Result<(), String> {
     let handles: Vec<_> = (0..streams)
         .map(|k| {
             let pattern = Arc::clone(&pattern);
-            thread::spawn(move || send_one(addr, k, &pattern, deadline))
+            let cc = cc.clone();
+            thread::spawn(move || send_one(addr, k, &pattern, deadline, cc.as_deref()))
         })
         .collect();
     let mut failure = None;
@@ -96,9 +104,18 @@ pub(crate) fn send(args: &[String]) -> Result<(), String> {
     }
 }
 
-fn send_one(addr: SocketAddr, k: u32, pattern: &Pattern, deadline: Instant) -> io::Result<u64> {
+fn send_one(
+    addr: SocketAddr,
+    k: u32,
+    pattern: &Pattern,
+    deadline: Instant,
+    cc: Option<&str>,
+) -> io::Result<u64> {
     let mut sock = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
     sock.set_nodelay(false)?;
+    if let Some(cc) = cc {
+        crate::sys::set_congestion_control(&sock, cc)?;
+    }
     let mut preamble = [0u8; 8];
     preamble[..4].copy_from_slice(&MAGIC.to_be_bytes());
     preamble[4..].copy_from_slice(&k.to_be_bytes());
