@@ -52,15 +52,16 @@ struct Tcp {
     /// Payload bytes after the TCP header.
     payload: usize,
     segments: usize,
-    /// IPv4 header sum without total length, ID and checksum.
-    ip_base: Checksum,
+    /// IPv4 header sum without total length, ID and checksum, folded to 16 bits.
+    ip_base: u32,
     id0: u16,
     seq0: u32,
     flags0: u8,
     /// Byte 12 of the TCP header (data offset, reserved, AE).
     doff_byte: u8,
-    /// Pseudo-header (length 0) plus the TCP header without seq, flag word and checksum.
-    tcp_base: Checksum,
+    /// Pseudo-header (length 0) plus the TCP header without seq, flag word and checksum,
+    /// folded to 16 bits.
+    tcp_base: u32,
 }
 
 /// Maps a header-view error that bounds checks already exclude.
@@ -334,7 +335,7 @@ impl Tcp {
                     .add_u16(!ip.id())
                     .add_u16(!ip.checksum());
                 let pseudo = pseudo_header_v4(ip.src, ip.dst, Protocol::TCP.0, 0);
-                (ip_base, ip.id(), pseudo)
+                (u32::from(ip_base.fold()), ip.id(), pseudo)
             }
             IpVersion::V6 => {
                 let (ip, _) = Ipv6Header::ref_from_packet(packet).map_err(truncated)?;
@@ -342,7 +343,7 @@ impl Tcp {
                 // that still has segments left the final destination would differ; Linux does
                 // not hand such TCP super-packets to a TUN.)
                 let pseudo = pseudo_header_v6(&ip.src, &ip.dst, Protocol::TCP.0, 0);
-                (Checksum::new(), 0, pseudo)
+                (0, 0, pseudo)
             }
         };
         Ok(Tcp {
@@ -357,7 +358,7 @@ impl Tcp {
             seq0,
             flags0,
             doff_byte,
-            tcp_base: pseudo.combine(header_sum),
+            tcp_base: u32::from(pseudo.combine(header_sum).fold()),
         })
     }
 
@@ -383,7 +384,7 @@ impl Tcp {
                 let id = self.id0.wrapping_add(i as u16);
                 put16(seg, Ipv4Header::TOTAL_LEN_OFFSET, tot);
                 put16(seg, Ipv4Header::ID_OFFSET, id);
-                let check = self.ip_base.add_u16(tot).add_u16(id).finish();
+                let check = !fold32(self.ip_base + u32::from(tot) + u32::from(id));
                 put16(seg, Ipv4Header::CHECKSUM_OFFSET, check);
             }
             IpVersion::V6 => {
@@ -416,14 +417,25 @@ impl Tcp {
         put32(tcp, TcpHeader::SEQ_OFFSET, seq);
         put16(tcp, TcpHeader::FLAG_WORD_OFFSET, flag_word);
         let l4_len = (len - self.l4) as u32;
-        let sum = self
-            .tcp_base
-            .add_u32(l4_len)
-            .add_u32(seq)
-            .add_u16(flag_word)
-            .combine(payload_sum);
-        put16(tcp, TcpHeader::CHECKSUM_OFFSET, sum.finish());
+        // Sixteen-bit words added as plain u32s (no carry chain): at most eight terms below
+        // 2^16 each, so no overflow; `fold32` does the end-around carry once.
+        let sum = self.tcp_base
+            + (l4_len >> 16)
+            + (l4_len & 0xffff)
+            + (seq >> 16)
+            + (seq & 0xffff)
+            + u32::from(flag_word)
+            + u32::from(payload_sum.fold());
+        put16(tcp, TcpHeader::CHECKSUM_OFFSET, !fold32(sum));
     }
+}
+
+/// One's complement fold of a sum of 16-bit words to 16 bits (RFC 1071 §4.1). Never 0 for a
+/// non-zero sum, like [`Checksum::fold`].
+#[inline(always)]
+fn fold32(s: u32) -> u16 {
+    let s = (s & 0xffff) + (s >> 16);
+    ((s & 0xffff) + (s >> 16)) as u16
 }
 
 /// Copy the `hl` header bytes of `packet` to the front of `dst`, before the payload is
