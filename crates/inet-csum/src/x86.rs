@@ -118,8 +118,20 @@ pub(crate) fn copy_sum_le_avx2(dst: &mut [u8], src: &[u8]) -> u64 {
     if !has_avx2() {
         return crate::portable::copy_sum_le(dst, src);
     }
+    if src.len() >= COPY_ALIGN_MIN {
+        return copy_sum_le_avx2_aligned(dst, src);
+    }
     // SAFETY: AVX2 support was checked above.
     copy_by_blocks(dst, src, BLOCK, |d, s| unsafe { avx2_copy_sum_le(d, s) })
+}
+
+/// [`copy_sum_le_avx2`] for long copies (see [`copy_sum_le_avx512_aligned`]).
+#[inline(never)]
+fn copy_sum_le_avx2_aligned(dst: &mut [u8], src: &[u8]) -> u64 {
+    let (head, dst, src, odd) = copy_head(dst, src);
+    // SAFETY: only called by `copy_sum_le_avx2` after its AVX2 check.
+    let bulk = copy_by_blocks(dst, src, BLOCK, |d, s| unsafe { avx2_copy_sum_le(d, s) });
+    join_head(head, bulk, odd)
 }
 
 /// AVX-512 fused copy and sum (unfolded little-endian sum); `dst.len() == src.len()`.
@@ -128,8 +140,21 @@ pub(crate) fn copy_sum_le_avx512(dst: &mut [u8], src: &[u8]) -> u64 {
     if !has_avx512() {
         return crate::portable::copy_sum_le(dst, src);
     }
+    if src.len() >= COPY_ALIGN_MIN {
+        return copy_sum_le_avx512_aligned(dst, src);
+    }
     // SAFETY: AVX-512 F and BW support was checked above.
     copy_by_blocks(dst, src, BLOCK, |d, s| unsafe { avx512_copy_sum_le(d, s) })
+}
+
+/// [`copy_sum_le_avx512`] for long copies, with 64-byte aligned stores (see [`copy_head`]).
+/// Kept apart so that shorter copies pay one length compare for it.
+#[inline(never)]
+fn copy_sum_le_avx512_aligned(dst: &mut [u8], src: &[u8]) -> u64 {
+    let (head, dst, src, odd) = copy_head(dst, src);
+    // SAFETY: only called by `copy_sum_le_avx512` after its AVX-512 check.
+    let bulk = copy_by_blocks(dst, src, BLOCK, |d, s| unsafe { avx512_copy_sum_le(d, s) });
+    join_head(head, bulk, odd)
 }
 
 /// Sum `data` in blocks of `block` bytes (even), joining the block sums with end-around
@@ -290,6 +315,9 @@ fn acc512(lo: &mut __m512i, hi: &mut __m512i, v: __m512i) {
 /// more than the split loads it saves.
 const ALIGN_MIN: usize = 512;
 
+/// [`ALIGN_MIN`] for a fused copy (see [`copy_head`]).
+const COPY_ALIGN_MIN: usize = 2048;
+
 /// Where a long sum starts its 64-byte aligned loads: `data` minus a head up to the first
 /// 64-byte boundary, which the scalar path sums. A 64-byte load that straddles two cache lines
 /// costs about twice an aligned one (measured: 1468 bytes at offset 20 of a line, 18.8 ns
@@ -304,6 +332,24 @@ fn split_head(data: &[u8]) -> (u64, &[u8], bool) {
     }
     let (h, rest) = data.split_at(head);
     (short_le(h), rest, head & 1 == 1)
+}
+
+/// [`split_head`] for a fused copy, by the destination: long copies store aligned to 64
+/// bytes (the loads then straddle lines unless both sides share an alignment). Measured on
+/// 9000 bytes: 83 -> 93 GB/s. The head costs a copy as well, so it starts at
+/// [`COPY_ALIGN_MIN`]; it is taken outside the SIMD kernel, whose code for shorter copies
+/// got slower with it inside (1500 bytes 73 -> 63 GB/s). Returns the head's sum, the rest
+/// of both slices, and the odd flag.
+#[inline(always)]
+fn copy_head<'d, 's>(dst: &'d mut [u8], src: &'s [u8]) -> (u64, &'d mut [u8], &'s [u8], bool) {
+    let head = dst.as_ptr().align_offset(64);
+    if head == 0 || head >= src.len() || dst.len() != src.len() {
+        return (0, dst, src, false);
+    }
+    let (dh, dst) = dst.split_at_mut(head);
+    let (sh, src) = src.split_at(head);
+    short_copy(dh, sh);
+    (short_le(sh), dst, src, head & 1 == 1)
 }
 
 /// Join the head's sum and the rest's sum from [`split_head`].
