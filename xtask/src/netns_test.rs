@@ -21,12 +21,16 @@ use testkit::Netns;
 const STALL: Duration = Duration::from_secs(10);
 
 const USAGE: &str = "\
-usage: cargo xtask netns-test [--quick] [--seconds S] [--streams N] [--modes m1,m2,…]
-                              [--iperf3] [--no-iperf3] [--seed N] [--cc NAME]
-  (default)    every mode over IPv4 and IPv6, one and N streams, 8 s each, plus iperf3: ~6 minutes
+usage: cargo xtask netns-test [--quick] [--seconds S] [--rounds R] [--streams N]
+                              [--modes m1,m2,…] [--iperf3] [--no-iperf3] [--seed N] [--cc NAME]
+  (default)    every mode over IPv4 and IPv6, one and N streams, 5 s each, 3 rounds, plus
+               iperf3: ~9 minutes
   --quick      CI size: every mode over IPv4 and IPv6 with one stream (ours also with N streams),
-               2 s each: about a minute
-  --seconds S  length of each transfer (default 8, quick 2)
+               2 s each, one round: about a minute
+  --seconds S  length of each transfer (default 5, quick 2)
+  --rounds R   measure everything R times, the modes taking turns; the table shows each cell's
+               median and range (default 3, quick 1). Single transfers here swing by up to 2x
+               (TCP settles into different super-packet sizes), so one round is a smoke test
   --streams N  parallel streams for the multi-stream runs (default 4)
   --modes      subset of: plain, passthrough, verify, trust, tun-rs, impaired (default: all)
   --iperf3     also measure each mode with iperf3 (default on when installed, off with --quick)
@@ -108,6 +112,7 @@ impl Variant {
 struct Options {
     quick: bool,
     seconds: f64,
+    rounds: u32,
     streams: u32,
     modes: Vec<Mode>,
     iperf3: Option<bool>,
@@ -120,6 +125,7 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
     let mut o = Options {
         quick: false,
         seconds: 0.0,
+        rounds: 0,
         streams: 4,
         modes: Mode::ALL.to_vec(),
         iperf3: None,
@@ -141,6 +147,12 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
             "--streams" => {
                 o.streams = value(a)?.parse().map_err(|e| format!("--streams: {e}"))?;
             }
+            "--rounds" => {
+                o.rounds = value(a)?.parse().map_err(|e| format!("--rounds: {e}"))?;
+                if o.rounds == 0 {
+                    return Err("--rounds must be at least 1".into());
+                }
+            }
             "--seed" => o.seed = value(a)?.parse().map_err(|e| format!("--seed: {e}"))?,
             "--cc" => {
                 let v = value(a)?;
@@ -159,7 +171,10 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
         }
     }
     if o.seconds <= 0.0 {
-        o.seconds = if o.quick { 2.0 } else { 8.0 };
+        o.seconds = if o.quick { 2.0 } else { 5.0 };
+    }
+    if o.rounds == 0 {
+        o.rounds = if o.quick { 1 } else { 3 };
     }
     if o.streams == 0 {
         return Err("--streams must be at least 1".into());
@@ -183,10 +198,17 @@ struct Sample {
     impairment: (u64, u64, u64),
 }
 
+/// One transfer (one mode, one traffic shape, one round).
 struct Row {
     mode: Mode,
     variant: Variant,
     result: Result<Sample, String>,
+}
+
+impl Variant {
+    fn same(self, other: Variant) -> bool {
+        self.v6 == other.v6 && self.streams == other.streams
+    }
 }
 
 /// Binaries the run needs, built in release.
@@ -461,9 +483,14 @@ fn run_all(opts: &Options, bins: &Binaries) -> (Vec<Row>, IperfRows, Result<(), 
     );
     let mut port = 5300u16;
     let mut seed = opts.seed;
-    'modes: for &mode in &opts.modes {
+    // Rounds interleave the modes, so a slow spell of the machine spreads over all of them.
+    let turns = (1..=opts.rounds).flat_map(|r| opts.modes.iter().map(move |&m| (r, m)));
+    'modes: for (round, mode) in turns {
         if crate::signal::interrupted() {
             break;
+        }
+        if opts.rounds > 1 && mode == opts.modes[0] {
+            eprintln!("netns-test: round {round} of {}", opts.rounds);
         }
         let vs = variants(opts, mode);
         let mut fwd = match start_forwarder(opts, bins, &topo, mode) {
@@ -502,7 +529,7 @@ fn run_all(opts: &Options, bins: &Binaries) -> (Vec<Row>, IperfRows, Result<(), 
                 result,
             });
         }
-        if iperf && !crate::signal::interrupted() {
+        if iperf && round == 1 && !crate::signal::interrupted() {
             port += 1;
             let r = iperf3(opts, &topo, port);
             if let Ok(g) = &r {
@@ -858,50 +885,130 @@ fn fmt_num(x: f64, prec: usize) -> String {
     }
 }
 
+/// Every round of one mode and traffic shape.
+struct Cell<'a> {
+    mode: Mode,
+    variant: Variant,
+    /// Successful rounds, slowest first.
+    samples: Vec<&'a Sample>,
+    failed: bool,
+}
+
+impl Cell<'_> {
+    /// The median round by Gbit/s (the lower middle one for an even count); `None` if any
+    /// round failed.
+    fn median(&self) -> Option<&Sample> {
+        if self.failed || self.samples.is_empty() {
+            return None;
+        }
+        Some(self.samples[(self.samples.len() - 1) / 2])
+    }
+}
+
+/// Group the rows by mode and traffic shape, in first-seen order.
+fn cells(rows: &[Row]) -> Vec<Cell<'_>> {
+    let mut out: Vec<Cell<'_>> = Vec::new();
+    for r in rows {
+        let i = match out
+            .iter()
+            .position(|c| c.mode == r.mode && c.variant.same(r.variant))
+        {
+            Some(i) => i,
+            None => {
+                out.push(Cell {
+                    mode: r.mode,
+                    variant: r.variant,
+                    samples: Vec::new(),
+                    failed: false,
+                });
+                out.len() - 1
+            }
+        };
+        match &r.result {
+            Ok(s) => out[i].samples.push(s),
+            Err(_) => out[i].failed = true,
+        }
+    }
+    for c in &mut out {
+        c.samples.sort_by(|a, b| a.gbps.total_cmp(&b.gbps));
+    }
+    out
+}
+
 fn render(opts: &Options, rows: &[Row], iperf: &IperfRows) -> String {
     let mut t = String::new();
+    let cells = cells(rows);
+    let ranged = opts.rounds > 1;
+    if ranged {
+        let _ = writeln!(
+            t,
+            "\n{} rounds of {} s per cell; each cell shows its median round (Gbit/s range in \
+             brackets), \"verified\" counts all rounds",
+            opts.rounds, opts.seconds
+        );
+    }
     let _ = writeln!(
         t,
-        "\n{:<28} {:<9} {:>8} {:>8} {:>8} {:>6} {:>9} {:>10}",
-        "forwarder", "traffic", "Gbit/s", "seg/rd", "seg/wr", "CPU%", "CPU s/GiB", "verified"
+        "\n{:<28} {:<9} {:>8} {:>13} {:>8} {:>8} {:>6} {:>9} {:>10}",
+        "forwarder",
+        "traffic",
+        "Gbit/s",
+        if ranged { "range" } else { "" },
+        "seg/rd",
+        "seg/wr",
+        "CPU%",
+        "CPU s/GiB",
+        "verified"
     );
-    let _ = writeln!(t, "{}", "-".repeat(93));
-    for r in rows {
-        match &r.result {
-            Ok(s) => {
+    let _ = writeln!(t, "{}", "-".repeat(107));
+    for c in &cells {
+        match c.median() {
+            Some(s) => {
+                let range = match (c.samples.first(), c.samples.last()) {
+                    (Some(lo), Some(hi)) if ranged => format!("[{:.1}–{:.1}]", lo.gbps, hi.gbps),
+                    _ => String::new(),
+                };
+                let verified: u64 = c.samples.iter().map(|s| s.bytes).sum();
                 let _ = writeln!(
                     t,
-                    "{:<28} {:<9} {:>8.2} {:>8} {:>8} {:>6.0} {:>9} {:>10}",
-                    r.mode.describe(),
-                    r.variant.label(),
+                    "{:<28} {:<9} {:>8.2} {:>13} {:>8} {:>8} {:>6.0} {:>9} {:>10}",
+                    c.mode.describe(),
+                    c.variant.label(),
                     s.gbps,
+                    range,
                     fmt_num(s.seg_per_read, 1),
                     fmt_num(s.seg_per_write, 1),
                     s.cpu_pct,
                     fmt_num(s.cpu_per_gib, 2),
-                    human_bytes(s.bytes)
+                    human_bytes(verified)
                 );
             }
-            Err(_) => {
+            None => {
                 let _ = writeln!(
                     t,
                     "{:<28} {:<9} {:>8}",
-                    r.mode.describe(),
-                    r.variant.label(),
+                    c.mode.describe(),
+                    c.variant.label(),
                     "FAILED"
                 );
             }
         }
     }
-    for r in rows.iter().filter(|r| r.mode == Mode::Impaired) {
-        if let Ok(s) = &r.result {
-            let (d, u, o) = s.impairment;
-            let _ = writeln!(
-                t,
-                "  impairment {}: {d} segments dropped, {u} duplicated, {o} reordered; stream intact",
-                r.variant.label()
-            );
+    for c in cells.iter().filter(|c| c.mode == Mode::Impaired) {
+        if c.samples.is_empty() {
+            continue;
         }
+        let (mut d, mut u, mut o) = (0, 0, 0);
+        for s in &c.samples {
+            d += s.impairment.0;
+            u += s.impairment.1;
+            o += s.impairment.2;
+        }
+        let _ = writeln!(
+            t,
+            "  impairment {}: {d} segments dropped, {u} duplicated, {o} reordered; stream intact",
+            c.variant.label()
+        );
     }
     for (mode, r) in iperf {
         let _ = writeln!(
@@ -914,14 +1021,16 @@ fn render(opts: &Options, rows: &[Row], iperf: &IperfRows) -> String {
         );
     }
     let gbps = |m: Mode, v6: bool, streams: u32| {
-        rows.iter()
-            .find(|r| r.mode == m && r.variant.v6 == v6 && r.variant.streams == streams)
-            .and_then(|r| r.result.as_ref().ok())
+        cells
+            .iter()
+            .find(|c| c.mode == m && c.variant.same(Variant { v6, streams }))
+            .and_then(|c| c.median())
             .map(|s| s.gbps)
     };
     let _ = writeln!(
         t,
-        "\nratios (same run, ours = split+GRO with verification):"
+        "\nratios (same run{}, ours = split+GRO with verification):",
+        if ranged { ", of the medians" } else { "" }
     );
     let mut shapes = vec![
         (false, 1),
@@ -992,6 +1101,38 @@ mod tests {
     }
 
     #[test]
+    fn cells_take_the_median_round_and_fail_on_any_failed_round() {
+        let row = |mode, v6, gbps: Option<f64>| Row {
+            mode,
+            variant: Variant { v6, streams: 1 },
+            result: gbps
+                .map(|g| Sample {
+                    gbps: g,
+                    bytes: 1,
+                    ..Sample::default()
+                })
+                .ok_or_else(|| "stall".to_string()),
+        };
+        let rows = [
+            row(Mode::Verify, false, Some(20.0)),
+            row(Mode::Verify, true, Some(9.0)),
+            row(Mode::Verify, false, Some(10.0)),
+            row(Mode::Trust, false, Some(5.0)),
+            row(Mode::Verify, false, Some(30.0)),
+            row(Mode::Trust, false, None),
+            row(Mode::Verify, true, Some(7.0)),
+        ];
+        let c = cells(&rows);
+        assert_eq!(c.len(), 3);
+        assert_eq!(c[0].median().map(|s| s.gbps), Some(20.0));
+        assert_eq!(c[0].samples.len(), 3);
+        // Two rounds: the lower middle one.
+        assert_eq!(c[1].median().map(|s| s.gbps), Some(7.0));
+        assert!(c[2].failed);
+        assert!(c[2].median().is_none());
+    }
+
+    #[test]
     fn stats_line_parses() {
         assert_eq!(
             parse_stats("STATS rx_segments=10 tx_segments=9 dropped=1"),
@@ -1012,7 +1153,19 @@ mod tests {
         assert_eq!(o.seconds, 2.0);
         assert_eq!(o.modes, vec![Mode::Verify, Mode::TunRs]);
         assert!(parse_args(&["--modes".into(), "bogus".into()]).is_err());
-        assert_eq!(parse_args(&[]).unwrap().seconds, 8.0);
+        assert_eq!(o.rounds, 1);
+        let d = parse_args(&[]).unwrap();
+        assert_eq!((d.seconds, d.rounds), (5.0, 3));
+        assert_eq!(d.cc.as_deref(), Some("cubic"));
+        let c = parse_args(&[
+            "--rounds".into(),
+            "5".into(),
+            "--cc".into(),
+            "default".into(),
+        ]);
+        let c = c.unwrap();
+        assert_eq!((c.rounds, c.cc), (5, None));
+        assert!(parse_args(&["--rounds".into(), "0".into()]).is_err());
     }
 
     #[test]

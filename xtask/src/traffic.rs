@@ -283,7 +283,7 @@ mod tests {
         let total = AtomicU64::new(0);
         let deadline = Instant::now() + Duration::from_millis(200);
         let (sent, got) = thread::scope(|s| {
-            let tx = s.spawn(|| send_one(addr, 3, &pattern, deadline).unwrap());
+            let tx = s.spawn(|| send_one(addr, 3, &pattern, deadline, None).unwrap());
             let (sock, _) = listener.accept().unwrap();
             let got = recv_one(sock, &pattern, &total).unwrap();
             (tx.join().unwrap(), got)
