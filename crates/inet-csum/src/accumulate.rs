@@ -316,6 +316,24 @@ pub const fn pseudo_header_v6(
     c.add_u32(l4_len).add_u16(next_header as u16)
 }
 
+/// Fold a plain `u32` sum of 16-bit words (at most 65537 of them, so it cannot overflow) to
+/// their 16-bit one's complement sum (RFC 1071 §4.1): the cheap way to add a handful of
+/// known words, such as per-segment header fields, to a [`Checksum::fold`]ed base without
+/// an add-with-carry chain. Like [`Checksum::fold`], never 0 for a non-zero sum.
+///
+/// ```
+/// use inet_csum::{fold_u32, Checksum};
+/// let base = Checksum::new().add(&[0xff, 0xf0, 0x12, 0x34]).fold();
+/// let sum = u32::from(base) + 0xabcd + 0x0040;
+/// let stream = Checksum::new().add(&[0xff, 0xf0, 0x12, 0x34, 0xab, 0xcd, 0x00, 0x40]);
+/// assert_eq!(fold_u32(sum), stream.fold());
+/// ```
+#[inline]
+pub const fn fold_u32(sum: u32) -> u16 {
+    let s = (sum & 0xffff) + (sum >> 16);
+    ((s & 0xffff) + (s >> 16)) as u16
+}
+
 /// RFC 1624 eqn. 3 incremental update: the new stored checksum after a 16-bit field changed
 /// from `old` to `new`: `HC' = ~(~HC + ~m + m')`.
 ///

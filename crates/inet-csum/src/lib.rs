@@ -44,8 +44,8 @@ mod portable;
 mod x86;
 
 pub use accumulate::{
-    Checksum, checksum, copy_and_sum, header_checksum, pseudo_header_v4, pseudo_header_v6,
-    update_u16, update_u32, verify,
+    Checksum, checksum, copy_and_sum, fold_u32, header_checksum, pseudo_header_v4,
+    pseudo_header_v6, update_u16, update_u32, verify,
 };
 
 /// A bulk-summing implementation. Each is selectable so each can be tested and benchmarked on

@@ -12,7 +12,9 @@
 //!
 //! `unsafe` here is limited to calling the `#[target_feature]` kernels after the check, and to
 //! the unaligned vector loads/stores from fixed-size array references. Tails shorter than a
-//! vector are summed by the scalar straight-line path (no masked or out-of-bounds loads).
+//! vector are summed by the scalar straight-line path (no masked or out-of-bounds loads), and
+//! so are the heads that long input skips to reach 64-byte aligned loads (sums) or stores
+//! (fused copies).
 
 use core::arch::x86_64::{
     __m256i, __m512i, _mm_add_epi64, _mm_cvtsi128_si64, _mm_unpackhi_epi64, _mm256_add_epi64,

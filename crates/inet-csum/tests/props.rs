@@ -59,6 +59,14 @@ proptest! {
     }
 
     #[test]
+    fn fold_u32_equals_streaming(words in proptest::collection::vec(any::<u16>(), 0..300)) {
+        let plain: u32 = words.iter().map(|&w| u32::from(w)).sum();
+        let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_be_bytes()).collect();
+        let want = Checksum::new().add(&bytes).fold();
+        prop_assert_eq!(inet_csum::fold_u32(plain), want);
+    }
+
+    #[test]
     fn streaming_any_split((d, cuts) in data_and_cuts()) {
         let want = reference(&d);
         let mut c = Checksum::new();

@@ -1,6 +1,6 @@
 //! Validation of one packet and the per-segment arithmetic (rule book §5.1).
 
-use inet_csum::{Checksum, pseudo_header_v4, pseudo_header_v6};
+use inet_csum::{Checksum, fold_u32, pseudo_header_v4, pseudo_header_v6};
 use inet_hdr::{IpVersion, Ipv4Header, Ipv6Header, Protocol, TcpFlags, TcpHeader, classify};
 use virtio_net_hdr::{Error as HeaderError, Gso, GsoKind, Offload, VirtioNetHdr};
 use zerocopy::byteorder::ByteOrder;
@@ -384,7 +384,7 @@ impl Tcp {
                 let id = self.id0.wrapping_add(i as u16);
                 put16(seg, Ipv4Header::TOTAL_LEN_OFFSET, tot);
                 put16(seg, Ipv4Header::ID_OFFSET, id);
-                let check = !fold32(self.ip_base + u32::from(tot) + u32::from(id));
+                let check = !fold_u32(self.ip_base + u32::from(tot) + u32::from(id));
                 put16(seg, Ipv4Header::CHECKSUM_OFFSET, check);
             }
             IpVersion::V6 => {
@@ -418,7 +418,7 @@ impl Tcp {
         put16(tcp, TcpHeader::FLAG_WORD_OFFSET, flag_word);
         let l4_len = (len - self.l4) as u32;
         // Sixteen-bit words added as plain u32s (no carry chain): at most eight terms below
-        // 2^16 each, so no overflow; `fold32` does the end-around carry once.
+        // 2^16 each, so no overflow; `fold_u32` does the end-around carry once.
         let sum = self.tcp_base
             + (l4_len >> 16)
             + (l4_len & 0xffff)
@@ -426,16 +426,8 @@ impl Tcp {
             + (seq & 0xffff)
             + u32::from(flag_word)
             + u32::from(payload_sum.fold());
-        put16(tcp, TcpHeader::CHECKSUM_OFFSET, !fold32(sum));
+        put16(tcp, TcpHeader::CHECKSUM_OFFSET, !fold_u32(sum));
     }
-}
-
-/// One's complement fold of a sum of 16-bit words to 16 bits (RFC 1071 §4.1). Never 0 for a
-/// non-zero sum, like [`Checksum::fold`].
-#[inline(always)]
-fn fold32(s: u32) -> u16 {
-    let s = (s & 0xffff) + (s >> 16);
-    ((s & 0xffff) + (s >> 16)) as u16
 }
 
 /// Copy the `hl` header bytes of `packet` to the front of `dst`, before the payload is
