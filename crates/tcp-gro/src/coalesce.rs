@@ -5,7 +5,9 @@ use alloc::vec::Vec;
 use inet_hdr::{IpVersion, Ipv4Header, Ipv6Header, Protocol, TcpFlags, TcpHeader};
 use virtio_net_hdr::VirtioNetHdr;
 
-use crate::flow::{Seg, TAIL_FLAGS, checksum_ok, parse, same_class, same_flow, tcp_checksum_valid};
+use crate::flow::{
+    Seg, TAIL_FLAGS, checksum_ok, l4_checksum_valid, parse, pseudo_addrs, same_class, same_flow,
+};
 use crate::output::{Drain, OutEntry, PayloadSpan};
 use crate::{Checksum, Config, MAX_MERGED_LEN, PacketSource};
 
@@ -57,7 +59,13 @@ struct Run {
     tail_closed: bool,
     /// Completed by a same-flow packet that could not merge: nothing may join any more.
     closed: bool,
+    /// The flow's folded pseudo-header addresses ([`pseudo_addrs`]), computed at the first
+    /// checksum check ([`NO_PSEUDO`] until then): a run of one is never checked.
+    pseudo: u32,
 }
+
+/// [`Run::pseudo`] not computed yet (a folded sum is at most 0xffff).
+const NO_PSEUDO: u32 = u32::MAX;
 
 #[derive(Clone, Copy, Debug)]
 struct Member {
@@ -301,7 +309,7 @@ impl Coalescer {
             // A segment that would join is verified first (the run's head is verified at
             // drain, once something has joined it).
             if let Some(id_mode) = self.can_append(run_id, seg) {
-                if !checksum_ok(seg, csum) {
+                if !self.joiner_checksum_ok(run_id, seg, csum) {
                     return Merge::BadChecksum;
                 }
                 self.append(run_id, index, seg, id_mode);
@@ -310,7 +318,7 @@ impl Coalescer {
             if self.config.out_of_order
                 && let Some(id_mode) = self.can_prepend(run_id, seg)
             {
-                if !checksum_ok(seg, csum) {
+                if !self.joiner_checksum_ok(run_id, seg, csum) {
                     return Merge::BadChecksum;
                 }
                 self.prepend(run_id, index, seg, id_mode);
@@ -323,6 +331,26 @@ impl Coalescer {
             }
         }
         Merge::No { close_flow }
+    }
+
+    /// [`checksum_ok`] for a segment about to join run `run_id` (same flow, so the same
+    /// pseudo-header addresses: computed once per run).
+    #[inline]
+    fn joiner_checksum_ok(&mut self, run_id: usize, seg: &Seg<'_>, csum: Checksum) -> bool {
+        if csum == Checksum::KnownGood {
+            return true;
+        }
+        let addrs = match self.runs[run_id].pseudo {
+            NO_PSEUDO => {
+                let Some(a) = pseudo_addrs(seg.packet, seg.version) else {
+                    return false;
+                };
+                self.runs[run_id].pseudo = u32::from(a);
+                a
+            }
+            p => p as u16,
+        };
+        l4_checksum_valid(seg.packet, seg.l4_off, addrs)
     }
 
     /// Whether `seg` may be appended to the run's tail (`tcp_gro_receive`, rule book §2.4
@@ -450,6 +478,7 @@ impl Coalescer {
             // A PSH/FIN segment may still be prepended to, never appended to.
             tail_closed: tail_flags != 0,
             closed: false,
+            pseudo: NO_PSEUDO,
         });
         self.buckets[bucket] = id;
         self.slots.push(Slot::Run(id));
@@ -527,13 +556,18 @@ impl Coalescer {
     /// `true` if all are good.
     fn verify_members<S: PacketSource + ?Sized>(&mut self, packets: &S, r: &Run) -> bool {
         let mut all = true;
+        // The addresses of the headers the merged packet is written with.
+        let addrs = match r.pseudo {
+            NO_PSEUDO => pseudo_addrs(self.run_header(r), r.version),
+            p => Some(p as u16),
+        };
         let mut m = r.head;
         while m != NIL {
             let mem = self.members[m as usize];
             if !mem.verified {
                 // `members_match` checked the index and the length.
                 let p = packets.packet(mem.index).unwrap_or_default();
-                let ok = tcp_checksum_valid(p, r.version, r.l4_off as usize);
+                let ok = addrs.is_some_and(|a| l4_checksum_valid(p, r.l4_off as usize, a));
                 self.members[m as usize].verified = ok;
                 all &= ok;
             }

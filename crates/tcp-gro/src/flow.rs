@@ -101,25 +101,39 @@ pub(crate) fn checksum_ok(seg: &Seg<'_>, mode: Checksum) -> bool {
 /// Whether the TCP checksum of `packet` (an IP packet whose TCP header starts at `l4_off`,
 /// already parsed once) is valid: pseudo header + TCP header + payload sum to 0xffff.
 pub(crate) fn tcp_checksum_valid(packet: &[u8], version: IpVersion, l4_off: usize) -> bool {
+    pseudo_addrs(packet, version).is_some_and(|a| l4_checksum_valid(packet, l4_off, a))
+}
+
+/// The part of the TCP pseudo header (RFC 793 §3.1, RFC 8200 §8.1) that every segment of a
+/// flow shares: addresses and protocol, folded. A run computes it once for all its members.
+#[inline]
+pub(crate) fn pseudo_addrs(packet: &[u8], version: IpVersion) -> Option<u16> {
+    let sum = match version {
+        IpVersion::V4 => {
+            let (ip, _) = Ipv4Header::ref_from_packet(packet).ok()?;
+            inet_csum::pseudo_header_v4(ip.src, ip.dst, Protocol::TCP.0, 0)
+        }
+        IpVersion::V6 => {
+            let (ip, _) = Ipv6Header::ref_from_packet(packet).ok()?;
+            inet_csum::pseudo_header_v6(&ip.src, &ip.dst, Protocol::TCP.0, 0)
+        }
+    };
+    Some(sum.fold())
+}
+
+/// Whether the TCP segment at `packet[l4_off..]` checks out against the flow's
+/// [`pseudo_addrs`]: the pseudo header's length is the segment's (IPv4's 16-bit and IPv6's
+/// 32-bit length field add up the same for any length below 2^16).
+#[inline]
+pub(crate) fn l4_checksum_valid(packet: &[u8], l4_off: usize, addrs: u16) -> bool {
     let Some(l4) = packet.get(l4_off..) else {
         return false;
     };
-    let pseudo = match version {
-        IpVersion::V4 => {
-            let Ok((ip, _)) = Ipv4Header::ref_from_packet(packet) else {
-                return false;
-            };
-            // l4.len() ≤ 65535 − 20: fits.
-            inet_csum::pseudo_header_v4(ip.src, ip.dst, Protocol::TCP.0, l4.len() as u16)
-        }
-        IpVersion::V6 => {
-            let Ok((ip, _)) = Ipv6Header::ref_from_packet(packet) else {
-                return false;
-            };
-            inet_csum::pseudo_header_v6(&ip.src, &ip.dst, Protocol::TCP.0, l4.len() as u32)
-        }
-    };
-    pseudo.add(l4).fold() == 0xffff
+    inet_csum::Checksum::from_sum(addrs)
+        .add_u32(l4.len() as u32)
+        .add(l4)
+        .fold()
+        == 0xffff
 }
 
 #[inline]
