@@ -8,22 +8,31 @@ use std::time::Duration;
 
 use common::{LOCAL, PEER, netns_with_tun, udp4};
 use linux_tun::{AsyncTun, Checksum, RecvBatch, SendBatch, Tun};
-use testkit::require_root;
+use testkit::{Netns, require_root};
 
-#[test]
-fn async_batches_round_trip() {
-    if !require_root("async_batches_round_trip") {
-        return;
-    }
-    let (ns, tun) = netns_with_tun("lt-tokio", Tun::builder().offload(true));
+/// A namespace with an offloading TUN (IPv6 off, so no stray router solicitations), a UDP
+/// socket on the local address at `port` (10 s read timeout), and a current-thread runtime.
+fn setup(test: &str, port: u16) -> (Netns, Tun, UdpSocket, tokio::runtime::Runtime) {
+    let (ns, tun) = netns_with_tun(test, Tun::builder().offload(true));
     ns.sysctl("net.ipv6.conf.all.disable_ipv6", "1").unwrap();
-    let sock = ns.run(|| UdpSocket::bind((LOCAL, 9600)).unwrap()).unwrap();
+    let sock = ns
+        .run(move || UdpSocket::bind((LOCAL, port)).unwrap())
+        .unwrap();
     sock.set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
+    (ns, tun, sock, rt)
+}
+
+#[test]
+fn async_batches_round_trip() {
+    if !require_root("async_batches_round_trip") {
+        return;
+    }
+    let (_ns, tun, sock, rt) = setup("lt-tokio", 9600);
     rt.block_on(async {
         let tun = AsyncTun::new(tun).unwrap();
         let (mut rx, mut tx) = tun.split();
@@ -74,15 +83,7 @@ fn async_send_received_echoes_a_batch_from_its_slab() {
     if !require_root("async_send_received_echoes_a_batch_from_its_slab") {
         return;
     }
-    let (ns, tun) = netns_with_tun("lt-tokecho", Tun::builder().offload(true));
-    ns.sysctl("net.ipv6.conf.all.disable_ipv6", "1").unwrap();
-    let sock = ns.run(|| UdpSocket::bind((LOCAL, 9610)).unwrap()).unwrap();
-    sock.set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let (_ns, tun, sock, rt) = setup("lt-tokecho", 9610);
     rt.block_on(async {
         let (mut rx, mut tx) = AsyncTun::new(tun).unwrap().split();
         let echo = tokio::spawn(async move {
