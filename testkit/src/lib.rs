@@ -185,11 +185,17 @@ impl Netns {
     }
 
     /// Start `cmd args…` inside the namespace as a background process, killed when the
-    /// returned guard drops.
+    /// returned guard drops (and by the namespace guard, which kills everything inside).
+    ///
+    /// Returns once the process has joined the namespace (or already exited): `ip netns
+    /// exec` enters it a moment after the spawn, and a process still outside would escape
+    /// the namespace guard's `ip netns pids` sweep.
     ///
     /// # Errors
-    /// If the process cannot be spawned.
+    /// If the process cannot be spawned, or has not joined the namespace within 10 s.
     pub fn spawn_process(&self, cmd: &str, args: &[&str]) -> Result<Process> {
+        let io = |context: String| move |source| Error::Io { context, source };
+        let want = ns_id(&self.path()).map_err(io(format!("stat {}", self.path())))?;
         let child = Command::new("ip")
             .args(["netns", "exec", &self.name, cmd])
             .args(args)
@@ -197,11 +203,26 @@ impl Netns {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .map_err(|source| Error::Io {
-                context: format!("spawn {cmd}"),
-                source,
-            })?;
-        Ok(Process { child: Some(child) })
+            .map_err(io(format!("spawn {cmd}")))?;
+        let mut p = Process { child: Some(child) };
+        let pid = p.id();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            if ns_id(&format!("/proc/{pid}/ns/net")).ok() == Some(want) {
+                return Ok(p);
+            }
+            let c = p.child.as_mut().expect("child present until wait or drop");
+            if c.try_wait().map_err(io("wait".into()))?.is_some() {
+                return Ok(p); // exited (e.g. a bad command): the caller reads why from wait()
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(Error::Io {
+                    context: format!("{cmd} did not join namespace {}", self.name),
+                    source: std::io::ErrorKind::TimedOut.into(),
+                });
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
     }
 
     /// Set a sysctl inside the namespace (`sysctl -w key=value`).
@@ -231,6 +252,14 @@ impl Netns {
             .filter(|n| !n.is_empty())
             .collect())
     }
+}
+
+/// The identity (device, inode) of the namespace a `/proc/<pid>/ns/net` link or a
+/// `/run/netns/<name>` bind mount refers to.
+fn ns_id(path: &str) -> std::io::Result<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path)?;
+    Ok((m.dev(), m.ino()))
 }
 
 /// Whether `pid` is gone or a zombie (exited, waiting to be reaped by its parent).
