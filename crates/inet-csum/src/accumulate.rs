@@ -267,6 +267,22 @@ pub fn header_checksum(header: &[u8]) -> u16 {
     !fold64(short_sum(header))
 }
 
+/// Whether a header (IPv4 20–60 bytes, with its stored checksum) sums to 0xffff: [`verify`]
+/// on the straight-line path of [`header_checksum`]. Per-packet header checks call this rather
+/// than [`verify`], whose length dispatch, shared with the payload sums, mispredicts when
+/// header and payload sums alternate.
+///
+/// ```
+/// let h = [0x45u8, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11,
+///          0xb8, 0x61, 0xc0, 0xa8, 0x00, 0x01, 0xc0, 0xa8, 0x00, 0xc7];
+/// assert!(inet_csum::verify_header(&h));
+/// assert!(!inet_csum::verify_header(&h[..18]));
+/// ```
+#[inline]
+pub fn verify_header(header: &[u8]) -> bool {
+    fold64(short_sum(header)) == 0xffff
+}
+
 /// Pseudo-header sum for TCP/UDP over IPv4 (RFC 793 §3.1): source, destination, zero,
 /// protocol, L4 length. Add the L4 header and payload to it, then [`finish`](Checksum::finish).
 ///

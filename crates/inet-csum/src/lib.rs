@@ -11,7 +11,7 @@
 //! - Pseudo-header sums: [`pseudo_header_v4`], [`pseudo_header_v6`].
 //! - RFC 1624 incremental updates: [`update_u16`], [`update_u32`].
 //! - Fused copy-and-checksum: [`copy_and_sum`] (one pass over the payload instead of two).
-//! - A short path for 20- and 40-byte headers: [`header_checksum`].
+//! - A short path for 20- and 40-byte headers: [`header_checksum`], [`verify_header`].
 //!
 //! Three tiers, chosen by length (no allocation, no state beyond a cached CPU-feature byte):
 //! below 64 bytes (headers) a loop-free 64-bit add-with-carry path with no dispatch; below 256
@@ -45,7 +45,7 @@ mod x86;
 
 pub use accumulate::{
     Checksum, checksum, copy_and_sum, fold_u32, header_checksum, pseudo_header_v4,
-    pseudo_header_v6, update_u16, update_u32, verify,
+    pseudo_header_v6, update_u16, update_u32, verify, verify_header,
 };
 
 /// A bulk-summing implementation. Each is selectable so each can be tested and benchmarked on

@@ -213,7 +213,7 @@ impl Ipv4Header {
     #[inline]
     pub fn verify_checksum(&self, packet: &[u8]) -> bool {
         let hl = self.header_len();
-        hl >= Self::LEN && packet.len() >= hl && inet_csum::verify(&packet[..hl])
+        hl >= Self::LEN && packet.len() >= hl && inet_csum::verify_header(&packet[..hl])
     }
 
     /// Recompute and store the checksum of a fixed 20-byte header (no options).
