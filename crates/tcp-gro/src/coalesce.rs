@@ -6,7 +6,8 @@ use inet_hdr::{IpVersion, Ipv4Header, Ipv6Header, Protocol, TcpFlags, TcpHeader}
 use virtio_net_hdr::VirtioNetHdr;
 
 use crate::flow::{
-    Seg, TAIL_FLAGS, checksum_ok, l4_checksum_valid, parse, pseudo_addrs, same_class, same_flow,
+    Seg, TAIL_FLAGS, checksum_ok, l4_checksum_valid, parse, parse_continuation, pseudo_addrs,
+    same_class, same_flow,
 };
 use crate::output::{Drain, OutEntry, PayloadSpan};
 use crate::{Checksum, Config, MAX_MERGED_LEN, PacketSource};
@@ -120,6 +121,14 @@ pub struct Coalescer {
     runs: Vec<Run>,
     members: Vec<Member>,
     slots: Vec<Slot>,
+    /// The run the last push started or joined, if it is the newest open run of its flow
+    /// ([`NIL`] otherwise): the run the general path would offer the next segment of that flow
+    /// first.
+    /// See [`push_hot`](Self::push_hot).
+    hot: u32,
+    /// Whether [`push_hot`](Self::push_hot) is used (off only in tests, to compare it with the
+    /// general path).
+    hot_path: bool,
     /// Header copies of each run's head segment; patched in place by `finish`.
     hdrs: Vec<u8>,
     /// Set by `drain`: the output arrays hold the last batch until the next push or clear.
@@ -149,6 +158,8 @@ impl Coalescer {
             runs: Vec::with_capacity(batch),
             members: Vec::with_capacity(batch),
             slots: Vec::with_capacity(batch),
+            hot: NIL,
+            hot_path: true,
             hdrs: Vec::with_capacity(batch * 80),
             drained: false,
             outs: Vec::with_capacity(batch),
@@ -189,6 +200,7 @@ impl Coalescer {
         self.runs.clear();
         self.members.clear();
         self.slots.clear();
+        self.hot = NIL;
     }
 
     /// The header copies; merged outputs' patched headers live here until the next batch.
@@ -215,6 +227,9 @@ impl Coalescer {
     pub fn push(&mut self, index: usize, packet: &[u8], csum: Checksum) {
         if self.drained {
             self.clear();
+        }
+        if self.hot_path && self.push_hot(index, packet, csum) {
+            return;
         }
         let Some(seg) = parse(packet) else {
             self.slots.push(Slot::Pass(index));
@@ -251,6 +266,46 @@ impl Coalescer {
         }
     }
 
+    /// The common case in one step: `packet` continues the hot run (the newest open run of
+    /// its flow, which the general path would try first) and may be appended to it. Returns
+    /// false, having changed nothing, when that is not certain; the general path then decides.
+    ///
+    /// Same result as the general path: [`parse_continuation`] gives the segment `parse` would
+    /// give only when it is a candidate of the hot run's flow and class, so the general path
+    /// would reach the hot run first in the bucket chain (older runs of the flow come after
+    /// it, other flows are skipped), find `same_class` true, and append if `can_append` allows
+    /// — the same checks run here, in the same order, with the same checksum decision.
+    #[inline]
+    fn push_hot(&mut self, index: usize, packet: &[u8], csum: Checksum) -> bool {
+        let run_id = self.hot;
+        if run_id == NIL {
+            return false;
+        }
+        let r = &self.runs[run_id as usize];
+        if r.closed {
+            return false;
+        }
+        let Some(seg) = parse_continuation(
+            self.run_header(r),
+            r.version,
+            r.l4_off as usize,
+            r.hash,
+            packet,
+        ) else {
+            return false;
+        };
+        let run_id = run_id as usize;
+        let Some(id_mode) = self.can_append(run_id, &seg) else {
+            return false;
+        };
+        if self.joiner_checksum_ok(run_id, &seg, csum) {
+            self.append(run_id, index, &seg, id_mode);
+        } else {
+            self.slots.push(Slot::Pass(index));
+        }
+        true
+    }
+
     #[inline]
     fn run_header(&self, r: &Run) -> &[u8] {
         &self.hdrs[r.hdr_at as usize..(r.hdr_at + r.hdr_len) as usize]
@@ -272,6 +327,7 @@ impl Coalescer {
     }
 
     fn close_flow(&mut self, bucket: usize, seg: &Seg<'_>) {
+        self.hot = NIL;
         let mut at = self.buckets[bucket];
         while at != NIL {
             let r = self.runs[at as usize];
@@ -289,6 +345,9 @@ impl Coalescer {
     #[inline]
     fn try_merge(&mut self, bucket: usize, index: usize, seg: &Seg<'_>, csum: Checksum) -> Merge {
         let mut close_flow = false;
+        // Whether no open run of the flow came before this one in the chain (newest first):
+        // only then may the run become the hot run.
+        let mut newest = true;
         let mut at = self.buckets[bucket];
         while at != NIL {
             let run_id = at as usize;
@@ -313,6 +372,7 @@ impl Coalescer {
                     return Merge::BadChecksum;
                 }
                 self.append(run_id, index, seg, id_mode);
+                self.hot = if newest { run_id as u32 } else { NIL };
                 return Merge::Done;
             }
             if self.config.out_of_order
@@ -322,6 +382,7 @@ impl Coalescer {
                     return Merge::BadChecksum;
                 }
                 self.prepend(run_id, index, seg, id_mode);
+                self.hot = if newest { run_id as u32 } else { NIL };
                 return Merge::Done;
             }
             if !self.config.out_of_order {
@@ -329,6 +390,7 @@ impl Coalescer {
                 close_flow = true;
                 break;
             }
+            newest = false;
         }
         Merge::No { close_flow }
     }
@@ -482,6 +544,8 @@ impl Coalescer {
         });
         self.buckets[bucket] = id;
         self.slots.push(Slot::Run(id));
+        // The newest run of its flow by construction.
+        self.hot = id;
     }
 
     /// Finish the batch: yields the packets to write, in write order. `packets` holds the
@@ -783,4 +847,190 @@ enum Merge {
     Done,
     BadChecksum,
     No { close_flow: bool },
+}
+
+#[cfg(test)]
+mod tests {
+    //! The hot path ([`Coalescer::push_hot`]) against the general path alone: the same outputs,
+    //! byte for byte, for trains that hit it and for mutated packets built to nearly hit it.
+
+    use alloc::vec::Vec;
+
+    use inet_hdr::{Ipv4Header, Protocol, classify};
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::testdata::{Segment, train};
+
+    /// Everything observable about a drained batch.
+    type Summary = Vec<(Vec<usize>, bool, Vec<u8>, Vec<u8>, Vec<Vec<u8>>)>;
+
+    fn run(hot_path: bool, cfg: Config, packets: &[Vec<u8>], csum: Checksum) -> Summary {
+        let mut gro = Coalescer::new(cfg);
+        gro.hot_path = hot_path;
+        for (i, p) in packets.iter().enumerate() {
+            gro.push(i, p, csum);
+        }
+        gro.drain(packets)
+            .map(|o| {
+                (
+                    o.indices().to_vec(),
+                    o.is_merged(),
+                    o.headers().to_vec(),
+                    o.vnet_bytes().to_vec(),
+                    o.payloads().map(<[u8]>::to_vec).collect(),
+                )
+            })
+            .collect()
+    }
+
+    /// Make a mutated packet's IPv4 header (`ip`) and TCP (`tcp`) checksums valid again, so
+    /// that the mutation reaches the merge rules instead of failing a checksum — or, fixing only
+    /// one, reaches exactly the other check.
+    fn fix_checksums(p: &mut [u8]) {
+        fix(p, true, true);
+    }
+
+    fn fix(p: &mut [u8], ip: bool, tcp: bool) {
+        if ip
+            && p.first() == Some(&0x45)
+            && let Ok((ip, _)) = Ipv4Header::mut_from_packet(p)
+        {
+            ip.fill_checksum();
+        }
+        let Ok(info) = classify(p) else { return };
+        if !tcp || info.protocol != Protocol::TCP || p.len() < info.l4_offset + 20 {
+            return;
+        }
+        let l4 = info.l4_offset;
+        p[l4 + 16..l4 + 18].fill(0);
+        let Some(addrs) = crate::flow::pseudo_addrs(p, info.version) else {
+            return;
+        };
+        let c = inet_csum::Checksum::from_sum(addrs)
+            .add_u32((p.len() - l4) as u32)
+            .add(&p[l4..])
+            .finish();
+        p[l4 + 16..l4 + 18].copy_from_slice(&c.to_be_bytes());
+    }
+
+    fn batch() -> impl Strategy<Value = Vec<Vec<u8>>> {
+        let flow = (
+            any::<bool>(),
+            any::<bool>(),
+            any::<bool>(),
+            1usize..12,
+            1usize..200,
+            any::<u16>(),
+            any::<bool>(),
+        );
+        (
+            proptest::collection::vec(flow, 1..4),
+            any::<bool>(),
+            proptest::collection::vec(
+                (
+                    any::<prop::sample::Index>(),
+                    // Mostly the headers (IPv4 + TCP with timestamps: 52 bytes; IPv6 with an
+                    // extension header: 80).
+                    prop_oneof![3 => 0usize..80, 1 => 0usize..200],
+                    any::<u8>(),
+                    any::<bool>(),
+                    any::<bool>(),
+                ),
+                0..6,
+            ),
+            proptest::collection::vec(any::<prop::sample::Index>(), 0..3),
+        )
+            .prop_flat_map(|(flows, shuffle, flips, dups)| {
+                let trains: Vec<Vec<Vec<u8>>> = flows
+                    .iter()
+                    .enumerate()
+                    .map(|(f, &(v6, ts, fixed_id, n, mss, id, ext))| {
+                        let mut s = if v6 { Segment::v6() } else { Segment::v4() };
+                        s = s.ports(1000 + f as u16, 443).ip_id(id);
+                        if ts {
+                            s = s.timestamps(7, 9);
+                        }
+                        if ext && v6 {
+                            // Destination Options (8 bytes): TCP at 48.
+                            s = s.ext_header(60, &[1, 4, 0, 0, 0, 0]);
+                        }
+                        let mut t = train(&s, 5000, n, mss);
+                        if fixed_id && !v6 {
+                            for p in &mut t {
+                                p[4..6].copy_from_slice(&id.to_be_bytes());
+                                fix_checksums(p);
+                            }
+                        }
+                        t
+                    })
+                    .collect();
+                // Round-robin interleave, then mutate, duplicate and maybe shuffle.
+                let mut packets = Vec::new();
+                let longest = trains.iter().map(Vec::len).max().unwrap_or(0);
+                for k in 0..longest {
+                    for t in &trains {
+                        if let Some(p) = t.get(k) {
+                            packets.push(p.clone());
+                        }
+                    }
+                }
+                for (i, at, x, fix_ip, fix_tcp) in flips {
+                    let n = packets.len();
+                    let p = &mut packets[i.index(n)];
+                    if at < p.len() {
+                        p[at] ^= x;
+                        fix(p, fix_ip, fix_tcp);
+                    }
+                }
+                for d in dups {
+                    let n = packets.len();
+                    let p = packets[d.index(n)].clone();
+                    packets.push(p);
+                }
+                let packets = Just(packets);
+                if shuffle {
+                    packets.prop_shuffle().boxed()
+                } else {
+                    packets.boxed()
+                }
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: if cfg!(miri) { 4 } else { 1024 },
+            ..ProptestConfig::default()
+        })]
+
+        #[test]
+        fn hot_path_is_the_general_path(
+            packets in batch(),
+            known_good in any::<bool>(),
+            out_of_order in any::<bool>(),
+        ) {
+            let csum = if known_good { Checksum::KnownGood } else { Checksum::Verify };
+            let cfg = Config { out_of_order, ..Config::default() };
+            prop_assert_eq!(run(true, cfg, &packets, csum), run(false, cfg, &packets, csum));
+        }
+    }
+
+    /// The hot path is taken for an in-order train (so the property above compares something).
+    #[test]
+    fn hot_path_taken_for_a_train() {
+        for base in [Segment::v4().timestamps(1, 2), Segment::v6()] {
+            let packets = train(&base, 1, 8, 100);
+            let mut gro = Coalescer::new(Config::default());
+            gro.push(0, &packets[0], Checksum::Verify);
+            for (i, p) in packets.iter().enumerate().skip(1) {
+                assert!(gro.push_hot(i, p, Checksum::Verify), "segment {i}");
+            }
+            // A header change (here the window) is not for the hot path.
+            let other = base.clone().seq(801).window(9).payload_len(100).build();
+            assert!(!gro.push_hot(8, &other, Checksum::Verify));
+            let out: Vec<_> = gro.drain(&packets).collect();
+            assert_eq!(out.len(), 1);
+            assert_eq!(out[0].indices(), &[0, 1, 2, 3, 4, 5, 6, 7]);
+        }
+    }
 }

@@ -10,6 +10,9 @@ use crate::Checksum;
 /// (`tcp_gro_receive`: `~(TCP_FLAG_CWR | TCP_FLAG_FIN | TCP_FLAG_PSH)`; CWR is handled apart,
 /// rule book §0).
 pub(crate) const TAIL_FLAGS: u8 = TcpFlags::PSH.0 | TcpFlags::FIN.0;
+/// The TCP flag word (data offset, reserved bits, flags, window) bits that must be equal for
+/// two segments to merge: all but PSH and FIN.
+const FLAG_WORD_MASK: u32 = !((TAIL_FLAGS as u32) << 16);
 /// Flags that stop a segment from ever joining or starting a run: URG/RST/SYN end coalescing
 /// (`tcp_gro_receive` `out_check_final`), and a CWR segment always stands alone (rule book §0:
 /// the 6.18 kernel flushes on CWR).
@@ -88,6 +91,88 @@ pub(crate) fn parse(packet: &[u8]) -> Option<Seg<'_>> {
         df,
         hash: flow_hash(packet, info.version, l4_off),
         candidate,
+    })
+}
+
+/// [`parse`] for a packet expected to continue a held run, whose header copy is `held` (a
+/// header [`parse`] accepted from a candidate, `version`, TCP at `l4_off`, flow hash `hash`):
+/// `Some` only if `parse(packet)` would give exactly the returned candidate segment **and**
+/// [`same_flow`] and [`same_class`] with `held` hold. Every byte that those checks and
+/// `parse`'s validity checks read is compared with `held` (equal bytes pass the same checks),
+/// so this is one pass of word compares instead of a parse, a hash and a lookup. `None`
+/// promises nothing: the caller takes the general path.
+#[inline]
+pub(crate) fn parse_continuation<'p>(
+    held: &[u8],
+    version: IpVersion,
+    l4_off: usize,
+    hash: u64,
+    packet: &'p [u8],
+) -> Option<Seg<'p>> {
+    let hdr_len = held.len();
+    // A candidate carries payload; this also bounds every read below.
+    if packet.len() <= hdr_len || hdr_len < l4_off + TcpHeader::LEN {
+        return None;
+    }
+    let p = &packet[..hdr_len];
+    // Ports first: the cheapest word that tells another flow apart (interleaved flows miss
+    // here).
+    if be32(p, l4_off) != be32(held, l4_off) {
+        return None;
+    }
+    let (id, df) = match version {
+        IpVersion::V4 => {
+            let (ip, _) = Ipv4Header::ref_from_packet(p).ok()?;
+            // Bytes 0–1 (0x45: no options, rule book §2.2 item 1; TOS), 6–9 (DF and a zero
+            // fragment word, TTL, protocol TCP) and 12–19 (addresses) equal to the held
+            // header's; total length exact (`classify`); header checksum valid (item 3).
+            if be32(p, 0) >> 16 != be32(held, 0) >> 16
+                || be32(p, 6) != be32(held, 6)
+                || be64(p, 12) != be64(held, 12)
+                || usize::from(ip.total_len()) != packet.len()
+                || !inet_csum::verify_header(&p[..Ipv4Header::LEN])
+            {
+                return None;
+            }
+            (ip.id(), ip.dont_fragment())
+        }
+        IpVersion::V6 => {
+            let (ip, _) = Ipv6Header::ref_from_packet(p).ok()?;
+            // Version, traffic class, flow label; next header and hop limit; addresses and
+            // the extension headers (equal bytes walk to the same `l4_off`); payload length
+            // exact (`classify`).
+            if be32(p, 0) != be32(held, 0)
+                || p[6..8] != held[6..8]
+                || p[8..l4_off] != held[8..l4_off]
+                || Ipv6Header::LEN + usize::from(ip.payload_len()) != packet.len()
+            {
+                return None;
+            }
+            (0, false)
+        }
+    };
+    // TCP: ports (above), ACK number, the flag word but PSH/FIN (so the same data offset, hence the
+    // same `hdr_len`, and no SYN/RST/URG/CWR: the held header has none), option bytes.
+    if be32(p, l4_off + 8) != be32(held, l4_off + 8)
+        || (be32(p, l4_off + 12) ^ be32(held, l4_off + 12)) & FLAG_WORD_MASK != 0
+        || p[l4_off + TcpHeader::LEN..] != held[l4_off + TcpHeader::LEN..]
+    {
+        return None;
+    }
+    let (tcp, _) = TcpHeader::ref_from_packet(&p[l4_off..]).ok()?;
+    Some(Seg {
+        packet,
+        version,
+        l4_off,
+        hdr_len,
+        payload_len: packet.len() - hdr_len,
+        seq: tcp.seq(),
+        flags: tcp.flags().bits(),
+        id,
+        df,
+        // The hash covers only bytes compared equal above.
+        hash,
+        candidate: true,
     })
 }
 
@@ -215,7 +300,6 @@ pub(crate) fn same_class(held: &[u8], s: &Seg<'_>) -> bool {
     };
     // ACK number (l4 + 8), then the flag word (l4 + 12: data offset, reserved, flags but
     // PSH/FIN, window). Equal data offsets mean equal header lengths.
-    const FLAG_WORD_MASK: u32 = !((TAIL_FLAGS as u32) << 16);
     ip_same
         && be32(held, l4 + 8) == be32(p, l4 + 8)
         && (be32(held, l4 + 12) ^ be32(p, l4 + 12)) & FLAG_WORD_MASK == 0
