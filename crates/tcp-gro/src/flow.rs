@@ -151,8 +151,8 @@ pub(crate) fn parse_continuation<'p>(
             (0, false)
         }
     };
-    // TCP: ports (above), ACK number, the flag word but PSH/FIN (so the same data offset, hence the
-    // same `hdr_len`, and no SYN/RST/URG/CWR: the held header has none), option bytes.
+    // TCP: ports (above), ACK number, the flag word but PSH/FIN (so the same data offset,
+    // hence the same `hdr_len`, and no SYN/RST/URG/CWR: the held header has none), options.
     if be32(p, l4_off + 8) != be32(held, l4_off + 8)
         || (be32(p, l4_off + 12) ^ be32(held, l4_off + 12)) & FLAG_WORD_MASK != 0
         || p[l4_off + TcpHeader::LEN..] != held[l4_off + TcpHeader::LEN..]
