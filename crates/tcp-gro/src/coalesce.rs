@@ -123,8 +123,7 @@ pub struct Coalescer {
     slots: Vec<Slot>,
     /// The run the last push started or joined, if it is the newest open run of its flow
     /// ([`NIL`] otherwise): the run the general path would offer the next segment of that flow
-    /// first.
-    /// See [`push_hot`](Self::push_hot).
+    /// first. Never a closed run: `close_flow` clears it. See [`push_hot`](Self::push_hot).
     hot: u32,
     /// Whether [`push_hot`](Self::push_hot) is used (off only in tests, to compare it with the
     /// general path).
@@ -282,9 +281,7 @@ impl Coalescer {
             return false;
         }
         let r = &self.runs[run_id as usize];
-        if r.closed {
-            return false;
-        }
+        debug_assert!(!r.closed, "close_flow clears the hot run");
         let Some(seg) = parse_continuation(
             self.run_header(r),
             r.version,
@@ -887,10 +884,6 @@ mod tests {
     /// Make a mutated packet's IPv4 header (`ip`) and TCP (`tcp`) checksums valid again, so
     /// that the mutation reaches the merge rules instead of failing a checksum — or, fixing only
     /// one, reaches exactly the other check.
-    fn fix_checksums(p: &mut [u8]) {
-        fix(p, true, true);
-    }
-
     fn fix(p: &mut [u8], ip: bool, tcp: bool) {
         if ip
             && p.first() == Some(&0x45)
@@ -955,14 +948,16 @@ mod tests {
                             // Destination Options (8 bytes): TCP at 48.
                             s = s.ext_header(60, &[1, 4, 0, 0, 0, 0]);
                         }
-                        let mut t = train(&s, 5000, n, mss);
-                        if fixed_id && !v6 {
-                            for p in &mut t {
-                                p[4..6].copy_from_slice(&id.to_be_bytes());
-                                fix_checksums(p);
-                            }
-                        }
-                        t
+                        (0..n)
+                            .map(|i| {
+                                let step = if fixed_id && !v6 { 0 } else { i as u16 };
+                                s.clone()
+                                    .seq(5000 + (i * mss) as u32)
+                                    .ip_id(id.wrapping_add(step))
+                                    .payload_len(mss)
+                                    .build()
+                            })
+                            .collect()
                     })
                     .collect();
                 // Round-robin interleave, then mutate, duplicate and maybe shuffle.

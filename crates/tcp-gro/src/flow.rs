@@ -125,7 +125,9 @@ pub(crate) fn parse_continuation<'p>(
             let (ip, _) = Ipv4Header::ref_from_packet(p).ok()?;
             // Bytes 0–1 (0x45: no options, rule book §2.2 item 1; TOS), 6–9 (DF and a zero
             // fragment word, TTL, protocol TCP) and 12–19 (addresses) equal to the held
-            // header's; total length exact (`classify`); header checksum valid (item 3).
+            // header's; total length exact (`classify`); header checksum valid (item 3) — over
+            // the fixed 20 bytes, not `verify_checksum`'s IHL-sized slice: a constant length
+            // compiles to a few straight adds (measured 1.97 vs 1.76 µs per 44-segment batch).
             if be32(p, 0) >> 16 != be32(held, 0) >> 16
                 || be32(p, 6) != be32(held, 6)
                 || be64(p, 12) != be64(held, 12)
