@@ -188,26 +188,8 @@ pub(crate) fn syscalls(pid: u32) -> Option<(u64, u64)> {
 /// namespace may only default to the algorithms the host allows (`EPERM` otherwise), while a
 /// socket owner with CAP_NET_ADMIN may pick any loaded one.
 pub(crate) fn set_congestion_control(sock: &std::net::TcpStream, cc: &str) -> std::io::Result<()> {
-    use std::io;
-    use std::os::fd::AsRawFd;
-    // SAFETY: `sock` owns a valid fd for the call; the option value is `cc`'s bytes with
-    // their exact length (the kernel copies at most that many).
-    let rc = unsafe {
-        libc::setsockopt(
-            sock.as_raw_fd(),
-            libc::IPPROTO_TCP,
-            libc::TCP_CONGESTION,
-            cc.as_ptr().cast(),
-            cc.len() as libc::socklen_t,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        let e = io::Error::last_os_error();
-        Err(io::Error::new(
-            e.kind(),
-            format!("TCP_CONGESTION {cc}: {e}"),
-        ))
-    }
+    rustix::net::sockopt::set_tcp_congestion(sock, cc).map_err(|e| {
+        let e = std::io::Error::from(e);
+        std::io::Error::new(e.kind(), format!("TCP_CONGESTION {cc}: {e}"))
+    })
 }
