@@ -4,12 +4,13 @@
 //! `headroom` (u8), `first_segment` (u8), then the packet.
 //! Invariants: no panic; the reported segment count never exceeds the spans given; every
 //! reported segment lies inside the slab, after its own headroom, in order and without
-//! overlap; `used` covers exactly what was written; separate buffers and the in-place split
-//! produce the same bytes as the slab split.
+//! overlap; `used` covers exactly what was written; separate buffers, the in-place split and
+//! the headers-only split (header part + payload in place) produce the same bytes as the slab
+//! split.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tcp_tso::{Span, SplitError};
+use tcp_tso::{SegmentRef, Span, SplitError};
 use virtio_net_hdr::VirtioNetHdr;
 
 fuzz_target!(|data: &[u8]| {
@@ -61,6 +62,21 @@ fuzz_target!(|data: &[u8]| {
     for (k, s) in spans[..written].iter().enumerate() {
         assert_eq!(lens[k], s.len);
         assert_eq!(bufs[k], slab[s.range()]);
+    }
+
+    // Headers only: each header part followed by its payload in the packet.
+    let plan = tcp_tso::Plan::new(hdr, packet).expect("split succeeded, the plan must too");
+    let mut headers = vec![0u8; plan.header_room(first, headroom)];
+    let mut segs = vec![SegmentRef::default(); written];
+    match tcp_tso::split_headers(hdr, packet, first, &mut headers, headroom, &mut segs) {
+        Ok(_) | Err(SplitError::OutOfRoom { .. }) => {}
+        Err(e) => panic!("headers-only failed where the slab worked: {e}"),
+    }
+    for (k, s) in spans[..written].iter().enumerate() {
+        let r = segs[k];
+        assert!(r.payload.offset + r.payload.len <= packet.len());
+        let two_part = [&headers[r.header.range()], &packet[r.payload.range()]].concat();
+        assert_eq!(two_part[..], slab[s.range()]);
     }
 
     // In place, when the whole packet was split from segment 0 with room to spare.

@@ -11,7 +11,11 @@
 //! - one contiguous slab, segments laid out back to back as `[headroom][segment]…` so the
 //!   caller can prepend a tunnel header without another copy ([`split`], and
 //!   [`split_in_place`] when the super-packet was read into that same slab), or
-//! - separate buffers ([`split_to_buffers`]).
+//! - separate buffers ([`split_to_buffers`]), or
+//! - headers only ([`split_headers`]): each segment's IP + TCP headers go into a small
+//!   header buffer and its payload stays where it is in the super-packet, summed but not
+//!   copied — for a consumer that takes a segment as two parts (a `writev`, a userspace
+//!   netstack, `tcp-gro`'s two-part packets).
 //!
 //! When storage runs out, as many whole segments as fit are written and
 //! [`SplitError::OutOfRoom`] says how many and where to resume. Non-GSO packets pass through:
@@ -87,6 +91,17 @@ impl Span {
     pub fn range(&self) -> Range<usize> {
         self.offset..self.offset + self.len
     }
+}
+
+/// One segment of a [`split_headers`] split: the segment is the bytes at `header` in the
+/// caller's header buffer followed by the bytes at `payload` in the super-packet.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SegmentRef {
+    /// The segment's headers in the header buffer (`headroom` free bytes before them). Empty
+    /// for a plain packet passed through.
+    pub header: Span,
+    /// The segment's payload in the input packet, not copied.
+    pub payload: Span,
 }
 
 /// Checksum state of what was produced, so the next stage knows what it may skip.
@@ -260,6 +275,80 @@ pub fn split_to_buffers<O: ByteOrder, B: AsMut<[u8]>>(
         written += 1;
     }
     finish_call(&plan, first_segment, written, 0)
+}
+
+/// [`split`] without moving the payload: each segment's headers (IP + TCP, with its
+/// per-segment fields and complete checksums) are written into `headers`, laid out as
+/// `[headroom][headers][headroom][headers]…`, and `segs[k]` says where the k-th segment's
+/// headers and payload lie. The payload is summed in `packet` but not copied, so a segment is
+/// `headers[seg.header.range()]` followed by `packet[seg.payload.range()]` — the same bytes
+/// [`split`] would write. Consecutive segments' payloads are adjacent in `packet`.
+///
+/// A non-GSO packet is one segment: a plain (or `DATA_VALID`) packet has an empty header part
+/// and the whole packet as payload; a `NEEDS_CSUM` packet's bytes up to its checksum field
+/// are copied into the header part with the checksum finished. [`Plan::header_room`] says
+/// how much header buffer a packet needs.
+///
+/// # Errors
+/// As [`split`]: [`SplitError::OutOfRoom`] when `segs` or `headers` run out (resumable from
+/// `resume_at`; `used` counts header-buffer bytes), a typed error for a malformed packet.
+///
+/// ```
+/// use tcp_tso::{split, split_headers, SegmentRef, Span};
+/// use virtio_net_hdr::VirtioNetHdr;
+/// let packet = virtio_net_hdr::testdata::ipv4_tcp_super_packet(3, 1000);
+/// let hdr = VirtioNetHdr::tcp_gso(inet_hdr::IpVersion::V4, 20, 20, 1000, false);
+///
+/// let mut headers = [0u8; 256];
+/// let mut segs = [SegmentRef::default(); 4];
+/// let out = split_headers(&hdr, &packet, 0, &mut headers, 8, &mut segs)?;
+/// assert_eq!((out.segments, out.used), (3, 3 * (8 + 40)));
+///
+/// // The same bytes as a copying split.
+/// let (mut slab, mut spans) = (vec![0u8; 4000], [Span::default(); 4]);
+/// split(&hdr, &packet, 0, &mut slab, 0, &mut spans)?;
+/// for (s, span) in segs.iter().zip(&spans).take(3) {
+///     let two_part = [&headers[s.header.range()], &packet[s.payload.range()]].concat();
+///     assert_eq!(two_part, slab[span.range()]);
+/// }
+/// assert_eq!(segs[1].payload.offset, segs[0].payload.offset + 1000); // adjacent payloads
+/// # Ok::<(), tcp_tso::SplitError>(())
+/// ```
+pub fn split_headers<O: ByteOrder>(
+    hdr: &VirtioNetHdr<O>,
+    packet: &[u8],
+    first_segment: usize,
+    headers: &mut [u8],
+    headroom: usize,
+    segs: &mut [SegmentRef],
+) -> Result<Split, SplitError> {
+    let plan = Plan::new(hdr, packet)?;
+    let n = plan.segments();
+    resume_check(first_segment, n)?;
+    let hl = plan.header_part_len();
+    let mut pos = 0usize;
+    let mut written = 0usize;
+    for i in first_segment..n {
+        let start = pos.saturating_add(headroom);
+        let end = start.saturating_add(hl);
+        let Some(seg) = segs.get_mut(written) else {
+            break;
+        };
+        if end > headers.len() {
+            break;
+        }
+        let payload = plan.write_headers(packet, i, &mut headers[start..end]);
+        *seg = SegmentRef {
+            header: Span {
+                offset: start,
+                len: hl,
+            },
+            payload,
+        };
+        pos = end;
+        written += 1;
+    }
+    finish_call(&plan, first_segment, written, pos)
 }
 
 /// Number of segments `packet` splits into (1 for a non-GSO packet).

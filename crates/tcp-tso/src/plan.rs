@@ -5,7 +5,7 @@ use inet_hdr::{IpVersion, Ipv4Header, Ipv6Header, Protocol, TcpFlags, TcpHeader,
 use virtio_net_hdr::{Error as HeaderError, Gso, GsoKind, Offload, VirtioNetHdr};
 use zerocopy::byteorder::ByteOrder;
 
-use crate::{CsumState, Malformed, SplitError};
+use crate::{CsumState, Malformed, Span, SplitError};
 
 /// A validated description of what one packet turns into: how many segments, how long each
 /// is, and the constant parts of every checksum. Building it reads only the packet's
@@ -161,6 +161,26 @@ impl Plan {
         }
     }
 
+    /// Header-buffer bytes [`split_headers`](crate::split_headers) needs for segments
+    /// `first_segment..` with `headroom` bytes before each (0 if `first_segment` is past the
+    /// end; `usize::MAX` if it overflows).
+    ///
+    /// ```
+    /// use virtio_net_hdr::VirtioNetHdr;
+    /// let pkt = virtio_net_hdr::testdata::ipv4_tcp_super_packet(3, 1000);
+    /// let hdr = VirtioNetHdr::tcp_gso(inet_hdr::IpVersion::V4, 20, 20, 1000, false);
+    /// let plan = tcp_tso::Plan::new(&hdr, &pkt)?;
+    /// assert_eq!(plan.header_room(0, 16), 3 * (16 + 40));
+    /// # Ok::<(), tcp_tso::SplitError>(())
+    /// ```
+    pub fn header_room(&self, first_segment: usize, headroom: usize) -> usize {
+        let n = self.segments();
+        if first_segment >= n {
+            return 0;
+        }
+        (n - first_segment).saturating_mul(headroom.saturating_add(self.header_part_len()))
+    }
+
     /// The checksum state of the segments this plan produces.
     pub fn csum_state(&self) -> CsumState {
         match &self.kind {
@@ -194,10 +214,57 @@ impl Plan {
                 let from = hl + i * t.mss;
                 let p = dst.len() - hl;
                 let sum = inet_csum::copy_and_sum(&mut dst[hl..], &packet[from..from + p]);
-                t.patch(dst, i, sum);
+                t.patch(dst, hl + p, i, sum);
             }
         }
         Ok(())
+    }
+
+    /// Write the headers of segment `i` into `dst` and say where its payload lies in
+    /// `packet`: the payload is summed where it is, not copied. `dst` is exactly
+    /// [`header_part_len`](Self::header_part_len) bytes. A plain packet has no header part (its
+    /// payload is the whole packet); a `NEEDS_CSUM` one carries its bytes up to and including
+    /// the finished checksum field in the header part.
+    #[inline]
+    pub(crate) fn write_headers(&self, packet: &[u8], i: usize, dst: &mut [u8]) -> Span {
+        match &self.kind {
+            Kind::Plain(_) => Span {
+                offset: 0,
+                len: self.len,
+            },
+            Kind::Partial { start, offset } => {
+                let end = *start + *offset + 2;
+                dst.copy_from_slice(&packet[..end]);
+                let sum = Checksum::new().add(&packet[*start..]);
+                store_partial(dst, *start + *offset, sum);
+                Span {
+                    offset: end,
+                    len: self.len - end,
+                }
+            }
+            Kind::Tcp(t) => {
+                let hl = t.hl;
+                dst.copy_from_slice(&packet[..hl]);
+                let p = t.payload_len(i);
+                let from = hl + i * t.mss;
+                let sum = Checksum::new().add(&packet[from..from + p]);
+                t.patch(dst, hl + p, i, sum);
+                Span {
+                    offset: from,
+                    len: p,
+                }
+            }
+        }
+    }
+
+    /// Length of the header part [`write_headers`](Self::write_headers) writes per segment.
+    #[inline]
+    pub(crate) fn header_part_len(&self) -> usize {
+        match &self.kind {
+            Kind::Plain(_) => 0,
+            Kind::Partial { start, offset } => *start + *offset + 2,
+            Kind::Tcp(t) => t.hl,
+        }
     }
 
     /// Write segment `i` in place: the segment goes to `slab[dst..dst + segment_len(i)]`,
@@ -238,7 +305,7 @@ impl Plan {
                     slab.copy_within(src..src + p, to);
                     Checksum::new().add(&slab[to..to + p])
                 };
-                t.patch(&mut slab[dst..dst + seg_len], i, sum);
+                t.patch(&mut slab[dst..dst + seg_len], seg_len, i, sum);
             }
         }
         Ok(())
@@ -366,16 +433,15 @@ impl Tcp {
         (self.payload - i * self.mss).min(self.mss)
     }
 
-    /// Rewrite the per-segment fields of segment `i` (`seg` holds the copied headers and the
-    /// payload; `payload_sum` is the payload's sum). Rule book §5.1: `tcp_gso_segment` and
-    /// `inet_gso_segment` / `ipv6_gso_segment`.
+    /// Rewrite the per-segment fields of segment `i`, `len` bytes long (`seg` starts with the
+    /// copied headers, followed by the payload or not; `payload_sum` is the payload's sum).
+    /// Rule book §5.1: `tcp_gso_segment` and `inet_gso_segment` / `ipv6_gso_segment`.
     ///
     /// The fields are written through the offsets `inet-hdr` names: each value is computed
     /// once, stored once and added to the checksum, with no re-parse of the copied headers.
     /// `seg` is at least `hl` bytes, so every index is in bounds.
     #[inline(always)]
-    fn patch(&self, seg: &mut [u8], i: usize, payload_sum: Checksum) {
-        let len = seg.len();
+    fn patch(&self, seg: &mut [u8], len: usize, i: usize, payload_sum: Checksum) {
         match self.version {
             IpVersion::V4 => {
                 // inet_gso_segment: tot_len per segment, id = first id + i (u16 wrap; TUN

@@ -6,7 +6,9 @@
 use inet_hdr::{IpVersion, TcpFlags};
 use proptest::prelude::*;
 use tcp_tso::testdata::SuperPacket;
-use tcp_tso::{Plan, Span, SplitError, split, split_in_place, split_to_buffers};
+use tcp_tso::{
+    Plan, SegmentRef, Span, SplitError, split, split_headers, split_in_place, split_to_buffers,
+};
 use virtio_net_hdr::VirtioNetHdr;
 
 fn arb_packet() -> impl Strategy<Value = SuperPacket> {
@@ -160,6 +162,34 @@ proptest! {
         for s in &spans {
             prop_assert_eq!(&slab[s.range()], &want[s.range()]);
         }
+        // Headers only: each segment is its header part followed by its payload in `p`,
+        // resumed in chunks of `chunk` segments; the payloads tile the input.
+        let mut next = 0;
+        let mut payload_end = None;
+        while next < n {
+            let mut headers = vec![0u8; plan.header_room(next, headroom)];
+            let mut segs = vec![SegmentRef::default(); chunk];
+            let (written, used) = match split_headers(&h, &p, next, &mut headers, headroom, &mut segs) {
+                Ok(o) => (o.segments, o.used),
+                Err(SplitError::OutOfRoom { written, resume_at, used }) => {
+                    prop_assert_eq!((written, resume_at), (chunk, next + chunk));
+                    (written, used)
+                }
+                Err(e) => return Err(TestCaseError::fail(format!("{e}"))),
+            };
+            prop_assert!(used <= headers.len());
+            for (k, s) in segs[..written].iter().enumerate() {
+                prop_assert!(s.header.offset >= headroom * (k + 1));
+                let two_part = [&headers[s.header.range()], &p[s.payload.range()]].concat();
+                prop_assert_eq!(&two_part[..], &want[want_spans[next + k].range()]);
+                if let Some(end) = payload_end {
+                    prop_assert_eq!(s.payload.offset, end);
+                }
+                payload_end = Some(s.payload.offset + s.payload.len);
+            }
+            next += written;
+        }
+        prop_assert_eq!(payload_end, Some(p.len()));
         // Resumed in chunks of `chunk` spans.
         let mut next = 0;
         let mut got = Vec::new();
@@ -213,6 +243,21 @@ proptest! {
                 for s in &spans[..written] { prop_assert!(s.offset + s.len <= room); }
             }
             Err(_) => {}
+        }
+        let mut headers = vec![0u8; room];
+        let mut segs = vec![SegmentRef::default(); nspans];
+        let written = match split_headers(h, &packet, first, &mut headers, headroom, &mut segs) {
+            Ok(out) => out.segments,
+            Err(SplitError::OutOfRoom { written, used, .. }) => {
+                prop_assert!(used <= room);
+                written
+            }
+            Err(_) => 0,
+        };
+        prop_assert!(written <= nspans);
+        for s in &segs[..written] {
+            prop_assert!(s.header.offset + s.header.len <= room);
+            prop_assert!(s.payload.offset + s.payload.len <= packet.len());
         }
         let mut slab = vec![0u8; room + packet.len()];
         let at = room;

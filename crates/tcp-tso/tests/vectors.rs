@@ -13,7 +13,9 @@
 //!   timestamps, ACK|ECE|CWR|FIN, seq 0xffffffff, 8 bytes at MSS 3.
 
 use inet_hdr::IpVersion;
-use tcp_tso::{CsumState, Span, split, split_in_place, split_to_buffers};
+use tcp_tso::{
+    CsumState, SegmentRef, Span, split, split_headers, split_in_place, split_to_buffers,
+};
 use virtio_net_hdr::VirtioNetHdr;
 
 const V4_PLAIN_IN: &[u8] = &[
@@ -164,6 +166,21 @@ fn check(hdr: VirtioNetHdr, input: &[u8], expected: &[&[u8]]) {
     for (k, want) in expected.iter().enumerate() {
         assert_eq!(&bufs[k][..lens[k]], *want, "buffer {k}");
     }
+    // Headers only: header part + payload in place give the same bytes.
+    let mut headers = vec![0xeeu8; 512];
+    let mut segs = [SegmentRef::default(); 8];
+    let out = split_headers(&hdr, input, 0, &mut headers, 10, &mut segs).unwrap();
+    assert_eq!(out.segments, expected.len());
+    for (k, want) in expected.iter().enumerate() {
+        let s = segs[k];
+        let two_part = [&headers[s.header.range()], &input[s.payload.range()]].concat();
+        assert_eq!(&two_part[..], *want, "headers-only segment {k}");
+        assert!(
+            headers[s.header.offset - 10..s.header.offset]
+                .iter()
+                .all(|&b| b == 0xee)
+        );
+    }
     // In place, input at the end of the slab and at the start of the slab.
     for at_end in [true, false] {
         let mut slab = vec![0u8; 512];
@@ -250,4 +267,48 @@ fn little_endian_header() {
     let out = split(&hdr, V6_PLAIN_IN, 0, &mut slab, 0, &mut spans).unwrap();
     assert_eq!(out.segments, 3);
     assert_eq!(&slab[spans[2].range()], V6_PLAIN_SEG2);
+}
+
+/// Non-GSO packets through `split_headers`: a plain one is all payload; a `NEEDS_CSUM` one
+/// carries its bytes up to the finished checksum in the header part, the same bytes as
+/// `finish_in_place` gives.
+#[test]
+fn headers_only_non_gso() {
+    let packet = virtio_net_hdr::testdata::ipv4_tcp_super_packet(1, 100);
+    let mut headers = [0u8; 128];
+    let mut segs = [SegmentRef::default(); 2];
+    let out = split_headers(
+        &VirtioNetHdr::plain(),
+        &packet,
+        0,
+        &mut headers,
+        4,
+        &mut segs,
+    )
+    .unwrap();
+    assert_eq!(
+        (out.segments, out.csum, out.used),
+        (1, CsumState::AsReceived, 4)
+    );
+    assert_eq!(segs[0].header, Span { offset: 4, len: 0 });
+    assert_eq!(
+        segs[0].payload,
+        Span {
+            offset: 0,
+            len: packet.len()
+        }
+    );
+
+    let hdr = VirtioNetHdr::needs_csum(20, 16);
+    let out = split_headers(&hdr, &packet, 0, &mut headers, 4, &mut segs).unwrap();
+    assert_eq!(
+        (out.segments, out.csum, out.used),
+        (1, CsumState::Complete, 4 + 38)
+    );
+    let mut finished = packet.clone();
+    tcp_tso::finish_in_place(&hdr, &mut finished).unwrap();
+    let s = segs[0];
+    let two_part = [&headers[s.header.range()], &packet[s.payload.range()]].concat();
+    assert_eq!(two_part, finished);
+    assert_ne!(finished, packet, "the checksum was finished");
 }
