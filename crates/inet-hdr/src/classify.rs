@@ -85,15 +85,38 @@ pub struct IpInfo {
 /// ```
 #[inline]
 pub fn classify(packet: &[u8]) -> Result<IpInfo, ParseError> {
-    let first = *packet.first().ok_or(ParseError::Truncated)?;
+    classify_prefix(packet, packet.len())
+}
+
+/// [`classify`] for a packet held in parts: `head` is its first part (it must hold the IP
+/// header and any IPv6 extension headers) and `total_len` its whole length, which the IP
+/// length field must equal. `classify_prefix(p, p.len())` is `classify(p)`.
+///
+/// # Errors
+/// As [`classify`]; [`ParseError::Truncated`] when a header reaches past `head`.
+///
+/// ```
+/// use inet_hdr::{classify_prefix, ParseError, Protocol};
+/// let syn = inet_hdr::testdata::IPV4_TCP_SYN;
+/// // The IP and TCP headers alone, the rest of the packet elsewhere.
+/// let info = classify_prefix(&syn[..40], syn.len())?;
+/// assert_eq!((info.l4_offset, info.protocol), (20, Protocol::TCP));
+/// assert!(matches!(classify_prefix(&syn[..40], 41), Err(ParseError::LengthMismatch { .. })));
+/// # Ok::<(), ParseError>(())
+/// ```
+#[inline]
+pub fn classify_prefix(head: &[u8], total_len: usize) -> Result<IpInfo, ParseError> {
+    // Bytes past the packet's length are not part of it.
+    let head = head.get(..total_len).unwrap_or(head);
+    let first = *head.first().ok_or(ParseError::Truncated)?;
     match first >> 4 {
-        4 => classify_v4(packet),
-        6 => classify_v6(packet),
+        4 => classify_v4(head, total_len),
+        6 => classify_v6(head, total_len),
         v => Err(ParseError::BadVersion(v)),
     }
 }
 
-fn classify_v4(packet: &[u8]) -> Result<IpInfo, ParseError> {
+fn classify_v4(packet: &[u8], len: usize) -> Result<IpInfo, ParseError> {
     let (ip, _) = Ipv4Header::ref_from_packet(packet)?;
     if ip.ihl() < 5 {
         return Err(ParseError::BadIhl(ip.ihl()));
@@ -103,10 +126,10 @@ fn classify_v4(packet: &[u8]) -> Result<IpInfo, ParseError> {
         return Err(ParseError::Truncated);
     }
     let total = usize::from(ip.total_len());
-    if total != packet.len() {
+    if total != len {
         return Err(ParseError::LengthMismatch {
             header: total,
-            actual: packet.len(),
+            actual: len,
         });
     }
     Ok(IpInfo {
@@ -119,13 +142,13 @@ fn classify_v4(packet: &[u8]) -> Result<IpInfo, ParseError> {
     })
 }
 
-fn classify_v6(packet: &[u8]) -> Result<IpInfo, ParseError> {
+fn classify_v6(packet: &[u8], len: usize) -> Result<IpInfo, ParseError> {
     let (ip, _) = Ipv6Header::ref_from_packet(packet)?;
     let total = Ipv6Header::LEN + usize::from(ip.payload_len());
-    if total != packet.len() {
+    if total != len {
         return Err(ParseError::LengthMismatch {
             header: total,
-            actual: packet.len(),
+            actual: len,
         });
     }
     let mut next = ip.next_header();
@@ -272,6 +295,31 @@ mod tests {
         fn never_panics(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
             if let Ok(i) = classify(&bytes) {
                 proptest::prop_assert!(i.l4_offset <= bytes.len());
+            }
+        }
+
+        /// A packet's prefix reaching its L4 header classifies as the whole packet; a shorter
+        /// one is `Truncated` or the same error `classify` gives.
+        #[test]
+        fn prefix_is_the_packet(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..300), cut in 0usize..300, v6 in proptest::bool::ANY) {
+            let mut bytes = bytes;
+            // Give the length field a chance to agree.
+            if v6 && bytes.len() >= 40 {
+                bytes[0] = 0x60;
+                let l = (bytes.len() - 40) as u16;
+                bytes[4..6].copy_from_slice(&l.to_be_bytes());
+            } else if bytes.len() >= 20 {
+                bytes[0] = 0x45;
+                let l = bytes.len() as u16;
+                bytes[2..4].copy_from_slice(&l.to_be_bytes());
+            }
+            let whole = classify(&bytes);
+            let cut = cut.min(bytes.len());
+            let part = classify_prefix(&bytes[..cut], bytes.len());
+            match whole {
+                Ok(i) if cut >= i.l4_offset => proptest::prop_assert_eq!(part, Ok(i)),
+                Ok(_) => proptest::prop_assert_eq!(part, Err(ParseError::Truncated)),
+                Err(e) => proptest::prop_assert!(part == Err(e) || part == Err(ParseError::Truncated)),
             }
         }
     }

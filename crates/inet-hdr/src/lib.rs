@@ -27,7 +27,7 @@ mod tcp;
 pub mod testdata;
 mod udp;
 
-pub use classify::{IpInfo, IpVersion, ParseError, classify};
+pub use classify::{IpInfo, IpVersion, ParseError, classify, classify_prefix};
 pub use ipv4::Ipv4Header;
 pub use ipv6::{Ipv6ExtHeader, Ipv6Header};
 pub use tcp::{TcpFlags, TcpHeader};
