@@ -1,14 +1,16 @@
 //! GRO over a batch of up to 128 arbitrary packets — raw bytes, or valid TCP segments built
 //! from arbitrary header fields and then optionally corrupted — pushed with arbitrary checksum
-//! modes: no panic; every output index valid and used once; payload bytes out equal payload
-//! bytes in; every merged packet's bytes are its members' payloads and its header passes
-//! `check_emit`; pass-through packets are untouched behind a zeroed header.
+//! modes, each packet in one piece or in two parts (cut at its TCP header's end, as
+//! `tcp_tso::split_headers` leaves segments, or anywhere): no panic; every output index valid
+//! and used once; payload bytes out equal payload bytes in; every merged packet's bytes are its
+//! members' payloads and its header passes `check_emit`; pass-through packets are untouched
+//! behind a zeroed header.
 #![no_main]
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use tcp_gro::testdata::Segment;
-use tcp_gro::{Checksum, Coalescer, Config};
+use tcp_gro::{Checksum, Coalescer, Config, PacketSource};
 use virtio_net_hdr::VirtioNetHdr;
 
 #[derive(Arbitrary, Debug)]
@@ -41,7 +43,26 @@ enum Pkt {
 struct Input {
     out_of_order: bool,
     max_len: Option<u16>,
-    packets: Vec<(Pkt, bool)>,
+    packets: Vec<(Pkt, bool, Option<u8>)>,
+}
+
+/// The packets, each as (first part, second part).
+struct TwoPart(Vec<(Vec<u8>, Vec<u8>)>);
+
+impl PacketSource for TwoPart {
+    fn packet(&self, index: usize) -> Option<&[u8]> {
+        self.0.get(index).map(|p| &p.0[..])
+    }
+    fn parts(&self, index: usize) -> Option<(&[u8], &[u8])> {
+        self.0.get(index).map(|p| (&p.0[..], &p.1[..]))
+    }
+}
+
+/// Where the IP + TCP headers end, if the packet looks like TCP.
+fn header_end(p: &[u8]) -> Option<usize> {
+    let info = inet_hdr::classify(p).ok()?;
+    let doff = usize::from(*p.get(info.l4_offset + 12)? >> 4) * 4;
+    Some(info.l4_offset + doff).filter(|&e| e <= p.len())
 }
 
 fn build(f: &Fields) -> Vec<u8> {
@@ -82,7 +103,7 @@ fuzz_target!(|input: Input| {
         .packets
         .iter()
         .take(128)
-        .map(|(p, _)| match p {
+        .map(|(p, _, _)| match p {
             Pkt::Raw(b) => b.clone(),
             Pkt::Seg(f) => build(f),
         })
@@ -92,20 +113,34 @@ fuzz_target!(|input: Input| {
     if let Some(m) = input.max_len {
         cfg.max_merged_len = usize::from(m);
     }
+    let parts = TwoPart(
+        packets
+            .iter()
+            .zip(&input.packets)
+            .map(|(p, (_, _, cut))| {
+                let at = match cut {
+                    None => p.len(),
+                    Some(0) => header_end(p).unwrap_or(p.len()),
+                    Some(c) => usize::from(*c) % (p.len() + 1),
+                };
+                (p[..at].to_vec(), p[at..].to_vec())
+            })
+            .collect(),
+    );
     let mut gro = Coalescer::new(cfg);
-    for (i, p) in packets.iter().enumerate() {
+    for (i, (head, tail)) in parts.0.iter().enumerate() {
         let csum = if input.packets[i].1 {
             Checksum::KnownGood
         } else {
             Checksum::Verify
         };
-        gro.push(i, p, csum);
+        gro.push_parts(i, head, tail, csum);
     }
     let mut seen = vec![false; packets.len()];
     let mut bytes_in_outputs = 0usize;
     let mut header_bytes_saved = 0usize;
     let mut buf = vec![0u8; 65535];
-    for out in gro.drain(&packets) {
+    for out in gro.drain(&parts) {
         for &i in out.indices() {
             assert!(i < packets.len(), "index out of range");
             assert!(!seen[i], "index {i} output twice");

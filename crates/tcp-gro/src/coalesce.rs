@@ -9,7 +9,7 @@ use crate::flow::{
     Seg, TAIL_FLAGS, checksum_ok, l4_checksum_valid, parse, parse_continuation, pseudo_addrs,
     same_class, same_flow,
 };
-use crate::output::{Drain, OutEntry, PayloadSpan};
+use crate::output::{Drain, OutEntry, PayloadSpan, span_bytes};
 use crate::{Checksum, Config, MAX_MERGED_LEN, PacketSource};
 
 /// Number of hash buckets (a power of two). Chains resolve collisions, so batches larger than
@@ -223,14 +223,51 @@ impl Coalescer {
     /// let out: Vec<_> = gro.drain(&packets).collect();
     /// assert_eq!(out[0].headers(), &[0xde, 0xad]);
     /// ```
+    #[inline]
     pub fn push(&mut self, index: usize, packet: &[u8], csum: Checksum) {
+        self.push_parts(index, packet, &[], csum);
+    }
+
+    /// [`push`](Self::push) for a packet held in two parts: `head` followed by `tail` (the
+    /// packet's [`PacketSource::parts`] at [`drain`](Self::drain) time). It may merge when
+    /// `head` is exactly its IP + TCP headers and `tail` its payload — a segment as
+    /// `tcp_tso::split_headers` leaves it, payload not copied — or when `tail` is empty; any
+    /// other split is passed through whole, as if it were not TCP. A merged output's payload
+    /// slices are the members' tails, so a super-packet split without copying is written from
+    /// where its payload already lies.
+    ///
+    /// ```
+    /// use tcp_gro::{Checksum, Coalescer, Config, PacketSource, testdata::Segment};
+    /// /// Segments as headers + payload, e.g. from a split that left the payload in place.
+    /// struct TwoPart(Vec<(Vec<u8>, Vec<u8>)>);
+    /// impl PacketSource for TwoPart {
+    ///     fn packet(&self, i: usize) -> Option<&[u8]> {
+    ///         self.0.get(i).map(|p| &p.0[..])
+    ///     }
+    ///     fn parts(&self, i: usize) -> Option<(&[u8], &[u8])> {
+    ///         self.0.get(i).map(|p| (&p.0[..], &p.1[..]))
+    ///     }
+    /// }
+    /// let segs = TwoPart((0..3u16).map(|i| {
+    ///     let mut p = Segment::v4().seq(100 * u32::from(i)).ip_id(i).payload_len(100).build();
+    ///     let payload = p.split_off(40);
+    ///     (p, payload)
+    /// }).collect());
+    /// let mut gro = Coalescer::new(Config::default());
+    /// for (i, (head, tail)) in segs.0.iter().enumerate() {
+    ///     gro.push_parts(i, head, tail, Checksum::Verify);
+    /// }
+    /// let out = gro.drain(&segs).next().unwrap();
+    /// assert_eq!((out.len(), out.headers().len(), out.payloads().len()), (340, 40, 3));
+    /// ```
+    pub fn push_parts(&mut self, index: usize, head: &[u8], tail: &[u8], csum: Checksum) {
         if self.drained {
             self.clear();
         }
-        if self.hot_path && self.push_hot(index, packet, csum) {
+        if self.hot_path && self.push_hot(index, head, tail, csum) {
             return;
         }
-        let Some(seg) = parse(packet) else {
+        let Some(seg) = parse(head, tail) else {
             self.slots.push(Slot::Pass(index));
             return;
         };
@@ -275,7 +312,7 @@ impl Coalescer {
     /// it, other flows are skipped), find `same_class` true, and append if `can_append` allows
     /// — the same checks run here, in the same order, with the same checksum decision.
     #[inline]
-    fn push_hot(&mut self, index: usize, packet: &[u8], csum: Checksum) -> bool {
+    fn push_hot(&mut self, index: usize, packet: &[u8], tail: &[u8], csum: Checksum) -> bool {
         let run_id = self.hot;
         if run_id == NIL {
             return false;
@@ -288,6 +325,7 @@ impl Coalescer {
             r.l4_off as usize,
             r.hash,
             packet,
+            tail,
         ) else {
             return false;
         };
@@ -409,7 +447,7 @@ impl Coalescer {
             }
             p => p as u16,
         };
-        l4_checksum_valid(seg.packet, seg.l4_off, addrs)
+        l4_checksum_valid(seg.packet, seg.tail, seg.l4_off, addrs)
     }
 
     /// Whether `seg` may be appended to the run's tail (`tcp_gro_receive`, rule book §2.4
@@ -626,9 +664,9 @@ impl Coalescer {
         while m != NIL {
             let mem = self.members[m as usize];
             if !mem.verified {
-                // `members_match` checked the index and the length.
-                let p = packets.packet(mem.index).unwrap_or_default();
-                let ok = addrs.is_some_and(|a| l4_checksum_valid(p, r.l4_off as usize, a));
+                // `members_match` checked the index and the lengths.
+                let (p, tail) = packets.parts(mem.index).unwrap_or_default();
+                let ok = addrs.is_some_and(|a| l4_checksum_valid(p, tail, r.l4_off as usize, a));
                 self.members[m as usize].verified = ok;
                 all &= ok;
             }
@@ -664,6 +702,7 @@ impl Coalescer {
                         // The stretch's own first segment supplies its headers.
                         let at = self.hdrs.len() as u32;
                         let first = self.members[start as usize].index;
+                        // `members_match`: the first part holds the headers.
                         let p = packets.packet(first).unwrap_or_default();
                         match p.get(..r.hdr_len as usize) {
                             Some(h) => self.hdrs.extend_from_slice(h),
@@ -689,8 +728,12 @@ impl Coalescer {
         let mut m = r.head;
         while m != NIL {
             let mem = self.members[m as usize];
-            match packets.packet(mem.index) {
-                Some(p) if p.len() == (r.hdr_len + mem.payload_len) as usize => {}
+            // Still the shape it was pushed in: the same length, and a second part only
+            // behind exactly the headers.
+            match packets.parts(mem.index) {
+                Some((p, tail))
+                    if p.len() + tail.len() == (r.hdr_len + mem.payload_len) as usize
+                        && (tail.is_empty() || p.len() == r.hdr_len as usize) => {}
                 _ => return false,
             }
             m = mem.next;
@@ -699,20 +742,23 @@ impl Coalescer {
     }
 
     fn emit_pass<S: PacketSource + ?Sized>(&mut self, packets: &S, index: usize) {
-        let Some(p) = packets.packet(index) else {
+        let Some((p, tail)) = packets.parts(index) else {
             return;
         };
         let first = self.out_indices.len() as u32;
         self.out_indices.push(index);
-        // Keep `out_spans` parallel to `out_indices`.
-        self.out_spans.push(PayloadSpan { off: 0, len: 0 });
+        // Kept parallel to `out_indices`; a second part is the output's one payload slice.
+        self.out_spans.push(PayloadSpan {
+            off: p.len() as u32,
+            len: tail.len() as u32,
+        });
         self.outs.push(OutEntry {
             vnet: VirtioNetHdr::plain(),
             merged: false,
             hdr: (0, 0),
             first,
             count: 1,
-            len: p.len(),
+            len: p.len() + tail.len(),
         });
     }
 
@@ -810,8 +856,8 @@ impl Coalescer {
         for k in first..first + e.count as usize {
             let s = self.out_spans[k];
             if let Some(b) = packets
-                .packet(self.out_indices[k])
-                .and_then(|p| p.get(s.off as usize..(s.off + s.len) as usize))
+                .parts(self.out_indices[k])
+                .and_then(|(p, tail)| span_bytes(p, tail, s))
             {
                 self.scratch.extend_from_slice(b);
             }
@@ -905,6 +951,45 @@ mod tests {
             .add(&p[l4..])
             .finish();
         p[l4 + 16..l4 + 18].copy_from_slice(&c.to_be_bytes());
+    }
+
+    /// Packets held as (first part, second part).
+    struct TwoPart(Vec<(Vec<u8>, Vec<u8>)>);
+
+    impl PacketSource for TwoPart {
+        fn packet(&self, index: usize) -> Option<&[u8]> {
+            self.0.get(index).map(|p| &p.0[..])
+        }
+        fn parts(&self, index: usize) -> Option<(&[u8], &[u8])> {
+            self.0.get(index).map(|p| (&p.0[..], &p.1[..]))
+        }
+    }
+
+    /// (indices, merged, vnet bytes, the whole packet) of every output.
+    type Written = Vec<(Vec<usize>, bool, Vec<u8>, Vec<u8>)>;
+
+    fn written<S: PacketSource + ?Sized>(drain: Drain<'_, S>) -> Written {
+        drain
+            .map(|o| {
+                let mut buf = alloc::vec![0u8; o.len()];
+                assert_eq!(o.materialize(&mut buf), Ok(o.len()));
+                (
+                    o.indices().to_vec(),
+                    o.is_merged(),
+                    o.vnet_bytes().to_vec(),
+                    buf,
+                )
+            })
+            .collect()
+    }
+
+    fn run_parts(hot_path: bool, cfg: Config, packets: &TwoPart, csum: Checksum) -> Written {
+        let mut gro = Coalescer::new(cfg);
+        gro.hot_path = hot_path;
+        for (i, (head, tail)) in packets.0.iter().enumerate() {
+            gro.push_parts(i, head, tail, csum);
+        }
+        written(gro.drain(packets))
     }
 
     fn batch() -> impl Strategy<Value = Vec<Vec<u8>>> {
@@ -1010,6 +1095,71 @@ mod tests {
         }
     }
 
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: if cfg!(miri) { 4 } else { 512 },
+            ..ProptestConfig::default()
+        })]
+
+        /// Packets pushed as headers + payload (how `tcp_tso::split_headers` leaves segments)
+        /// give exactly the output of the same packets in one piece, on the hot path and off;
+        /// a packet cut anywhere else is passed through whole, and every merged output is its
+        /// members' payloads behind one header.
+        #[test]
+        fn two_parts_are_the_packet(
+            packets in batch(),
+            cuts in proptest::collection::vec((0u8..3, any::<prop::sample::Index>()), 64),
+            known_good in any::<bool>(),
+            out_of_order in any::<bool>(),
+            hot in any::<bool>(),
+        ) {
+            let csum = if known_good { Checksum::KnownGood } else { Checksum::Verify };
+            let cfg = Config { out_of_order, ..Config::default() };
+            let mut elsewhere = alloc::vec![false; packets.len()];
+            let parts = TwoPart(packets.iter().enumerate().map(|(i, p)| {
+                let (mode, at) = cuts[i % cuts.len()];
+                let cut = match (mode, crate::flow::parse(p, &[])) {
+                    (1, Some(seg)) => seg.hdr_len,
+                    (2, _) => {
+                        let c = at.index(p.len() + 1);
+                        elsewhere[i] = crate::flow::parse(p, &[]).is_none_or(|s| s.hdr_len != c)
+                            && c != p.len();
+                        c
+                    }
+                    _ => p.len(),
+                };
+                (p[..cut].to_vec(), p[cut..].to_vec())
+            }).collect());
+            let got = run_parts(hot, cfg, &parts, csum);
+            if !elsewhere.contains(&true) {
+                let mut gro = Coalescer::new(cfg);
+                gro.hot_path = hot;
+                for (i, p) in packets.iter().enumerate() {
+                    gro.push(i, p, csum);
+                }
+                prop_assert_eq!(got, written(gro.drain(&packets[..])));
+            } else {
+                let mut seen = alloc::vec![0usize; packets.len()];
+                for (indices, merged, _, bytes) in &got {
+                    for &i in indices {
+                        seen[i] += 1;
+                    }
+                    if !merged {
+                        prop_assert_eq!(bytes, &packets[indices[0]]);
+                        continue;
+                    }
+                    for &i in indices {
+                        prop_assert!(!elsewhere[i], "a packet cut off its header boundary merged");
+                    }
+                    let h = crate::flow::parse(&packets[indices[0]], &[]).map_or(0, |s| s.hdr_len);
+                    let payload: Vec<u8> = indices.iter().flat_map(|&i| packets[i][h..].to_vec()).collect();
+                    prop_assert_eq!(&bytes[h..], &payload[..]);
+                }
+                prop_assert!(seen.iter().all(|&n| n == 1));
+            }
+        }
+    }
+
     /// The hot path is taken for an in-order train (so the property above compares something).
     #[test]
     fn hot_path_taken_for_a_train() {
@@ -1018,11 +1168,11 @@ mod tests {
             let mut gro = Coalescer::new(Config::default());
             gro.push(0, &packets[0], Checksum::Verify);
             for (i, p) in packets.iter().enumerate().skip(1) {
-                assert!(gro.push_hot(i, p, Checksum::Verify), "segment {i}");
+                assert!(gro.push_hot(i, p, &[], Checksum::Verify), "segment {i}");
             }
             // A header change (here the window) is not for the hot path.
             let other = base.clone().seq(801).window(9).payload_len(100).build();
-            assert!(!gro.push_hot(8, &other, Checksum::Verify));
+            assert!(!gro.push_hot(8, &other, &[], Checksum::Verify));
             let out: Vec<_> = gro.drain(&packets).collect();
             assert_eq!(out.len(), 1);
             assert_eq!(out[0].indices(), &[0, 1, 2, 3, 4, 5, 6, 7]);

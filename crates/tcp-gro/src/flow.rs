@@ -2,7 +2,7 @@
 //! comparisons GRO makes: "same flow" and "same class" (everything but seq, length, ID and
 //! checksums equal).
 
-use inet_hdr::{IpVersion, Ipv4Header, Ipv6Header, Protocol, TcpFlags, TcpHeader, classify};
+use inet_hdr::{IpVersion, Ipv4Header, Ipv6Header, Protocol, TcpFlags, TcpHeader, classify_prefix};
 
 use crate::Checksum;
 
@@ -19,9 +19,14 @@ const FLAG_WORD_MASK: u32 = !((TAIL_FLAGS as u32) << 16);
 const LONE_FLAGS: u8 = TcpFlags::URG.0 | TcpFlags::RST.0 | TcpFlags::SYN.0 | TcpFlags::CWR.0;
 
 /// A TCP segment as GRO sees it. Every offset here is already bounds-checked against `packet`.
+///
+/// A segment may come in two parts: `packet` then holds exactly its IP + TCP headers and
+/// `tail` its payload (see [`Coalescer::push_parts`](crate::Coalescer::push_parts)); otherwise
+/// `tail` is empty.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Seg<'p> {
     pub(crate) packet: &'p [u8],
+    pub(crate) tail: &'p [u8],
     pub(crate) version: IpVersion,
     pub(crate) l4_off: usize,
     pub(crate) hdr_len: usize,
@@ -45,12 +50,15 @@ impl Seg<'_> {
     }
 }
 
-/// Parse `packet` as a GRO-able TCP segment, or `None` if the kernel would pass it up without
-/// looking at TCP (not TCP, malformed, IPv4 options or fragment, bad IPv4 header checksum, IPv6
-/// Fragment header): such packets never touch the flow table.
+/// Parse `packet` followed by `tail` (empty for a packet in one piece) as a GRO-able TCP
+/// segment, or `None` if the kernel would pass it up without looking at TCP (not TCP,
+/// malformed, IPv4 options or fragment, bad IPv4 header checksum, IPv6 Fragment header): such
+/// packets never touch the flow table. A two-part packet whose first part is not exactly its
+/// IP + TCP headers is also `None`: it is passed through whole, as if it were not TCP.
 #[inline]
-pub(crate) fn parse(packet: &[u8]) -> Option<Seg<'_>> {
-    let info = classify(packet).ok()?;
+pub(crate) fn parse<'p>(packet: &'p [u8], tail: &'p [u8]) -> Option<Seg<'p>> {
+    let total = packet.len() + tail.len();
+    let info = classify_prefix(packet, total).ok()?;
     if info.protocol != Protocol::TCP || info.fragment {
         return None;
     }
@@ -74,13 +82,17 @@ pub(crate) fn parse(packet: &[u8]) -> Option<Seg<'_>> {
         return None;
     }
     let hdr_len = l4_off + thl;
-    let payload_len = packet.len() - hdr_len;
+    if !tail.is_empty() && packet.len() != hdr_len {
+        return None;
+    }
+    let payload_len = total - hdr_len;
     let flags = tcp.flags().bits();
     // inet_gro_receive item 4: the reserved IPv4 flag bit flushes. A zero-length segment fails
     // `(len - 1) >= mss`. Either way the segment cannot merge but does complete its flow's run.
     let candidate = !reserved && payload_len > 0 && flags & LONE_FLAGS == 0;
     Some(Seg {
         packet,
+        tail,
         version: info.version,
         l4_off,
         hdr_len,
@@ -108,10 +120,17 @@ pub(crate) fn parse_continuation<'p>(
     l4_off: usize,
     hash: u64,
     packet: &'p [u8],
+    tail: &'p [u8],
 ) -> Option<Seg<'p>> {
     let hdr_len = held.len();
-    // A candidate carries payload; this also bounds every read below.
-    if packet.len() <= hdr_len || hdr_len < l4_off + TcpHeader::LEN {
+    let total = packet.len() + tail.len();
+    // A candidate carries payload; this also bounds every read below. A second part follows
+    // exactly the headers.
+    if total <= hdr_len
+        || packet.len() < hdr_len
+        || (!tail.is_empty() && packet.len() != hdr_len)
+        || hdr_len < l4_off + TcpHeader::LEN
+    {
         return None;
     }
     let p = &packet[..hdr_len];
@@ -131,7 +150,7 @@ pub(crate) fn parse_continuation<'p>(
             if be32(p, 0) >> 16 != be32(held, 0) >> 16
                 || be32(p, 6) != be32(held, 6)
                 || be64(p, 12) != be64(held, 12)
-                || usize::from(ip.total_len()) != packet.len()
+                || usize::from(ip.total_len()) != total
                 || !inet_csum::verify_header(&p[..Ipv4Header::LEN])
             {
                 return None;
@@ -146,7 +165,7 @@ pub(crate) fn parse_continuation<'p>(
             if be32(p, 0) != be32(held, 0)
                 || p[6..8] != held[6..8]
                 || p[8..l4_off] != held[8..l4_off]
-                || Ipv6Header::LEN + usize::from(ip.payload_len()) != packet.len()
+                || Ipv6Header::LEN + usize::from(ip.payload_len()) != total
             {
                 return None;
             }
@@ -164,10 +183,11 @@ pub(crate) fn parse_continuation<'p>(
     let (tcp, _) = TcpHeader::ref_from_packet(&p[l4_off..]).ok()?;
     Some(Seg {
         packet,
+        tail,
         version,
         l4_off,
         hdr_len,
-        payload_len: packet.len() - hdr_len,
+        payload_len: total - hdr_len,
         seq: tcp.seq(),
         flags: tcp.flags().bits(),
         id,
@@ -182,13 +202,9 @@ pub(crate) fn parse_continuation<'p>(
 /// the pseudo header, rule book §2.4); always true for [`Checksum::KnownGood`].
 #[inline]
 pub(crate) fn checksum_ok(seg: &Seg<'_>, mode: Checksum) -> bool {
-    mode == Checksum::KnownGood || tcp_checksum_valid(seg.packet, seg.version, seg.l4_off)
-}
-
-/// Whether the TCP checksum of `packet` (an IP packet whose TCP header starts at `l4_off`,
-/// already parsed once) is valid: pseudo header + TCP header + payload sum to 0xffff.
-pub(crate) fn tcp_checksum_valid(packet: &[u8], version: IpVersion, l4_off: usize) -> bool {
-    pseudo_addrs(packet, version).is_some_and(|a| l4_checksum_valid(packet, l4_off, a))
+    mode == Checksum::KnownGood
+        || pseudo_addrs(seg.packet, seg.version)
+            .is_some_and(|a| l4_checksum_valid(seg.packet, seg.tail, seg.l4_off, a))
 }
 
 /// The part of the TCP pseudo header (RFC 793 §3.1, RFC 8200 §8.1) that every segment of a
@@ -208,17 +224,19 @@ pub(crate) fn pseudo_addrs(packet: &[u8], version: IpVersion) -> Option<u16> {
     Some(sum.fold())
 }
 
-/// Whether the TCP segment at `packet[l4_off..]` checks out against the flow's
-/// [`pseudo_addrs`]: the pseudo header's length is the segment's (IPv4's 16-bit and IPv6's
-/// 32-bit length field add up the same for any length below 2^16).
+/// Whether the TCP segment at `packet[l4_off..]` followed by `tail` checks out against the
+/// flow's [`pseudo_addrs`]: the pseudo header's length is the segment's (IPv4's 16-bit and
+/// IPv6's 32-bit length field add up the same for any length below 2^16). The streaming sum
+/// carries an odd byte across the two parts.
 #[inline]
-pub(crate) fn l4_checksum_valid(packet: &[u8], l4_off: usize, addrs: u16) -> bool {
+pub(crate) fn l4_checksum_valid(packet: &[u8], tail: &[u8], l4_off: usize, addrs: u16) -> bool {
     let Some(l4) = packet.get(l4_off..) else {
         return false;
     };
     inet_csum::Checksum::from_sum(addrs)
-        .add_u32(l4.len() as u32)
+        .add_u32((l4.len() + tail.len()) as u32)
         .add(l4)
+        .add(tail)
         .fold()
         == 0xffff
 }

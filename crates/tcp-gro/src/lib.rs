@@ -116,10 +116,28 @@ pub use output::{Drain, Output, Payloads, TooSmall};
 /// let out: Vec<_> = gro.drain(&slab).collect();
 /// assert_eq!((out.len(), out[0].len()), (1, 240));
 /// ```
+///
+/// A source may also hold a packet in two parts, e.g. its headers in one buffer and its payload
+/// still in the super-packet it was split from (`tcp_tso::split_headers`): `packet` gives the
+/// first part and [`parts`](PacketSource::parts) both; push such packets with
+/// [`Coalescer::push_parts`].
 pub trait PacketSource {
     /// The bytes of the packet pushed as `index` (`None` if there is no such packet: its
-    /// output is skipped).
+    /// output is skipped) — its first part, for a packet held in two.
     fn packet(&self, index: usize) -> Option<&[u8]>;
+
+    /// The packet pushed as `index` as (first part, second part): the packet is their
+    /// concatenation. By default the whole [`packet`](PacketSource::packet) and nothing.
+    ///
+    /// ```
+    /// use tcp_gro::PacketSource;
+    /// let packets = [vec![1u8, 2, 3]];
+    /// assert_eq!(packets.parts(0), Some((&[1u8, 2, 3][..], &[][..])));
+    /// ```
+    #[inline]
+    fn parts(&self, index: usize) -> Option<(&[u8], &[u8])> {
+        self.packet(index).map(|p| (p, &[][..]))
+    }
 }
 
 impl<P: AsRef<[u8]>> PacketSource for [P] {
@@ -147,6 +165,11 @@ impl<S: PacketSource + ?Sized> PacketSource for &S {
     #[inline]
     fn packet(&self, index: usize) -> Option<&[u8]> {
         (**self).packet(index)
+    }
+
+    #[inline]
+    fn parts(&self, index: usize) -> Option<(&[u8], &[u8])> {
+        (**self).parts(index)
     }
 }
 

@@ -9,11 +9,24 @@ use virtio_net_hdr::VirtioNetHdr;
 
 use crate::{Coalescer, PacketSource};
 
-/// Where a member's payload lies in its input packet.
+/// Where a member's payload lies in its input packet (offsets in the concatenation of the
+/// packet's [`parts`](PacketSource::parts)).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct PayloadSpan {
     pub(crate) off: u32,
     pub(crate) len: u32,
+}
+
+/// The bytes at `s` in the packet `head` + `tail`, if they lie within one part (always, for
+/// a packet of the shape it was pushed in: the payload is all of the second part or lies in
+/// the first).
+#[inline]
+pub(crate) fn span_bytes<'a>(head: &'a [u8], tail: &'a [u8], s: PayloadSpan) -> Option<&'a [u8]> {
+    let (off, len) = (s.off as usize, s.len as usize);
+    match off.checked_sub(head.len()) {
+        Some(t) => tail.get(t..t + len),
+        None => head.get(off..off + len),
+    }
 }
 
 /// One output packet, as recorded by `Coalescer::finish`.
@@ -89,7 +102,13 @@ impl<'a, S: PacketSource + ?Sized> Iterator for Drain<'a, S> {
                 .first()
                 .and_then(|&i| self.packets.packet(i))
                 .unwrap_or_default();
-            (whole, &[][..])
+            // A packet passed through in two parts has its second part as its one payload.
+            let tail = self
+                .spans
+                .get(first..first + 1)
+                .filter(|s| s[0].len > 0)
+                .unwrap_or(&[]);
+            (whole, tail)
         };
         Some(Output {
             entry: e,
@@ -145,13 +164,13 @@ impl<'a, S: PacketSource + ?Sized> Output<'a, S> {
     }
 
     /// The packet's headers: the patched IP + TCP headers of the first segment when merged, or
-    /// the whole packet when passed through.
+    /// the whole packet when passed through (its first part, if it was pushed in two).
     pub fn headers(&self) -> &'a [u8] {
         self.headers
     }
 
     /// The payload slices that follow [`headers`](Self::headers), in sequence order, each still
-    /// living in its input packet (empty for a pass-through).
+    /// living in its input packet (none for a pass-through, or its second part).
     pub fn payloads(&self) -> Payloads<'a, S> {
         Payloads {
             packets: self.packets,
@@ -168,11 +187,7 @@ impl<'a, S: PacketSource + ?Sized> Output<'a, S> {
 
     /// Total IP packet length (headers + payloads).
     pub fn len(&self) -> usize {
-        if self.entry.merged {
-            self.entry.len
-        } else {
-            self.headers.len()
-        }
+        self.entry.len
     }
 
     /// Whether the packet is empty (never, for a real IP packet).
@@ -354,8 +369,8 @@ impl<'a, S: PacketSource + ?Sized> Iterator for Payloads<'a, S> {
         // source that changes its answer from causing a panic.
         let bytes = self
             .packets
-            .packet(index)
-            .and_then(|p| p.get(s.off as usize..(s.off + s.len) as usize));
+            .parts(index)
+            .and_then(|(p, tail)| span_bytes(p, tail, s));
         Some(bytes.unwrap_or(&[]))
     }
 
