@@ -11,8 +11,11 @@
 //! Modes (what `cargo xtask netns-test` compares):
 //! - `verify` (default): offload on; every read is one super-packet split into segments plus
 //!   whatever else was queued, every write coalesces segments back with GRO, checking each
-//!   segment's TCP checksum first (a tunnel that cannot vouch for what it received). The batch
-//!   is written straight from the receive slab (`Writer::send_received`): no packet is copied.
+//!   segment's TCP checksum first (a tunnel that cannot vouch for what it received). The split
+//!   leaves each payload where the read put it (`RecvBatch::zero_copy_split`: headers apart,
+//!   payload summed, not copied) and the batch is written straight from the receive slab
+//!   (`Writer::send_received`): no packet is copied, and a merged write hands the kernel the
+//!   consecutive payloads as one piece of memory.
 //! - `trust`: the same, but segments are marked known-good (a tunnel whose cryptography
 //!   already authenticated them), so GRO skips the checksum pass.
 //! - `passthrough`: offload on, each super-packet is written out untouched with its vnet header.
@@ -215,6 +218,17 @@ fn segments_in_frame(frame: &[u8]) -> u64 {
 struct Tunnel;
 
 impl Tunnel {
+    /// Where a data path that forwards packets unchanged (a router, NAT, firewall, netstack
+    /// bridge) looks at each one: a segment of a split super-packet comes as its headers and
+    /// its payload, both where the read put them (a plain packet: the whole packet and
+    /// nothing). Returns whether its checksums can be trusted. A VPN instead seals each
+    /// segment into a datagram — see `seal` and the impaired path, which take contiguous
+    /// segments (`RecvBatch::zero_copy_split(false)`, the default) to encrypt in place.
+    fn inspect(&mut self, headers: &[u8], payload: &[u8], trusted: bool) -> bool {
+        let _ = (headers, payload);
+        trusted
+    }
+
     /// Outbound, for each packet read from the local TUN: write the tunnel header into
     /// `headroom` (right in front of the packet, no copy) and encrypt `ip` in place; then
     /// `headroom + ip` goes to the peer (e.g. one `sendmmsg` for the batch).
@@ -262,7 +276,9 @@ fn pump_batches(
     direction: u64,
     c: &Counters,
 ) -> Result<(), String> {
-    let mut inbound = RecvBatch::new(BATCH, HEADROOM);
+    // Impaired batches are copied packet by packet into a send batch: they take contiguous
+    // segments. Otherwise segments stay as headers + payload in place.
+    let mut inbound = RecvBatch::new(BATCH, HEADROOM).zero_copy_split(!impair.is_active());
     // Duplicates and held-back packets can make the outgoing batch longer than the incoming one.
     let mut outbound = SendBatch::new(2 * BATCH);
     let mut tunnel = Tunnel;
@@ -282,17 +298,12 @@ fn pump_batches(
         let n = rx.recv(&mut inbound).map_err(|e| format!("read: {e}"))?;
         c.rx_segments.fetch_add(n as u64, Ordering::Relaxed);
         if !impair.is_active() {
-            // The common path: seal and open every packet in place, then write the batch
-            // straight from its slab (GRO + one writev per super-packet, no copy).
+            // The common path: every packet passes the hook where it lies, then the batch is
+            // written straight from its slab (GRO + one writev per super-packet, no copy).
             let mut trusted = true;
-            for pkt in inbound.iter_mut() {
-                let frame = pkt.headroom_and_packet_mut();
-                let (headroom, ip) = frame.split_at_mut(HEADROOM);
-                let header_len = tunnel.seal(headroom, ip);
-                // … the datagram crosses the network; the peer opens it where it lies, so
-                // the plaintext is these same bytes of its receive slab.
-                let datagram = &frame[HEADROOM - header_len..];
-                trusted &= tunnel.open(datagram, header_len, trust).1;
+            for pkt in inbound.iter() {
+                let (headers, payload) = pkt.parts();
+                trusted &= tunnel.inspect(headers, payload, trust);
             }
             send_received(&mut tx, &mut inbound, csum(trusted), c)?;
             continue;

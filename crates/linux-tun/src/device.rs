@@ -314,7 +314,7 @@ impl Queue {
     /// partial (`tun_get_user` consumes the whole iov or fails).
     pub(crate) fn writev(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         loop {
-            match rustix::io::writev(&self.fd, bufs) {
+            match crate::sys::writev_merged(self.fd.as_fd(), bufs) {
                 Ok(n) => return Ok(n),
                 Err(rustix::io::Errno::INTR) => {}
                 Err(rustix::io::Errno::AGAIN) if self.is_blocking() => self.wait(PollFlags::OUT)?,

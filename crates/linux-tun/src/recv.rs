@@ -4,7 +4,7 @@
 use std::io::{self, IoSliceMut};
 use std::sync::Arc;
 
-use tcp_tso::{CsumState, Span, SplitError};
+use tcp_tso::{CsumState, Plan, SegmentRef, Span, SplitError};
 use virtio_net_hdr::{GsoType, VirtioNetHdr};
 
 use crate::device::{Control, Queue};
@@ -32,6 +32,10 @@ struct Meta {
     good: bool,
     /// Position in the batch when it was received (kept when written packets are removed).
     arrival: u32,
+    /// A segment split with its payload left in place ([`RecvBatch::zero_copy_split`]): the
+    /// payload's offset and length in the slab, after the headers at `offset`. Length 0 for a
+    /// packet in one piece.
+    tail: (usize, usize),
 }
 
 /// Caller-owned storage for one batch of received packets: a slab where every packet is
@@ -50,6 +54,9 @@ pub struct RecvBatch {
     cap: usize,
     used: usize,
     spans: Box<[Span]>,
+    /// Split super-packets into headers + payload in place instead of contiguous segments.
+    zero_copy: bool,
+    segs: Box<[SegmentRef]>,
 }
 
 impl std::fmt::Debug for RecvBatch {
@@ -87,7 +94,39 @@ impl RecvBatch {
             cap,
             used: 0,
             spans: vec![Span::default(); cap].into_boxed_slice(),
+            zero_copy: false,
+            segs: Box::default(),
         }
+    }
+
+    /// Deliver the segments of a super-packet as two parts — headers, then the payload where
+    /// the read put it — instead of contiguous packets: the split sums each payload but does
+    /// not copy it, and a merged write of consecutive segments gathers their payloads as one
+    /// piece of memory. For a forwarder, router or netstack that hands packets on as they are;
+    /// a tunnel that encrypts each segment in place wants the default contiguous segments.
+    ///
+    /// In such a batch a segment's [`RecvPacket::bytes`] and the slices of
+    /// [`iter_mut`](Self::iter_mut) are its headers only: read it with [`RecvPacket::parts`].
+    /// Plain packets, and a super-packet whose headers do not fit behind it in the slab, are
+    /// delivered contiguous as before ([`RecvPacket::is_contiguous`]).
+    ///
+    /// ```
+    /// let batch = linux_tun::RecvBatch::new(64, 0).zero_copy_split(true);
+    /// assert!(batch.is_zero_copy_split());
+    /// ```
+    pub fn zero_copy_split(mut self, on: bool) -> RecvBatch {
+        self.zero_copy = on;
+        self.segs = if on {
+            vec![SegmentRef::default(); self.cap].into_boxed_slice()
+        } else {
+            Box::default()
+        };
+        self
+    }
+
+    /// Whether [`zero_copy_split`](Self::zero_copy_split) is on.
+    pub fn is_zero_copy_split(&self) -> bool {
+        self.zero_copy
     }
 
     /// Packets in the batch.
@@ -160,12 +199,17 @@ impl RecvBatch {
     }
 
     fn push(&mut self, offset: usize, len: usize, good: bool) {
+        self.push_parts(offset, len, (0, 0), good);
+    }
+
+    fn push_parts(&mut self, offset: usize, len: usize, tail: (usize, usize), good: bool) {
         let arrival = self.meta.len() as u32;
         self.meta.push(Meta {
             offset,
             len,
             good,
             arrival,
+            tail,
         });
     }
 
@@ -193,6 +237,16 @@ impl tcp_gro::PacketSource for RecvBatch {
         let m = self.meta.get(index)?;
         self.slab.get(m.offset..m.offset + m.len)
     }
+
+    #[inline]
+    fn parts(&self, index: usize) -> Option<(&[u8], &[u8])> {
+        let m = self.meta.get(index)?;
+        let (at, n) = m.tail;
+        Some((
+            self.slab.get(m.offset..m.offset + m.len)?,
+            self.slab.get(at..at + n)?,
+        ))
+    }
 }
 
 /// A received packet.
@@ -204,21 +258,32 @@ pub struct RecvPacket<'a> {
 }
 
 impl<'a> RecvPacket<'a> {
-    /// The IP packet.
+    /// The IP packet — for a segment in two parts ([`RecvBatch::zero_copy_split`]), its
+    /// headers only: use [`parts`](Self::parts).
     pub fn bytes(&self) -> &'a [u8] {
         &self.slab[self.meta.offset..self.meta.offset + self.meta.len]
+    }
+    /// The IP packet as (first part, second part): headers and payload for a segment split
+    /// with its payload in place, the whole packet and nothing otherwise.
+    pub fn parts(&self) -> (&'a [u8], &'a [u8]) {
+        let (at, n) = self.meta.tail;
+        (self.bytes(), &self.slab[at..at + n])
+    }
+    /// Whether the packet is in one piece (always, unless [`RecvBatch::zero_copy_split`]).
+    pub fn is_contiguous(&self) -> bool {
+        self.meta.tail.1 == 0
     }
     /// Offset of the IP packet in [`RecvBatch::slab`]; the headroom precedes it.
     pub fn offset(&self) -> usize {
         self.meta.offset
     }
-    /// Length of the IP packet.
+    /// Length of the IP packet (both parts).
     pub fn len(&self) -> usize {
-        self.meta.len
+        self.meta.len + self.meta.tail.1
     }
     /// Whether the packet is empty (never for a delivered packet).
     pub fn is_empty(&self) -> bool {
-        self.meta.len == 0
+        self.len() == 0
     }
     /// Whether the IP and L4 checksums are known to be correct: computed here while splitting
     /// or finishing a partial checksum, or verified by the kernel (`DATA_VALID`). False means
@@ -434,7 +499,8 @@ impl Reader {
         let a = avail.min(FIRST_PART);
         let want_gap =
             (batch.cap - batch.meta.len()).min(GAP_SEGMENTS) * (batch.headroom + GAP_HEADER_LEN);
-        let gap = if avail >= a + want_gap + MAX_PACKET {
+        // With the payload left in place there is nothing to spread: read contiguous.
+        let gap = if !batch.zero_copy && avail >= a + want_gap + MAX_PACKET {
             want_gap
         } else {
             0
@@ -512,6 +578,9 @@ impl Reader {
             return Ok(());
         }
         bump(&dev.counters.super_packets_read, 1);
+        if batch.zero_copy && self.split_headers(batch, &hdr, start, len) {
+            return Ok(());
+        }
         let room = batch.cap - batch.meta.len();
         let base = batch.used;
         let input = (start - base)..(start - base + len);
@@ -545,6 +614,59 @@ impl Reader {
             Err(e) => self.drop_frame(drop_reason(e)),
         }
         Ok(())
+    }
+
+    /// Split the super-packet at `slab[start..start + len]` with its payload left in place,
+    /// the segments' headers written right behind it. `false` (nothing done) when they would
+    /// not all fit in the batch: the caller splits by copying instead.
+    fn split_headers(
+        &mut self,
+        batch: &mut RecvBatch,
+        hdr: &VirtioNetHdr,
+        start: usize,
+        len: usize,
+    ) -> bool {
+        let end = start + len;
+        let plan = match Plan::new(hdr, &batch.slab[start..end]) {
+            Ok(p) => p,
+            Err(e) => {
+                self.drop_frame(drop_reason(e));
+                return true;
+            }
+        };
+        let room = batch.cap - batch.meta.len();
+        let headers = plan.header_room(0, batch.headroom);
+        if plan.segments() > room || batch.slab.len() - end < headers {
+            return false;
+        }
+        let (front, back) = batch.slab.split_at_mut(end);
+        let r = tcp_tso::split_headers(
+            hdr,
+            &front[start..],
+            0,
+            back,
+            batch.headroom,
+            &mut batch.segs[..room],
+        );
+        let s = match r {
+            Ok(s) => s,
+            // Sized above; a different answer is treated as not fitting.
+            Err(SplitError::OutOfRoom { .. }) => return false,
+            Err(e) => {
+                self.drop_frame(drop_reason(e));
+                return true;
+            }
+        };
+        let good = known_good(s.csum);
+        for i in 0..s.segments {
+            let g = batch.segs[i];
+            let tail = (start + g.payload.offset, g.payload.len);
+            batch.push_parts(end + g.header.offset, g.header.len, tail, good);
+        }
+        batch.used = end + s.used;
+        let (segs, bytes) = self.largest;
+        self.largest = (segs.max(s.segments), bytes.max(len + s.used));
+        true
     }
 
     fn is_gso(&self) -> bool {
@@ -650,8 +772,9 @@ mod tests {
             assert!(n <= batch.capacity());
             for p in batch.iter() {
                 assert!(p.offset() >= batch.headroom());
-                assert!(p.offset() + p.len() <= batch.slab().len());
-                out.push((p.bytes().to_vec(), p.csum_known_good()));
+                let (head, tail) = p.parts();
+                assert!(p.offset() + head.len() <= batch.slab().len());
+                out.push(([head, tail].concat(), p.csum_known_good()));
             }
             if n == 0 {
                 break;
@@ -711,6 +834,41 @@ mod tests {
             let got: Vec<Vec<u8>> = batch.iter().map(|p| p.bytes().to_vec()).collect();
             assert_eq!(got, want);
             assert_eq!(batch.get(0).unwrap().offset(), 32);
+        }
+        assert!(rx.pending.is_none());
+    }
+
+    #[test]
+    fn zero_copy_split_leaves_payloads_in_place_and_adjacent() {
+        use tcp_gro::PacketSource;
+        let q = test_queue(10);
+        let mut rx = Reader::new(Arc::clone(&q));
+        let hdr = VirtioNetHdr::tcp_gso(inet_hdr::IpVersion::V4, 20, 20, 1400, false);
+        let pkt = virtio_net_hdr::testdata::ipv4_tcp_super_packet(45, 1400);
+        let mut slab = vec![0u8; 200_000];
+        let mut spans = vec![Span::default(); 64];
+        let s = tcp_tso::split(&hdr, &pkt, 0, &mut slab, 0, &mut spans).unwrap();
+        rx.__inject_frame(&frame(hdr, &pkt));
+        let mut batch = RecvBatch::new(64, 32).zero_copy_split(true);
+        assert_eq!(rx.recv(&mut batch).unwrap(), s.segments);
+        let mut next_payload = None;
+        for (i, p) in batch.iter().enumerate() {
+            assert!(!p.is_contiguous());
+            let (head, tail) = p.parts();
+            assert_eq!(
+                [head, tail].concat(),
+                &slab[spans[i].range()],
+                "segment {i}"
+            );
+            assert_eq!(batch.parts(i), Some((head, tail)));
+            assert_eq!(p.len(), spans[i].len);
+            // The payload is where the read put it: right after the previous one.
+            let at = tail.as_ptr() as usize;
+            if let Some(want) = next_payload {
+                assert_eq!(at, want);
+            }
+            next_payload = Some(at + tail.len());
+            assert!(p.csum_known_good());
         }
         assert!(rx.pending.is_none());
     }
@@ -786,13 +944,14 @@ mod tests {
             vnet in prop_oneof![Just(0usize), Just(10), Just(12)],
             cap in prop_oneof![1usize..8, 100usize..140],
             headroom in 0usize..64,
+            zero_copy in any::<bool>(),
         ) {
             let q = test_queue(vnet);
             let mut rx = Reader::new(Arc::clone(&q));
             for f in &frames {
                 rx.__inject_frame(f);
             }
-            let mut batch = RecvBatch::new(cap, headroom);
+            let mut batch = RecvBatch::new(cap, headroom).zero_copy_split(zero_copy);
             let got = drain_all(&mut rx, &mut batch);
             let c = &q.dev.counters;
             prop_assert_eq!(c.frames_read.load(Ordering::Relaxed), frames.len() as u64);
@@ -809,6 +968,7 @@ mod tests {
             value in any::<u8>(),
             cap in prop_oneof![1usize..12, 100usize..140],
             headroom in 0usize..40,
+            zero_copy in any::<bool>(),
         ) {
             prop_assume!(segments * mss + 40 <= 65535);
             let pkt = virtio_net_hdr::testdata::ipv4_tcp_super_packet(segments, mss);
@@ -829,7 +989,7 @@ mod tests {
             let q = test_queue(10);
             let mut rx = Reader::new(Arc::clone(&q));
             rx.__inject_frame(&f);
-            let mut batch = RecvBatch::new(cap, headroom);
+            let mut batch = RecvBatch::new(cap, headroom).zero_copy_split(zero_copy);
             let got: Vec<Vec<u8>> = drain_all(&mut rx, &mut batch).into_iter().map(|(b, _)| b).collect();
             let dropped = q.dev.counters.dropped_malformed.load(Ordering::Relaxed);
             if expected {

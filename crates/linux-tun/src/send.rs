@@ -443,8 +443,8 @@ impl Writer {
         vl: usize,
     ) -> Option<io::Error> {
         for i in 0..marks.status.len() {
-            let packet = src.packet(i).unwrap_or_default();
-            if let Some(e) = self.write_one_plain(packet, i, marks, vl) {
+            let parts = src.parts(i).unwrap_or_default();
+            if let Some(e) = self.write_one_plain(parts, i, marks, vl) {
                 return Some(e);
             }
         }
@@ -454,14 +454,12 @@ impl Writer {
     /// Write packet `i` alone with a plain vnet header; record its fate.
     fn write_one_plain(
         &self,
-        packet: &[u8],
+        (packet, tail): (&[u8], &[u8]),
         i: usize,
         marks: &mut Marks<'_, impl Fn(usize) -> usize>,
         vl: usize,
     ) -> Option<io::Error> {
-        let r = self
-            .q
-            .writev(&[IoSlice::new(&self.plain[..vl]), IoSlice::new(packet)]);
+        let r = write_parts(&self.q, &self.plain[..vl], packet, tail);
         match self.classify(r) {
             Outcome::Written => {
                 marks.status[i] = Status::Written;
@@ -480,8 +478,8 @@ impl Writer {
         vl: usize,
     ) -> Option<io::Error> {
         for i in 0..marks.status.len() {
-            if let Some(p) = src.packet(i) {
-                self.gro.push(i, p, csum(i).into());
+            if let Some((p, tail)) = src.parts(i) {
+                self.gro.push_parts(i, p, tail, csum(i).into());
             }
         }
         let dev = &self.q.dev;
@@ -520,10 +518,8 @@ impl Writer {
                         segments: out.indices().len(),
                     });
                     for &i in out.indices() {
-                        let packet = src.packet(i).unwrap_or_default();
-                        let r = self
-                            .q
-                            .writev(&[IoSlice::new(&self.plain[..vl]), IoSlice::new(packet)]);
+                        let (packet, tail) = src.parts(i).unwrap_or_default();
+                        let r = write_parts(&self.q, &self.plain[..vl], packet, tail);
                         match classify_result(r) {
                             Outcome::Written => {
                                 bump(&dev.counters.writes, 1);
@@ -617,6 +613,13 @@ fn classify_result(r: io::Result<usize>) -> Outcome {
             _ => Outcome::Stop(e),
         },
     }
+}
+
+/// Write one packet, in one or two parts, behind the plain vnet header `vnet`.
+fn write_parts(q: &Queue, vnet: &[u8], packet: &[u8], tail: &[u8]) -> io::Result<usize> {
+    let iov = [IoSlice::new(vnet), IoSlice::new(packet), IoSlice::new(tail)];
+    let n = if tail.is_empty() { 2 } else { 3 };
+    q.writev(&iov[..n])
 }
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
 //! The only module with `unsafe`: the TUN and interface ioctls (`include/uapi/linux/if_tun.h`,
 //! `drivers/net/tun.c: __tun_chr_ioctl`, `net/core/dev_ioctl.c`). Request numbers and flag
-//! values come from `libc`. Everything else (open, read, write, poll, sockets) goes through
-//! rustix's safe wrappers.
+//! values come from `libc`; and `writev_merged`, a `writev` that merges buffers lying back to
+//! back in memory into one iovec. Everything else (open, read, write, poll, sockets) goes
+//! through rustix's safe wrappers.
 
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
@@ -187,6 +188,58 @@ pub(crate) fn register_async(q: QueueFd) -> io::Result<tokio::io::unix::AsyncFd<
     Ok(unsafe { tokio::io::unix::AsyncFd::register(q) }?)
 }
 
+/// Most iovecs [`writev_merged`] builds on its stack; a write that still needs more after
+/// merging is passed on unmerged.
+const MERGED_IOV: usize = 64;
+
+/// `writev(2)` with adjacent buffers merged: where one slice ends exactly where the next one
+/// begins in memory (consecutive payloads of a super-packet split with its payload left in
+/// place), the kernel gets one iovec for both. Same bytes, fewer chunks: the TUN write copies
+/// each iovec separately (copy start-up and hardened-usercopy checks per chunk, ~29 ns each
+/// on the reference machine). Empty slices are skipped.
+pub(crate) fn writev_merged(
+    fd: BorrowedFd<'_>,
+    bufs: &[std::io::IoSlice<'_>],
+) -> rustix::io::Result<usize> {
+    let empty = libc::iovec {
+        iov_base: std::ptr::null_mut(),
+        iov_len: 0,
+    };
+    let mut iov = [empty; MERGED_IOV];
+    let mut n = 0usize;
+    for b in bufs.iter().filter(|b| !b.is_empty()) {
+        let base = b.as_ptr();
+        if let Some(last) = n.checked_sub(1).map(|k| &mut iov[k])
+            && (last.iov_base as usize).wrapping_add(last.iov_len) == base as usize
+        {
+            last.iov_len += b.len();
+            continue;
+        }
+        if n == MERGED_IOV {
+            return rustix::io::writev(fd, bufs);
+        }
+        iov[n] = libc::iovec {
+            iov_base: base.cast_mut().cast(),
+            iov_len: b.len(),
+        };
+        n += 1;
+    }
+    // SAFETY: `iov[..n]` describes readable memory for the duration of the call: each entry
+    // is one of the caller's borrowed slices, or the union of slices that lie back to back in
+    // memory (the same bytes, no gap). No Rust reference is made over a merged range; only
+    // the kernel reads it. `n` ≤ 64 < UIO_MAXIOV.
+    let r = unsafe { libc::writev(fd.as_raw_fd(), iov.as_ptr(), n as libc::c_int) };
+    if r < 0 {
+        Err(rustix::io::Errno::from_raw_os_error(
+            io::Error::last_os_error()
+                .raw_os_error()
+                .unwrap_or(libc::EIO),
+        ))
+    } else {
+        Ok(r as usize)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -199,5 +252,29 @@ mod tests {
         assert!(ifreq("a\0b").is_err());
         let r = ifreq("tun7").unwrap();
         assert_eq!(name_of(&r), "tun7");
+    }
+
+    /// Adjacent slices are merged, others kept apart, empties skipped: the bytes written are
+    /// exactly the slices' concatenation.
+    #[test]
+    fn writev_merged_writes_the_same_bytes() {
+        use std::io::{IoSlice, Read};
+        use std::os::fd::AsFd;
+        let (mut r, w) = std::io::pipe().unwrap();
+        let data: Vec<u8> = (0..300u16).map(|i| (i * 7) as u8).collect();
+        let other = [0xabu8; 5];
+        let bufs = [
+            IoSlice::new(&data[..100]),
+            IoSlice::new(&data[100..150]), // adjacent: merged
+            IoSlice::new(&[]),
+            IoSlice::new(&other),
+            IoSlice::new(&data[150..300]), // not adjacent to `other`
+        ];
+        let n = writev_merged(w.as_fd(), &bufs).unwrap();
+        assert_eq!(n, 305);
+        let mut got = vec![0u8; 305];
+        r.read_exact(&mut got).unwrap();
+        let want = [&data[..150], &other[..], &data[150..]].concat();
+        assert_eq!(got, want);
     }
 }

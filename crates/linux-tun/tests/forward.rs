@@ -36,7 +36,7 @@ struct Forwarder {
 }
 
 impl Forwarder {
-    fn start(test: &str, csum: Checksum, inject_einval: u32) -> Forwarder {
+    fn start(test: &str, csum: Checksum, inject_einval: u32, zero_copy: bool) -> Forwarder {
         let ns = [
             Netns::new(&format!("{test}-a")).unwrap(),
             Netns::new(&format!("{test}-b")).unwrap(),
@@ -63,7 +63,7 @@ impl Forwarder {
             .map(|(mut rx, mut tx)| {
                 let stop = Arc::clone(&stop);
                 std::thread::spawn(move || -> Moved {
-                    let mut batch = RecvBatch::new(128, 16);
+                    let mut batch = RecvBatch::new(128, 16).zero_copy_split(zero_copy);
                     let (mut written, mut refused) = (0, 0);
                     loop {
                         let n = rx.recv(&mut batch).map_err(|e| format!("read: {e}"))?;
@@ -153,7 +153,7 @@ fn tcp_through_a_zero_copy_forwarder_arrives_intact() {
     if !require_root("tcp_through_a_zero_copy_forwarder_arrives_intact") {
         return;
     }
-    let fwd = Forwarder::start("lt-fwd", Checksum::Verify, 0);
+    let fwd = Forwarder::start("lt-fwd", Checksum::Verify, 0, false);
     let data = pattern(16 << 20);
     let got = fwd.transfer(7100, &data);
     assert_eq!(got.len(), data.len());
@@ -179,7 +179,7 @@ fn zero_copy_forwarder_falls_back_on_rejected_super_packets() {
     }
     // The first two super-packet writes into B fail with EINVAL: their segments must be
     // written one by one from the receive slab, and GRO stays on (threshold: three).
-    let fwd = Forwarder::start("lt-fwdeinval", Checksum::KnownGood, 2);
+    let fwd = Forwarder::start("lt-fwdeinval", Checksum::KnownGood, 2, false);
     let data = pattern(4 << 20);
     let got = fwd.transfer(7101, &data);
     assert!(
@@ -194,5 +194,32 @@ fn zero_copy_forwarder_falls_back_on_rejected_super_packets() {
     assert_eq!(b.packets_rejected, 0, "{b:?}");
     for moved in fwd.finish() {
         assert_eq!(moved.unwrap().1, 0);
+    }
+}
+
+/// The same forwarder with super-packets split into headers + payload in place
+/// (`RecvBatch::zero_copy_split`): GRO takes the two-part segments, `writev` gets the
+/// consecutive payloads as one piece, and the stream still arrives byte for byte — also when
+/// the first super-packet writes are refused and the two-part segments go out one by one.
+#[test]
+fn tcp_through_a_forwarder_with_payloads_in_place_arrives_intact() {
+    if !require_root("tcp_through_a_forwarder_with_payloads_in_place_arrives_intact") {
+        return;
+    }
+    let fwd = Forwarder::start("lt-fwdzc", Checksum::Verify, 2, true);
+    let data = pattern(16 << 20);
+    let got = fwd.transfer(7102, &data);
+    assert_eq!(got.len(), data.len());
+    assert!(got == data, "stream bytes differ");
+    let [a, b] = fwd.stats();
+    assert!(a.super_packets_read > 0, "{a:?}");
+    assert!(b.gso_writes > 0, "{b:?}");
+    assert!(b.writes < b.packets_written / 4, "{b:?}");
+    assert_eq!((b.gso_rejections, b.packets_rejected), (2, 0), "{b:?}");
+    assert_eq!((a.dropped_malformed, b.dropped_malformed), (0, 0));
+    for moved in fwd.finish() {
+        let (written, refused) = moved.unwrap();
+        assert!(written > 0);
+        assert_eq!(refused, 0);
     }
 }
