@@ -9,7 +9,9 @@ use crate::flow::{
     Seg, TAIL_FLAGS, checksum_ok, l4_checksum_valid, parse, parse_continuation, pseudo_addrs,
     same_class, same_flow,
 };
-use crate::output::{Drain, OutEntry, PayloadSpan, span_bytes};
+#[cfg(debug_assertions)]
+use crate::output::span_bytes;
+use crate::output::{Drain, OutEntry, PayloadSpan};
 use crate::{Checksum, Config, MAX_MERGED_LEN, PacketSource};
 
 /// Number of hash buckets (a power of two). Chains resolve collisions, so batches larger than
