@@ -23,6 +23,7 @@ const STALL: Duration = Duration::from_secs(10);
 const USAGE: &str = "\
 usage: cargo xtask netns-test [--quick] [--seconds S] [--rounds R] [--streams N]
                               [--modes m1,m2,…] [--iperf3] [--no-iperf3] [--seed N] [--cc NAME]
+                              [--copy-split]
   (default)    every mode over IPv4 and IPv6, one and N streams, 5 s each, 3 rounds, plus
                iperf3: ~9 minutes
   --quick      CI size: every mode over IPv4 and IPv6 with one stream (ours also with N streams),
@@ -36,7 +37,10 @@ usage: cargo xtask netns-test [--quick] [--seconds S] [--rounds R] [--streams N]
   --iperf3     also measure each mode with iperf3 (default on when installed, off with --quick)
   --seed N     seed for the data pattern and the impairment (default 1)
   --cc NAME    the senders' TCP congestion control (default cubic, as in the reference
-               measurements; `default` keeps the system's, often bbr)";
+               measurements; `default` keeps the system's, often bbr)
+  --copy-split ours (verify, trust) splits into contiguous segments, copying each payload (the
+               layout a VPN encrypts in place), instead of leaving payloads where the read put
+               them: run once with and once without to compare the two";
 
 /// How the forwarder moves packets.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -119,6 +123,8 @@ struct Options {
     seed: u64,
     /// Congestion control set in both namespaces (`None`: leave the inherited one).
     cc: Option<String>,
+    /// Ours splits into contiguous segments instead of leaving payloads in place.
+    copy_split: bool,
 }
 
 fn parse_args(args: &[String]) -> Result<Options, String> {
@@ -131,6 +137,7 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
         iperf3: None,
         seed: 1,
         cc: Some("cubic".into()),
+        copy_split: false,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -165,6 +172,7 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
                     .collect::<Result<_, _>>()?;
             }
             "--iperf3" => o.iperf3 = Some(true),
+            "--copy-split" => o.copy_split = true,
             "--no-iperf3" => o.iperf3 = Some(false),
             "-h" | "--help" => return Err(USAGE.to_string()),
             other => return Err(format!("unknown argument {other}\n{USAGE}")),
@@ -591,6 +599,9 @@ fn start_forwarder(
                 ])
                 .args(["--seed", &opts.seed.to_string()]);
         }
+    }
+    if opts.copy_split && matches!(mode, Mode::Verify | Mode::Trust) {
+        cmd.arg("--copy-split");
     }
     let fwd = Proc::spawn(&format!("forwarder ({})", mode.name()), cmd)?;
     fwd.expect("READY", Duration::from_secs(15))?;

@@ -5,7 +5,8 @@
 //! ```text
 //! forwarder --tun-a NAME --tun-b NAME [--ns-a NETNS --ns-b NETNS] [--mtu 1500]
 //!           [--mode verify|trust|passthrough|plain]
-//!           [--drop P] [--duplicate P] [--reorder P] [--seed N] [--stats-on-stdin]
+//!           [--drop P] [--duplicate P] [--reorder P] [--seed N] [--copy-split]
+//!           [--stats-on-stdin]
 //! ```
 //!
 //! Modes (what `cargo xtask netns-test` compares):
@@ -21,6 +22,9 @@
 //! - `passthrough`: offload on, each super-packet is written out untouched with its vnet header.
 //!   No userspace work at all: the ceiling the other offload modes are measured against.
 //! - `plain`: no vnet header, one packet per read and per write: what a TUN without offload does.
+//!
+//! `--copy-split` makes `verify`/`trust` split into contiguous segments (payload copied, the
+//! layout a VPN encrypts in place) instead of leaving payloads in place: to compare the two.
 //!
 //! `--ns-a`/`--ns-b` create each device inside that network namespace (a thread joins the
 //! namespace, opens the device and hands the fd back; the fd works from anywhere).
@@ -78,6 +82,7 @@ struct Args {
     mtu: u32,
     mode: Mode,
     impair: Impairment,
+    copy_split: bool,
     stats_on_stdin: bool,
 }
 
@@ -101,6 +106,7 @@ fn parse_args() -> Result<Args, String> {
             seed: 1,
             ..Impairment::default()
         },
+        copy_split: false,
         stats_on_stdin: false,
     };
     let mut it = std::env::args().skip(1);
@@ -130,11 +136,12 @@ fn parse_args() -> Result<Args, String> {
             "--reorder" => a.impair.reorder = prob(value()?)?,
             "--seed" => a.impair.seed = value()?.parse().map_err(|e| format!("--seed: {e}"))?,
             "--stats-on-stdin" => a.stats_on_stdin = true,
+            "--copy-split" => a.copy_split = true,
             other => return Err(format!("unknown argument {other}")),
         }
     }
     if a.tun.iter().any(String::is_empty) {
-        return Err("usage: forwarder --tun-a NAME --tun-b NAME [--ns-a NS --ns-b NS] [--mode verify|trust|passthrough|plain] [--mtu N] [--drop P --duplicate P --reorder P --seed N] [--stats-on-stdin]".into());
+        return Err("usage: forwarder --tun-a NAME --tun-b NAME [--ns-a NS --ns-b NS] [--mode verify|trust|passthrough|plain] [--mtu N] [--drop P --duplicate P --reorder P --seed N] [--copy-split] [--stats-on-stdin]".into());
     }
     if a.impair.is_active() && matches!(a.mode, Mode::Plain | Mode::Passthrough) {
         return Err("impairment works on segments: use it with --mode verify or trust".into());
@@ -272,13 +279,15 @@ fn pump_batches(
     mut rx: Reader,
     mut tx: Writer,
     trust: bool,
+    copy_split: bool,
     impair: Impairment,
     direction: u64,
     c: &Counters,
 ) -> Result<(), String> {
     // Impaired batches are copied packet by packet into a send batch: they take contiguous
     // segments. Otherwise segments stay as headers + payload in place.
-    let mut inbound = RecvBatch::new(BATCH, HEADROOM).zero_copy_split(!impair.is_active());
+    let zero_copy = !copy_split && !impair.is_active();
+    let mut inbound = RecvBatch::new(BATCH, HEADROOM).zero_copy_split(zero_copy);
     // Duplicates and held-back packets can make the outgoing batch longer than the incoming one.
     let mut outbound = SendBatch::new(2 * BATCH);
     let mut tunnel = Tunnel;
@@ -451,9 +460,11 @@ fn main() {
             for (from, rx, tx) in [(0, rx_a, tx_b), (1, rx_b, tx_a)] {
                 let c = Arc::clone(&counters);
                 let (trust, impair) = (args.mode == Mode::Trust, args.impair);
+                let copy_split = args.copy_split;
                 let fail = fail.clone();
                 thread::spawn(move || {
-                    if let Err(e) = pump_batches(rx, tx, trust, impair, from as u64, &c) {
+                    if let Err(e) = pump_batches(rx, tx, trust, copy_split, impair, from as u64, &c)
+                    {
                         fail(from, e);
                     }
                 });
