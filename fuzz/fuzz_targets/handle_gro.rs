@@ -9,8 +9,8 @@
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use tcp_gro::testdata::Segment;
-use tcp_gro::{Checksum, Coalescer, Config, PacketSource};
+use tcp_gro::testdata::{Segment, TwoPart};
+use tcp_gro::{Checksum, Coalescer, Config};
 use virtio_net_hdr::VirtioNetHdr;
 
 #[derive(Arbitrary, Debug)]
@@ -44,18 +44,6 @@ struct Input {
     out_of_order: bool,
     max_len: Option<u16>,
     packets: Vec<(Pkt, bool, Option<u8>)>,
-}
-
-/// The packets, each as (first part, second part).
-struct TwoPart(Vec<(Vec<u8>, Vec<u8>)>);
-
-impl PacketSource for TwoPart {
-    fn packet(&self, index: usize) -> Option<&[u8]> {
-        self.0.get(index).map(|p| &p.0[..])
-    }
-    fn parts(&self, index: usize) -> Option<(&[u8], &[u8])> {
-        self.0.get(index).map(|p| (&p.0[..], &p.1[..]))
-    }
 }
 
 /// Where the IP + TCP headers end, if the packet looks like TCP.

@@ -239,17 +239,8 @@ impl Coalescer {
     /// where its payload already lies.
     ///
     /// ```
-    /// use tcp_gro::{Checksum, Coalescer, Config, PacketSource, testdata::Segment};
-    /// /// Segments as headers + payload, e.g. from a split that left the payload in place.
-    /// struct TwoPart(Vec<(Vec<u8>, Vec<u8>)>);
-    /// impl PacketSource for TwoPart {
-    ///     fn packet(&self, i: usize) -> Option<&[u8]> {
-    ///         self.0.get(i).map(|p| &p.0[..])
-    ///     }
-    ///     fn parts(&self, i: usize) -> Option<(&[u8], &[u8])> {
-    ///         self.0.get(i).map(|p| (&p.0[..], &p.1[..]))
-    ///     }
-    /// }
+    /// use tcp_gro::{Checksum, Coalescer, Config, testdata::{Segment, TwoPart}};
+    /// // Segments as headers + payload, e.g. from a split that left the payload in place.
     /// let segs = TwoPart((0..3u16).map(|i| {
     ///     let mut p = Segment::v4().seq(100 * u32::from(i)).ip_id(i).payload_len(100).build();
     ///     let payload = p.split_off(40);
@@ -905,7 +896,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::testdata::{Segment, train};
+    use crate::testdata::{Segment, TwoPart, train};
 
     /// Everything observable about a drained batch.
     type Summary = Vec<(Vec<usize>, bool, Vec<u8>, Vec<u8>, Vec<Vec<u8>>)>;
@@ -953,18 +944,6 @@ mod tests {
             .add(&p[l4..])
             .finish();
         p[l4 + 16..l4 + 18].copy_from_slice(&c.to_be_bytes());
-    }
-
-    /// Packets held as (first part, second part).
-    struct TwoPart(Vec<(Vec<u8>, Vec<u8>)>);
-
-    impl PacketSource for TwoPart {
-        fn packet(&self, index: usize) -> Option<&[u8]> {
-            self.0.get(index).map(|p| &p.0[..])
-        }
-        fn parts(&self, index: usize) -> Option<(&[u8], &[u8])> {
-            self.0.get(index).map(|p| (&p.0[..], &p.1[..]))
-        }
     }
 
     /// (indices, merged, vnet bytes, the whole packet) of every output.

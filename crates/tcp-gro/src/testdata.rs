@@ -323,3 +323,27 @@ pub fn train(base: &Segment, seq0: u32, n: usize, mss: usize) -> Vec<Vec<u8>> {
         })
         .collect()
 }
+
+/// Packets held in two parts each, (first part, second part) — e.g. headers and payload, the
+/// way `tcp_tso::split_headers` leaves segments — as a [`PacketSource`](crate::PacketSource)
+/// for [`Coalescer::push_parts`](crate::Coalescer::push_parts).
+///
+/// ```
+/// use tcp_gro::{PacketSource, testdata::{Segment, TwoPart}};
+/// let mut p = Segment::v4().payload_len(10).build();
+/// let payload = p.split_off(40);
+/// let src = TwoPart(vec![(p, payload)]);
+/// assert_eq!(src.parts(0).map(|(h, t)| (h.len(), t.len())), Some((40, 10)));
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TwoPart(pub Vec<(Vec<u8>, Vec<u8>)>);
+
+impl crate::PacketSource for TwoPart {
+    fn packet(&self, index: usize) -> Option<&[u8]> {
+        self.0.get(index).map(|p| &p.0[..])
+    }
+
+    fn parts(&self, index: usize) -> Option<(&[u8], &[u8])> {
+        self.0.get(index).map(|p| (&p.0[..], &p.1[..]))
+    }
+}
