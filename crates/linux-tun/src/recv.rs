@@ -640,8 +640,8 @@ impl Reader {
             return false;
         }
         let (front, back) = batch.slab.split_at_mut(end);
-        let r = tcp_tso::split_headers(
-            hdr,
+        let r = tcp_tso::split_headers_planned(
+            &plan,
             &front[start..],
             0,
             back,

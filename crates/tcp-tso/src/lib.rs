@@ -169,7 +169,8 @@ pub fn split<O: ByteOrder>(
 /// when the caller sized its storage with the plan first).
 ///
 /// # Errors
-/// As [`split`].
+/// As [`split`]; [`Malformed::Ip`] with a length mismatch if `packet` is not as long as the
+/// packet the plan was built for.
 ///
 /// ```
 /// use tcp_tso::{split_planned, Plan, Span};
@@ -191,6 +192,7 @@ pub fn split_planned(
     headroom: usize,
     spans: &mut [Span],
 ) -> Result<Split, SplitError> {
+    plan.check_len(packet)?;
     let n = plan.segments();
     resume_check(first_segment, n)?;
     let mut pos = 0usize;
@@ -323,6 +325,37 @@ pub fn split_headers<O: ByteOrder>(
     segs: &mut [SegmentRef],
 ) -> Result<Split, SplitError> {
     let plan = Plan::new(hdr, packet)?;
+    split_headers_planned(&plan, packet, first_segment, headers, headroom, segs)
+}
+
+/// [`split_headers`] with a [`Plan`] already built for `packet` (e.g. to check
+/// [`Plan::header_room`] before splitting, without decoding the header twice).
+///
+/// # Errors
+/// As [`split_planned`].
+///
+/// ```
+/// use tcp_tso::{split_headers_planned, Plan, SegmentRef};
+/// use virtio_net_hdr::VirtioNetHdr;
+/// let packet = virtio_net_hdr::testdata::ipv4_tcp_super_packet(4, 500);
+/// let hdr = VirtioNetHdr::tcp_gso(inet_hdr::IpVersion::V4, 20, 20, 500, false);
+/// let plan = Plan::new(&hdr, &packet)?;
+/// let mut headers = vec![0u8; plan.header_room(0, 8)];
+/// let mut segs = vec![SegmentRef::default(); plan.segments()];
+/// let out = split_headers_planned(&plan, &packet, 0, &mut headers, 8, &mut segs)?;
+/// assert_eq!((out.segments, out.used), (4, headers.len()));
+/// assert!(split_headers_planned(&plan, &packet[..100], 0, &mut headers, 8, &mut segs).is_err());
+/// # Ok::<(), tcp_tso::SplitError>(())
+/// ```
+pub fn split_headers_planned(
+    plan: &Plan,
+    packet: &[u8],
+    first_segment: usize,
+    headers: &mut [u8],
+    headroom: usize,
+    segs: &mut [SegmentRef],
+) -> Result<Split, SplitError> {
+    plan.check_len(packet)?;
     let n = plan.segments();
     resume_check(first_segment, n)?;
     let hl = plan.header_part_len();
@@ -348,7 +381,7 @@ pub fn split_headers<O: ByteOrder>(
         pos = end;
         written += 1;
     }
-    finish_call(&plan, first_segment, written, pos)
+    finish_call(plan, first_segment, written, pos)
 }
 
 /// Number of segments `packet` splits into (1 for a non-GSO packet).

@@ -181,6 +181,19 @@ impl Plan {
         (n - first_segment).saturating_mul(headroom.saturating_add(self.header_part_len()))
     }
 
+    /// `packet` must be as long as the one the plan was built for: every offset the plan
+    /// writes or reads is then inside it.
+    pub(crate) fn check_len(&self, packet: &[u8]) -> Result<(), SplitError> {
+        if packet.len() != self.len {
+            return Err(Malformed::Ip(inet_hdr::ParseError::LengthMismatch {
+                header: self.len,
+                actual: packet.len(),
+            })
+            .into());
+        }
+        Ok(())
+    }
+
     /// The checksum state of the segments this plan produces.
     pub fn csum_state(&self) -> CsumState {
         match &self.kind {
