@@ -65,6 +65,7 @@ pub fn our_impls() -> Vec<(&'static str, Impl)> {
         ("portable", Impl::Portable),
         ("avx2", Impl::Avx2),
         ("avx512", Impl::Avx512),
+        ("vnni", Impl::Avx512Vnni),
     ]
     .into_iter()
     .filter(|(_, i)| i.is_supported())

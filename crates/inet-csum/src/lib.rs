@@ -60,11 +60,14 @@ pub enum Impl {
     Avx2,
     /// x86_64 AVX-512 (F + BW).
     Avx512,
+    /// x86_64 AVX-512 (F + BW) with VNNI: one `vpdpwssd` per 64 bytes, line-aligned masked
+    /// loads instead of a scalar head and tail. Fused copies use the [`Impl::Avx512`] kernel.
+    Avx512Vnni,
 }
 
 impl Impl {
     /// Every implementation, whether or not this CPU supports it.
-    pub const ALL: [Impl; 3] = [Impl::Portable, Impl::Avx2, Impl::Avx512];
+    pub const ALL: [Impl; 4] = [Impl::Portable, Impl::Avx2, Impl::Avx512, Impl::Avx512Vnni];
 
     /// Whether this CPU can run this implementation.
     ///
@@ -79,6 +82,8 @@ impl Impl {
             Impl::Avx2 => x86::has_avx2(),
             #[cfg(target_arch = "x86_64")]
             Impl::Avx512 => x86::has_avx512(),
+            #[cfg(target_arch = "x86_64")]
+            Impl::Avx512Vnni => x86::has_avx512_vnni(),
             #[cfg(not(target_arch = "x86_64"))]
             _ => false,
         }
@@ -93,6 +98,9 @@ impl Impl {
     pub fn best() -> Impl {
         #[cfg(target_arch = "x86_64")]
         {
+            if x86::has_avx512_vnni() {
+                return Impl::Avx512Vnni;
+            }
             if x86::has_avx512() {
                 return Impl::Avx512;
             }
@@ -154,6 +162,8 @@ impl Impl {
             Impl::Avx2 => x86::sum_avx2(data),
             #[cfg(target_arch = "x86_64")]
             Impl::Avx512 => x86::sum_avx512(data),
+            #[cfg(target_arch = "x86_64")]
+            Impl::Avx512Vnni => x86::sum_avx512_vnni(data),
             #[cfg(not(target_arch = "x86_64"))]
             _ => portable::sum(data),
         }
@@ -168,7 +178,7 @@ impl Impl {
             #[cfg(target_arch = "x86_64")]
             Impl::Avx2 => x86::copy_sum_le_avx2(dst, src),
             #[cfg(target_arch = "x86_64")]
-            Impl::Avx512 => x86::copy_sum_le_avx512(dst, src),
+            Impl::Avx512 | Impl::Avx512Vnni => x86::copy_sum_le_avx512(dst, src),
             #[cfg(not(target_arch = "x86_64"))]
             _ => portable::copy_sum_le(dst, src),
         };

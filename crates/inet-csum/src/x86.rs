@@ -1,27 +1,33 @@
-//! x86_64 SIMD bulk sums (AVX2, AVX-512 F+BW), selected at run time.
+//! x86_64 SIMD bulk sums (AVX2, AVX-512 F+BW, AVX-512 VNNI), selected at run time.
 //!
-//! Both kernels split each 64-bit lane of little-endian data into its low and high 32-bit
-//! halves and add those into 64-bit lane accumulators, so no lane can carry out: over a
-//! 1 GiB block a lane grows by less than 2^32 per load, far below 2^64 (blocks are summed
-//! separately and joined with end-around carry). The folded result is byte-swapped as in the
-//! portable path (RFC 1071 §2(B)).
+//! The AVX2 and AVX-512 kernels split each 64-bit lane of little-endian data into its low and
+//! high 32-bit halves and add those into 64-bit lane accumulators, so no lane can carry out:
+//! over a 1 GiB block a lane grows by less than 2^32 per load, far below 2^64 (blocks are
+//! summed separately and joined with end-around carry). The folded result is byte-swapped as
+//! in the portable path (RFC 1071 §2(B)).
+//!
+//! The VNNI kernel adds 16-bit words with one `vpdpwssd` (multiply by one and accumulate
+//! pairs into 32-bit lanes) per vector instead of four instructions; see [`vnni_sum_le`].
 //!
 //! Detection: with `std`, CPUID is read once (`is_x86_feature_detected!`) and the answer is
 //! cached in an atomic; without `std`, the compile-time `target_feature` set decides. Under
 //! Miri nothing is reported as supported, so Miri checks the portable path.
 //!
-//! `unsafe` here is limited to calling the `#[target_feature]` kernels after the check, and to
-//! the unaligned vector loads/stores from fixed-size array references. Tails shorter than a
-//! vector are summed by the scalar straight-line path (no masked or out-of-bounds loads), and
-//! so are the heads that long input skips to reach 64-byte aligned loads (sums) or stores
-//! (fused copies).
+//! `unsafe` here is limited to calling the `#[target_feature]` kernels after the check, to
+//! the unaligned vector loads/stores from fixed-size array references, and to the VNNI
+//! kernel's two masked loads (see [`load_line_masked`]). In the AVX2 and AVX-512 kernels,
+//! tails shorter than a vector are summed by the scalar straight-line path (no masked or
+//! out-of-bounds loads), and so are the heads that long input skips to reach 64-byte aligned
+//! loads (sums) or stores (fused copies).
 
 use core::arch::x86_64::{
     __m256i, __m512i, _mm_add_epi64, _mm_cvtsi128_si64, _mm_unpackhi_epi64, _mm256_add_epi64,
     _mm256_and_si256, _mm256_castsi256_si128, _mm256_extracti128_si256, _mm256_loadu_si256,
     _mm256_set1_epi64x, _mm256_setzero_si256, _mm256_srli_epi64, _mm256_storeu_si256,
-    _mm512_add_epi64, _mm512_and_si512, _mm512_loadu_si512, _mm512_reduce_add_epi64,
+    _mm512_add_epi32, _mm512_add_epi64, _mm512_and_si512, _mm512_dpwssd_epi32, _mm512_loadu_si512,
+    _mm512_maskz_loadu_epi8, _mm512_reduce_add_epi32, _mm512_reduce_add_epi64, _mm512_set1_epi16,
     _mm512_set1_epi64, _mm512_setzero_si512, _mm512_srli_epi64, _mm512_storeu_si512,
+    _mm512_xor_si512,
 };
 
 use crate::portable::{adc, le_to_be, short_copy, short_le};
@@ -36,6 +42,7 @@ mod detect {
     const KNOWN: u8 = 1;
     pub(super) const AVX2: u8 = 2;
     pub(super) const AVX512: u8 = 4;
+    pub(super) const AVX512_VNNI: u8 = 8;
     static FEATURES: AtomicU8 = AtomicU8::new(0);
 
     /// The cached feature bits (CPUID is read on first use only).
@@ -54,6 +61,9 @@ mod detect {
         }
         if std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx512bw") {
             f |= AVX512;
+            if std::is_x86_feature_detected!("avx512vnni") {
+                f |= AVX512_VNNI;
+            }
         }
         FEATURES.store(f, Ordering::Relaxed);
         f
@@ -94,6 +104,27 @@ pub(crate) fn has_avx512() -> bool {
     }
 }
 
+/// Whether AVX-512 (F + BW) with VNNI may be used.
+#[inline]
+pub(crate) fn has_avx512_vnni() -> bool {
+    #[cfg(miri)]
+    {
+        false
+    }
+    #[cfg(all(feature = "std", not(miri)))]
+    {
+        detect::features() & detect::AVX512_VNNI != 0
+    }
+    #[cfg(all(not(feature = "std"), not(miri)))]
+    {
+        cfg!(all(
+            target_feature = "avx512f",
+            target_feature = "avx512bw",
+            target_feature = "avx512vnni"
+        ))
+    }
+}
+
 /// AVX2 sum (unfolded, big-endian); falls back to portable if AVX2 is absent.
 #[inline]
 pub(crate) fn sum_avx2(data: &[u8]) -> u64 {
@@ -112,6 +143,27 @@ pub(crate) fn sum_avx512(data: &[u8]) -> u64 {
     }
     // SAFETY: AVX-512 F and BW support was checked above.
     le_to_be(by_blocks(data, BLOCK, |b| unsafe { avx512_sum_le(b) }))
+}
+
+/// AVX-512 VNNI sum (unfolded, big-endian); falls back to portable if it is absent.
+#[inline]
+pub(crate) fn sum_avx512_vnni(data: &[u8]) -> u64 {
+    if !has_avx512_vnni() {
+        return crate::portable::sum(data);
+    }
+    // SAFETY: AVX-512 F, BW and VNNI support was checked above.
+    le_to_be(by_blocks(data, VNNI_BLOCK, |b| unsafe { vnni_sum_le(b) }))
+}
+
+/// [`sum_avx512_vnni`] for data of at most one block (any IP packet), if the CPU has VNNI:
+/// one feature check, no block loop. `None` otherwise.
+#[inline(always)]
+pub(crate) fn sum_packet_vnni(data: &[u8]) -> Option<u64> {
+    if data.len() > VNNI_BLOCK || !has_avx512_vnni() {
+        return None;
+    }
+    // SAFETY: AVX-512 F, BW and VNNI support was checked above.
+    Some(le_to_be(unsafe { vnni_sum_le(data) }))
 }
 
 /// AVX2 fused copy and sum (unfolded little-endian sum); `dst.len() == src.len()`.
@@ -395,6 +447,105 @@ fn avx512_sum_le(data: &[u8]) -> u64 {
     join_head(head, bulk, odd)
 }
 
+// ---- AVX-512 VNNI --------------------------------------------------------------------------
+
+/// Bytes per call of the VNNI kernel, so that its 32-bit lanes cannot overflow: a line adds
+/// at most 2^16 in magnitude to a lane, and 2^16 bytes span at most 2^10 + 1 lines, so every
+/// lane stays below 2^27 summed over all four accumulators, and the 16 lanes below 2^31 —
+/// the reduction stays in 32 bits. Every IP packet fits in one block. A multiple of 64, so every
+/// block starts at the same offset within a cache line as the data.
+const VNNI_BLOCK: usize = 1 << 16;
+
+/// The 64-byte line at `line`, with the bytes whose bit is clear in `mask` read as zero.
+///
+/// # Safety
+/// The CPU supports AVX-512 BW; `line` is 64-byte aligned; every byte selected by `mask` is
+/// readable (in the caller's slice). Masked-off bytes are not accessed — the masked load
+/// suppresses their faults and LLVM's masked load does not touch them — and, the line being
+/// aligned, they lie in the same page as the selected ones, so no fault-suppression assist
+/// is taken either (that assist, for a masked line crossing into an unmapped page, is what
+/// makes unaligned masked tails slow).
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn load_line_masked(line: *const u8, mask: u64) -> __m512i {
+    debug_assert!(line.addr().is_multiple_of(64));
+    // SAFETY: per this function's contract.
+    unsafe { _mm512_maskz_loadu_epi8(mask, line.cast()) }
+}
+
+/// The low `n` bits set (`n` in 0..=64).
+#[inline(always)]
+fn low_bits(n: usize) -> u64 {
+    if n >= 64 { !0 } else { (1u64 << n) - 1 }
+}
+
+/// Sum over whole 64-byte lines from the one holding `data`'s first byte: the first and last
+/// lines are read with masked loads (only `data`'s bytes), the rest with plain loads at
+/// line-aligned addresses. No scalar head or tail, and no load splits a cache line: the fixed
+/// cost per call is the reduction, which matters for ~1500-byte segments.
+///
+/// Each 16-bit word `w` is XORed with 0x8000, which reads it as the signed `w - 32768`, and
+/// `vpdpwssd` against a vector of ones adds each lane's two words into its 32-bit
+/// accumulator; the bias, 32768 per word of every line read (masked-off words are zero and
+/// come out as `-32768` too), is added back after the 64-bit reduction. Words are summed at
+/// even addresses, so the sum is `data`'s little-endian sum when `data` starts at an even
+/// address and its byte swap otherwise (RFC 1071 §2(B)). At most [`VNNI_BLOCK`] bytes.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+fn vnni_sum_le(data: &[u8]) -> u64 {
+    debug_assert!(data.len() <= VNNI_BLOCK);
+    if data.is_empty() {
+        return 0;
+    }
+    let off = data.as_ptr().addr() & 63;
+    let span = off + data.len();
+    let lines = span.div_ceil(64);
+    let bias = _mm512_set1_epi16(i16::MIN);
+    let ones = _mm512_set1_epi16(1);
+    let dp = |acc: __m512i, v: __m512i| _mm512_dpwssd_epi32(acc, _mm512_xor_si512(v, bias), ones);
+    let z = _mm512_setzero_si512();
+    let (mut a0, mut a1, mut a2, mut a3) = (z, z, z, z);
+    // First line: `data`'s first `64 - off` bytes (or all of it).
+    let first = data.as_ptr().wrapping_sub(off);
+    // SAFETY: `first` is the 64-byte aligned address `off` bytes before `data`, and the mask
+    // selects bits `off..min(span, 64)`: exactly `data`'s bytes in that line.
+    a0 = dp(a0, unsafe {
+        load_line_masked(first, low_bits(span.min(64)) & !low_bits(off))
+    });
+    if lines > 1 {
+        let (_, rest) = data.split_at(64 - off);
+        // Whole lines, then the last (partial or whole) line.
+        let whole = (rest.len() - 1) / 64;
+        let (body, last) = rest.split_at(whole * 64);
+        let (blocks, more) = body.as_chunks::<256>();
+        for b in blocks {
+            let (c, _) = b.as_chunks::<64>();
+            a0 = dp(a0, load512(&c[0]));
+            a1 = dp(a1, load512(&c[1]));
+            a2 = dp(a2, load512(&c[2]));
+            a3 = dp(a3, load512(&c[3]));
+        }
+        let (c, _) = more.as_chunks::<64>();
+        for v in c {
+            a1 = dp(a1, load512(v));
+        }
+        // SAFETY: `last` starts on a line boundary (`data` + `64 - off` + whole lines) and
+        // holds 1..=64 bytes; the mask selects exactly them.
+        a2 = dp(a2, unsafe {
+            load_line_masked(last.as_ptr(), low_bits(last.len()))
+        });
+    }
+    // Within 2^30 in magnitude (see `VNNI_BLOCK`): the i32 adds cannot overflow.
+    let s = _mm512_add_epi32(_mm512_add_epi32(a0, a1), _mm512_add_epi32(a2, a3));
+    let words = (lines * 32) as i64;
+    // The exact sum of the (non-negative) words.
+    let sum = (i64::from(_mm512_reduce_add_epi32(s)) + 32768 * words) as u64;
+    if off & 1 == 1 {
+        crate::accumulate::swap(sum)
+    } else {
+        sum
+    }
+}
+
 #[target_feature(enable = "avx512f,avx512bw")]
 fn avx512_copy_sum_le(dst: &mut [u8], src: &[u8]) -> u64 {
     let (sb, sr) = src.as_chunks::<256>();
@@ -463,6 +614,32 @@ mod tests {
                 // SAFETY: AVX-512 support was just checked.
                 let v = by_blocks(&data, block, |b| unsafe { avx512_sum_le(b) });
                 assert_eq!(fold(v), fold(whole), "avx512 block {block}");
+            }
+        }
+    }
+
+    /// The VNNI kernel's lane bounds: whole blocks of the words that move a lane furthest
+    /// (0x0000 reads as -32768, 0xffff as +32767), joined across block boundaries, at every
+    /// parity and at line-aligned and unaligned starts.
+    #[cfg(feature = "std")]
+    #[test]
+    fn vnni_extreme_words_over_blocks() {
+        if !has_avx512_vnni() {
+            return;
+        }
+        let n = 3 * VNNI_BLOCK + 77;
+        let random: std::vec::Vec<u8> = (0..n + 64).map(|i| (i * 131 + 7) as u8).collect();
+        for fill in [0x00u8, 0xff, 0x80, 0x7f] {
+            let buf = std::vec![fill; n + 64];
+            for data in [&buf[..], &random[..]] {
+                for off in [0, 1, 2, 63] {
+                    for len in [VNNI_BLOCK, VNNI_BLOCK + 1, n] {
+                        let d = &data[off..off + len];
+                        let want = crate::accumulate::fold64(crate::portable::sum(d));
+                        let got = crate::accumulate::fold64(sum_avx512_vnni(d));
+                        assert_eq!(got, want, "fill {fill:#x} off {off} len {len}");
+                    }
+                }
             }
         }
     }
