@@ -6,5 +6,6 @@
 
 pub mod checksum;
 pub mod coalesce;
+pub mod forward;
 pub mod split;
 pub mod timing;
