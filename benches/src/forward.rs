@@ -225,14 +225,7 @@ impl TunRs {
     /// `gso_split` into the buffers, then `apply_gro` over them (after [`prep`](Self::prep)).
     /// Returns the merged length of the first buffer.
     pub fn run(&mut self, case: &Case) -> usize {
-        let h = tun_rs::VirtioNetHdr {
-            flags: case.hdr.flags().0,
-            gso_type: case.hdr.gso_type().0,
-            hdr_len: case.hdr.hdr_len(),
-            gso_size: case.hdr.gso_size(),
-            csum_start: case.hdr.csum_start(),
-            csum_offset: case.hdr.csum_offset(),
-        };
+        let h = crate::split::tun_rs_hdr(&case.hdr);
         let n = tun_rs::gso_split(
             &mut self.input,
             h,

@@ -124,17 +124,22 @@ pub fn ours_headers(case: &Case, out: &mut Out) -> usize {
     .segments
 }
 
+/// Our virtio header as tun-rs's type, field by field.
+pub fn tun_rs_hdr(hdr: &VirtioNetHdr) -> tun_rs::VirtioNetHdr {
+    tun_rs::VirtioNetHdr {
+        flags: hdr.flags().0,
+        gso_type: hdr.gso_type().0,
+        // tun-rs takes the header length from hdr_len: give it the exact one.
+        hdr_len: hdr.hdr_len(),
+        gso_size: hdr.gso_size(),
+        csum_start: hdr.csum_start(),
+        csum_offset: hdr.csum_offset(),
+    }
+}
+
 /// tun-rs's `gso_split` into separate buffers (segment at offset 0 of each).
 pub fn tun_rs_buffers(case: &Case, out: &mut Out) -> usize {
-    let h = tun_rs::VirtioNetHdr {
-        flags: case.hdr.flags().0,
-        gso_type: case.hdr.gso_type().0,
-        // tun-rs takes the header length from hdr_len: give it the exact one.
-        hdr_len: case.hdr.hdr_len(),
-        gso_size: case.hdr.gso_size(),
-        csum_start: case.hdr.csum_start(),
-        csum_offset: case.hdr.csum_offset(),
-    };
+    let h = tun_rs_hdr(&case.hdr);
     tun_rs::gso_split(&mut out.input, h, &mut out.bufs, &mut out.lens, 0, case.v6).expect("tun-rs")
 }
 
