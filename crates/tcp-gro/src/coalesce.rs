@@ -62,29 +62,45 @@ struct Run {
     tail_closed: bool,
     /// Completed by a same-flow packet that could not merge: nothing may join any more.
     closed: bool,
-    /// The flow's folded pseudo-header addresses ([`pseudo_addrs`]), computed at the first
-    /// checksum check ([`NO_PSEUDO`] until then): a run of one is never checked.
-    pseudo: u32,
+    /// Members whose checksum is not known good: before drain's check, the unchecked ones;
+    /// after it, the bad ones.
+    unverified: u32,
 }
-
-/// [`Run::pseudo`] not computed yet (a folded sum is at most 0xffff).
-const NO_PSEUDO: u32 = u32::MAX;
 
 #[derive(Clone, Copy, Debug)]
 struct Member {
     index: usize,
     payload_len: u32,
     next: u32,
-    /// Checksum verified at push (or known good). A run's first segment is verified only at
-    /// drain, and only if something merged with it: a segment that stays alone is written
-    /// unchanged and needs no verification.
+    /// Checksum verified (or known good). A run's first segment is verified only at drain,
+    /// and only if something merged with it: a segment that stays alone is written unchanged
+    /// and needs no verification.
     verified: bool,
+    /// Joined its run on the promise of a good checksum, checked at drain (see
+    /// [`Coalescer::drain`]): if the check fails, the batch is replayed with checks at push.
+    deferred: bool,
+    /// Pushed as [`Checksum::KnownGood`] (for a replay).
+    known_good: bool,
+}
+
+/// How the checksum of a segment about to join a run is settled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum JoinCheck {
+    /// Pushed as [`Checksum::KnownGood`]: it joins.
+    KnownGood,
+    /// Verified now and good: it joins.
+    Verified,
+    /// Verified now and bad: it passes alone (rule book §2.4).
+    Bad,
+    /// Joins now, verified at drain with the rest of its run.
+    Deferred,
 }
 
 /// One entry of the write order, in push order.
 #[derive(Clone, Copy, Debug)]
 enum Slot {
-    Pass(usize),
+    /// A packet written alone, and how it was pushed (for a replay).
+    Pass(usize, Checksum),
     Run(u32),
 }
 
@@ -130,6 +146,14 @@ pub struct Coalescer {
     /// Whether [`push_hot`](Self::push_hot) is used (off only in tests, to compare it with the
     /// general path).
     hot_path: bool,
+    /// Whether joiners' checksums are checked at drain instead of at push (off only in tests,
+    /// to compare the two).
+    defer: bool,
+    /// Set while [`replay`](Self::replay) pushes the batch again with checks at push.
+    replaying: bool,
+    /// The batch's pushes (index and checksum mode), gathered for a replay; kept for its
+    /// capacity.
+    replay_log: Vec<(usize, Checksum)>,
     /// Header copies of each run's head segment; patched in place by `finish`.
     hdrs: Vec<u8>,
     /// Set by `drain`: the output arrays hold the last batch until the next push or clear.
@@ -161,6 +185,9 @@ impl Coalescer {
             slots: Vec::with_capacity(batch),
             hot: NIL,
             hot_path: true,
+            defer: true,
+            replaying: false,
+            replay_log: Vec::with_capacity(batch),
             hdrs: Vec::with_capacity(batch * 80),
             drained: false,
             outs: Vec::with_capacity(batch),
@@ -261,7 +288,7 @@ impl Coalescer {
             return;
         }
         let Some(seg) = parse(head, tail) else {
-            self.slots.push(Slot::Pass(index));
+            self.slots.push(Slot::Pass(index, csum));
             return;
         };
         let bucket = (seg.hash >> 32) as usize & (BUCKETS - 1);
@@ -272,7 +299,7 @@ impl Coalescer {
             if self.flow_has_open_run(bucket, &seg) && checksum_ok(&seg, csum) {
                 self.close_flow(bucket, &seg);
             }
-            self.slots.push(Slot::Pass(index));
+            self.slots.push(Slot::Pass(index, csum));
             return;
         }
         match self.try_merge(bucket, index, &seg, csum) {
@@ -280,17 +307,17 @@ impl Coalescer {
             Merge::BadChecksum => {
                 // A bad segment passes alone and does not complete the held run (rule book
                 // §2.4: the checksum is validated before `tcp_gro_receive`).
-                self.slots.push(Slot::Pass(index));
+                self.slots.push(Slot::Pass(index, csum));
             }
             Merge::No { close_flow } => {
                 if close_flow {
                     if !checksum_ok(&seg, csum) {
-                        self.slots.push(Slot::Pass(index));
+                        self.slots.push(Slot::Pass(index, csum));
                         return;
                     }
                     self.close_flow(bucket, &seg);
                 }
-                self.start_run(bucket, index, &seg, csum == Checksum::KnownGood);
+                self.start_run(bucket, index, &seg, csum);
             }
         }
     }
@@ -326,10 +353,9 @@ impl Coalescer {
         let Some(id_mode) = self.can_append(run_id, &seg) else {
             return false;
         };
-        if self.joiner_checksum_ok(run_id, &seg, csum) {
-            self.append(run_id, index, &seg, id_mode);
-        } else {
-            self.slots.push(Slot::Pass(index));
+        match self.join_check(&seg, csum) {
+            JoinCheck::Bad => self.slots.push(Slot::Pass(index, csum)),
+            check => self.append(run_id, index, &seg, id_mode, check),
         }
         true
     }
@@ -396,20 +422,22 @@ impl Coalescer {
             // A segment that would join is verified first (the run's head is verified at
             // drain, once something has joined it).
             if let Some(id_mode) = self.can_append(run_id, seg) {
-                if !self.joiner_checksum_ok(run_id, seg, csum) {
+                let check = self.join_check(seg, csum);
+                if check == JoinCheck::Bad {
                     return Merge::BadChecksum;
                 }
-                self.append(run_id, index, seg, id_mode);
+                self.append(run_id, index, seg, id_mode, check);
                 self.hot = if newest { run_id as u32 } else { NIL };
                 return Merge::Done;
             }
             if self.config.out_of_order
                 && let Some(id_mode) = self.can_prepend(run_id, seg)
             {
-                if !self.joiner_checksum_ok(run_id, seg, csum) {
+                let check = self.join_check(seg, csum);
+                if check == JoinCheck::Bad {
                     return Merge::BadChecksum;
                 }
-                self.prepend(run_id, index, seg, id_mode);
+                self.prepend(run_id, index, seg, id_mode, check);
                 self.hot = if newest { run_id as u32 } else { NIL };
                 return Merge::Done;
             }
@@ -423,24 +451,30 @@ impl Coalescer {
         Merge::No { close_flow }
     }
 
-    /// [`checksum_ok`] for a segment about to join run `run_id` (same flow, so the same
-    /// pseudo-header addresses: computed once per run).
+    /// Settle the checksum of a segment about to join a run: known good, deferred to drain
+    /// (the normal case: a run's members are then verified one after another, see
+    /// [`verify_members`](Self::verify_members)), or — with deferral off or during a replay —
+    /// verified now.
     #[inline]
-    fn joiner_checksum_ok(&mut self, run_id: usize, seg: &Seg<'_>, csum: Checksum) -> bool {
+    fn join_check(&mut self, seg: &Seg<'_>, csum: Checksum) -> JoinCheck {
         if csum == Checksum::KnownGood {
-            return true;
+            JoinCheck::KnownGood
+        } else if self.defer && !self.replaying {
+            JoinCheck::Deferred
+        } else {
+            Self::join_check_now(seg, csum)
         }
-        let addrs = match self.runs[run_id].pseudo {
-            NO_PSEUDO => {
-                let Some(a) = pseudo_addrs(seg.packet, seg.version) else {
-                    return false;
-                };
-                self.runs[run_id].pseudo = u32::from(a);
-                a
-            }
-            p => p as u16,
-        };
-        l4_checksum_valid(seg.packet, seg.tail, seg.l4_off, addrs)
+    }
+
+    /// [`join_check`](Self::join_check) off the hot path: a replay, or deferral off.
+    #[cold]
+    #[inline(never)]
+    fn join_check_now(seg: &Seg<'_>, csum: Checksum) -> JoinCheck {
+        if checksum_ok(seg, csum) {
+            JoinCheck::Verified
+        } else {
+            JoinCheck::Bad
+        }
     }
 
     /// Whether `seg` may be appended to the run's tail (`tcp_gro_receive`, rule book §2.4
@@ -459,10 +493,18 @@ impl Coalescer {
         next_id_mode(r, seg, r.first_id.wrapping_add(r.count as u16))
     }
 
-    fn append(&mut self, run_id: usize, index: usize, seg: &Seg<'_>, id_mode: IdMode) {
+    fn append(
+        &mut self,
+        run_id: usize,
+        index: usize,
+        seg: &Seg<'_>,
+        id_mode: IdMode,
+        check: JoinCheck,
+    ) {
         let len = seg.payload_len as u32;
-        let m = self.add_member(index, len, true);
+        let m = self.add_member(index, len, check, false);
         let r = &mut self.runs[run_id];
+        r.unverified += u32::from(check == JoinCheck::Deferred);
         self.members[r.tail as usize].next = m;
         r.tail = m;
         r.count += 1;
@@ -508,9 +550,17 @@ impl Coalescer {
         }
     }
 
-    fn prepend(&mut self, run_id: usize, index: usize, seg: &Seg<'_>, id_mode: IdMode) {
+    fn prepend(
+        &mut self,
+        run_id: usize,
+        index: usize,
+        seg: &Seg<'_>,
+        id_mode: IdMode,
+        check: JoinCheck,
+    ) {
         let len = seg.payload_len as u32;
-        let m = self.add_member(index, len, true);
+        let m = self.add_member(index, len, check, false);
+        self.runs[run_id].unverified += u32::from(check == JoinCheck::Deferred);
         let at = self.runs[run_id].hdr_at as usize;
         self.hdrs[at..at + seg.hdr_len].copy_from_slice(seg.header());
         let r = &mut self.runs[run_id];
@@ -527,22 +577,34 @@ impl Coalescer {
         r.id_mode = id_mode;
     }
 
+    /// Add a member (not linked yet) whose checksum is settled by `check` (a run's first
+    /// segment: [`JoinCheck::KnownGood`] or [`JoinCheck::Deferred`], its check being left to
+    /// drain either way).
     #[inline]
-    fn add_member(&mut self, index: usize, payload_len: u32, verified: bool) -> u32 {
+    fn add_member(&mut self, index: usize, payload_len: u32, check: JoinCheck, first: bool) -> u32 {
         let m = self.members.len() as u32;
         self.members.push(Member {
             index,
             payload_len,
             next: NIL,
-            verified,
+            verified: matches!(check, JoinCheck::KnownGood | JoinCheck::Verified),
+            deferred: check == JoinCheck::Deferred && !first,
+            known_good: check == JoinCheck::KnownGood,
         });
         m
     }
 
     #[inline]
-    fn start_run(&mut self, bucket: usize, index: usize, seg: &Seg<'_>, verified: bool) {
+    fn start_run(&mut self, bucket: usize, index: usize, seg: &Seg<'_>, csum: Checksum) {
         let id = self.runs.len() as u32;
-        let m = self.add_member(index, seg.payload_len as u32, verified);
+        let known_good = csum == Checksum::KnownGood;
+        // The first segment is checked at drain, once something has joined it.
+        let check = if known_good {
+            JoinCheck::KnownGood
+        } else {
+            JoinCheck::Deferred
+        };
+        let m = self.add_member(index, seg.payload_len as u32, check, true);
         let hdr_at = self.hdrs.len() as u32;
         self.hdrs.extend_from_slice(seg.header());
         let len = seg.payload_len as u32;
@@ -568,7 +630,7 @@ impl Coalescer {
             // A PSH/FIN segment may still be prepended to, never appended to.
             tail_closed: tail_flags != 0,
             closed: false,
-            pseudo: NO_PSEUDO,
+            unverified: u32::from(!known_good),
         });
         self.buckets[bucket] = id;
         self.slots.push(Slot::Run(id));
@@ -579,6 +641,13 @@ impl Coalescer {
     /// Finish the batch: yields the packets to write, in write order. `packets` holds the
     /// packets by the indices they were pushed with (a slice or `Vec` of buffers, or any
     /// [`PacketSource`]): `packets.packet(i)` must be the bytes pushed as `i`.
+    ///
+    /// Checksums ([`Checksum::Verify`]): a segment is checked here, not at push, and only if
+    /// it merged with something (a packet written alone is written unchanged). If a segment
+    /// that joined a run fails, the batch is pushed again internally with every joiner checked
+    /// at push, so the output is always what checking at push gives (rule book §2.4: a bad
+    /// segment passes alone and does not complete the run it failed to join); that second
+    /// pass costs only batches with a corrupt segment in a run.
     ///
     /// Each merged run gets its head segment's headers patched (IPv4 total length and header
     /// checksum, or IPv6 payload length; TCP flags with the tail's PSH/FIN; the TCP checksum
@@ -622,9 +691,11 @@ impl Coalescer {
         self.out_spans.clear();
         for i in 0..self.slots.len() {
             match self.slots[i] {
-                Slot::Pass(index) => self.emit_pass(packets, index),
+                Slot::Pass(index, _) => self.emit_pass(packets, index),
                 Slot::Run(id) => {
                     let r = self.runs[id as usize];
+                    // A run whose members changed since push (the caller broke `drain`'s
+                    // contract) is not merged: its members are written as they are now.
                     if r.count == 1 || !self.members_match(packets, &r) {
                         let mut m = r.head;
                         while m != NIL {
@@ -632,7 +703,20 @@ impl Coalescer {
                             self.emit_pass(packets, mem.index);
                             m = mem.next;
                         }
-                    } else if self.verify_members(packets, &r) {
+                        continue;
+                    }
+                    if r.unverified > 0 && self.verify_members(packets, id as usize) {
+                        // A segment that joined on a deferred check is bad. Checked at push,
+                        // it would have passed alone and left the run open for what came
+                        // after it: push the batch again with checks at push (rare — only a
+                        // corrupt segment in a run costs this). What was emitted so far is
+                        // discarded.
+                        if !self.replaying {
+                            self.replay(packets);
+                            return;
+                        }
+                    }
+                    if self.runs[id as usize].unverified == 0 {
                         self.emit_merged(&r, r.head, r.count, r.hdr_at);
                         #[cfg(debug_assertions)]
                         self.debug_check_last(packets);
@@ -644,15 +728,51 @@ impl Coalescer {
         }
     }
 
-    /// Verify the members not verified at push (normally just the head); record the result.
-    /// `true` if all are good.
-    fn verify_members<S: PacketSource + ?Sized>(&mut self, packets: &S, r: &Run) -> bool {
-        let mut all = true;
+    /// Push the batch again from its log, every joiner's checksum checked at push, and
+    /// finish it: the output is then exactly what checking at push gives. Reads the packets
+    /// from `packets` (the caller's promise: the bytes pushed).
+    fn replay<S: PacketSource + ?Sized>(&mut self, packets: &S) {
+        // The pushes, in push order: indices increase within a batch (`push`'s contract).
+        let mut log = core::mem::take(&mut self.replay_log);
+        log.clear();
+        for slot in &self.slots {
+            if let Slot::Pass(index, csum) = *slot {
+                log.push((index, csum));
+            }
+        }
+        for m in &self.members {
+            let csum = if m.known_good {
+                Checksum::KnownGood
+            } else {
+                Checksum::Verify
+            };
+            log.push((m.index, csum));
+        }
+        log.sort_unstable_by_key(|&(index, _)| index);
+        self.reset_table();
+        self.hdrs.clear();
+        self.replaying = true;
+        for &(index, csum) in &log {
+            match packets.parts(index) {
+                Some((head, tail)) => self.push_parts(index, head, tail, csum),
+                // Missing now: drain skips it, as it skips a missing member.
+                None => self.slots.push(Slot::Pass(index, csum)),
+            }
+        }
+        self.replay_log = log;
+        self.finish(packets);
+        self.replaying = false;
+    }
+
+    /// Verify the members not verified at push (the head, and the joiners whose check was
+    /// deferred); record the results. `true` if a deferred one failed (the batch must be
+    /// replayed).
+    fn verify_members<S: PacketSource + ?Sized>(&mut self, packets: &S, run_id: usize) -> bool {
+        let r = self.runs[run_id];
+        let mut replay = false;
+        let mut bad = 0;
         // The addresses of the headers the merged packet is written with.
-        let addrs = match r.pseudo {
-            NO_PSEUDO => pseudo_addrs(self.run_header(r), r.version),
-            p => Some(p as u16),
-        };
+        let addrs = pseudo_addrs(self.run_header(&r), r.version);
         let mut m = r.head;
         while m != NIL {
             let mem = self.members[m as usize];
@@ -661,11 +781,13 @@ impl Coalescer {
                 let (p, tail) = packets.parts(mem.index).unwrap_or_default();
                 let ok = addrs.is_some_and(|a| l4_checksum_valid(p, tail, r.l4_off as usize, a));
                 self.members[m as usize].verified = ok;
-                all &= ok;
+                bad += u32::from(!ok);
+                replay |= !ok && mem.deferred;
             }
             m = mem.next;
         }
-        all
+        self.runs[run_id].unverified = bad;
+        replay
     }
 
     /// A run with a bad member (its head, verified late): the bad members pass through alone
@@ -902,8 +1024,20 @@ mod tests {
     type Summary = Vec<(Vec<usize>, bool, Vec<u8>, Vec<u8>, Vec<Vec<u8>>)>;
 
     fn run(hot_path: bool, cfg: Config, packets: &[Vec<u8>], csum: Checksum) -> Summary {
+        run_checks(hot_path, true, cfg, packets, csum)
+    }
+
+    /// [`run`] with deferred checksum checks on or off.
+    fn run_checks(
+        hot_path: bool,
+        defer: bool,
+        cfg: Config,
+        packets: &[Vec<u8>],
+        csum: Checksum,
+    ) -> Summary {
         let mut gro = Coalescer::new(cfg);
         gro.hot_path = hot_path;
+        gro.defer = defer;
         for (i, p) in packets.iter().enumerate() {
             gro.push(i, p, csum);
         }
@@ -1073,6 +1207,33 @@ mod tests {
             let csum = if known_good { Checksum::KnownGood } else { Checksum::Verify };
             let cfg = Config { out_of_order, ..Config::default() };
             prop_assert_eq!(run(true, cfg, &packets, csum), run(false, cfg, &packets, csum));
+        }
+
+        /// Checking joiners' checksums at drain (and replaying the batch when one fails) gives
+        /// exactly what checking them at push gives — also when a corrupt copy of a segment
+        /// arrives just before the good one, the case where the two orders of work differ.
+        #[test]
+        fn deferred_checks_are_checks_at_push(
+            mut packets in batch(),
+            corrupt in proptest::collection::vec(
+                (any::<prop::sample::Index>(), any::<prop::sample::Index>(), 1u8..),
+                0..3,
+            ),
+            out_of_order in any::<bool>(),
+            hot in any::<bool>(),
+        ) {
+            for (at, byte, x) in corrupt {
+                let i = at.index(packets.len());
+                let mut bad = packets[i].clone();
+                let b = byte.index(bad.len());
+                bad[b] ^= x;
+                packets.insert(i, bad);
+            }
+            let cfg = Config { out_of_order, ..Config::default() };
+            prop_assert_eq!(
+                run_checks(hot, true, cfg, &packets, Checksum::Verify),
+                run_checks(hot, false, cfg, &packets, Checksum::Verify)
+            );
         }
     }
 
