@@ -125,26 +125,31 @@ impl RecvBatch {
     }
 
     /// Whether [`zero_copy_split`](Self::zero_copy_split) is on.
+    #[inline]
     pub fn is_zero_copy_split(&self) -> bool {
         self.zero_copy
     }
 
     /// Packets in the batch.
+    #[inline]
     pub fn len(&self) -> usize {
         self.meta.len()
     }
 
     /// Whether the batch holds no packet.
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.meta.is_empty()
     }
 
     /// Most packets one call delivers.
+    #[inline]
     pub fn capacity(&self) -> usize {
         self.cap
     }
 
     /// Free bytes before every packet.
+    #[inline]
     pub fn headroom(&self) -> usize {
         self.headroom
     }
@@ -156,6 +161,7 @@ impl RecvBatch {
     }
 
     /// The `i`-th packet.
+    #[inline]
     pub fn get(&self, i: usize) -> Option<RecvPacket<'_>> {
         let m = *self.meta.get(i)?;
         Some(RecvPacket {
@@ -166,6 +172,7 @@ impl RecvBatch {
     }
 
     /// The packets in arrival order (segments of a super-packet in sequence order).
+    #[inline]
     pub fn iter(&self) -> impl ExactSizeIterator<Item = RecvPacket<'_>> + '_ {
         self.meta.iter().map(|&meta| RecvPacket {
             slab: &self.slab,
@@ -260,38 +267,46 @@ pub struct RecvPacket<'a> {
 impl<'a> RecvPacket<'a> {
     /// The IP packet — for a segment in two parts ([`RecvBatch::zero_copy_split`]), its
     /// headers only: use [`parts`](Self::parts).
+    #[inline]
     pub fn bytes(&self) -> &'a [u8] {
         &self.slab[self.meta.offset..self.meta.offset + self.meta.len]
     }
     /// The IP packet as (first part, second part): headers and payload for a segment split
     /// with its payload in place, the whole packet and nothing otherwise.
+    #[inline]
     pub fn parts(&self) -> (&'a [u8], &'a [u8]) {
         let (at, n) = self.meta.tail;
         (self.bytes(), &self.slab[at..at + n])
     }
     /// Whether the packet is in one piece (always, unless [`RecvBatch::zero_copy_split`]).
+    #[inline]
     pub fn is_contiguous(&self) -> bool {
         self.meta.tail.1 == 0
     }
     /// Offset of the IP packet in [`RecvBatch::slab`]; the headroom precedes it.
+    #[inline]
     pub fn offset(&self) -> usize {
         self.meta.offset
     }
     /// Length of the IP packet (both parts).
+    #[inline]
     pub fn len(&self) -> usize {
         self.meta.len + self.meta.tail.1
     }
     /// Whether the packet is empty (never for a delivered packet).
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
     /// Whether the IP and L4 checksums are known to be correct: computed here while splitting
     /// or finishing a partial checksum, or verified by the kernel (`DATA_VALID`). False means
     /// "as received": check before trusting.
+    #[inline]
     pub fn csum_known_good(&self) -> bool {
         self.meta.good
     }
     /// Headroom and packet together.
+    #[inline]
     pub fn with_headroom(&self) -> &'a [u8] {
         &self.slab[self.meta.offset - self.headroom..self.meta.offset + self.meta.len]
     }
@@ -307,24 +322,29 @@ pub struct RecvPacketMut<'a> {
 
 impl<'a> RecvPacketMut<'a> {
     /// The IP packet.
+    #[inline]
     pub fn bytes(&self) -> &[u8] {
         &self.buf[self.headroom..]
     }
     /// The IP packet, mutable.
+    #[inline]
     pub fn bytes_mut(&mut self) -> &mut [u8] {
         &mut self.buf[self.headroom..]
     }
     /// `(headroom, packet)`: write a tunnel header into the headroom without copying the
     /// packet. Consumes the handle so the slices live as long as the batch borrow; read
     /// [`csum_known_good`](Self::csum_known_good) first.
+    #[inline]
     pub fn split_headroom_mut(self) -> (&'a mut [u8], &'a mut [u8]) {
         self.buf.split_at_mut(self.headroom)
     }
     /// Headroom and packet as one contiguous slice (e.g. after filling the headroom).
+    #[inline]
     pub fn headroom_and_packet_mut(self) -> &'a mut [u8] {
         self.buf
     }
     /// See [`RecvPacket::csum_known_good`].
+    #[inline]
     pub fn csum_known_good(&self) -> bool {
         self.good
     }
