@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use benches::coalesce::{TunRs, cases, check, input_bytes, ours, ours_materialized, timed};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use tcp_gro::{Checksum, Coalescer, Config};
+use tcp_gro::{ChecksumStatus, Coalescer, Config};
 
 fn coalesce(c: &mut Criterion) {
     let mut g = c.benchmark_group("coalesce");
@@ -25,7 +25,7 @@ fn coalesce(c: &mut Criterion) {
                     n,
                     &mut gro,
                     |_| {},
-                    |g| ours(g, &case.packets, Checksum::Verify),
+                    |g| ours(g, &case.packets, ChecksumStatus::Unverified),
                 )
             })
         });
@@ -35,7 +35,7 @@ fn coalesce(c: &mut Criterion) {
                     n,
                     &mut gro,
                     |_| {},
-                    |g| ours(g, &case.packets, Checksum::KnownGood),
+                    |g| ours(g, &case.packets, ChecksumStatus::KnownGood),
                 )
             })
         });

@@ -9,7 +9,7 @@ use std::time::Duration;
 use benches::coalesce::timed;
 use benches::forward::{Ours, TunRs, cases, check};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use tcp_gro::Checksum;
+use tcp_gro::ChecksumStatus;
 
 fn forward(c: &mut Criterion) {
     let mut g = c.benchmark_group("forward");
@@ -22,10 +22,10 @@ fn forward(c: &mut Criterion) {
         let mut peer = TunRs::new(&case);
         g.throughput(Throughput::Bytes(case.packet.len() as u64));
         g.bench_function(BenchmarkId::new("ours/in-place", &case.name), |b| {
-            b.iter(|| ours.in_place(black_box(&case), Checksum::Verify))
+            b.iter(|| ours.in_place(black_box(&case), ChecksumStatus::Unverified))
         });
         g.bench_function(BenchmarkId::new("ours/in-place-trusted", &case.name), |b| {
-            b.iter(|| ours.in_place(black_box(&case), Checksum::KnownGood))
+            b.iter(|| ours.in_place(black_box(&case), ChecksumStatus::KnownGood))
         });
         g.bench_function(BenchmarkId::new("ours/copied", &case.name), |b| {
             b.iter(|| ours.copied(black_box(&case)))

@@ -89,7 +89,7 @@ pub fn data(n: usize) -> Vec<u8> {
 #[inline]
 pub fn copy_then_sum(dst: &mut [u8], src: &[u8]) -> u16 {
     dst.copy_from_slice(src);
-    inet_csum::Checksum::new().add(dst).fold()
+    inet_csum::Accumulator::new().add(dst).fold()
 }
 
 fn row(label: &str, cells: &[f64], width: usize) {

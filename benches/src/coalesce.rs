@@ -13,7 +13,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use tcp_gro::testdata::{Segment, train};
-use tcp_gro::{Checksum, Coalescer, Config};
+use tcp_gro::{ChecksumStatus, Coalescer, Config};
 
 use crate::timing::Timer;
 
@@ -81,7 +81,7 @@ pub fn input_bytes(case: &Case) -> usize {
 
 /// Ours: push the batch, drain, and walk every output's slices as a writer would. Returns a
 /// value depending on every output so nothing is optimised away.
-pub fn ours(gro: &mut Coalescer, packets: &[Vec<u8>], csum: Checksum) -> usize {
+pub fn ours(gro: &mut Coalescer, packets: &[Vec<u8>], csum: ChecksumStatus) -> usize {
     for (i, p) in packets.iter().enumerate() {
         gro.push(i, p, csum);
     }
@@ -99,7 +99,7 @@ pub fn ours(gro: &mut Coalescer, packets: &[Vec<u8>], csum: Checksum) -> usize {
 /// scatter-gather; comparable to tun-rs, which copies payload into the first buffer).
 pub fn ours_materialized(gro: &mut Coalescer, packets: &[Vec<u8>], dst: &mut [u8]) -> usize {
     for (i, p) in packets.iter().enumerate() {
-        gro.push(i, p, Checksum::Verify);
+        gro.push(i, p, ChecksumStatus::Unverified);
     }
     let mut n = 0;
     for out in gro.drain(packets) {
@@ -162,7 +162,7 @@ impl TunRs {
 pub fn check(case: &Case) {
     let mut gro = Coalescer::new(Config::default());
     for (i, p) in case.packets.iter().enumerate() {
-        gro.push(i, p, Checksum::Verify);
+        gro.push(i, p, ChecksumStatus::Unverified);
     }
     assert_eq!(
         gro.drain(&case.packets).count(),
@@ -229,13 +229,13 @@ pub fn compare(timer: &Timer) {
             timer,
             &mut gro,
             |_| {},
-            |g| ours(g, &case.packets, Checksum::Verify),
+            |g| ours(g, &case.packets, ChecksumStatus::Unverified),
         );
         let t = best_ns(
             timer,
             &mut gro,
             |_| {},
-            |g| ours(g, &case.packets, Checksum::KnownGood),
+            |g| ours(g, &case.packets, ChecksumStatus::KnownGood),
         );
         let m = best_ns(
             timer,

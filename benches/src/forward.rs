@@ -12,7 +12,7 @@
 
 use std::hint::black_box;
 
-use tcp_gro::{Checksum, Coalescer, Config, IoSliceBuf, PacketSource};
+use tcp_gro::{ChecksumStatus, Coalescer, Config, IoSliceBuf, PacketSource};
 use tcp_tso::testdata::SuperPacket;
 use tcp_tso::{SegmentRef, Span};
 use virtio_net_hdr::VirtioNetHdr;
@@ -123,7 +123,7 @@ impl Ours {
 
     /// Payloads in place: split the headers out, coalesce the two-part segments, walk each
     /// output's slices. Returns (outputs, bytes in the slices).
-    pub fn in_place(&mut self, case: &Case, csum: Checksum) -> (usize, usize) {
+    pub fn in_place(&mut self, case: &Case, csum: ChecksumStatus) -> (usize, usize) {
         let n = tcp_tso::split_headers(
             &case.hdr,
             &case.packet,
@@ -164,7 +164,8 @@ impl Ours {
             spans: &self.spans[..n],
         };
         for (i, s) in self.spans[..n].iter().enumerate() {
-            self.gro.push(i, &self.slab[s.range()], Checksum::Verify);
+            self.gro
+                .push(i, &self.slab[s.range()], ChecksumStatus::Unverified);
         }
         drain(&mut self.gro, &mut self.iov, &src)
     }
@@ -260,7 +261,7 @@ pub fn tun_rs_ns(timer: &Timer, peer: &mut TunRs, case: &Case) -> f64 {
 pub fn check(case: &Case) {
     let mut ours = Ours::new(case);
     let want = VirtioNetHdr::LEN + case.packet.len();
-    for csum in [Checksum::Verify, Checksum::KnownGood] {
+    for csum in [ChecksumStatus::Unverified, ChecksumStatus::KnownGood] {
         assert_eq!(ours.in_place(case, csum), (1, want), "{}", case.name);
     }
     assert_eq!(ours.copied(case), (1, want), "{}: copied", case.name);
@@ -291,8 +292,8 @@ pub fn compare(timer: &Timer) {
         check(&case);
         let bytes = case.packet.len() as f64;
         let mut ours = Ours::new(&case);
-        let v = timer.ns_per_call(|| ours.in_place(black_box(&case), Checksum::Verify));
-        let t = timer.ns_per_call(|| ours.in_place(black_box(&case), Checksum::KnownGood));
+        let v = timer.ns_per_call(|| ours.in_place(black_box(&case), ChecksumStatus::Unverified));
+        let t = timer.ns_per_call(|| ours.in_place(black_box(&case), ChecksumStatus::KnownGood));
         let c = timer.ns_per_call(|| ours.copied(black_box(&case)));
         let mut peer = TunRs::new(&case);
         let r = tun_rs_ns(timer, &mut peer, &case);

@@ -7,7 +7,7 @@
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use tcp_gro::testdata::Segment;
-use tcp_gro::{Checksum, Coalescer, Config};
+use tcp_gro::{ChecksumStatus, Coalescer, Config};
 
 #[derive(Arbitrary, Debug)]
 struct Train {
@@ -94,9 +94,9 @@ fuzz_target!(|input: Input| {
     cfg.out_of_order = input.out_of_order;
     let mut gro = Coalescer::new(cfg);
     let csum = if input.known_good {
-        Checksum::KnownGood
+        ChecksumStatus::KnownGood
     } else {
-        Checksum::Verify
+        ChecksumStatus::Unverified
     };
     for (i, p) in packets.iter().enumerate() {
         gro.push(i, p, csum);

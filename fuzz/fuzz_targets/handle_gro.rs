@@ -10,7 +10,7 @@
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use tcp_gro::testdata::{Segment, TwoPart};
-use tcp_gro::{Checksum, Coalescer, Config};
+use tcp_gro::{ChecksumStatus, Coalescer, Config};
 use virtio_net_hdr::VirtioNetHdr;
 
 #[derive(Arbitrary, Debug)]
@@ -118,9 +118,9 @@ fuzz_target!(|input: Input| {
     let mut gro = Coalescer::new(cfg);
     for (i, (head, tail)) in parts.0.iter().enumerate() {
         let csum = if input.packets[i].1 {
-            Checksum::KnownGood
+            ChecksumStatus::KnownGood
         } else {
-            Checksum::Verify
+            ChecksumStatus::Unverified
         };
         gro.push_parts(i, head, tail, csum);
     }

@@ -36,17 +36,17 @@ const MEDIUM: usize = 256;
 /// buffered. The accumulator is `Copy` and 16 bytes; build one per packet on the stack.
 ///
 /// ```
-/// use inet_csum::Checksum;
+/// use inet_csum::Accumulator;
 /// let header = [0x45u8, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11,
 ///               0x00, 0x00, 0xc0, 0xa8, 0x00, 0x01, 0xc0, 0xa8, 0x00, 0xc7];
-/// let mut c = Checksum::new();
+/// let mut c = Accumulator::new();
 /// c.update(&header[..7]);
 /// c.update(&header[7..]);
 /// assert_eq!(c.finish(), 0xb861);
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[must_use]
-pub struct Checksum {
+pub struct Accumulator {
     /// Unfolded 64-bit one's complement (end-around carry) sum of big-endian words, aligned
     /// to the start of the stream.
     acc: u64,
@@ -54,27 +54,27 @@ pub struct Checksum {
     odd: bool,
 }
 
-impl Checksum {
+impl Accumulator {
     /// An empty sum.
     ///
     /// ```
-    /// assert_eq!(inet_csum::Checksum::new().fold(), 0);
+    /// assert_eq!(inet_csum::Accumulator::new().fold(), 0);
     /// ```
     #[inline]
     pub const fn new() -> Self {
-        Checksum { acc: 0, odd: false }
+        Accumulator { acc: 0, odd: false }
     }
 
     /// An accumulator that starts from a folded 16-bit sum (e.g. a partial checksum read from
     /// a packet), as if that sum were the first two bytes of the stream.
     ///
     /// ```
-    /// use inet_csum::Checksum;
-    /// assert_eq!(Checksum::from_sum(0x1234).add(&[0x00, 0x01]).fold(), 0x1235);
+    /// use inet_csum::Accumulator;
+    /// assert_eq!(Accumulator::from_sum(0x1234).add(&[0x00, 0x01]).fold(), 0x1235);
     /// ```
     #[inline]
     pub const fn from_sum(sum: u16) -> Self {
-        Checksum {
+        Accumulator {
             acc: sum as u64,
             odd: false,
         }
@@ -83,8 +83,8 @@ impl Checksum {
     /// Add a slice (builder style).
     ///
     /// ```
-    /// use inet_csum::Checksum;
-    /// assert_eq!(Checksum::new().add(&[0x12]).add(&[0x34]).fold(), 0x1234);
+    /// use inet_csum::Accumulator;
+    /// assert_eq!(Accumulator::new().add(&[0x12]).add(&[0x34]).fold(), 0x1234);
     /// ```
     #[inline]
     #[allow(clippy::should_implement_trait)] // the builder name the sketch asks for; not `ops::Add`
@@ -96,7 +96,7 @@ impl Checksum {
     /// Add a slice in place.
     ///
     /// ```
-    /// let mut c = inet_csum::Checksum::new();
+    /// let mut c = inet_csum::Accumulator::new();
     /// c.update(&[0xff, 0xff, 0x00, 0x02]);
     /// assert_eq!(c.fold(), 0x0002); // 0xffff + 0x0002 = 0x1_0001 → 0x0002
     /// ```
@@ -116,8 +116,8 @@ impl Checksum {
     /// Returns `None` (and leaves `self` unchanged) if this CPU does not support `imp`.
     ///
     /// ```
-    /// use inet_csum::{Checksum, Impl};
-    /// let mut c = Checksum::new();
+    /// use inet_csum::{Accumulator, Impl};
+    /// let mut c = Accumulator::new();
     /// assert!(c.update_with(Impl::Portable, &[1, 2, 3]).is_some());
     /// assert_eq!(c.fold(), 0x0402);
     /// ```
@@ -130,8 +130,8 @@ impl Checksum {
     /// Add a big-endian 16-bit word (as if its two bytes were fed).
     ///
     /// ```
-    /// use inet_csum::Checksum;
-    /// assert_eq!(Checksum::new().add_u16(0xabcd).fold(), Checksum::new().add(&[0xab, 0xcd]).fold());
+    /// use inet_csum::Accumulator;
+    /// assert_eq!(Accumulator::new().add_u16(0xabcd).fold(), Accumulator::new().add(&[0xab, 0xcd]).fold());
     /// ```
     #[inline]
     pub const fn add_u16(mut self, word: u16) -> Self {
@@ -143,8 +143,8 @@ impl Checksum {
     /// Add a 32-bit value as two big-endian 16-bit words (as if its four bytes were fed).
     ///
     /// ```
-    /// use inet_csum::Checksum;
-    /// assert_eq!(Checksum::new().add_u32(0x0001_0002).fold(), 0x0003);
+    /// use inet_csum::Accumulator;
+    /// assert_eq!(Accumulator::new().add_u32(0x0001_0002).fold(), 0x0003);
     /// ```
     #[inline]
     pub const fn add_u32(self, word: u32) -> Self {
@@ -154,14 +154,14 @@ impl Checksum {
     /// Append `other`, the sum of the bytes that follow this stream, to this sum.
     ///
     /// ```
-    /// use inet_csum::Checksum;
+    /// use inet_csum::Accumulator;
     /// let data = [1u8, 2, 3, 4, 5];
-    /// let whole = Checksum::new().add(&data);
-    /// let joined = Checksum::new().add(&data[..1]).combine(Checksum::new().add(&data[1..]));
+    /// let whole = Accumulator::new().add(&data);
+    /// let joined = Accumulator::new().add(&data[..1]).combine(Accumulator::new().add(&data[1..]));
     /// assert_eq!(whole.fold(), joined.fold());
     /// ```
     #[inline]
-    pub const fn combine(mut self, other: Checksum) -> Self {
+    pub const fn combine(mut self, other: Accumulator) -> Self {
         self.acc = adc(self.acc, if self.odd { swap(other.acc) } else { other.acc });
         self.odd ^= other.odd;
         self
@@ -177,7 +177,7 @@ impl Checksum {
     /// `CHECKSUM_PARTIAL`, e.g. a pseudo-header sum).
     ///
     /// ```
-    /// assert_eq!(inet_csum::Checksum::new().add(&[0x80, 0x00, 0x80, 0x00]).fold(), 0x0001);
+    /// assert_eq!(inet_csum::Accumulator::new().add(&[0x80, 0x00, 0x80, 0x00]).fold(), 0x0001);
     /// ```
     #[inline]
     pub const fn fold(&self) -> u16 {
@@ -187,7 +187,7 @@ impl Checksum {
     /// The value a header stores: the one's complement of the folded sum.
     ///
     /// ```
-    /// assert_eq!(inet_csum::Checksum::new().add(&[0x12, 0x34]).finish(), !0x1234);
+    /// assert_eq!(inet_csum::Accumulator::new().add(&[0x12, 0x34]).finish(), !0x1234);
     /// ```
     #[inline]
     pub const fn finish(&self) -> u16 {
@@ -243,7 +243,7 @@ fn short_sum(data: &[u8]) -> u64 {
 /// ```
 #[inline]
 pub fn checksum(data: &[u8]) -> u16 {
-    Checksum::new().add(data).finish()
+    Accumulator::new().add(data).finish()
 }
 
 /// One-shot: whether `data`, including its stored checksum field, sums to 0xffff (valid).
@@ -255,10 +255,10 @@ pub fn checksum(data: &[u8]) -> u16 {
 /// ```
 #[inline]
 pub fn verify(data: &[u8]) -> bool {
-    Checksum::new().add(data).fold() == 0xffff
+    Accumulator::new().add(data).fold() == 0xffff
 }
 
-/// Checksum of a header (IPv4 20–60 bytes, IPv6 40, TCP 20–60): the value the header stores.
+/// Accumulator of a header (IPv4 20–60 bytes, IPv6 40, TCP 20–60): the value the header stores.
 /// Below 64 bytes this is a straight-line path with no dispatch and no loop; longer input is
 /// accepted and summed correctly by the portable loop.
 ///
@@ -289,17 +289,22 @@ pub fn verify_header(header: &[u8]) -> bool {
 }
 
 /// Pseudo-header sum for TCP/UDP over IPv4 (RFC 793 §3.1): source, destination, zero,
-/// protocol, L4 length. Add the L4 header and payload to it, then [`finish`](Checksum::finish).
+/// protocol, L4 length. Add the L4 header and payload to it, then [`finish`](Accumulator::finish).
 ///
 /// ```
-/// use inet_csum::{pseudo_header_v4, Checksum};
+/// use inet_csum::{pseudo_header_v4, Accumulator};
 /// let p = pseudo_header_v4([10, 0, 0, 1], [10, 0, 0, 2], 6, 20);
-/// let manual = Checksum::new().add(&[10, 0, 0, 1, 10, 0, 0, 2, 0, 6, 0, 20]);
+/// let manual = Accumulator::new().add(&[10, 0, 0, 1, 10, 0, 0, 2, 0, 6, 0, 20]);
 /// assert_eq!(p.fold(), manual.fold());
 /// ```
 #[inline]
-pub const fn pseudo_header_v4(src: [u8; 4], dst: [u8; 4], protocol: u8, l4_len: u16) -> Checksum {
-    Checksum::new()
+pub const fn pseudo_header_v4(
+    src: [u8; 4],
+    dst: [u8; 4],
+    protocol: u8,
+    l4_len: u16,
+) -> Accumulator {
+    Accumulator::new()
         .add_u32(u32::from_be_bytes(src))
         .add_u32(u32::from_be_bytes(dst))
         .add_u16(protocol as u16)
@@ -310,7 +315,7 @@ pub const fn pseudo_header_v4(src: [u8; 4], dst: [u8; 4], protocol: u8, l4_len: 
 /// upper-layer length, next header.
 ///
 /// ```
-/// use inet_csum::{pseudo_header_v6, Checksum};
+/// use inet_csum::{pseudo_header_v6, Accumulator};
 /// let (s, d) = ([0x20u8; 16], [0x30u8; 16]);
 /// let p = pseudo_header_v6(&s, &d, 6, 70_000);
 /// let mut bytes = [0u8; 40];
@@ -318,7 +323,7 @@ pub const fn pseudo_header_v4(src: [u8; 4], dst: [u8; 4], protocol: u8, l4_len: 
 /// bytes[16..32].copy_from_slice(&d);
 /// bytes[32..36].copy_from_slice(&70_000u32.to_be_bytes());
 /// bytes[39] = 6;
-/// assert_eq!(p.fold(), Checksum::new().add(&bytes).fold());
+/// assert_eq!(p.fold(), Accumulator::new().add(&bytes).fold());
 /// ```
 #[inline]
 pub const fn pseudo_header_v6(
@@ -326,8 +331,8 @@ pub const fn pseudo_header_v6(
     dst: &[u8; 16],
     next_header: u8,
     l4_len: u32,
-) -> Checksum {
-    let mut c = Checksum::new();
+) -> Accumulator {
+    let mut c = Accumulator::new();
     let mut i = 0;
     while i < 16 {
         c = c.add_u16(u16::from_be_bytes([src[i], src[i + 1]]));
@@ -339,14 +344,14 @@ pub const fn pseudo_header_v6(
 
 /// Fold a plain `u32` sum of 16-bit words (at most 65537 of them, so it cannot overflow) to
 /// their 16-bit one's complement sum (RFC 1071 §4.1): the cheap way to add a handful of
-/// known words, such as per-segment header fields, to a [`Checksum::fold`]ed base without
-/// an add-with-carry chain. Like [`Checksum::fold`], never 0 for a non-zero sum.
+/// known words, such as per-segment header fields, to a [`Accumulator::fold`]ed base without
+/// an add-with-carry chain. Like [`Accumulator::fold`], never 0 for a non-zero sum.
 ///
 /// ```
-/// use inet_csum::{fold_u32, Checksum};
-/// let base = Checksum::new().add(&[0xff, 0xf0, 0x12, 0x34]).fold();
+/// use inet_csum::{fold_u32, Accumulator};
+/// let base = Accumulator::new().add(&[0xff, 0xf0, 0x12, 0x34]).fold();
 /// let sum = u32::from(base) + 0xabcd + 0x0040;
-/// let stream = Checksum::new().add(&[0xff, 0xf0, 0x12, 0x34, 0xab, 0xcd, 0x00, 0x40]);
+/// let stream = Accumulator::new().add(&[0xff, 0xf0, 0x12, 0x34, 0xab, 0xcd, 0x00, 0x40]);
 /// assert_eq!(fold_u32(sum), stream.fold());
 /// ```
 #[inline]
@@ -400,7 +405,7 @@ pub const fn update_u32(check: u16, old: u32, new: u32) -> u16 {
 /// assert_eq!(sum.fold(), 0xddf2);
 /// ```
 #[inline]
-pub fn copy_and_sum(dst: &mut [u8], src: &[u8]) -> Checksum {
+pub fn copy_and_sum(dst: &mut [u8], src: &[u8]) -> Accumulator {
     assert_eq!(dst.len(), src.len(), "copy_and_sum: length mismatch");
     let s = if src.len() <= SHORT {
         crate::portable::short_copy(dst, src);
@@ -412,7 +417,7 @@ pub fn copy_and_sum(dst: &mut [u8], src: &[u8]) -> Checksum {
     } else {
         long_copy_sum(dst, src)
     };
-    Checksum {
+    Accumulator {
         acc: s,
         odd: src.len() & 1 == 1,
     }

@@ -4,9 +4,11 @@
 //! when segments are verified before coalescing), so this crate is on the hot path of everything
 //! above it. It offers:
 //!
-//! - [`Checksum`]: a streaming accumulator. Feed slices of any length in any split (an odd byte
-//!   is carried across calls), add 16/32-bit words, [`combine`](Checksum::combine) partial sums,
-//!   then [`fold`](Checksum::fold) or [`finish`](Checksum::finish).
+//! - [`Accumulator`]: a streaming accumulator. Feed slices of any length in any split (an odd byte
+//!   is carried across calls), add 16/32-bit words, [`combine`](Accumulator::combine) partial sums,
+//!   then [`fold`](Accumulator::fold) or [`finish`](Accumulator::finish).
+//! - [`ChecksumStatus`]: what is known about a packet's checksums (verify or trust), the
+//!   value the crates above pass from a split to a coalescer.
 //! - One-shot helpers: [`checksum`] (the value a header stores) and [`verify`].
 //! - Pseudo-header sums: [`pseudo_header_v4`], [`pseudo_header_v6`].
 //! - RFC 1624 incremental updates: [`update_u16`], [`update_u32`].
@@ -22,12 +24,12 @@
 //! each can be tested and measured on its own.
 //!
 //! ```
-//! use inet_csum::Checksum;
+//! use inet_csum::Accumulator;
 //! // RFC 1071 §3 example: the folded sum of 00 01 f2 03 f4 f5 f6 f7 is 0xddf2.
 //! let data = [0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7];
-//! assert_eq!(Checksum::new().add(&data).fold(), 0xddf2);
+//! assert_eq!(Accumulator::new().add(&data).fold(), 0xddf2);
 //! // Split anywhere, including at odd offsets: same result.
-//! assert_eq!(Checksum::new().add(&data[..3]).add(&data[3..]).fold(), 0xddf2);
+//! assert_eq!(Accumulator::new().add(&data[..3]).add(&data[3..]).fold(), 0xddf2);
 //! assert_eq!(inet_csum::checksum(&data), !0xddf2);
 //! ```
 #![no_std]
@@ -39,17 +41,19 @@ extern crate std;
 
 mod accumulate;
 mod portable;
+mod status;
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
 mod x86;
 
 pub use accumulate::{
-    Checksum, checksum, copy_and_sum, fold_u32, header_checksum, pseudo_header_v4,
+    Accumulator, checksum, copy_and_sum, fold_u32, header_checksum, pseudo_header_v4,
     pseudo_header_v6, update_u16, update_u32, verify, verify_header,
 };
+pub use status::ChecksumStatus;
 
 /// A bulk-summing implementation. Each is selectable so each can be tested and benchmarked on
-/// its own; normal users never name one ([`Checksum`] uses [`Impl::best`]).
+/// its own; normal users never name one ([`Accumulator`] uses [`Impl::best`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Impl {

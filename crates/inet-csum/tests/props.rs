@@ -4,7 +4,7 @@
 mod common;
 use common::{reference, supported};
 use inet_csum::{
-    Checksum, checksum, copy_and_sum, pseudo_header_v4, pseudo_header_v6, update_u16, update_u32,
+    Accumulator, checksum, copy_and_sum, pseudo_header_v4, pseudo_header_v6, update_u16, update_u32,
 };
 use proptest::prelude::*;
 
@@ -62,21 +62,21 @@ proptest! {
     fn fold_u32_equals_streaming(words in proptest::collection::vec(any::<u16>(), 0..300)) {
         let plain: u32 = words.iter().map(|&w| u32::from(w)).sum();
         let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_be_bytes()).collect();
-        let want = Checksum::new().add(&bytes).fold();
+        let want = Accumulator::new().add(&bytes).fold();
         prop_assert_eq!(inet_csum::fold_u32(plain), want);
     }
 
     #[test]
     fn streaming_any_split((d, cuts) in data_and_cuts()) {
         let want = reference(&d);
-        let mut c = Checksum::new();
+        let mut c = Accumulator::new();
         for p in pieces(&d, &cuts) {
             c.update(p);
         }
         prop_assert_eq!(c.fold(), want);
         prop_assert_eq!(c.is_odd(), d.len() % 2 == 1);
         for imp in supported() {
-            let mut c = Checksum::new();
+            let mut c = Accumulator::new();
             for p in pieces(&d, &cuts) {
                 prop_assert!(c.update_with(imp, p).is_some());
             }
@@ -88,8 +88,8 @@ proptest! {
     fn combine_equals_whole((d, cuts) in data_and_cuts()) {
         let joined = pieces(&d, &cuts)
             .into_iter()
-            .map(|p| Checksum::new().add(p))
-            .fold(Checksum::new(), Checksum::combine);
+            .map(|p| Accumulator::new().add(p))
+            .fold(Accumulator::new(), Accumulator::combine);
         prop_assert_eq!(joined.fold(), reference(&d));
         prop_assert_eq!(joined.is_odd(), d.len() % 2 == 1);
     }
@@ -99,10 +99,10 @@ proptest! {
         let mut bytes = prefix.clone();
         bytes.extend_from_slice(&a.to_be_bytes());
         bytes.extend_from_slice(&b.to_be_bytes());
-        let c = Checksum::new().add(&prefix).add_u16(a).add_u32(b);
+        let c = Accumulator::new().add(&prefix).add_u16(a).add_u32(b);
         prop_assert_eq!(c.fold(), reference(&bytes));
         let ab = [a.to_be_bytes().as_slice(), &b.to_be_bytes()].concat();
-        prop_assert_eq!(Checksum::from_sum(a).add(&b.to_be_bytes()).fold(), reference(&ab));
+        prop_assert_eq!(Accumulator::from_sum(a).add(&b.to_be_bytes()).fold(), reference(&ab));
     }
 
     #[test]
@@ -120,7 +120,7 @@ proptest! {
         }
         // Fused copies of the pieces, streamed together, equal the whole.
         let mut dst = vec![0u8; d.len()];
-        let mut acc = Checksum::new();
+        let mut acc = Accumulator::new();
         let mut start = 0;
         for p in pieces(&d, &cuts) {
             let end = start + p.len();
@@ -200,7 +200,7 @@ fn assert_same_ones_complement(
 
 #[test]
 fn update_all_zero_case_is_negative_zero() {
-    // Checksum of 4 zero bytes is 0xffff; changing a zero word to zero with eqn. 3 yields -0.
+    // Accumulator of 4 zero bytes is 0xffff; changing a zero word to zero with eqn. 3 yields -0.
     let d = [0u8; 4];
     assert_eq!(checksum(&d), 0xffff);
     assert_eq!(update_u16(0xffff, 0, 0), 0x0000);

@@ -28,7 +28,7 @@ fn check(buf: &[u8], len: usize, off: usize, dst: &mut [u8]) {
         assert_eq!(d, src, "{imp:?} copy len {len} off {off}");
     }
     assert_eq!(
-        inet_csum::Checksum::new().add(src).fold(),
+        inet_csum::Accumulator::new().add(src).fold(),
         want,
         "auto len {len}"
     );

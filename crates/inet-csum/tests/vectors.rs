@@ -4,7 +4,9 @@
 
 mod common;
 use common::{reference, supported};
-use inet_csum::{Checksum, checksum, header_checksum, pseudo_header_v4, pseudo_header_v6, verify};
+use inet_csum::{
+    Accumulator, checksum, header_checksum, pseudo_header_v4, pseudo_header_v6, verify,
+};
 
 fn hex(s: &str) -> Vec<u8> {
     (0..s.len())
@@ -60,7 +62,10 @@ fn kernel_ipv4_tcp() {
     assert_eq!(ph.add(&seg).finish(), tcp_check);
     // The 40-byte TCP header through the short path.
     assert_eq!(seg.len(), 40);
-    assert_eq!(!Checksum::from_sum(ph.fold()).add(&seg).fold(), tcp_check);
+    assert_eq!(
+        !Accumulator::from_sum(ph.fold()).add(&seg).fold(),
+        tcp_check
+    );
 }
 
 #[test]

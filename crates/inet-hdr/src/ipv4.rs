@@ -202,7 +202,7 @@ impl Ipv4Header {
         if hl < Self::LEN || packet.len() < hl {
             return None;
         }
-        let c = inet_csum::Checksum::new()
+        let c = inet_csum::Accumulator::new()
             .add(&packet[..Self::CHECKSUM_OFFSET])
             .add(&packet[Self::CHECKSUM_OFFSET + 2..hl]);
         Some(c.finish())

@@ -38,7 +38,7 @@
 //! answered with `STATS rx_segments=… tx_segments=… dropped=… duplicated=… reordered=…`, and end
 //! of input stops the forwarder.
 
-use linux_tun::{Checksum, PushError, Reader, RecvBatch, SendBatch, SendError, Tun, Writer};
+use linux_tun::{ChecksumStatus, PushError, Reader, RecvBatch, SendBatch, SendError, Tun, Writer};
 use std::fs::File;
 use std::io::{self, BufRead, Write};
 use std::sync::Arc;
@@ -298,9 +298,9 @@ fn pump_batches(
     let mut late_len = 0usize;
     let csum = |known_good: bool| {
         if known_good {
-            Checksum::KnownGood
+            ChecksumStatus::KnownGood
         } else {
-            Checksum::Verify
+            ChecksumStatus::Unverified
         }
     };
     loop {
@@ -358,7 +358,7 @@ fn push(
     tx: &mut Writer,
     batch: &mut SendBatch,
     ip: &[u8],
-    csum: Checksum,
+    csum: ChecksumStatus,
     c: &Counters,
 ) -> Result<(), String> {
     match batch.push(ip, csum) {
@@ -379,7 +379,7 @@ fn push(
 fn send_received(
     tx: &mut Writer,
     batch: &mut RecvBatch,
-    csum: Checksum,
+    csum: ChecksumStatus,
     c: &Counters,
 ) -> Result<(), String> {
     let queued = batch.len();

@@ -6,14 +6,14 @@ use std::sync::Arc;
 use tokio::io::unix::AsyncFd;
 
 use crate::sys::{QueueFd, register_async};
-use crate::{Checksum, Control, Reader, RecvBatch, SendBatch, SendError, Tun, Writer};
+use crate::{ChecksumStatus, Control, Reader, RecvBatch, SendBatch, SendError, Tun, Writer};
 
 /// A TUN queue registered with tokio's reactor; [`split`](AsyncTun::split) it into async
 /// batch halves.
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-/// use linux_tun::{AsyncTun, Checksum, RecvBatch, SendBatch, Tun};
+/// use linux_tun::{AsyncTun, ChecksumStatus, RecvBatch, SendBatch, Tun};
 /// let tun = AsyncTun::new(Tun::builder().name("tun0").offload(true).up().open()?)?;
 /// let (mut rx, mut tx) = tun.split();
 /// let reader = tokio::spawn(async move {
@@ -30,7 +30,7 @@ use crate::{Checksum, Control, Reader, RecvBatch, SendBatch, SendError, Tun, Wri
 /// let mut out = SendBatch::new(128);
 /// # let decrypted: Vec<Vec<u8>> = Vec::new();
 /// for ip in &decrypted {
-///     out.push(ip, Checksum::KnownGood)?;
+///     out.push(ip, ChecksumStatus::KnownGood)?;
 /// }
 /// tx.send(&mut out).await?;
 /// # reader.await??;
@@ -182,7 +182,7 @@ impl AsyncWriter {
     pub async fn send_received(
         &mut self,
         batch: &mut RecvBatch,
-        csum: Checksum,
+        csum: ChecksumStatus,
     ) -> Result<usize, SendError> {
         self.until_written(|w, first| {
             if first {

@@ -32,7 +32,7 @@
 //! # A tunnel's data path
 //!
 //! ```no_run
-//! use linux_tun::{Checksum, RecvBatch, SendBatch, Tun};
+//! use linux_tun::{ChecksumStatus, RecvBatch, SendBatch, Tun};
 //!
 //! let tun = Tun::builder().name("tun0").offload(true).mtu(1500).up().open()?;
 //! println!("{} offloads: {:?}", tun.name(), tun.capabilities());
@@ -43,10 +43,10 @@
 //!     loop {
 //!         rx.recv(&mut batch)?; // one super-packet split, plus whatever else was queued
 //!         for pkt in batch.iter_mut() {
-//!             let good = pkt.csum_known_good();
+//!             let checksum = pkt.checksum(); // KnownGood: computed by the split
 //!             let (headroom, ip) = pkt.split_headroom_mut();
 //!             // seal `ip`, write the tunnel header into `headroom`, send both …
-//! #           let _ = (good, headroom, ip);
+//! #           let _ = (checksum, headroom, ip);
 //!         }
 //!     }
 //! });
@@ -55,7 +55,7 @@
 //! # let from_peer: Vec<Vec<u8>> = Vec::new();
 //! for ip in &from_peer {
 //!     // Authenticated by the tunnel's crypto: no need to re-verify TCP checksums.
-//!     batch.push(ip, Checksum::KnownGood)?;
+//!     batch.push(ip, ChecksumStatus::KnownGood)?;
 //! }
 //! let written = tx.send(&mut batch)?; // GRO + one writev per super-packet
 //! for (index, err) in batch.failures() {
@@ -119,5 +119,6 @@ pub use async_io::{AsyncReader, AsyncTun, AsyncWriter};
 pub use device::{Builder, Capabilities, Control, OffloadFlags, Tun};
 pub use error::{Error, PacketError, PushError, SendError};
 pub use recv::{IterMut, Reader, RecvBatch, RecvPacket, RecvPacketMut};
-pub use send::{Checksum, GRO_DISABLE_AFTER, SendBatch, Writer};
+pub use send::{GRO_DISABLE_AFTER, SendBatch, Writer};
 pub use stats::{DropReason, Event, Stats};
+pub use tcp_gro::ChecksumStatus;

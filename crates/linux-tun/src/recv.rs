@@ -4,7 +4,7 @@
 use std::io::{self, IoSliceMut};
 use std::sync::Arc;
 
-use tcp_tso::{CsumState, Plan, SegmentRef, Span, SplitError};
+use tcp_tso::{ChecksumStatus, Plan, SegmentRef, Span, SplitError};
 use virtio_net_hdr::{GsoType, VirtioNetHdr};
 
 use crate::device::{Control, Queue};
@@ -29,7 +29,7 @@ struct Meta {
     /// Offset of the IP packet in the slab; the headroom lies just before it.
     offset: usize,
     len: usize,
-    good: bool,
+    checksum: ChecksumStatus,
     /// Position in the batch when it was received (kept when written packets are removed).
     arrival: u32,
     /// A segment split with its payload left in place ([`RecvBatch::zero_copy_split`]): the
@@ -171,6 +171,25 @@ impl RecvBatch {
         })
     }
 
+    /// What is known about the checksums of every packet in the batch:
+    /// [`KnownGood`](ChecksumStatus::KnownGood) only if it holds for each of them (e.g. all
+    /// segments of splits, which computed their checksums), else
+    /// [`Unverified`](ChecksumStatus::Unverified). What to hand
+    /// [`Writer::send_received`](crate::Writer::send_received) when the packets are written
+    /// back as received.
+    ///
+    /// ```
+    /// use linux_tun::{ChecksumStatus, RecvBatch};
+    /// assert_eq!(RecvBatch::new(8, 0).checksum(), ChecksumStatus::KnownGood); // empty
+    /// ```
+    pub fn checksum(&self) -> ChecksumStatus {
+        if self.meta.iter().all(|m| m.checksum.is_known_good()) {
+            ChecksumStatus::KnownGood
+        } else {
+            ChecksumStatus::Unverified
+        }
+    }
+
     /// The packets in arrival order (segments of a super-packet in sequence order).
     #[inline]
     pub fn iter(&self) -> impl ExactSizeIterator<Item = RecvPacket<'_>> + '_ {
@@ -205,16 +224,22 @@ impl RecvBatch {
         self.meta.len() >= self.cap
     }
 
-    fn push(&mut self, offset: usize, len: usize, good: bool) {
-        self.push_parts(offset, len, (0, 0), good);
+    fn push(&mut self, offset: usize, len: usize, checksum: ChecksumStatus) {
+        self.push_parts(offset, len, (0, 0), checksum);
     }
 
-    fn push_parts(&mut self, offset: usize, len: usize, tail: (usize, usize), good: bool) {
+    fn push_parts(
+        &mut self,
+        offset: usize,
+        len: usize,
+        tail: (usize, usize),
+        checksum: ChecksumStatus,
+    ) {
         let arrival = self.meta.len() as u32;
         self.meta.push(Meta {
             offset,
             len,
-            good,
+            checksum,
             arrival,
             tail,
         });
@@ -298,12 +323,14 @@ impl<'a> RecvPacket<'a> {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
-    /// Whether the IP and L4 checksums are known to be correct: computed here while splitting
-    /// or finishing a partial checksum, or verified by the kernel (`DATA_VALID`). False means
-    /// "as received": check before trusting.
+    /// What is known about the packet's IP and L4 checksums:
+    /// [`KnownGood`](ChecksumStatus::KnownGood) when computed here while splitting or
+    /// finishing a partial checksum, or verified by the kernel (`DATA_VALID`);
+    /// [`Unverified`](ChecksumStatus::Unverified) for a packet as received. Hand it to
+    /// [`SendBatch::push`](crate::SendBatch::push) or a coalescer unchanged.
     #[inline]
-    pub fn csum_known_good(&self) -> bool {
-        self.meta.good
+    pub fn checksum(&self) -> ChecksumStatus {
+        self.meta.checksum
     }
     /// Headroom and packet together.
     #[inline]
@@ -317,7 +344,7 @@ impl<'a> RecvPacket<'a> {
 pub struct RecvPacketMut<'a> {
     buf: &'a mut [u8],
     headroom: usize,
-    good: bool,
+    checksum: ChecksumStatus,
 }
 
 impl<'a> RecvPacketMut<'a> {
@@ -333,7 +360,7 @@ impl<'a> RecvPacketMut<'a> {
     }
     /// `(headroom, packet)`: write a tunnel header into the headroom without copying the
     /// packet. Consumes the handle so the slices live as long as the batch borrow; read
-    /// [`csum_known_good`](Self::csum_known_good) first.
+    /// [`checksum`](Self::checksum) first.
     #[inline]
     pub fn split_headroom_mut(self) -> (&'a mut [u8], &'a mut [u8]) {
         self.buf.split_at_mut(self.headroom)
@@ -343,10 +370,10 @@ impl<'a> RecvPacketMut<'a> {
     pub fn headroom_and_packet_mut(self) -> &'a mut [u8] {
         self.buf
     }
-    /// See [`RecvPacket::csum_known_good`].
+    /// See [`RecvPacket::checksum`].
     #[inline]
-    pub fn csum_known_good(&self) -> bool {
-        self.good
+    pub fn checksum(&self) -> ChecksumStatus {
+        self.checksum
     }
 }
 
@@ -377,7 +404,7 @@ impl<'a> Iterator for IterMut<'a> {
         Some(RecvPacketMut {
             buf,
             headroom: self.headroom,
-            good: m.good,
+            checksum: m.checksum,
         })
     }
 
@@ -590,7 +617,7 @@ impl Reader {
             let pkt = &mut batch.slab[pos..pos + len];
             match tcp_tso::finish_in_place(&hdr, pkt) {
                 Ok(state) => {
-                    batch.push(pos, len, known_good(state));
+                    batch.push(pos, len, state);
                     batch.used = pos + len;
                 }
                 Err(e) => self.drop_frame(drop_reason(e)),
@@ -612,10 +639,10 @@ impl Reader {
             &mut batch.spans[..room],
         ) {
             Ok(s) => {
-                let good = known_good(s.csum);
+                let checksum = s.checksum;
                 for i in 0..s.segments {
                     let sp = batch.spans[i];
-                    batch.push(base + sp.offset, sp.len, good);
+                    batch.push(base + sp.offset, sp.len, checksum);
                 }
                 batch.used = base + s.used;
                 let (segs, bytes) = self.largest;
@@ -677,11 +704,11 @@ impl Reader {
                 return true;
             }
         };
-        let good = known_good(s.csum);
+        let checksum = s.checksum;
         for i in 0..s.segments {
             let g = batch.segs[i];
             let tail = (start + g.payload.offset, g.payload.len);
-            batch.push_parts(end + g.header.offset, g.header.len, tail, good);
+            batch.push_parts(end + g.header.offset, g.header.len, tail, checksum);
         }
         batch.used = end + s.used;
         let (segs, bytes) = self.largest;
@@ -715,8 +742,8 @@ impl Reader {
             batch.headroom,
             &mut batch.spans[..room],
         );
-        let (written, used, good) = match r {
-            Ok(s) => (s.segments, s.used, known_good(s.csum)),
+        let (written, used, checksum) = match r {
+            Ok(s) => (s.segments, s.used, s.checksum),
             Err(SplitError::OutOfRoom {
                 written,
                 resume_at,
@@ -733,7 +760,7 @@ impl Reader {
                 });
                 // Segments of a split are always complete; plain packets never get here
                 // partially written.
-                (written, used, true)
+                (written, used, ChecksumStatus::KnownGood)
             }
             Err(e) => {
                 self.drop_frame(drop_reason(e));
@@ -742,7 +769,7 @@ impl Reader {
         };
         for i in 0..written {
             let sp = batch.spans[i];
-            batch.push(base + sp.offset, sp.len, good);
+            batch.push(base + sp.offset, sp.len, checksum);
         }
         batch.used = base + used;
     }
@@ -758,10 +785,6 @@ fn header_from(bytes: &[u8; 12], vnet_len: usize) -> VirtioNetHdr {
         return VirtioNetHdr::plain();
     }
     VirtioNetHdr::split_prefix(bytes).map_or_else(|_| VirtioNetHdr::plain(), |(h, _)| *h)
-}
-
-fn known_good(s: CsumState) -> bool {
-    matches!(s, CsumState::Complete | CsumState::KernelVerified)
 }
 
 fn drop_reason(e: SplitError) -> DropReason {
@@ -794,7 +817,7 @@ mod tests {
                 assert!(p.offset() >= batch.headroom());
                 let (head, tail) = p.parts();
                 assert!(p.offset() + head.len() <= batch.slab().len());
-                out.push(([head, tail].concat(), p.csum_known_good()));
+                out.push(([head, tail].concat(), p.checksum().is_known_good()));
             }
             if n == 0 {
                 break;
@@ -888,7 +911,7 @@ mod tests {
                 assert_eq!(at, want);
             }
             next_payload = Some(at + tail.len());
-            assert!(p.csum_known_good());
+            assert!(p.checksum().is_known_good());
         }
         assert!(rx.pending.is_none());
     }
@@ -917,7 +940,10 @@ mod tests {
         let mut batch = RecvBatch::new(8, 4);
         assert_eq!(rx.recv(&mut batch).unwrap(), 3);
         for (i, p) in batch.iter_mut().enumerate() {
-            assert!(!p.csum_known_good(), "plain packets are as received");
+            assert!(
+                !p.checksum().is_known_good(),
+                "plain packets are as received"
+            );
             let (head, ip) = p.split_headroom_mut();
             assert_eq!((head.len(), ip.len(), ip[40]), (4, 50 + i, i as u8));
             head.copy_from_slice(&[0xab; 4]);

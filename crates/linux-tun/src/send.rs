@@ -5,7 +5,7 @@ use std::io::{self, IoSlice};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use tcp_gro::{Coalescer, Config, IoSliceBuf, PacketSource};
+use tcp_gro::{ChecksumStatus, Coalescer, Config, IoSliceBuf, PacketSource};
 use virtio_net_hdr::VirtioNetHdr;
 
 use crate::device::{Control, Queue};
@@ -16,26 +16,6 @@ use crate::stats::{Event, bump};
 /// After this many rejected super-packet writes the device stops coalescing (rule book §0:
 /// "the device must survive that: fall back to writing segments, and let users turn GRO off").
 pub const GRO_DISABLE_AFTER: u64 = 3;
-
-/// What the caller knows about a packet's checksums when handing it over for writing.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Checksum {
-    /// Verify the TCP checksum before merging (a corrupt segment is written alone, unmerged,
-    /// so the kernel drops it instead of a merged checksum blessing it).
-    Verify,
-    /// The checksums are correct (produced by our own split, or authenticated by the tunnel's
-    /// crypto): skip verification.
-    KnownGood,
-}
-
-impl From<Checksum> for tcp_gro::Checksum {
-    fn from(c: Checksum) -> Self {
-        match c {
-            Checksum::Verify => tcp_gro::Checksum::Verify,
-            Checksum::KnownGood => tcp_gro::Checksum::KnownGood,
-        }
-    }
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Status {
@@ -48,12 +28,12 @@ enum Status {
 /// across batches, so steady state allocates nothing.
 ///
 /// ```
-/// use linux_tun::{Checksum, SendBatch};
+/// use linux_tun::{ChecksumStatus, SendBatch};
 /// let mut batch = SendBatch::new(64);
 /// batch.push(&[0x45, 0, 0, 20, 0, 0, 0x40, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2],
-///            Checksum::Verify)?;
+///            ChecksumStatus::Unverified)?;
 /// // Or write straight into the batch (e.g. decrypt in place):
-/// let buf = batch.push_with_len(20, Checksum::KnownGood)?;
+/// let buf = batch.push_with_len(20, ChecksumStatus::KnownGood)?;
 /// buf[0] = 0x45;
 /// assert_eq!(batch.len(), 2);
 /// # Ok::<(), linux_tun::PushError>(())
@@ -61,7 +41,7 @@ enum Status {
 #[derive(Debug)]
 pub struct SendBatch {
     bufs: Vec<Buf>,
-    csum: Vec<Checksum>,
+    csum: Vec<ChecksumStatus>,
     status: Vec<Status>,
     /// Push-order index of each queued packet (kept when unsent packets are compacted).
     orig: Vec<usize>,
@@ -92,7 +72,7 @@ impl SendBatch {
     /// # Errors
     /// [`PushError::Full`] at capacity; [`PushError::BadLength`] for an empty packet or one
     /// longer than 65535 bytes.
-    pub fn push(&mut self, packet: &[u8], csum: Checksum) -> Result<(), PushError> {
+    pub fn push(&mut self, packet: &[u8], csum: ChecksumStatus) -> Result<(), PushError> {
         self.check(packet.len())?;
         let buf = self.reserve(csum);
         if let Some(dst) = buf.data.get_mut(..packet.len()) {
@@ -114,7 +94,11 @@ impl SendBatch {
     ///
     /// # Errors
     /// As [`push`](Self::push).
-    pub fn push_with_len(&mut self, len: usize, csum: Checksum) -> Result<&mut [u8], PushError> {
+    pub fn push_with_len(
+        &mut self,
+        len: usize,
+        csum: ChecksumStatus,
+    ) -> Result<&mut [u8], PushError> {
         self.check(len)?;
         let buf = self.reserve(csum);
         // Grow to the high-water length only: bytes already there are overwritten by the
@@ -128,7 +112,7 @@ impl SendBatch {
 
     /// Queue the bookkeeping for one more packet and return its (reused) buffer. The caller
     /// has checked capacity and length.
-    fn reserve(&mut self, csum: Checksum) -> &mut Buf {
+    fn reserve(&mut self, csum: ChecksumStatus) -> &mut Buf {
         if self.bufs.len() == self.len {
             self.bufs.push(Buf {
                 data: Vec::with_capacity(2048),
@@ -323,8 +307,8 @@ impl Writer {
     /// [`SendBatch`] first (GRO reads each packet where it lies, `writev` gathers the
     /// payloads from there).
     ///
-    /// `csum` applies to every packet: [`Checksum::Verify`] unless the checksums are vouched
-    /// for (e.g. [`RecvPacket::csum_known_good`] for all of them, or authenticated by the
+    /// `csum` applies to every packet: [`ChecksumStatus::Unverified`] unless the checksums are vouched
+    /// for (e.g. [`RecvBatch::checksum`], or authenticated by the
     /// tunnel's crypto).
     ///
     /// Returns how many packets were written; the batch is then empty. Packets the kernel
@@ -332,7 +316,7 @@ impl Writer {
     /// and [`GRO_DISABLE_AFTER`] work as in [`send`](Self::send).
     ///
     /// ```no_run
-    /// use linux_tun::{Checksum, RecvBatch, Tun};
+    /// use linux_tun::{ChecksumStatus, RecvBatch, Tun};
     /// let a = Tun::builder().name("tuna").up().open()?;
     /// let b = Tun::builder().name("tunb").up().open()?;
     /// let (mut rx, _) = a.split();
@@ -341,12 +325,8 @@ impl Writer {
     /// loop {
     ///     rx.recv(&mut batch)?; // a super-packet split into segments, and more
     ///     // Our own split computed every checksum: no need to verify them again.
-    ///     let csum = if batch.iter().all(|p| p.csum_known_good()) {
-    ///         Checksum::KnownGood
-    ///     } else {
-    ///         Checksum::Verify
-    ///     };
-    ///     tx.send_received(&mut batch, csum)?; // coalesced again, one writev each
+    ///     let checksum = batch.checksum();
+    ///     tx.send_received(&mut batch, checksum)?; // coalesced again, one writev each
     /// }
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -356,11 +336,10 @@ impl Writer {
     /// packets written; the written and refused packets are removed from `batch`, the rest
     /// stay in it (in order) for the next call.
     ///
-    /// [`RecvPacket::csum_known_good`]: crate::RecvPacket::csum_known_good
     pub fn send_received(
         &mut self,
         batch: &mut RecvBatch,
-        csum: Checksum,
+        csum: ChecksumStatus,
     ) -> Result<usize, SendError> {
         self.rx_failures.clear();
         self.send_received_more(batch, csum)
@@ -371,7 +350,7 @@ impl Writer {
     pub(crate) fn send_received_more(
         &mut self,
         batch: &mut RecvBatch,
-        csum: Checksum,
+        csum: ChecksumStatus,
     ) -> Result<usize, SendError> {
         let n = batch.len();
         let mut status = std::mem::take(&mut self.rx_status);
@@ -412,7 +391,7 @@ impl Writer {
     fn write_batch<S: PacketSource + ?Sized>(
         &mut self,
         src: &S,
-        csum: impl Fn(usize) -> Checksum,
+        csum: impl Fn(usize) -> ChecksumStatus,
         mut marks: Marks<'_, impl Fn(usize) -> usize>,
     ) -> (usize, Option<io::Error>) {
         let failed_before = marks.failures.len();
@@ -473,7 +452,7 @@ impl Writer {
     fn send_coalesced<S: PacketSource + ?Sized>(
         &mut self,
         src: &S,
-        csum: impl Fn(usize) -> Checksum,
+        csum: impl Fn(usize) -> ChecksumStatus,
         marks: &mut Marks<'_, impl Fn(usize) -> usize>,
         vl: usize,
     ) -> Option<io::Error> {
@@ -628,48 +607,57 @@ mod tests {
     #[test]
     fn push_checks_capacity_and_length() {
         let mut b = SendBatch::new(2);
-        assert_eq!(b.push(&[], Checksum::Verify), Err(PushError::BadLength(0)));
         assert_eq!(
-            b.push_with_len(65536, Checksum::Verify).unwrap_err(),
+            b.push(&[], ChecksumStatus::Unverified),
+            Err(PushError::BadLength(0))
+        );
+        assert_eq!(
+            b.push_with_len(65536, ChecksumStatus::Unverified)
+                .unwrap_err(),
             PushError::BadLength(65536)
         );
-        b.push(&[1, 2, 3], Checksum::Verify).unwrap();
-        b.push_with_len(2, Checksum::KnownGood)
+        b.push(&[1, 2, 3], ChecksumStatus::Unverified).unwrap();
+        b.push_with_len(2, ChecksumStatus::KnownGood)
             .unwrap()
             .copy_from_slice(&[4, 5]);
-        assert_eq!(b.push(&[6], Checksum::Verify), Err(PushError::Full));
+        assert_eq!(
+            b.push(&[6], ChecksumStatus::Unverified),
+            Err(PushError::Full)
+        );
         assert_eq!(
             (b.len(), b.get(0), b.get(1), b.get(2)),
             (2, Some(&[1u8, 2, 3][..]), Some(&[4u8, 5][..]), None)
         );
         b.clear();
         assert!(b.is_empty());
-        b.push(&[9], Checksum::Verify).unwrap();
+        b.push(&[9], ChecksumStatus::Unverified).unwrap();
         assert_eq!(b.get(0), Some(&[9u8][..]));
     }
 
     #[test]
     fn reused_buffers_keep_their_high_water_length_and_report_the_packets() {
         let mut b = SendBatch::new(2);
-        b.push(&[7; 1500], Checksum::Verify).unwrap();
-        b.push_with_len(60, Checksum::Verify)
+        b.push(&[7; 1500], ChecksumStatus::Unverified).unwrap();
+        b.push_with_len(60, ChecksumStatus::Unverified)
             .unwrap()
             .copy_from_slice(&[8; 60]);
         b.clear();
         // Shorter packets into the same buffers: exactly their bytes, no stale tail.
-        let buf = b.push_with_len(40, Checksum::KnownGood).unwrap();
+        let buf = b.push_with_len(40, ChecksumStatus::KnownGood).unwrap();
         assert_eq!(buf.len(), 40);
         // Not cleared: the caller overwrites it (documented), so no zeroing pass was made.
         assert_eq!(buf, &[7; 40][..]);
         buf.copy_from_slice(&[1; 40]);
-        b.push(&[2; 100], Checksum::Verify).unwrap();
+        b.push(&[2; 100], ChecksumStatus::Unverified).unwrap();
         assert_eq!(b.get(0), Some(&[1u8; 40][..]));
         assert_eq!(b.get(1), Some(&[2u8; 100][..]));
         assert_eq!((b.bufs[0].data.len(), b.bufs[1].data.len()), (1500, 100));
         // Longer than the high-water mark: the buffer grows and holds the new packet.
         b.clear();
-        b.push_with_len(1600, Checksum::Verify).unwrap().fill(3);
-        b.push(&[4; 200], Checksum::Verify).unwrap();
+        b.push_with_len(1600, ChecksumStatus::Unverified)
+            .unwrap()
+            .fill(3);
+        b.push(&[4; 200], ChecksumStatus::Unverified).unwrap();
         assert_eq!(b.get(0), Some(&[3u8; 1600][..]));
         assert_eq!(b.get(1), Some(&[4u8; 200][..]));
     }
@@ -691,7 +679,7 @@ mod tests {
             let mut batch = RecvBatch::new(8, 0);
             assert_eq!(rx.recv(&mut batch).unwrap(), 3);
             let mut tx = Writer::new(q);
-            match tx.send_received(&mut batch, Checksum::Verify) {
+            match tx.send_received(&mut batch, ChecksumStatus::Unverified) {
                 Err(SendError::Io { written: 0, .. }) => {}
                 other => panic!("vnet {vnet}: {other:?}"),
             }
@@ -706,7 +694,7 @@ mod tests {
     fn retain_keeps_unsent_packets_and_their_push_order() {
         let mut b = SendBatch::new(4);
         for i in 0..4u8 {
-            b.push(&[i], Checksum::Verify).unwrap();
+            b.push(&[i], ChecksumStatus::Unverified).unwrap();
         }
         b.status[0] = Status::Written;
         b.status[2] = Status::Failed;
@@ -717,7 +705,7 @@ mod tests {
         );
         assert_eq!(b.orig, [1, 3]);
         // A push after a partial send continues the push order.
-        b.push(&[4], Checksum::Verify).unwrap();
+        b.push(&[4], ChecksumStatus::Unverified).unwrap();
         assert_eq!(b.orig, [1, 3, 4]);
     }
 }

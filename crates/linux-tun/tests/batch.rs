@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use common::tcp::Peer;
 use common::{LOCAL, PEER, checksums_valid, netns_with_tun, udp4};
-use linux_tun::{Checksum, DropReason, Event, OffloadFlags, RecvBatch, SendBatch, Tun};
+use linux_tun::{ChecksumStatus, DropReason, Event, OffloadFlags, RecvBatch, SendBatch, Tun};
 use testkit::require_root;
 use virtio_net_hdr::{GsoType, VirtioNetHdr};
 
@@ -297,11 +297,12 @@ fn plain_packets_are_batched_and_written_per_packet_without_offload() {
     for i in 0..10u8 {
         out.push(
             &udp4((PEER, 9400), (LOCAL, 9300), &[i; 50]),
-            Checksum::Verify,
+            ChecksumStatus::Unverified,
         )
         .unwrap();
     }
-    out.push(&[0x10, 0, 0, 0], Checksum::Verify).unwrap(); // not IP: the kernel refuses it
+    out.push(&[0x10, 0, 0, 0], ChecksumStatus::Unverified)
+        .unwrap(); // not IP: the kernel refuses it
     let written = tx.send(&mut out);
     assert!(matches!(written, Ok(10)), "{written:?}");
     assert_eq!(out.failures().len(), 1);

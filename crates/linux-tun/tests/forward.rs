@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 
-use linux_tun::{Checksum, RecvBatch, SendError, Stats, Tun};
+use linux_tun::{ChecksumStatus, RecvBatch, SendError, Stats, Tun};
 use testkit::{Netns, require_root, unique_ifname};
 
 const A: Ipv4Addr = Ipv4Addr::new(10, 93, 0, 1);
@@ -36,7 +36,7 @@ struct Forwarder {
 }
 
 impl Forwarder {
-    fn start(test: &str, csum: Checksum, inject_einval: u32, zero_copy: bool) -> Forwarder {
+    fn start(test: &str, csum: ChecksumStatus, inject_einval: u32, zero_copy: bool) -> Forwarder {
         let ns = [
             Netns::new(&format!("{test}-a")).unwrap(),
             Netns::new(&format!("{test}-b")).unwrap(),
@@ -153,7 +153,7 @@ fn tcp_through_a_zero_copy_forwarder_arrives_intact() {
     if !require_root("tcp_through_a_zero_copy_forwarder_arrives_intact") {
         return;
     }
-    let fwd = Forwarder::start("lt-fwd", Checksum::Verify, 0, false);
+    let fwd = Forwarder::start("lt-fwd", ChecksumStatus::Unverified, 0, false);
     sixteen_mib_arrive_coalesced(fwd, 7100, 0);
 }
 
@@ -188,7 +188,7 @@ fn zero_copy_forwarder_falls_back_on_rejected_super_packets() {
     }
     // The first two super-packet writes into B fail with EINVAL: their segments must be
     // written one by one from the receive slab, and GRO stays on (threshold: three).
-    let fwd = Forwarder::start("lt-fwdeinval", Checksum::KnownGood, 2, false);
+    let fwd = Forwarder::start("lt-fwdeinval", ChecksumStatus::KnownGood, 2, false);
     let data = pattern(4 << 20);
     let got = fwd.transfer(7101, &data);
     assert!(
@@ -215,6 +215,6 @@ fn tcp_through_a_forwarder_with_payloads_in_place_arrives_intact() {
     if !require_root("tcp_through_a_forwarder_with_payloads_in_place_arrives_intact") {
         return;
     }
-    let fwd = Forwarder::start("lt-fwdzc", Checksum::Verify, 2, true);
+    let fwd = Forwarder::start("lt-fwdzc", ChecksumStatus::Unverified, 2, true);
     sixteen_mib_arrive_coalesced(fwd, 7102, 2);
 }

@@ -7,7 +7,7 @@ use std::net::UdpSocket;
 use std::time::Duration;
 
 use common::{LOCAL, PEER, netns_with_tun, udp4};
-use linux_tun::{AsyncTun, Checksum, RecvBatch, SendBatch, Tun};
+use linux_tun::{AsyncTun, ChecksumStatus, RecvBatch, SendBatch, Tun};
 use testkit::{Netns, require_root};
 
 /// A namespace with an offloading TUN (IPv6 off, so no stray router solicitations), a UDP
@@ -65,7 +65,7 @@ fn async_batches_round_trip() {
         for i in 0..5u8 {
             out.push(
                 &udp4((PEER, 9700), (LOCAL, 9600), &[i; 20]),
-                Checksum::Verify,
+                ChecksumStatus::Unverified,
             )
             .unwrap();
         }
@@ -104,7 +104,9 @@ fn async_send_received_echoes_a_batch_from_its_slab() {
                     }
                 }
                 let n = batch.len();
-                let written = tx.send_received(&mut batch, Checksum::Verify).await;
+                let written = tx
+                    .send_received(&mut batch, ChecksumStatus::Unverified)
+                    .await;
                 assert_eq!(written.unwrap(), n);
                 assert!(batch.is_empty() && tx.get_mut().failures().is_empty());
             }

@@ -12,7 +12,7 @@ use crate::flow::{
 #[cfg(debug_assertions)]
 use crate::output::span_bytes;
 use crate::output::{Drain, OutEntry, PayloadSpan};
-use crate::{Checksum, Config, MAX_MERGED_LEN, PacketSource};
+use crate::{ChecksumStatus, Config, MAX_MERGED_LEN, PacketSource};
 
 /// Number of hash buckets (a power of two). Chains resolve collisions, so batches larger than
 /// this still work; 256 keeps chains short for the usual 64–128-packet batches.
@@ -72,21 +72,21 @@ struct Member {
     index: usize,
     payload_len: u32,
     next: u32,
-    /// Checksum verified (or known good). A run's first segment is verified only at drain,
+    /// ChecksumStatus verified (or known good). A run's first segment is verified only at drain,
     /// and only if something merged with it: a segment that stays alone is written unchanged
     /// and needs no verification.
     verified: bool,
     /// Joined its run on the promise of a good checksum, checked at drain (see
     /// [`Coalescer::drain`]): if the check fails, the batch is replayed with checks at push.
     deferred: bool,
-    /// Pushed as [`Checksum::KnownGood`] (for a replay).
+    /// Pushed as [`ChecksumStatus::KnownGood`] (for a replay).
     known_good: bool,
 }
 
 /// How the checksum of a segment about to join a run is settled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum JoinCheck {
-    /// Pushed as [`Checksum::KnownGood`]: it joins.
+    /// Pushed as [`ChecksumStatus::KnownGood`]: it joins.
     KnownGood,
     /// Verified now and good: it joins.
     Verified,
@@ -100,7 +100,7 @@ enum JoinCheck {
 #[derive(Clone, Copy, Debug)]
 enum Slot {
     /// A packet written alone, and how it was pushed (for a replay).
-    Pass(usize, Checksum),
+    Pass(usize, ChecksumStatus),
     Run(u32),
 }
 
@@ -111,7 +111,7 @@ enum Slot {
 /// borrows the same packets again to describe the output without copying payload.
 ///
 /// ```
-/// use tcp_gro::{Checksum, Coalescer, Config};
+/// use tcp_gro::{ChecksumStatus, Coalescer, Config};
 /// use tcp_gro::testdata::Segment;
 ///
 /// let mut gro = Coalescer::new(Config::default());
@@ -123,7 +123,7 @@ enum Slot {
 ///         Segment::v6().seq(batch * 2000 + 1000).payload_len(1000).build(),
 ///     ];
 ///     for (i, p) in packets.iter().enumerate() {
-///         gro.push(i, p, Checksum::KnownGood);
+///         gro.push(i, p, ChecksumStatus::KnownGood);
 ///     }
 ///     for out in gro.drain(&packets) {
 ///         let n = out.materialize(&mut write_buf).unwrap();
@@ -153,7 +153,7 @@ pub struct Coalescer {
     replaying: bool,
     /// The batch's pushes (index and checksum mode), gathered for a replay; kept for its
     /// capacity.
-    replay_log: Vec<(usize, Checksum)>,
+    replay_log: Vec<(usize, ChecksumStatus)>,
     /// Header copies of each run's head segment; patched in place by `finish`.
     hdrs: Vec<u8>,
     /// Set by `drain`: the output arrays hold the last batch until the next push or clear.
@@ -206,9 +206,9 @@ impl Coalescer {
     /// Forget the current batch (pushed packets and the last drained output).
     ///
     /// ```
-    /// use tcp_gro::{Checksum, Coalescer, Config};
+    /// use tcp_gro::{ChecksumStatus, Coalescer, Config};
     /// let mut gro = Coalescer::new(Config::default());
-    /// gro.push(0, &[1, 2, 3], Checksum::Verify);
+    /// gro.push(0, &[1, 2, 3], ChecksumStatus::Unverified);
     /// gro.clear();
     /// assert_eq!(gro.drain(&[[0u8; 0]; 0]).len(), 0);
     /// ```
@@ -245,15 +245,15 @@ impl Coalescer {
     /// payload, a failed checksum) are passed through untouched, in order.
     ///
     /// ```
-    /// use tcp_gro::{Checksum, Coalescer, Config};
+    /// use tcp_gro::{ChecksumStatus, Coalescer, Config};
     /// let mut gro = Coalescer::new(Config::default());
-    /// gro.push(0, &[0xde, 0xad], Checksum::Verify); // garbage: passed through
+    /// gro.push(0, &[0xde, 0xad], ChecksumStatus::Unverified); // garbage: passed through
     /// let packets = [vec![0xde, 0xad]];
     /// let out: Vec<_> = gro.drain(&packets).collect();
     /// assert_eq!(out[0].headers(), &[0xde, 0xad]);
     /// ```
     #[inline]
-    pub fn push(&mut self, index: usize, packet: &[u8], csum: Checksum) {
+    pub fn push(&mut self, index: usize, packet: &[u8], csum: ChecksumStatus) {
         self.push_parts(index, packet, &[], csum);
     }
 
@@ -266,7 +266,7 @@ impl Coalescer {
     /// where its payload already lies.
     ///
     /// ```
-    /// use tcp_gro::{Checksum, Coalescer, Config, testdata::{Segment, TwoPart}};
+    /// use tcp_gro::{ChecksumStatus, Coalescer, Config, testdata::{Segment, TwoPart}};
     /// // Segments as headers + payload, e.g. from a split that left the payload in place.
     /// let segs = TwoPart((0..3u16).map(|i| {
     ///     let mut p = Segment::v4().seq(100 * u32::from(i)).ip_id(i).payload_len(100).build();
@@ -275,12 +275,12 @@ impl Coalescer {
     /// }).collect());
     /// let mut gro = Coalescer::new(Config::default());
     /// for (i, (head, tail)) in segs.0.iter().enumerate() {
-    ///     gro.push_parts(i, head, tail, Checksum::Verify);
+    ///     gro.push_parts(i, head, tail, ChecksumStatus::Unverified);
     /// }
     /// let out = gro.drain(&segs).next().unwrap();
     /// assert_eq!((out.len(), out.headers().len(), out.payloads().len()), (340, 40, 3));
     /// ```
-    pub fn push_parts(&mut self, index: usize, head: &[u8], tail: &[u8], csum: Checksum) {
+    pub fn push_parts(&mut self, index: usize, head: &[u8], tail: &[u8], csum: ChecksumStatus) {
         if self.drained {
             self.clear();
         }
@@ -332,7 +332,7 @@ impl Coalescer {
     /// it, other flows are skipped), find `same_class` true, and append if `can_append` allows
     /// — the same checks run here, in the same order, with the same checksum decision.
     #[inline]
-    fn push_hot(&mut self, index: usize, packet: &[u8], tail: &[u8], csum: Checksum) -> bool {
+    fn push_hot(&mut self, index: usize, packet: &[u8], tail: &[u8], csum: ChecksumStatus) -> bool {
         let run_id = self.hot;
         if run_id == NIL {
             return false;
@@ -397,7 +397,13 @@ impl Coalescer {
 
     /// Try to add `seg` to an open run of its flow, most recent first.
     #[inline]
-    fn try_merge(&mut self, bucket: usize, index: usize, seg: &Seg<'_>, csum: Checksum) -> Merge {
+    fn try_merge(
+        &mut self,
+        bucket: usize,
+        index: usize,
+        seg: &Seg<'_>,
+        csum: ChecksumStatus,
+    ) -> Merge {
         let mut close_flow = false;
         // Whether no open run of the flow came before this one in the chain (newest first):
         // only then may the run become the hot run.
@@ -456,8 +462,8 @@ impl Coalescer {
     /// [`verify_members`](Self::verify_members)), or — with deferral off or during a replay —
     /// verified now.
     #[inline]
-    fn join_check(&mut self, seg: &Seg<'_>, csum: Checksum) -> JoinCheck {
-        if csum == Checksum::KnownGood {
+    fn join_check(&mut self, seg: &Seg<'_>, csum: ChecksumStatus) -> JoinCheck {
+        if csum == ChecksumStatus::KnownGood {
             JoinCheck::KnownGood
         } else if self.defer && !self.replaying {
             JoinCheck::Deferred
@@ -469,7 +475,7 @@ impl Coalescer {
     /// [`join_check`](Self::join_check) off the hot path: a replay, or deferral off.
     #[cold]
     #[inline(never)]
-    fn join_check_now(seg: &Seg<'_>, csum: Checksum) -> JoinCheck {
+    fn join_check_now(seg: &Seg<'_>, csum: ChecksumStatus) -> JoinCheck {
         if checksum_ok(seg, csum) {
             JoinCheck::Verified
         } else {
@@ -595,9 +601,9 @@ impl Coalescer {
     }
 
     #[inline]
-    fn start_run(&mut self, bucket: usize, index: usize, seg: &Seg<'_>, csum: Checksum) {
+    fn start_run(&mut self, bucket: usize, index: usize, seg: &Seg<'_>, csum: ChecksumStatus) {
         let id = self.runs.len() as u32;
-        let known_good = csum == Checksum::KnownGood;
+        let known_good = csum == ChecksumStatus::KnownGood;
         // The first segment is checked at drain, once something has joined it.
         let check = if known_good {
             JoinCheck::KnownGood
@@ -642,7 +648,7 @@ impl Coalescer {
     /// packets by the indices they were pushed with (a slice or `Vec` of buffers, or any
     /// [`PacketSource`]): `packets.packet(i)` must be the bytes pushed as `i`.
     ///
-    /// Checksums ([`Checksum::Verify`]): a segment is checked here, not at push, and only if
+    /// Checksums ([`ChecksumStatus::Unverified`]): a segment is checked here, not at push, and only if
     /// it merged with something (a packet written alone is written unchanged). If a segment
     /// that joined a run fails, the batch is pushed again internally with every joiner checked
     /// at push, so the output is always what checking at push gives (rule book §2.4: a bad
@@ -661,14 +667,14 @@ impl Coalescer {
     /// since the previous one (none: an empty batch).
     ///
     /// ```
-    /// use tcp_gro::{Checksum, Coalescer, Config, testdata::Segment};
+    /// use tcp_gro::{ChecksumStatus, Coalescer, Config, testdata::Segment};
     /// let packets = [
     ///     Segment::v4().seq(2000).ip_id(3).payload_len(1000).build(), // arrives first
     ///     Segment::v4().seq(1000).ip_id(2).payload_len(1000).build(),
     /// ];
     /// let mut gro = Coalescer::new(Config::default());
     /// for (i, p) in packets.iter().enumerate() {
-    ///     gro.push(i, p, Checksum::Verify);
+    ///     gro.push(i, p, ChecksumStatus::Unverified);
     /// }
     /// let out: Vec<_> = gro.drain(&packets).collect();
     /// assert_eq!(out.len(), 1);
@@ -742,9 +748,9 @@ impl Coalescer {
         }
         for m in &self.members {
             let csum = if m.known_good {
-                Checksum::KnownGood
+                ChecksumStatus::KnownGood
             } else {
-                Checksum::Verify
+                ChecksumStatus::Unverified
             };
             log.push((m.index, csum));
         }
@@ -1023,7 +1029,7 @@ mod tests {
     /// Everything observable about a drained batch.
     type Summary = Vec<(Vec<usize>, bool, Vec<u8>, Vec<u8>, Vec<Vec<u8>>)>;
 
-    fn run(hot_path: bool, cfg: Config, packets: &[Vec<u8>], csum: Checksum) -> Summary {
+    fn run(hot_path: bool, cfg: Config, packets: &[Vec<u8>], csum: ChecksumStatus) -> Summary {
         run_checks(hot_path, true, cfg, packets, csum)
     }
 
@@ -1033,7 +1039,7 @@ mod tests {
         defer: bool,
         cfg: Config,
         packets: &[Vec<u8>],
-        csum: Checksum,
+        csum: ChecksumStatus,
     ) -> Summary {
         let mut gro = Coalescer::new(cfg);
         gro.hot_path = hot_path;
@@ -1073,7 +1079,7 @@ mod tests {
         let Some(addrs) = crate::flow::pseudo_addrs(p, info.version) else {
             return;
         };
-        let c = inet_csum::Checksum::from_sum(addrs)
+        let c = inet_csum::Accumulator::from_sum(addrs)
             .add_u32((p.len() - l4) as u32)
             .add(&p[l4..])
             .finish();
@@ -1098,7 +1104,7 @@ mod tests {
             .collect()
     }
 
-    fn run_parts(hot_path: bool, cfg: Config, packets: &TwoPart, csum: Checksum) -> Written {
+    fn run_parts(hot_path: bool, cfg: Config, packets: &TwoPart, csum: ChecksumStatus) -> Written {
         let mut gro = Coalescer::new(cfg);
         gro.hot_path = hot_path;
         for (i, (head, tail)) in packets.0.iter().enumerate() {
@@ -1204,7 +1210,7 @@ mod tests {
             known_good in any::<bool>(),
             out_of_order in any::<bool>(),
         ) {
-            let csum = if known_good { Checksum::KnownGood } else { Checksum::Verify };
+            let csum = if known_good { ChecksumStatus::KnownGood } else { ChecksumStatus::Unverified };
             let cfg = Config { out_of_order, ..Config::default() };
             prop_assert_eq!(run(true, cfg, &packets, csum), run(false, cfg, &packets, csum));
         }
@@ -1231,8 +1237,8 @@ mod tests {
             }
             let cfg = Config { out_of_order, ..Config::default() };
             prop_assert_eq!(
-                run_checks(hot, true, cfg, &packets, Checksum::Verify),
-                run_checks(hot, false, cfg, &packets, Checksum::Verify)
+                run_checks(hot, true, cfg, &packets, ChecksumStatus::Unverified),
+                run_checks(hot, false, cfg, &packets, ChecksumStatus::Unverified)
             );
         }
     }
@@ -1255,7 +1261,7 @@ mod tests {
             out_of_order in any::<bool>(),
             hot in any::<bool>(),
         ) {
-            let csum = if known_good { Checksum::KnownGood } else { Checksum::Verify };
+            let csum = if known_good { ChecksumStatus::KnownGood } else { ChecksumStatus::Unverified };
             let cfg = Config { out_of_order, ..Config::default() };
             let mut elsewhere = alloc::vec![false; packets.len()];
             let parts = TwoPart(packets.iter().enumerate().map(|(i, p)| {
@@ -1308,13 +1314,16 @@ mod tests {
         for base in [Segment::v4().timestamps(1, 2), Segment::v6()] {
             let packets = train(&base, 1, 8, 100);
             let mut gro = Coalescer::new(Config::default());
-            gro.push(0, &packets[0], Checksum::Verify);
+            gro.push(0, &packets[0], ChecksumStatus::Unverified);
             for (i, p) in packets.iter().enumerate().skip(1) {
-                assert!(gro.push_hot(i, p, &[], Checksum::Verify), "segment {i}");
+                assert!(
+                    gro.push_hot(i, p, &[], ChecksumStatus::Unverified),
+                    "segment {i}"
+                );
             }
             // A header change (here the window) is not for the hot path.
             let other = base.clone().seq(801).window(9).payload_len(100).build();
-            assert!(!gro.push_hot(8, &other, &[], Checksum::Verify));
+            assert!(!gro.push_hot(8, &other, &[], ChecksumStatus::Unverified));
             let out: Vec<_> = gro.drain(&packets).collect();
             assert_eq!(out.len(), 1);
             assert_eq!(out[0].indices(), &[0, 1, 2, 3, 4, 5, 6, 7]);

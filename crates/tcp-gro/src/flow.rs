@@ -4,7 +4,7 @@
 
 use inet_hdr::{IpVersion, Ipv4Header, Ipv6Header, Protocol, TcpFlags, TcpHeader, classify_prefix};
 
-use crate::Checksum;
+use crate::ChecksumStatus;
 
 /// TCP flags that may differ between merged segments: only the last may carry them
 /// (`tcp_gro_receive`: `~(TCP_FLAG_CWR | TCP_FLAG_FIN | TCP_FLAG_PSH)`; CWR is handled apart,
@@ -199,10 +199,10 @@ pub(crate) fn parse_continuation<'p>(
 }
 
 /// Whether the segment's TCP checksum is valid (the kernel's `skb_gro_checksum_validate` with
-/// the pseudo header, rule book §2.4); always true for [`Checksum::KnownGood`].
+/// the pseudo header, rule book §2.4); always true for [`ChecksumStatus::KnownGood`].
 #[inline]
-pub(crate) fn checksum_ok(seg: &Seg<'_>, mode: Checksum) -> bool {
-    mode == Checksum::KnownGood
+pub(crate) fn checksum_ok(seg: &Seg<'_>, mode: ChecksumStatus) -> bool {
+    mode == ChecksumStatus::KnownGood
         || pseudo_addrs(seg.packet, seg.version)
             .is_some_and(|a| l4_checksum_valid(seg.packet, seg.tail, seg.l4_off, a))
 }
@@ -233,7 +233,7 @@ pub(crate) fn l4_checksum_valid(packet: &[u8], tail: &[u8], l4_off: usize, addrs
     let Some(l4) = packet.get(l4_off..) else {
         return false;
     };
-    inet_csum::Checksum::from_sum(addrs)
+    inet_csum::Accumulator::from_sum(addrs)
         .add_u32((l4.len() + tail.len()) as u32)
         .add(l4)
         .add(tail)

@@ -37,13 +37,13 @@
 //! flow's runs, so nothing written later of the flow overtakes it.
 //!
 //! # Checksums
-//! With [`Checksum::Verify`] a segment is verified before it joins a run, and a run's first
+//! With [`ChecksumStatus::Unverified`] a segment is verified before it joins a run, and a run's first
 //! segment when the run is drained (a segment that stays alone is written unchanged, so it is
 //! never summed). A bad segment is written alone and unchanged; if a run's first segment turns
 //! out bad, it is written alone and the rest of the run forms its own packet.
 //!
 //! ```
-//! use tcp_gro::{Checksum, Coalescer, Config};
+//! use tcp_gro::{ChecksumStatus, Coalescer, Config};
 //! use tcp_gro::testdata::Segment;
 //!
 //! // Three in-order 1000-byte segments of one flow and an unrelated UDP-ish packet.
@@ -54,7 +54,7 @@
 //!
 //! let mut gro = Coalescer::new(Config::default());
 //! for (i, p) in packets.iter().enumerate() {
-//!     gro.push(i, p, Checksum::Verify);
+//!     gro.push(i, p, ChecksumStatus::Unverified);
 //! }
 //! let outs: Vec<_> = gro.drain(&packets).collect();
 //! assert_eq!(outs.len(), 2);
@@ -79,6 +79,13 @@ mod output;
 pub mod testdata;
 
 pub use coalesce::Coalescer;
+/// What is known about a pushed segment's checksums. A merged super-packet is written with
+/// `NEEDS_CSUM`, so the kernel computes a fresh checksum over the merged payload and a corrupt
+/// segment merged blindly would be blessed: an [`Unverified`](ChecksumStatus::Unverified)
+/// segment is verified (as `tcp4_gro_receive` does) and a bad one passes through alone and
+/// unmodified; a [`KnownGood`](ChecksumStatus::KnownGood) one (from our own split, or
+/// authenticated by a tunnel's crypto) skips that work.
+pub use inet_csum::ChecksumStatus;
 #[cfg(feature = "std")]
 pub use output::IoSliceBuf;
 pub use output::{Drain, Output, Payloads, TooSmall};
@@ -89,7 +96,7 @@ pub use output::{Drain, Output, Payloads, TooSmall};
 /// coalesced and written without first being copied into separate buffers.
 ///
 /// ```
-/// use tcp_gro::{Checksum, Coalescer, Config, PacketSource, testdata::Segment};
+/// use tcp_gro::{ChecksumStatus, Coalescer, Config, PacketSource, testdata::Segment};
 ///
 /// /// Packets back to back in one buffer, found by (offset, length).
 /// struct Slab {
@@ -111,7 +118,7 @@ pub use output::{Drain, Output, Payloads, TooSmall};
 /// }
 /// let mut gro = Coalescer::new(Config::default());
 /// for i in 0..2 {
-///     gro.push(i, slab.packet(i).unwrap(), Checksum::Verify);
+///     gro.push(i, slab.packet(i).unwrap(), ChecksumStatus::Unverified);
 /// }
 /// let out: Vec<_> = gro.drain(&slab).collect();
 /// assert_eq!((out.len(), out[0].len()), (1, 240));
@@ -207,19 +214,4 @@ impl Default for Config {
             out_of_order: true,
         }
     }
-}
-
-/// Whether a pushed segment's TCP checksum must be verified before it may merge.
-///
-/// A merged super-packet is written with `NEEDS_CSUM`, which makes the kernel compute a fresh
-/// checksum over the merged payload: a corrupt segment merged blindly would be blessed. So by
-/// default every segment is verified (as the kernel's `tcp4_gro_receive` does), and a bad one
-/// passes through alone and unmodified. Segments produced by our own split, or authenticated by
-/// the tunnel's crypto, may be declared [`Checksum::KnownGood`] to skip that work.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Checksum {
-    /// Verify the TCP checksum (pseudo-header + segment) before merging.
-    Verify,
-    /// The caller vouches for the TCP checksum; skip verification.
-    KnownGood,
 }

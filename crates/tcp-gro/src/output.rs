@@ -46,10 +46,10 @@ pub(crate) struct OutEntry {
 /// The packets of a drained batch, in write order (see [`Coalescer::drain`]).
 ///
 /// ```
-/// use tcp_gro::{Checksum, Coalescer, Config, testdata::Segment};
+/// use tcp_gro::{ChecksumStatus, Coalescer, Config, testdata::Segment};
 /// let packets = [Segment::v4().payload_len(10).build()];
 /// let mut gro = Coalescer::new(Config::default());
-/// gro.push(0, &packets[0], Checksum::Verify);
+/// gro.push(0, &packets[0], ChecksumStatus::Unverified);
 /// let drain = gro.drain(&packets);
 /// assert_eq!(drain.len(), 1);
 /// ```
@@ -207,14 +207,14 @@ impl<'a, S: PacketSource + ?Sized> Output<'a, S> {
     /// [`TooSmall`] if `dst` is shorter than [`len`](Self::len); `dst` is left untouched.
     ///
     /// ```
-    /// use tcp_gro::{Checksum, Coalescer, Config, testdata::Segment};
+    /// use tcp_gro::{ChecksumStatus, Coalescer, Config, testdata::Segment};
     /// let packets = [
     ///     Segment::v4().seq(0).ip_id(1).payload_len(100).build(),
     ///     Segment::v4().seq(100).ip_id(2).payload_len(100).build(),
     /// ];
     /// let mut gro = Coalescer::new(Config::default());
     /// for (i, p) in packets.iter().enumerate() {
-    ///     gro.push(i, p, Checksum::Verify);
+    ///     gro.push(i, p, ChecksumStatus::Unverified);
     /// }
     /// let out = gro.drain(&packets).next().unwrap();
     /// let mut small = [0u8; 100];
@@ -248,14 +248,14 @@ impl<'a, S: PacketSource + ?Sized> Output<'a, S> {
     /// batches without allocating, use [`with_io_slices`](Self::with_io_slices).
     ///
     /// ```
-    /// use tcp_gro::{Checksum, Coalescer, Config, testdata::Segment};
+    /// use tcp_gro::{ChecksumStatus, Coalescer, Config, testdata::Segment};
     /// let packets = [
     ///     Segment::v4().seq(0).ip_id(1).payload_len(100).build(),
     ///     Segment::v4().seq(100).ip_id(2).payload_len(100).build(),
     /// ];
     /// let mut gro = Coalescer::new(Config::default());
     /// for (i, p) in packets.iter().enumerate() {
-    ///     gro.push(i, p, Checksum::Verify);
+    ///     gro.push(i, p, ChecksumStatus::Unverified);
     /// }
     /// let mut iov = Vec::new();
     /// for out in gro.drain(&packets) {
@@ -279,12 +279,12 @@ impl<'a, S: PacketSource + ?Sized> Output<'a, S> {
     /// allocation once `buf` has grown to the largest packet's slice count.
     ///
     /// ```
-    /// use tcp_gro::{Checksum, Coalescer, Config, IoSliceBuf, testdata::Segment};
+    /// use tcp_gro::{ChecksumStatus, Coalescer, Config, IoSliceBuf, testdata::Segment};
     /// let mut gro = Coalescer::new(Config::default());
     /// let mut iov = IoSliceBuf::with_capacity(64);
     /// for _batch in 0..2 {
     ///     let packets = [Segment::v6().payload_len(100).build()];
-    ///     gro.push(0, &packets[0], Checksum::Verify);
+    ///     gro.push(0, &packets[0], ChecksumStatus::Unverified);
     ///     for out in gro.drain(&packets) {
     ///         let n = out.with_io_slices(out.vnet_bytes(), &mut iov, |s| s.len());
     ///         assert_eq!(n, 2); // vnet and the whole (passed-through) packet

@@ -5,7 +5,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
 use tcp_gro::testdata::{Segment, train};
-use tcp_gro::{Checksum, Coalescer, Config, IoSliceBuf};
+use tcp_gro::{ChecksumStatus, Coalescer, Config, IoSliceBuf};
 
 struct Counting;
 
@@ -46,7 +46,7 @@ fn one_batch(
     iov: &mut IoSliceBuf,
 ) -> usize {
     for (i, p) in packets.iter().enumerate() {
-        gro.push(i, p, Checksum::Verify);
+        gro.push(i, p, ChecksumStatus::Unverified);
     }
     let mut n = 0;
     for out in gro.drain(packets) {

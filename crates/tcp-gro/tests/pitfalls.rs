@@ -7,7 +7,7 @@ mod common;
 use common::{payloads, run, run_with};
 use inet_hdr::TcpFlags;
 use tcp_gro::testdata::{Segment, train};
-use tcp_gro::{Checksum, Coalescer, Config};
+use tcp_gro::{ChecksumStatus, Coalescer, Config};
 use virtio_net_hdr::VirtioNetHdr;
 
 fn seg4(seq: u32, id: u16, len: usize) -> Segment {
@@ -75,14 +75,14 @@ fn bad_checksum_item_gets_zeroed_valid_header_and_stays_untouched() {
     run_with(
         &mut gro,
         &train(&Segment::v4(), 0, 3, 100),
-        Checksum::Verify,
+        ChecksumStatus::Unverified,
     );
     let packets = [
         seg4(0, 0, 100).build(),
         bad.clone(),
         seg4(200, 2, 100).build(),
     ];
-    let out = run_with(&mut gro, &packets, Checksum::Verify);
+    let out = run_with(&mut gro, &packets, ChecksumStatus::Unverified);
     let bad_out = out
         .iter()
         .find(|o| o.indices == [1])
@@ -92,7 +92,7 @@ fn bad_checksum_item_gets_zeroed_valid_header_and_stays_untouched() {
     // A bad segment does not complete the run: but 0 and 2 are not adjacent, so three outputs.
     assert_eq!(out.len(), 3);
     // Known good: the caller vouches, so it merges (documented: no verification at all).
-    let out = run_with(&mut gro, &packets, Checksum::KnownGood);
+    let out = run_with(&mut gro, &packets, ChecksumStatus::KnownGood);
     assert_eq!(payloads(&out), [300]);
 }
 
@@ -201,7 +201,7 @@ fn merged_length_limit_is_65535_not_65536() {
     // Configured lower limit.
     let mut cfg = Config::default();
     cfg.max_merged_len = 40 + 32000;
-    let out = run_with(&mut Coalescer::new(cfg), &fits, Checksum::Verify);
+    let out = run_with(&mut Coalescer::new(cfg), &fits, ChecksumStatus::Unverified);
     assert_eq!(payloads(&out), [32000, 32000, 1495]);
     // Above 65535 is clamped.
     cfg.max_merged_len = 1 << 20;
@@ -341,7 +341,11 @@ fn out_of_order_prepend_and_append() {
     // Kernel-strict mode does not prepend.
     let mut cfg = Config::default();
     cfg.out_of_order = false;
-    let out = run_with(&mut Coalescer::new(cfg), &[s(1), s(0)], Checksum::Verify);
+    let out = run_with(
+        &mut Coalescer::new(cfg),
+        &[s(1), s(0)],
+        ChecksumStatus::Unverified,
+    );
     assert_eq!(payloads(&out), [100, 100]);
 }
 
@@ -350,7 +354,7 @@ fn misuse_never_panics() {
     let packets = train(&Segment::v4(), 0, 4, 100);
     let mut gro = Coalescer::new(Config::default());
     for (i, p) in packets.iter().enumerate() {
-        gro.push(i, p, Checksum::Verify);
+        gro.push(i, p, ChecksumStatus::Unverified);
     }
     // Drain with fewer packets than pushed: the run no longer matches, members that exist
     // pass through, missing ones are skipped.
@@ -361,7 +365,7 @@ fn misuse_never_panics() {
     assert_eq!(outs, [(false, vec![0]), (false, vec![1])]);
     // Drain with changed lengths: passed through as they are now.
     for (i, p) in packets.iter().enumerate() {
-        gro.push(i, p, Checksum::Verify);
+        gro.push(i, p, ChecksumStatus::Unverified);
     }
     let shorter: Vec<Vec<u8>> = packets.iter().map(|p| p[..50].to_vec()).collect();
     let outs: Vec<_> = gro.drain(&shorter).map(|o| o.len()).collect();
@@ -369,11 +373,11 @@ fn misuse_never_panics() {
     // A drain with nothing pushed since the last one is an empty batch (not the last one
     // again, which would describe other buffers); clear forgets pushed packets.
     for (i, p) in packets.iter().enumerate() {
-        gro.push(i, p, Checksum::Verify);
+        gro.push(i, p, ChecksumStatus::Unverified);
     }
     assert_eq!(gro.drain(&packets).count(), 1);
     assert_eq!(gro.drain(&packets).count(), 0);
-    gro.push(0, &packets[0], Checksum::Verify);
+    gro.push(0, &packets[0], ChecksumStatus::Unverified);
     gro.clear();
     assert_eq!(gro.drain(&packets).count(), 0);
 }
@@ -383,7 +387,7 @@ fn materialize_checks_capacity_first() {
     let packets = train(&Segment::v6(), 0, 3, 1000);
     let mut gro = Coalescer::new(Config::default());
     for (i, p) in packets.iter().enumerate() {
-        gro.push(i, p, Checksum::Verify);
+        gro.push(i, p, ChecksumStatus::Unverified);
     }
     let out = gro.drain(&packets).next().unwrap();
     let mut small = vec![0xaau8; out.len() - 1];
@@ -401,7 +405,7 @@ fn io_slices_cover_the_packet() {
     let packets = train(&Segment::v4(), 0, 3, 1000);
     let mut gro = Coalescer::new(Config::default());
     for (i, p) in packets.iter().enumerate() {
-        gro.push(i, p, Checksum::Verify);
+        gro.push(i, p, ChecksumStatus::Unverified);
     }
     let mut iov = Vec::new();
     let mut buf = tcp_gro::IoSliceBuf::with_capacity(8);

@@ -9,7 +9,7 @@ use common::{Out, run_with};
 use inet_hdr::TcpFlags;
 use proptest::prelude::*;
 use tcp_gro::testdata::Segment;
-use tcp_gro::{Checksum, Coalescer, Config};
+use tcp_gro::{ChecksumStatus, Coalescer, Config};
 
 #[derive(Clone, Debug)]
 struct Train {
@@ -265,7 +265,7 @@ proptest! {
     #[test]
     fn round_trip_and_nothing_lost((packets, _shuffled, clean) in batch()) {
         let mut gro = Coalescer::new(Config::default());
-        let outs = run_with(&mut gro, &packets, Checksum::Verify);
+        let outs = run_with(&mut gro, &packets, ChecksumStatus::Unverified);
         check_round_trip(&packets, &outs)?;
         if clean {
             // One in-order train that fits 64 KB: exactly one packet (merged when ≥ 2).
@@ -273,7 +273,7 @@ proptest! {
             prop_assert_eq!(outs[0].merged, packets.len() >= 2);
         }
         // Trusted mode makes the same decisions on valid input.
-        let trusted = run_with(&mut gro, &packets, Checksum::KnownGood);
+        let trusted = run_with(&mut gro, &packets, ChecksumStatus::KnownGood);
         prop_assert_eq!(
             outs.iter().map(|o| (&o.indices, &o.bytes)).collect::<Vec<_>>(),
             trusted.iter().map(|o| (&o.indices, &o.bytes)).collect::<Vec<_>>()
@@ -282,7 +282,7 @@ proptest! {
         let mut cfg = Config::default();
         cfg.out_of_order = false;
         let mut strict = Coalescer::new(cfg);
-        let outs = run_with(&mut strict, &packets, Checksum::Verify);
+        let outs = run_with(&mut strict, &packets, ChecksumStatus::Unverified);
         check_round_trip(&packets, &outs)?;
     }
 
@@ -290,7 +290,7 @@ proptest! {
     #[test]
     fn flow_order_kept((packets, shuffled, _) in batch()) {
         prop_assume!(!shuffled);
-        let outs = run_with(&mut Coalescer::new(Config::default()), &packets, Checksum::Verify);
+        let outs = run_with(&mut Coalescer::new(Config::default()), &packets, ChecksumStatus::Unverified);
         let order: Vec<usize> = outs.iter().flat_map(|o| o.indices.iter().copied()).collect();
         // Per flow (source port), the indices in write order must be increasing.
         let mut last: std::collections::HashMap<Vec<u8>, usize> = Default::default();
@@ -309,7 +309,7 @@ proptest! {
     /// Any bytes at all: no panic, every index once, every merged header passes check_emit.
     #[test]
     fn arbitrary_bytes(packets in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..120), 0..40)) {
-        let outs = run_with(&mut Coalescer::new(Config::default()), &packets, Checksum::Verify);
+        let outs = run_with(&mut Coalescer::new(Config::default()), &packets, ChecksumStatus::Unverified);
         let mut seen = vec![0; packets.len()];
         for o in &outs {
             for &i in &o.indices { seen[i] += 1; }
@@ -328,7 +328,7 @@ proptest! {
             let b = b.index(packets[p].len());
             packets[p][b] ^= x;
         }
-        let outs = run_with(&mut Coalescer::new(Config::default()), &packets, Checksum::Verify);
+        let outs = run_with(&mut Coalescer::new(Config::default()), &packets, ChecksumStatus::Unverified);
         check_round_trip(&packets, &outs)?;
     }
 }

@@ -3,7 +3,7 @@
 
 use proptest::prelude::*;
 use tcp_gro::testdata::Segment;
-use tcp_gro::{Checksum, Coalescer, Config, PacketSource};
+use tcp_gro::{ChecksumStatus, Coalescer, Config, PacketSource};
 
 /// Packets back to back in one buffer, each after a gap (like a receive slab with headroom).
 struct Slab {
@@ -41,7 +41,7 @@ fn outputs<S: PacketSource + ?Sized>(
     gro: &mut Coalescer,
     packets: &[Vec<u8>],
     source: &S,
-    csum: Checksum,
+    csum: ChecksumStatus,
 ) -> Vec<Owned> {
     for (i, p) in packets.iter().enumerate() {
         gro.push(i, p, csum);
@@ -96,7 +96,7 @@ fn batch() -> impl Strategy<Value = Vec<Vec<u8>>> {
 proptest! {
     #[test]
     fn slab_source_matches_separate_buffers(packets in batch(), gap in 0usize..40, verify in any::<bool>()) {
-        let csum = if verify { Checksum::Verify } else { Checksum::KnownGood };
+        let csum = if verify { ChecksumStatus::Unverified } else { ChecksumStatus::KnownGood };
         let slab = Slab::new(&packets, gap);
         let mut gro = Coalescer::new(Config::default());
         let want = outputs(&mut gro, &packets, &packets, csum);
@@ -118,11 +118,11 @@ fn merged_payloads_are_slices_of_the_source() {
         .collect();
     let slab = Slab::new(&packets, 16);
     let mut gro = Coalescer::new(Config::default());
-    let outs = outputs(&mut gro, &packets, &slab, Checksum::Verify);
+    let outs = outputs(&mut gro, &packets, &slab, ChecksumStatus::Unverified);
     assert_eq!(outs.len(), 1);
     assert_eq!((outs[0].0, &outs[0].1[..]), (true, &[0, 1, 2, 3][..]));
     for (i, p) in packets.iter().enumerate() {
-        gro.push(i, p, Checksum::Verify);
+        gro.push(i, p, ChecksumStatus::Unverified);
     }
     let range = slab.bytes.as_ptr_range();
     let out = gro.drain(&slab).next().unwrap();
@@ -148,7 +148,7 @@ fn a_source_missing_a_packet_skips_it() {
     slab.spans.truncate(2); // the third packet is gone by drain time
     let mut gro = Coalescer::new(Config::default());
     for (i, p) in packets.iter().enumerate() {
-        gro.push(i, p, Checksum::Verify);
+        gro.push(i, p, ChecksumStatus::Unverified);
     }
     // The run no longer matches its source: its members pass through as they are, and the
     // missing one is skipped.

@@ -19,7 +19,8 @@
 //!
 //! When storage runs out, as many whole segments as fit are written and
 //! [`SplitError::OutOfRoom`] says how many and where to resume. Non-GSO packets pass through:
-//! a `NEEDS_CSUM` checksum is finished, `DATA_VALID` is reported as [`CsumState::KernelVerified`].
+//! a `NEEDS_CSUM` checksum is finished, `DATA_VALID` is reported as [`ChecksumStatus::KnownGood`],
+//! a plain packet as [`ChecksumStatus::Unverified`].
 //!
 //! Decisions where the input leaves room for choice (all checked against Linux 6.18 by
 //! `linux-tun/tests/kernel_tso.rs`):
@@ -35,7 +36,7 @@
 //!   destination instead; Linux does not hand such super-packets to a TUN.)
 //!
 //! ```
-//! use tcp_tso::{split, CsumState, Span};
+//! use tcp_tso::{split, ChecksumStatus, Span};
 //! use virtio_net_hdr::VirtioNetHdr;
 //!
 //! // A 3 × 1000-byte IPv4 super-packet as read from a TUN, with its virtio header.
@@ -45,7 +46,7 @@
 //! let mut slab = [0u8; 4096];
 //! let mut spans = [Span::default(); 8];
 //! let out = split(&hdr, &packet, 0, &mut slab, 16, &mut spans)?;
-//! assert_eq!((out.segments, out.csum), (3, CsumState::Complete));
+//! assert_eq!((out.segments, out.checksum), (3, ChecksumStatus::KnownGood));
 //! for span in &spans[..out.segments] {
 //!     let seg = &slab[span.offset..span.offset + span.len];
 //!     assert_eq!(seg.len(), 20 + 20 + 1000);
@@ -67,6 +68,7 @@ pub mod testdata;
 use core::ops::Range;
 
 pub use error::{Malformed, SplitError};
+pub use inet_csum::ChecksumStatus;
 pub use plan::Plan;
 use virtio_net_hdr::VirtioNetHdr;
 use zerocopy::byteorder::ByteOrder;
@@ -104,25 +106,16 @@ pub struct SegmentRef {
     pub payload: Span,
 }
 
-/// Checksum state of what was produced, so the next stage knows what it may skip.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum CsumState {
-    /// Every IP and L4 checksum was computed or finished here.
-    Complete,
-    /// `DATA_VALID`: the kernel verified the checksum; the packet was passed through untouched.
-    KernelVerified,
-    /// A plain packet (flags 0): passed through untouched, checksums as received.
-    AsReceived,
-}
-
 /// What one call produced.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Split {
     /// Segments written by this call.
     pub segments: usize,
-    /// Checksum state of the written segments.
-    pub csum: CsumState,
+    /// What is known about the written segments' checksums: [`ChecksumStatus::KnownGood`]
+    /// when this call computed them (or the kernel marked the packet `DATA_VALID`),
+    /// [`ChecksumStatus::Unverified`] for a plain packet passed through as received. Hand it
+    /// to a coalescer as is.
+    pub checksum: ChecksumStatus,
     /// Slab bytes used, headroom included (0 for [`split_to_buffers`]).
     pub used: usize,
 }
@@ -230,7 +223,7 @@ fn finish_call(
     }
     Ok(Split {
         segments: written,
-        csum: plan.csum_state(),
+        checksum: plan.checksum_status(),
         used,
     })
 }
@@ -411,19 +404,19 @@ pub fn segment_count<O: ByteOrder>(
 /// [`SplitError::NeedsSplit`] for a GSO header; a typed error for a malformed header.
 ///
 /// ```
-/// use tcp_tso::{finish_in_place, CsumState};
+/// use tcp_tso::{finish_in_place, ChecksumStatus};
 /// use virtio_net_hdr::VirtioNetHdr;
 /// // One TCP segment whose checksum field holds the pseudo-header sum (CHECKSUM_PARTIAL).
 /// let mut packet = virtio_net_hdr::testdata::ipv4_tcp_super_packet(1, 100);
 /// let hdr = VirtioNetHdr::needs_csum(20, 16);
-/// assert_eq!(finish_in_place(&hdr, &mut packet), Ok(CsumState::Complete));
+/// assert_eq!(finish_in_place(&hdr, &mut packet), Ok(ChecksumStatus::KnownGood));
 /// let pseudo = inet_csum::pseudo_header_v4([10, 0, 0, 1], [10, 0, 0, 2], 6, 120);
 /// assert_eq!(pseudo.add(&packet[20..]).fold(), 0xffff); // TCP checksum now valid
 /// ```
 pub fn finish_in_place<O: ByteOrder>(
     hdr: &VirtioNetHdr<O>,
     packet: &mut [u8],
-) -> Result<CsumState, SplitError> {
+) -> Result<ChecksumStatus, SplitError> {
     Plan::new(hdr, packet)?.finish(packet)
 }
 

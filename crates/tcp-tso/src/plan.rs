@@ -1,11 +1,11 @@
 //! Validation of one packet and the per-segment arithmetic (rule book §5.1).
 
-use inet_csum::{Checksum, fold_u32, pseudo_header_v4, pseudo_header_v6};
+use inet_csum::{Accumulator, fold_u32, pseudo_header_v4, pseudo_header_v6};
 use inet_hdr::{IpVersion, Ipv4Header, Ipv6Header, Protocol, TcpFlags, TcpHeader, classify};
 use virtio_net_hdr::{Error as HeaderError, Gso, GsoKind, Offload, VirtioNetHdr};
 use zerocopy::byteorder::ByteOrder;
 
-use crate::{CsumState, Malformed, Span, SplitError};
+use crate::{ChecksumStatus, Malformed, Span, SplitError};
 
 /// A validated description of what one packet turns into: how many segments, how long each
 /// is, and the constant parts of every checksum. Building it reads only the packet's
@@ -32,7 +32,7 @@ pub struct Plan {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
     /// Passed through untouched.
-    Plain(CsumState),
+    Plain(ChecksumStatus),
     /// Non-GSO NEEDS_CSUM: finish the checksum at `start + offset`.
     Partial { start: usize, offset: usize },
     /// TCP segmentation.
@@ -88,14 +88,14 @@ impl Plan {
     /// ```
     /// use virtio_net_hdr::Offload;
     /// let plan = tcp_tso::Plan::from_offload(Offload::DataValid, &[0x45; 20])?;
-    /// assert_eq!((plan.segments(), plan.csum_state()), (1, tcp_tso::CsumState::KernelVerified));
+    /// assert_eq!((plan.segments(), plan.checksum_status()), (1, tcp_tso::ChecksumStatus::KnownGood));
     /// # Ok::<(), tcp_tso::SplitError>(())
     /// ```
     pub fn from_offload(offload: Offload, packet: &[u8]) -> Result<Plan, SplitError> {
         let len = packet.len();
         let kind = match offload {
-            Offload::None => Kind::Plain(CsumState::AsReceived),
-            Offload::DataValid => Kind::Plain(CsumState::KernelVerified),
+            Offload::None => Kind::Plain(ChecksumStatus::Unverified),
+            Offload::DataValid => Kind::Plain(ChecksumStatus::KnownGood),
             Offload::Partial {
                 csum_start,
                 csum_offset,
@@ -195,10 +195,10 @@ impl Plan {
     }
 
     /// The checksum state of the segments this plan produces.
-    pub fn csum_state(&self) -> CsumState {
+    pub fn checksum_status(&self) -> ChecksumStatus {
         match &self.kind {
             Kind::Plain(s) => *s,
-            _ => CsumState::Complete,
+            _ => ChecksumStatus::KnownGood,
         }
     }
 
@@ -248,7 +248,7 @@ impl Plan {
             Kind::Partial { start, offset } => {
                 let end = *start + *offset + 2;
                 dst.copy_from_slice(&packet[..end]);
-                let sum = Checksum::new().add(&packet[*start..]);
+                let sum = Accumulator::new().add(&packet[*start..]);
                 store_partial(dst, *start + *offset, sum);
                 Span {
                     offset: end,
@@ -260,7 +260,7 @@ impl Plan {
                 dst.copy_from_slice(&packet[..hl]);
                 let p = t.payload_len(i);
                 let from = hl + i * t.mss;
-                let sum = Checksum::new().add(&packet[from..from + p]);
+                let sum = Accumulator::new().add(&packet[from..from + p]);
                 t.patch(dst, hl + p, i, sum);
                 Span {
                     offset: from,
@@ -300,7 +300,7 @@ impl Plan {
             Kind::Partial { start, offset } => {
                 slab.copy_within(input..input + self.len, dst);
                 let seg = &mut slab[dst..dst + seg_len];
-                let sum = Checksum::new().add(&seg[*start..]);
+                let sum = Accumulator::new().add(&seg[*start..]);
                 store_partial(seg, *start + *offset, sum);
             }
             Kind::Tcp(t) => {
@@ -316,7 +316,7 @@ impl Plan {
                     // Overlapping move (only where the output catches up with the input):
                     // memmove, then sum the destination.
                     slab.copy_within(src..src + p, to);
-                    Checksum::new().add(&slab[to..to + p])
+                    Accumulator::new().add(&slab[to..to + p])
                 };
                 t.patch(&mut slab[dst..dst + seg_len], seg_len, i, sum);
             }
@@ -325,13 +325,13 @@ impl Plan {
     }
 
     /// Finish a non-GSO packet in place.
-    pub(crate) fn finish(&self, packet: &mut [u8]) -> Result<CsumState, SplitError> {
+    pub(crate) fn finish(&self, packet: &mut [u8]) -> Result<ChecksumStatus, SplitError> {
         match &self.kind {
             Kind::Plain(s) => Ok(*s),
             Kind::Partial { start, offset } => {
-                let sum = Checksum::new().add(&packet[*start..]);
+                let sum = Accumulator::new().add(&packet[*start..]);
                 store_partial(packet, *start + *offset, sum);
-                Ok(CsumState::Complete)
+                Ok(ChecksumStatus::KnownGood)
             }
             Kind::Tcp(_) => Err(SplitError::NeedsSplit),
         }
@@ -341,7 +341,7 @@ impl Plan {
 /// Store a finished checksum the way `skb_checksum_help` does: the folded sum (which
 /// includes the partial value already in the field), inverted; a result of 0 is stored as
 /// 0xffff (`CSUM_MANGLED_0`), which matters for UDP where 0 means "no checksum".
-fn store_partial(packet: &mut [u8], at: usize, sum: Checksum) {
+fn store_partial(packet: &mut [u8], at: usize, sum: Accumulator) {
     let mut c = sum.finish();
     if c == 0 {
         c = 0xffff;
@@ -400,7 +400,7 @@ impl Tcp {
         let flags0 = tcp.flags().bits();
         let doff_byte = tcp.data_offset_reserved;
         let flag_word0 = u16::from_be_bytes([doff_byte, flags0]);
-        let header_sum = Checksum::new()
+        let header_sum = Accumulator::new()
             .add(&packet[l4..hl])
             .add_u32(!seq0)
             .add_u16(!flag_word0)
@@ -409,7 +409,7 @@ impl Tcp {
         let (ip_base, id0, pseudo) = match version {
             IpVersion::V4 => {
                 let (ip, _) = Ipv4Header::ref_from_packet(packet).map_err(truncated)?;
-                let ip_base = Checksum::new()
+                let ip_base = Accumulator::new()
                     .add(&packet[..info.l3_len])
                     .add_u16(!ip.total_len())
                     .add_u16(!ip.id())
@@ -454,7 +454,7 @@ impl Tcp {
     /// once, stored once and added to the checksum, with no re-parse of the copied headers.
     /// `seg` is at least `hl` bytes, so every index is in bounds.
     #[inline(always)]
-    fn patch(&self, seg: &mut [u8], len: usize, i: usize, payload_sum: Checksum) {
+    fn patch(&self, seg: &mut [u8], len: usize, i: usize, payload_sum: Accumulator) {
         match self.version {
             IpVersion::V4 => {
                 // inet_gso_segment: tot_len per segment, id = first id + i (u16 wrap; TUN

@@ -4,7 +4,7 @@
 use inet_hdr::{IpVersion, ParseError, TcpFlags};
 use tcp_tso::testdata::SuperPacket;
 use tcp_tso::{
-    CsumState, Malformed, Plan, Span, SplitError, finish_in_place, segment_count, split,
+    ChecksumStatus, Malformed, Plan, Span, SplitError, finish_in_place, segment_count, split,
     split_in_place, split_to_buffers,
 };
 use virtio_net_hdr::{Error as HdrError, Flags, GsoKind, GsoType, VirtioNetHdr};
@@ -486,15 +486,18 @@ fn payload_not_above_gso_size_gives_one_segment() {
 fn plain_and_data_valid_pass_through() {
     let (_, p) = v4();
     for (flags, state) in [
-        (Flags::EMPTY, CsumState::AsReceived),
-        (Flags::DATA_VALID, CsumState::KernelVerified),
+        (Flags::EMPTY, ChecksumStatus::Unverified),
+        (Flags::DATA_VALID, ChecksumStatus::KnownGood),
     ] {
         let mut h = VirtioNetHdr::plain();
         h.set_flags(flags);
         let mut slab = vec![0u8; 4000];
         let mut spans = [Span::default(); 1];
         let out = split(&h, &p, 0, &mut slab, 7, &mut spans).unwrap();
-        assert_eq!((out.segments, out.csum, out.used), (1, state, 7 + p.len()));
+        assert_eq!(
+            (out.segments, out.checksum, out.used),
+            (1, state, 7 + p.len())
+        );
         assert_eq!(
             spans[0],
             Span {
@@ -527,7 +530,7 @@ fn needs_csum_is_finished() {
     let mut slab = vec![0u8; 2000];
     let mut spans = [Span::default(); 2];
     let out = split(&h, &p, 0, &mut slab, 0, &mut spans).unwrap();
-    assert_eq!((out.segments, out.csum), (1, CsumState::Complete));
+    assert_eq!((out.segments, out.checksum), (1, ChecksumStatus::KnownGood));
     let seg = &slab[spans[0].range()];
     let pseudo = inet_csum::pseudo_header_v6(
         &p[8..24].try_into().unwrap(),
@@ -537,7 +540,7 @@ fn needs_csum_is_finished() {
     );
     assert_eq!(pseudo.add(&seg[40..]).fold(), 0xffff);
     let mut q = p.clone();
-    assert_eq!(finish_in_place(&h, &mut q), Ok(CsumState::Complete));
+    assert_eq!(finish_in_place(&h, &mut q), Ok(ChecksumStatus::KnownGood));
     assert_eq!(q, seg);
     // In place gives the same bytes.
     let mut slab2 = vec![0u8; 2000];
@@ -554,13 +557,13 @@ fn needs_csum_zero_result_is_sent_as_ffff() {
     p[0] = 0x45;
     p[2..4].copy_from_slice(&40u16.to_be_bytes());
     p[20..36].copy_from_slice(&[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]);
-    let rest = inet_csum::Checksum::new().add(&p[20..]).fold();
+    let rest = inet_csum::Accumulator::new().add(&p[20..]).fold();
     let fill = 0xffff - rest;
     p[38..40].copy_from_slice(&fill.to_be_bytes());
-    assert_eq!(inet_csum::Checksum::new().add(&p[20..]).fold(), 0xffff);
+    assert_eq!(inet_csum::Accumulator::new().add(&p[20..]).fold(), 0xffff);
     let h = VirtioNetHdr::needs_csum(20, 6); // checksum field at 26 (as for UDP)
     let before = u16::from_be_bytes([p[26], p[27]]);
-    assert_eq!(finish_in_place(&h, &mut p), Ok(CsumState::Complete));
+    assert_eq!(finish_in_place(&h, &mut p), Ok(ChecksumStatus::KnownGood));
     assert_eq!(before, 0x0708);
     assert_eq!(u16::from_be_bytes([p[26], p[27]]), 0xffff);
 }

@@ -14,7 +14,7 @@
 
 use inet_hdr::IpVersion;
 use tcp_tso::{
-    CsumState, SegmentRef, Span, split, split_headers, split_in_place, split_to_buffers,
+    ChecksumStatus, SegmentRef, Span, split, split_headers, split_in_place, split_to_buffers,
 };
 use virtio_net_hdr::VirtioNetHdr;
 
@@ -142,7 +142,7 @@ fn check(hdr: VirtioNetHdr, input: &[u8], expected: &[&[u8]]) {
     let mut spans = [Span::default(); 8];
     let out = split(&hdr, input, 0, &mut slab, 10, &mut spans).unwrap();
     assert_eq!(out.segments, expected.len());
-    assert_eq!(out.csum, CsumState::Complete);
+    assert_eq!(out.checksum, ChecksumStatus::KnownGood);
     let mut pos = 0;
     for (k, want) in expected.iter().enumerate() {
         assert_eq!(spans[k].offset, pos + 10, "segment {k} offset");
@@ -287,8 +287,8 @@ fn headers_only_non_gso() {
     )
     .unwrap();
     assert_eq!(
-        (out.segments, out.csum, out.used),
-        (1, CsumState::AsReceived, 4)
+        (out.segments, out.checksum, out.used),
+        (1, ChecksumStatus::Unverified, 4)
     );
     assert_eq!(segs[0].header, Span { offset: 4, len: 0 });
     assert_eq!(
@@ -302,8 +302,8 @@ fn headers_only_non_gso() {
     let hdr = VirtioNetHdr::needs_csum(20, 16);
     let out = split_headers(&hdr, &packet, 0, &mut headers, 4, &mut segs).unwrap();
     assert_eq!(
-        (out.segments, out.csum, out.used),
-        (1, CsumState::Complete, 4 + 38)
+        (out.segments, out.checksum, out.used),
+        (1, ChecksumStatus::KnownGood, 4 + 38)
     );
     let mut finished = packet.clone();
     tcp_tso::finish_in_place(&hdr, &mut finished).unwrap();

@@ -4,7 +4,7 @@
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-use linux_tun::{Checksum, Reader, RecvBatch, SendBatch, Writer};
+use linux_tun::{ChecksumStatus, Reader, RecvBatch, SendBatch, Writer};
 
 use super::{LOCAL, PEER, checksums_valid, ipv4};
 
@@ -153,7 +153,7 @@ impl Peer {
             opts,
             payload,
         );
-        self.outbound.push(&p, Checksum::Verify).unwrap();
+        self.outbound.push(&p, ChecksumStatus::Unverified).unwrap();
     }
 
     pub fn flush(&mut self) -> usize {
@@ -208,7 +208,7 @@ impl Peer {
                 obs.segments += 1;
                 obs.largest_packet = obs.largest_packet.max(p.len());
                 obs.all_checksums_valid &= checksums_valid(p.bytes());
-                obs.all_known_good &= p.csum_known_good();
+                obs.all_known_good &= p.checksum().is_known_good();
                 assert_eq!(s.flags & RST, 0, "connection reset");
                 if s.seq == rcv_nxt {
                     data.extend_from_slice(&s.payload);

@@ -1,7 +1,7 @@
 //! Shared helpers for the integration tests: run a batch and summarise the outputs.
 #![allow(dead_code, unreachable_pub)]
 
-use tcp_gro::{Checksum, Coalescer, Config};
+use tcp_gro::{ChecksumStatus, Coalescer, Config};
 use virtio_net_hdr::VirtioNetHdr;
 
 /// One output packet, owned.
@@ -39,7 +39,7 @@ pub fn tcp_payload_len(p: &[u8]) -> usize {
 
 /// Push every packet with `csum` into `gro`, drain, and return owned outputs, checking the
 /// invariants every output must keep.
-pub fn run_with(gro: &mut Coalescer, packets: &[Vec<u8>], csum: Checksum) -> Vec<Out> {
+pub fn run_with(gro: &mut Coalescer, packets: &[Vec<u8>], csum: ChecksumStatus) -> Vec<Out> {
     for (i, p) in packets.iter().enumerate() {
         gro.push(i, p, csum);
     }
@@ -80,7 +80,7 @@ pub fn run(packets: &[Vec<u8>]) -> Vec<Out> {
     run_with(
         &mut Coalescer::new(Config::default()),
         packets,
-        Checksum::Verify,
+        ChecksumStatus::Unverified,
     )
 }
 
