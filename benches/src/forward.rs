@@ -4,7 +4,7 @@
 //! of a vnet pass-through (which does neither), so it is what `cargo xtask netns-test`'s
 //! ours/pass-through ratio is made of.
 //!
-//! Candidates: ours with payloads left in place (`split_headers` + `Coalescer::push_parts`,
+//! Candidates: ours with payloads left in place (`Plan::split_headers` + `Coalescer::push_parts`,
 //! what `linux-tun`'s zero-copy read and `send_received` do), verifying or trusting the
 //! checksums; ours copying each segment into a slab (`split` + `push`); tun-rs 2.8.16's
 //! `gso_split` into buffers + `GROTable::apply_gro` (which merges in place). Segments carry
@@ -14,7 +14,7 @@ use std::hint::black_box;
 
 use tcp_gro::{ChecksumStatus, Coalescer, Config, IoSliceBuf, PacketSource};
 use tcp_tso::testdata::SuperPacket;
-use tcp_tso::{SegmentRef, Span};
+use tcp_tso::{Plan, SegmentRef, Span};
 use virtio_net_hdr::VirtioNetHdr;
 
 use crate::timing::Timer;
@@ -124,16 +124,17 @@ impl Ours {
     /// Payloads in place: split the headers out, coalesce the two-part segments, walk each
     /// output's slices. Returns (outputs, bytes in the slices).
     pub fn in_place(&mut self, case: &Case, csum: ChecksumStatus) -> (usize, usize) {
-        let n = tcp_tso::split_headers(
-            &case.hdr,
-            &case.packet,
-            0,
-            &mut self.headers,
-            HEADROOM,
-            &mut self.segs,
-        )
-        .expect("split")
-        .segments;
+        let n = Plan::new(&case.hdr, &case.packet)
+            .and_then(|p| {
+                p.split_headers(
+                    &case.packet,
+                    0,
+                    tcp_tso::Slab::new(&mut self.headers, HEADROOM),
+                    &mut self.segs,
+                )
+            })
+            .expect("split")
+            .segments;
         let src = Parts {
             headers: &self.headers,
             packet: &case.packet,
@@ -149,16 +150,17 @@ impl Ours {
 
     /// Each segment copied into a slab, then coalesced from there.
     pub fn copied(&mut self, case: &Case) -> (usize, usize) {
-        let n = tcp_tso::split(
-            &case.hdr,
-            &case.packet,
-            0,
-            &mut self.slab,
-            HEADROOM,
-            &mut self.spans,
-        )
-        .expect("split")
-        .segments;
+        let n = Plan::new(&case.hdr, &case.packet)
+            .and_then(|p| {
+                p.split(
+                    &case.packet,
+                    0,
+                    tcp_tso::Slab::new(&mut self.slab, HEADROOM),
+                    &mut self.spans,
+                )
+            })
+            .expect("split")
+            .segments;
         let src = Slab {
             slab: &self.slab,
             spans: &self.spans[..n],

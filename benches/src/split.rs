@@ -7,7 +7,7 @@
 use std::hint::black_box;
 
 use tcp_tso::testdata::SuperPacket;
-use tcp_tso::{SegmentRef, Span};
+use tcp_tso::{Plan, SegmentRef, Slab, Span};
 use virtio_net_hdr::VirtioNetHdr;
 
 use crate::timing::Timer;
@@ -90,38 +90,41 @@ impl Out {
 
 /// Ours, into separate buffers. Returns the segment count.
 pub fn ours_buffers(case: &Case, out: &mut Out) -> usize {
-    tcp_tso::split_to_buffers(&case.hdr, &case.packet, 0, &mut out.bufs, &mut out.lens)
+    Plan::new(&case.hdr, &case.packet)
+        .and_then(|p| p.split_to_buffers(&case.packet, 0, &mut out.bufs, &mut out.lens))
         .expect("split")
         .segments
 }
 
 /// Ours, into one slab with [`HEADROOM`] before every segment.
 pub fn ours_slab(case: &Case, out: &mut Out) -> usize {
-    tcp_tso::split(
-        &case.hdr,
-        &case.packet,
-        0,
-        &mut out.slab,
-        HEADROOM,
-        &mut out.spans,
-    )
-    .expect("split")
-    .segments
+    Plan::new(&case.hdr, &case.packet)
+        .and_then(|p| {
+            p.split(
+                &case.packet,
+                0,
+                Slab::new(&mut out.slab, HEADROOM),
+                &mut out.spans,
+            )
+        })
+        .expect("split")
+        .segments
 }
 
 /// Ours, headers only: each segment's headers into a small buffer with [`HEADROOM`] before
 /// them, the payload summed where it lies.
 pub fn ours_headers(case: &Case, out: &mut Out) -> usize {
-    tcp_tso::split_headers(
-        &case.hdr,
-        &case.packet,
-        0,
-        &mut out.headers,
-        HEADROOM,
-        &mut out.segs,
-    )
-    .expect("split")
-    .segments
+    Plan::new(&case.hdr, &case.packet)
+        .and_then(|p| {
+            p.split_headers(
+                &case.packet,
+                0,
+                Slab::new(&mut out.headers, HEADROOM),
+                &mut out.segs,
+            )
+        })
+        .expect("split")
+        .segments
 }
 
 /// Our virtio header as tun-rs's type, field by field.

@@ -117,7 +117,8 @@ fuzz_target!(|input: Input| {
         }
         let n = out.materialize(&mut buf).unwrap();
         let hdr = out.vnet_hdr();
-        let split = tcp_tso::split_to_buffers(&hdr, &buf[..n], 0, &mut bufs, &mut lens)
+        let split = tcp_tso::Plan::new(&hdr, &buf[..n])
+            .and_then(|p| p.split_to_buffers(&buf[..n], 0, &mut bufs, &mut lens))
             .expect("tcp-tso accepts every super-packet we emit");
         assert_eq!(split.segments, out.indices().len());
         let first = &packets[out.indices()[0]];

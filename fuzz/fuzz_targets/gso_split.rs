@@ -10,7 +10,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tcp_tso::{SegmentRef, Span, SplitError};
+use tcp_tso::{SegmentRef, Slab, Span, SplitError};
 use virtio_net_hdr::VirtioNetHdr;
 
 fuzz_target!(|data: &[u8]| {
@@ -28,34 +28,61 @@ fuzz_target!(|data: &[u8]| {
 
     let mut slab = vec![0u8; room];
     let mut spans = vec![Span::default(); nspans];
-    let res = tcp_tso::split(hdr, packet, first, &mut slab, headroom, &mut spans);
+    // Decoding is the one step that sees the header: a malformed one ends here, typed.
+    let Ok(plan) = tcp_tso::Plan::new(hdr, packet) else {
+        return;
+    };
+    if let Some(short) = packet.len().checked_sub(1) {
+        // A plan applies only to its own packet.
+        let r = plan.split(
+            &packet[..short],
+            first,
+            Slab::new(&mut slab, headroom),
+            &mut spans,
+        );
+        assert!(r.is_err(), "a plan split a packet of another length");
+    }
+    let res = plan.split(packet, first, Slab::new(&mut slab, headroom), &mut spans);
     let (written, used) = match res {
         Ok(s) => (s.segments, s.used),
-        Err(SplitError::OutOfRoom { written, used, resume_at }) => {
+        Err(SplitError::OutOfRoom {
+            written,
+            used,
+            resume_at,
+        }) => {
             assert_eq!(resume_at, first + written);
             (written, used)
         }
         Err(_) => (0, 0),
     };
-    assert!(written <= nspans, "{written} segments reported with {nspans} spans");
+    assert!(
+        written <= nspans,
+        "{written} segments reported with {nspans} spans"
+    );
     assert!(used <= room);
     let mut end = 0;
     for s in &spans[..written] {
-        assert!(s.offset >= end + headroom, "span {s:?} overlaps the previous or its headroom");
-        assert!(s.offset + s.len <= room, "span {s:?} outside the {room}-byte slab");
+        assert!(
+            s.offset >= end + headroom,
+            "span {s:?} overlaps the previous or its headroom"
+        );
+        assert!(
+            s.offset + s.len <= room,
+            "span {s:?} outside the {room}-byte slab"
+        );
         end = s.offset + s.len;
     }
     assert_eq!(end, used);
     if written == 0 {
         return;
     }
-    let count = tcp_tso::segment_count(hdr, packet).expect("split succeeded, count must too");
+    let count = plan.segments();
     assert!(first + written <= count);
 
     // Separate buffers: the same bytes.
     let mut bufs: Vec<Vec<u8>> = spans[..written].iter().map(|s| vec![0u8; s.len]).collect();
     let mut lens = vec![0usize; written];
-    match tcp_tso::split_to_buffers(hdr, packet, first, &mut bufs, &mut lens) {
+    match plan.split_to_buffers(packet, first, &mut bufs, &mut lens) {
         Ok(_) | Err(SplitError::OutOfRoom { .. }) => {}
         Err(e) => panic!("buffers failed where the slab worked: {e}"),
     }
@@ -65,10 +92,9 @@ fuzz_target!(|data: &[u8]| {
     }
 
     // Headers only: each header part followed by its payload in the packet.
-    let plan = tcp_tso::Plan::new(hdr, packet).expect("split succeeded, the plan must too");
     let mut headers = vec![0u8; plan.header_room(first, headroom)];
     let mut segs = vec![SegmentRef::default(); written];
-    match tcp_tso::split_headers(hdr, packet, first, &mut headers, headroom, &mut segs) {
+    match plan.split_headers(packet, first, Slab::new(&mut headers, headroom), &mut segs) {
         Ok(_) | Err(SplitError::OutOfRoom { .. }) => {}
         Err(e) => panic!("headers-only failed where the slab worked: {e}"),
     }
@@ -86,7 +112,8 @@ fuzz_target!(|data: &[u8]| {
         big[at..].copy_from_slice(packet);
         let end = big.len();
         let mut spans2 = vec![Span::default(); count];
-        let out = tcp_tso::split_in_place(hdr, &mut big, at..end, headroom, &mut spans2)
+        let out = plan
+            .split_in_place(Slab::new(&mut big, headroom), at..end, &mut spans2)
             .expect("in-place failed where the slab worked");
         assert_eq!(out.segments, count);
         assert_eq!(spans2[..], spans[..written]);

@@ -1,7 +1,7 @@
 //! GRO over a batch of up to 128 arbitrary packets — raw bytes, or valid TCP segments built
 //! from arbitrary header fields and then optionally corrupted — pushed with arbitrary checksum
 //! modes, each packet in one piece or in two parts (cut at its TCP header's end, as
-//! `tcp_tso::split_headers` leaves segments, or anywhere): no panic; every output index valid
+//! `tcp_tso::Plan::split_headers` leaves segments, or anywhere): no panic; every output index valid
 //! and used once; payload bytes out equal payload bytes in; every merged packet's bytes are its
 //! members' payloads and its header passes `check_emit`; pass-through packets are untouched
 //! behind a zeroed header.

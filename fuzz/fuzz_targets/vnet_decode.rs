@@ -17,14 +17,20 @@ fuzz_target!(|data: &[u8]| {
             assert!(g.header_len <= packet.len());
             assert_eq!(g.l4_offset + g.l4_header_len, g.header_len);
         }
-        Ok(Offload::Partial { csum_start, csum_offset }) => {
+        Ok(Offload::Partial {
+            csum_start,
+            csum_offset,
+        }) => {
             assert!(csum_start + csum_offset + 2 <= packet.len());
         }
         Ok(Offload::None | Offload::DataValid) | Err(_) => {}
     }
     let kernel = hdr.check_kernel(packet);
     if hdr.check_emit(packet).is_ok() {
-        assert!(kernel.is_ok(), "emit-valid header rejected by the kernel rules: {kernel:?}");
+        assert!(
+            kernel.is_ok(),
+            "emit-valid header rejected by the kernel rules: {kernel:?}"
+        );
     }
     if let Ok(info) = inet_hdr::classify(packet) {
         assert!(info.l4_offset <= packet.len());

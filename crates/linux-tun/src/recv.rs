@@ -4,7 +4,7 @@
 use std::io::{self, IoSliceMut};
 use std::sync::Arc;
 
-use tcp_tso::{ChecksumStatus, Plan, SegmentRef, Span, SplitError};
+use tcp_tso::{ChecksumStatus, Plan, SegmentRef, Slab, Span, SplitError};
 use virtio_net_hdr::{GsoType, VirtioNetHdr};
 
 use crate::device::{Control, Queue};
@@ -417,7 +417,8 @@ impl<'a> Iterator for IterMut<'a> {
 /// reader's buffer until the next call has room.
 #[derive(Clone, Copy, Debug)]
 struct Pending {
-    hdr: [u8; 12],
+    /// Decoded once, when the frame was read.
+    plan: Plan,
     len: usize,
     next_segment: usize,
 }
@@ -541,7 +542,7 @@ impl Reader {
         // belongs (right after its headroom), the next `b` bytes `gap` further on, and the
         // rest in the spill buffer. The gap is where a super-packet's segments spread: split in
         // place, segment k ends by the end of its own payload in the input when the input
-        // starts far enough in (tcp_tso::split_in_place), so the payload is copied once, into
+        // starts far enough in (`Plan::split_in_place`), so the payload is copied once, into
         // its segment, instead of first being moved out of the way.
         let a = avail.min(FIRST_PART);
         let want_gap =
@@ -588,15 +589,20 @@ impl Reader {
             // Spilled: make it contiguous in the spill buffer and split from there.
             self.spill[..a].copy_from_slice(&batch.slab[pos..pos + a]);
             self.spill[a..k].copy_from_slice(&batch.slab[second..second + b]);
-            self.pending = Some(Pending {
-                hdr: self.hdr,
-                len,
-                next_segment: 0,
-            });
             if self.is_gso() {
                 bump(&dev.counters.super_packets_read, 1);
             }
-            self.drain_pending(batch);
+            match Plan::new(&self.header(), &self.spill[..len]) {
+                Ok(plan) => {
+                    self.pending = Some(Pending {
+                        plan,
+                        len,
+                        next_segment: 0,
+                    });
+                    self.drain_pending(batch);
+                }
+                Err(e) => self.drop_frame(drop_reason(e)),
+            }
             return Ok(());
         }
         let hdr = self.header();
@@ -613,9 +619,19 @@ impl Reader {
             batch.slab.copy_within(second..second + (len - a), pos + a);
             pos
         };
+        if gso {
+            bump(&dev.counters.super_packets_read, 1);
+        }
+        let plan = match Plan::new(&hdr, &batch.slab[start..start + len]) {
+            Ok(plan) => plan,
+            Err(e) => {
+                self.drop_frame(drop_reason(e));
+                return Ok(());
+            }
+        };
         if !gso {
             let pkt = &mut batch.slab[pos..pos + len];
-            match tcp_tso::finish_in_place(&hdr, pkt) {
+            match plan.finish_in_place(pkt) {
                 Ok(state) => {
                     batch.push(pos, len, state);
                     batch.used = pos + len;
@@ -624,18 +640,15 @@ impl Reader {
             }
             return Ok(());
         }
-        bump(&dev.counters.super_packets_read, 1);
-        if batch.zero_copy && self.split_headers(batch, &hdr, start, len) {
+        if batch.zero_copy && self.split_headers(batch, &plan, start, len) {
             return Ok(());
         }
         let room = batch.cap - batch.meta.len();
         let base = batch.used;
         let input = (start - base)..(start - base + len);
-        match tcp_tso::split_in_place(
-            &hdr,
-            &mut batch.slab[base..],
+        match plan.split_in_place(
+            Slab::new(&mut batch.slab[base..], batch.headroom),
             input,
-            batch.headroom,
             &mut batch.spans[..room],
         ) {
             Ok(s) => {
@@ -652,7 +665,7 @@ impl Reader {
                 // All or nothing in place: move it aside and deliver what fits now.
                 self.spill[..len].copy_from_slice(&batch.slab[start..start + len]);
                 self.pending = Some(Pending {
-                    hdr: self.hdr,
+                    plan,
                     len,
                     next_segment: 0,
                 });
@@ -669,30 +682,21 @@ impl Reader {
     fn split_headers(
         &mut self,
         batch: &mut RecvBatch,
-        hdr: &VirtioNetHdr,
+        plan: &Plan,
         start: usize,
         len: usize,
     ) -> bool {
         let end = start + len;
-        let plan = match Plan::new(hdr, &batch.slab[start..end]) {
-            Ok(p) => p,
-            Err(e) => {
-                self.drop_frame(drop_reason(e));
-                return true;
-            }
-        };
         let room = batch.cap - batch.meta.len();
         let headers = plan.header_room(0, batch.headroom);
         if plan.segments() > room || batch.slab.len() - end < headers {
             return false;
         }
         let (front, back) = batch.slab.split_at_mut(end);
-        let r = tcp_tso::split_headers_planned(
-            &plan,
+        let r = plan.split_headers(
             &front[start..],
             0,
-            back,
-            batch.headroom,
+            Slab::new(back, batch.headroom),
             &mut batch.segs[..room],
         );
         let s = match r {
@@ -730,16 +734,13 @@ impl Reader {
         let Some(p) = self.pending.take() else {
             return;
         };
-        let hdr = header_from(&p.hdr, self.q.dev.vnet_len);
         let room = batch.cap - batch.meta.len();
         let base = batch.used;
         let slab = batch.slab.get_mut(base..).unwrap_or_default();
-        let r = tcp_tso::split(
-            &hdr,
+        let r = p.plan.split(
             &self.spill[..p.len],
             p.next_segment,
-            slab,
-            batch.headroom,
+            Slab::new(slab, batch.headroom),
             &mut batch.spans[..room],
         );
         let (written, used, checksum) = match r {
@@ -861,7 +862,9 @@ mod tests {
         let mut want = Vec::new();
         let mut slab = vec![0u8; 200_000];
         let mut spans = vec![Span::default(); 64];
-        let s = tcp_tso::split(&hdr, &pkt, 0, &mut slab, 0, &mut spans).unwrap();
+        let s = Plan::new(&hdr, &pkt)
+            .and_then(|p| p.split(&pkt, 0, Slab::new(&mut slab, 0), &mut spans))
+            .unwrap();
         for sp in &spans[..s.segments] {
             want.push(slab[sp.range()].to_vec());
         }
@@ -890,7 +893,9 @@ mod tests {
         let pkt = virtio_net_hdr::testdata::ipv4_tcp_super_packet(45, 1400);
         let mut slab = vec![0u8; 200_000];
         let mut spans = vec![Span::default(); 64];
-        let s = tcp_tso::split(&hdr, &pkt, 0, &mut slab, 0, &mut spans).unwrap();
+        let s = Plan::new(&hdr, &pkt)
+            .and_then(|p| p.split(&pkt, 0, Slab::new(&mut slab, 0), &mut spans))
+            .unwrap();
         rx.__inject_frame(&frame(hdr, &pkt));
         let mut batch = RecvBatch::new(64, 32).zero_copy_split(true);
         assert_eq!(rx.recv(&mut batch).unwrap(), s.segments);
@@ -1005,7 +1010,7 @@ mod tests {
         }
 
         /// Header fields mutated around a valid super-packet: the result is exactly what
-        /// `tcp_tso::split` produces in one go, or one counted drop.
+        /// `Plan::split` produces in one go, or one counted drop.
         #[test]
         fn mutated_headers_match_a_one_shot_split(
             segments in 1usize..30,
@@ -1025,7 +1030,8 @@ mod tests {
             let mut want = Vec::new();
             let mut slab = vec![0u8; 200_000];
             let mut spans = vec![Span::default(); 70_000];
-            let expected = tcp_tso::split(h, p, 0, &mut slab, 0, &mut spans)
+            let expected = Plan::new(h, p)
+                .and_then(|plan| plan.split(p, 0, Slab::new(&mut slab, 0), &mut spans))
                 .map(|s| {
                     for sp in &spans[..s.segments] {
                         want.push(slab[sp.range()].to_vec());

@@ -5,7 +5,7 @@
 //! super-packet with a GSO header as if a peer had sent it; TUN B with no offloads (and no
 //! vnet header), so the kernel must segment the forwarded super-packet in software
 //! (`tcp_gso_segment` + `inet_gso_segment` / `ipv6_gso_segment`) before handing it to us. We
-//! read the segments from B and compare them byte for byte with what `tcp_tso::split` makes
+//! read the segments from B and compare them byte for byte with what `tcp_tso::Plan::split` makes
 //! of the same input.
 //!
 //! Forwarding decrements the IPv4 TTL / IPv6 hop limit (and `ip_decrease_ttl` updates the IPv4
@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use inet_hdr::{IpVersion, Ipv4Header, Ipv6Header, TcpFlags, classify};
 use linux_tun::Tun;
 use tcp_tso::testdata::SuperPacket;
-use tcp_tso::{Span, split};
+use tcp_tso::{Slab, Span};
 use testkit::{Netns, require_root};
 
 const SRC4: [u8; 4] = [10, 88, 1, 2];
@@ -125,7 +125,9 @@ fn our_segments(sp: &SuperPacket) -> Vec<Vec<u8>> {
     let plan = tcp_tso::Plan::new(&hdr, &pkt).unwrap();
     let mut slab = vec![0u8; plan.room(0, 0)];
     let mut spans = vec![Span::default(); plan.segments()];
-    let out = split(&hdr, &pkt, 0, &mut slab, 0, &mut spans).unwrap();
+    let out = plan
+        .split(&pkt, 0, Slab::new(&mut slab, 0), &mut spans)
+        .unwrap();
     spans[..out.segments]
         .iter()
         .map(|s| {

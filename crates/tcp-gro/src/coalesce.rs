@@ -260,7 +260,7 @@ impl Coalescer {
     /// [`push`](Self::push) for a packet held in two parts: `head` followed by `tail` (the
     /// packet's [`PacketSource::parts`] at [`drain`](Self::drain) time). It may merge when
     /// `head` is exactly its IP + TCP headers and `tail` its payload — a segment as
-    /// `tcp_tso::split_headers` leaves it, payload not copied — or when `tail` is empty; any
+    /// `tcp_tso::Plan::split_headers` leaves it, payload not copied — or when `tail` is empty; any
     /// other split is passed through whole, as if it were not TCP. A merged output's payload
     /// slices are the members' tails, so a super-packet split without copying is written from
     /// where its payload already lies.
@@ -1249,7 +1249,7 @@ mod tests {
             ..ProptestConfig::default()
         })]
 
-        /// Packets pushed as headers + payload (how `tcp_tso::split_headers` leaves segments)
+        /// Packets pushed as headers + payload (how `tcp_tso::Plan::split_headers` leaves segments)
         /// give exactly the output of the same packets in one piece, on the hot path and off;
         /// a packet cut anywhere else is passed through whole, and every merged output is its
         /// members' payloads behind one header.

@@ -125,7 +125,7 @@ pub use output::{Drain, Output, Payloads, TooSmall};
 /// ```
 ///
 /// A source may also hold a packet in two parts, e.g. its headers in one buffer and its payload
-/// still in the super-packet it was split from (`tcp_tso::split_headers`): `packet` gives the
+/// still in the super-packet it was split from (`tcp_tso::Plan::split_headers`): `packet` gives the
 /// first part and [`parts`](PacketSource::parts) both; push such packets with
 /// [`Coalescer::push_parts`].
 pub trait PacketSource {

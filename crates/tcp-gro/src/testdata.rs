@@ -325,7 +325,7 @@ pub fn train(base: &Segment, seq0: u32, n: usize, mss: usize) -> Vec<Vec<u8>> {
 }
 
 /// Packets held in two parts each, (first part, second part) — e.g. headers and payload, the
-/// way `tcp_tso::split_headers` leaves segments — as a [`PacketSource`](crate::PacketSource)
+/// way `tcp_tso::Plan::split_headers` leaves segments — as a [`PacketSource`](crate::PacketSource)
 /// for [`Coalescer::push_parts`](crate::Coalescer::push_parts).
 ///
 /// ```

@@ -119,7 +119,9 @@ fn bad_first_segment_found_at_drain_splits_the_run() {
     );
     let mut bufs = vec![vec![0u8; 200]; 2];
     let mut lens = [0; 2];
-    tcp_tso::split_to_buffers(&out[1].vnet, &out[1].bytes, 0, &mut bufs, &mut lens).unwrap();
+    tcp_tso::Plan::new(&out[1].vnet, &out[1].bytes)
+        .and_then(|p| p.split_to_buffers(&out[1].bytes, 0, &mut bufs, &mut lens))
+        .unwrap();
     assert_eq!(&bufs[0][..lens[0]], &packets[1][..]);
     assert_eq!(&bufs[1][..lens[1]], &packets[2][..]);
     // Two members, bad head: both pass through.

@@ -165,7 +165,8 @@ fn check_round_trip(packets: &[Vec<u8>], outs: &[Out]) -> Result<(), TestCaseErr
         }
         let mut bufs = vec![vec![0u8; 65536]; o.indices.len()];
         let mut lens = vec![0usize; o.indices.len()];
-        let r = tcp_tso::split_to_buffers(&o.vnet, &o.bytes, 0, &mut bufs, &mut lens);
+        let r = tcp_tso::Plan::new(&o.vnet, &o.bytes)
+            .and_then(|p| p.split_to_buffers(&o.bytes, 0, &mut bufs, &mut lens));
         prop_assert!(r.is_ok(), "split failed: {r:?}");
         let r = r.unwrap();
         prop_assert_eq!(r.segments, o.indices.len());

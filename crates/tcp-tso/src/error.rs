@@ -29,7 +29,7 @@ pub enum SplitError {
         /// Index (within the packet) of the first segment not written.
         resume_at: usize,
         /// Bytes of the slab used by the written segments (headroom included); 0 for
-        /// [`split_to_buffers`](crate::split_to_buffers).
+        /// [`split_to_buffers`](crate::Plan::split_to_buffers).
         used: usize,
     },
     /// `first_segment` is not below the packet's segment count.
@@ -39,7 +39,7 @@ pub enum SplitError {
         /// How many segments the packet has.
         segments: usize,
     },
-    /// The `input` range of [`split_in_place`](crate::split_in_place) does not lie inside
+    /// The `input` range of [`split_in_place`](crate::Plan::split_in_place) does not lie inside
     /// the slab.
     InputOutsideSlab {
         /// Start of the range.
@@ -49,7 +49,7 @@ pub enum SplitError {
         /// Slab length.
         slab_len: usize,
     },
-    /// [`finish_in_place`](crate::finish_in_place) was given a GSO header: the packet must be
+    /// [`finish_in_place`](crate::Plan::finish_in_place) was given a GSO header: the packet must be
     /// split, not finished.
     NeedsSplit,
 }

@@ -12,10 +12,14 @@ use crate::{ChecksumStatus, Malformed, Span, SplitError};
 /// headers; it holds no borrow, so a caller can size its storage before splitting.
 ///
 /// ```
-/// use tcp_tso::Plan;
-/// use virtio_net_hdr::VirtioNetHdr;
-/// let pkt = virtio_net_hdr::testdata::ipv4_tcp_super_packet(3, 1000);
-/// let hdr = VirtioNetHdr::tcp_gso(inet_hdr::IpVersion::V4, 20, 20, 1000, false);
+/// use tcp_tso::{IpVersion, Plan, VirtioNetHdr};
+/// // 3 × 1000 bytes of payload behind IPv4 (total length 3040) and TCP headers.
+/// let mut pkt = vec![
+///     0x45, 0, 0x0b, 0xe0, 0, 1, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+///     0x30, 0x39, 0x01, 0xbb, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x10, 0xff, 0xff, 0, 0, 0, 0,
+/// ];
+/// pkt.resize(40 + 3000, 0xab);
+/// let hdr = VirtioNetHdr::tcp_gso(IpVersion::V4, 20, 20, 1000, false);
 /// let plan = Plan::new(&hdr, &pkt)?;
 /// assert_eq!(plan.segments(), 3);
 /// assert_eq!(plan.segment_len(2), 40 + 1000);
@@ -86,7 +90,7 @@ impl Plan {
     /// As [`Plan::new`], except header decoding errors.
     ///
     /// ```
-    /// use virtio_net_hdr::Offload;
+    /// use tcp_tso::Offload;
     /// let plan = tcp_tso::Plan::from_offload(Offload::DataValid, &[0x45; 20])?;
     /// assert_eq!((plan.segments(), plan.checksum_status()), (1, tcp_tso::ChecksumStatus::KnownGood));
     /// # Ok::<(), tcp_tso::SplitError>(())
@@ -161,15 +165,19 @@ impl Plan {
         }
     }
 
-    /// Header-buffer bytes [`split_headers`](crate::split_headers) needs for segments
+    /// Header-buffer bytes [`split_headers`](Self::split_headers) needs for segments
     /// `first_segment..` with `headroom` bytes before each (0 if `first_segment` is past the
     /// end; `usize::MAX` if it overflows).
     ///
     /// ```
-    /// use virtio_net_hdr::VirtioNetHdr;
-    /// let pkt = virtio_net_hdr::testdata::ipv4_tcp_super_packet(3, 1000);
-    /// let hdr = VirtioNetHdr::tcp_gso(inet_hdr::IpVersion::V4, 20, 20, 1000, false);
-    /// let plan = tcp_tso::Plan::new(&hdr, &pkt)?;
+    /// use tcp_tso::{IpVersion, Plan, VirtioNetHdr};
+    /// let mut pkt = vec![
+    ///     0x45, 0, 0x0b, 0xe0, 0, 1, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+    ///     0x30, 0x39, 0x01, 0xbb, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x10, 0xff, 0xff, 0, 0, 0, 0,
+    /// ];
+    /// pkt.resize(40 + 3000, 0xab);
+    /// let hdr = VirtioNetHdr::tcp_gso(IpVersion::V4, 20, 20, 1000, false);
+    /// let plan = Plan::new(&hdr, &pkt)?;
     /// assert_eq!(plan.header_room(0, 16), 3 * (16 + 40));
     /// # Ok::<(), tcp_tso::SplitError>(())
     /// ```

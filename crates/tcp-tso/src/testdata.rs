@@ -14,7 +14,7 @@ use zerocopy::byteorder::network_endian::{U16, U32};
 /// use tcp_tso::testdata::SuperPacket;
 /// let (hdr, pkt) = SuperPacket::v6(3000, 1000).ipv6_dest_opts(8).build();
 /// assert_eq!(hdr.csum_start(), 48);
-/// assert_eq!(tcp_tso::segment_count(&hdr, &pkt), Ok(3));
+/// assert_eq!(tcp_tso::Plan::new(&hdr, &pkt).map(|p| p.segments()), Ok(3));
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SuperPacket {

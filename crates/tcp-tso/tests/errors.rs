@@ -3,10 +3,9 @@
 
 use inet_hdr::{IpVersion, ParseError, TcpFlags};
 use tcp_tso::testdata::SuperPacket;
-use tcp_tso::{
-    ChecksumStatus, Malformed, Plan, Span, SplitError, finish_in_place, segment_count, split,
-    split_in_place, split_to_buffers,
-};
+use tcp_tso::{ChecksumStatus, Malformed, Plan, Span, SplitError};
+mod common;
+use common::{finish_in_place, segment_count, split, split_in_place, split_to_buffers};
 use virtio_net_hdr::{Error as HdrError, Flags, GsoKind, GsoType, VirtioNetHdr};
 
 fn err(hdr: &VirtioNetHdr, pkt: &[u8]) -> SplitError {

@@ -4,9 +4,9 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tcp_tso::testdata::SuperPacket;
-use tcp_tso::{
-    Plan, Span, finish_in_place, segment_count, split, split_in_place, split_to_buffers,
-};
+use tcp_tso::{Plan, Span};
+mod common;
+use common::{finish_in_place, segment_count, split, split_in_place, split_to_buffers};
 use virtio_net_hdr::VirtioNetHdr;
 
 struct Counting;

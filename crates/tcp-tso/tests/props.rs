@@ -6,9 +6,9 @@
 use inet_hdr::{IpVersion, TcpFlags};
 use proptest::prelude::*;
 use tcp_tso::testdata::SuperPacket;
-use tcp_tso::{
-    Plan, SegmentRef, Span, SplitError, split, split_headers, split_in_place, split_to_buffers,
-};
+use tcp_tso::{Plan, SegmentRef, Span, SplitError};
+mod common;
+use common::{finish_in_place, split, split_headers, split_in_place, split_to_buffers};
 use virtio_net_hdr::VirtioNetHdr;
 
 fn arb_packet() -> impl Strategy<Value = SuperPacket> {
@@ -265,6 +265,6 @@ proptest! {
         let end = slab.len();
         let _ = split_in_place(h, &mut slab, at..end, headroom, &mut spans);
         let mut q = packet.clone();
-        let _ = tcp_tso::finish_in_place(h, &mut q);
+        let _ = finish_in_place(h, &mut q);
     }
 }

@@ -13,9 +13,9 @@
 //!   timestamps, ACK|ECE|CWR|FIN, seq 0xffffffff, 8 bytes at MSS 3.
 
 use inet_hdr::IpVersion;
-use tcp_tso::{
-    ChecksumStatus, SegmentRef, Span, split, split_headers, split_in_place, split_to_buffers,
-};
+use tcp_tso::{ChecksumStatus, SegmentRef, Span};
+mod common;
+use common::{finish_in_place, split, split_headers, split_in_place, split_to_buffers};
 use virtio_net_hdr::VirtioNetHdr;
 
 const V4_PLAIN_IN: &[u8] = &[
@@ -306,7 +306,7 @@ fn headers_only_non_gso() {
         (1, ChecksumStatus::KnownGood, 4 + 38)
     );
     let mut finished = packet.clone();
-    tcp_tso::finish_in_place(&hdr, &mut finished).unwrap();
+    finish_in_place(&hdr, &mut finished).unwrap();
     let s = segs[0];
     let two_part = [&headers[s.header.range()], &packet[s.payload.range()]].concat();
     assert_eq!(two_part, finished);
