@@ -458,7 +458,7 @@ impl Writer {
     ) -> Option<io::Error> {
         for i in 0..marks.status.len() {
             if let Some((p, tail)) = src.parts(i) {
-                self.gro.push_parts(i, p, tail, csum(i).into());
+                self.gro.push_parts(i, p, tail, csum(i));
             }
         }
         let dev = &self.q.dev;
