@@ -122,3 +122,5 @@ pub use recv::{IterMut, Reader, RecvBatch, RecvPacket, RecvPacketMut};
 pub use send::{GRO_DISABLE_AFTER, SendBatch, Writer};
 pub use stats::{DropReason, Event, Stats};
 pub use tcp_gro::ChecksumStatus;
+/// The virtio header's validation error, as carried by [`DropReason::BadHeader`].
+pub use virtio_net_hdr::Error as HeaderError;

@@ -86,6 +86,8 @@ pub use coalesce::Coalescer;
 /// unmodified; a [`KnownGood`](ChecksumStatus::KnownGood) one (from our own split, or
 /// authenticated by a tunnel's crypto) skips that work.
 pub use inet_csum::ChecksumStatus;
+// The types this crate's signatures return, so a user needs no other dependency.
+pub use virtio_net_hdr::{Flags, GsoType, VirtioNetHdr};
 #[cfg(feature = "std")]
 pub use output::IoSliceBuf;
 pub use output::{Drain, Output, Payloads, TooSmall};
