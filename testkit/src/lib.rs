@@ -1,4 +1,7 @@
-//! Fixtures for privileged tests: network namespaces that are always cleaned up.
+//! Fixtures for the workspace's tests, fuzz targets and benchmarks (never published).
+//!
+//! - [`packet`]: the one TCP/IP packet builder, for segments and super-packets alike.
+//! - Network namespaces that are always cleaned up, for the privileged tests.
 //!
 //! Tests that create TUN devices must not touch the host's network. [`Netns`] creates a
 //! uniquely named namespace (`ip netns add`), runs code inside it on a fresh thread
@@ -17,6 +20,8 @@
 //! assert!(here.contains("lo:"));
 //! ```
 #![forbid(unsafe_code)]
+
+pub mod packet;
 
 use std::fs::File;
 use std::os::fd::AsFd;
