@@ -22,10 +22,13 @@ use crate::{Ecn, ParseError, Protocol};
 ///
 /// ```
 /// use inet_hdr::Ipv4Header;
-/// let (ip, _) = Ipv4Header::ref_from_packet(inet_hdr::testdata::IPV4_TCP_SYN).unwrap();
+/// // TTL 64, DF, TCP, 10.0.0.1 → 10.0.0.2, valid checksum 0x26cd; 20 bytes of TCP follow.
+/// let mut packet = vec![0x45, 0, 0, 40, 0, 1, 0x40, 0, 64, 6, 0x26, 0xcd, 10, 0, 0, 1, 10, 0, 0, 2];
+/// packet.resize(40, 0);
+/// let (ip, _) = Ipv4Header::ref_from_packet(&packet).unwrap();
 /// assert_eq!((ip.version(), ip.ihl(), ip.header_len()), (4, 5, 20));
 /// assert!(ip.dont_fragment() && !ip.more_fragments());
-/// assert!(ip.verify_checksum(inet_hdr::testdata::IPV4_TCP_SYN));
+/// assert!(ip.verify_checksum(&packet));
 /// ```
 #[derive(
     Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned,
@@ -191,9 +194,9 @@ impl Ipv4Header {
     /// or IHL < 5.
     ///
     /// ```
-    /// let p = inet_hdr::testdata::IPV4_TCP_SYN;
-    /// let (ip, _) = inet_hdr::Ipv4Header::ref_from_packet(p).unwrap();
-    /// assert_eq!(inet_hdr::Ipv4Header::compute_checksum(p), Some(ip.checksum()));
+    /// let p = [0x45, 0, 0, 20, 0, 1, 0x40, 0, 64, 6, 0x26, 0xe1, 10, 0, 0, 1, 10, 0, 0, 2];
+    /// let (ip, _) = inet_hdr::Ipv4Header::ref_from_packet(&p).unwrap();
+    /// assert_eq!(inet_hdr::Ipv4Header::compute_checksum(&p), Some(ip.checksum()));
     /// ```
     #[inline]
     pub fn compute_checksum(packet: &[u8]) -> Option<u16> {
@@ -219,7 +222,7 @@ impl Ipv4Header {
     /// Recompute and store the checksum of a fixed 20-byte header (no options).
     ///
     /// ```
-    /// let mut p = inet_hdr::testdata::IPV4_TCP_SYN.to_vec();
+    /// let mut p = [0x45, 0, 0, 20, 0, 1, 0x40, 0, 64, 6, 0x26, 0xe1, 10, 0, 0, 1, 10, 0, 0, 2];
     /// let (ip, _) = inet_hdr::Ipv4Header::mut_from_packet(&mut p).unwrap();
     /// let good = ip.checksum();
     /// ip.set_checksum(0);

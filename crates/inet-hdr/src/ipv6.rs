@@ -18,7 +18,11 @@ use crate::{Ecn, ParseError, Protocol};
 ///
 /// ```
 /// use inet_hdr::Ipv6Header;
-/// let (ip, _) = Ipv6Header::ref_from_packet(inet_hdr::testdata::IPV6_TCP_SYN).unwrap();
+/// // Flow label 0x12345, no payload, next header TCP, hop limit 64, fd00::1 → fd00::2.
+/// let mut packet = vec![0x60, 0x01, 0x23, 0x45, 0, 0, 6, 64];
+/// packet.extend_from_slice(&[0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+/// packet.extend_from_slice(&[0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
+/// let (ip, _) = Ipv6Header::ref_from_packet(&packet).unwrap();
 /// assert_eq!(ip.version(), 6);
 /// assert_eq!(ip.hop_limit(), 64);
 /// assert_eq!(ip.flow_label(), 0x12345);

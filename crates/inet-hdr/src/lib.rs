@@ -7,11 +7,15 @@
 //!
 //! ```
 //! use inet_hdr::{classify, IpVersion, Ipv4Header, TcpHeader, Protocol};
-//! # let packet = inet_hdr::testdata::IPV4_TCP_SYN;
-//! let info = classify(packet)?;
+//! // IPv4 (TTL 64, DF, valid header checksum) 10.0.0.1 → 10.0.0.2, then a TCP SYN 40000 → 5201.
+//! let packet = [
+//!     0x45, 0, 0, 40, 0, 1, 0x40, 0, 64, 6, 0x26, 0xcd, 10, 0, 0, 1, 10, 0, 0, 2,
+//!     0x9c, 0x40, 0x14, 0x51, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02, 0xff, 0xff, 0, 0, 0, 0,
+//! ];
+//! let info = classify(&packet)?;
 //! assert_eq!(info.version, IpVersion::V4);
 //! assert_eq!(info.protocol, Protocol::TCP);
-//! let (ip, _) = Ipv4Header::ref_from_packet(packet)?;
+//! let (ip, _) = Ipv4Header::ref_from_packet(&packet)?;
 //! assert_eq!(ip.ttl(), 64);
 //! let (tcp, _) = TcpHeader::ref_from_packet(&packet[info.l4_offset..])?;
 //! assert!(tcp.flags().contains(inet_hdr::TcpFlags::SYN));
@@ -24,7 +28,6 @@ mod classify;
 mod ipv4;
 mod ipv6;
 mod tcp;
-pub mod testdata;
 mod udp;
 
 pub use classify::{IpInfo, IpVersion, ParseError, classify, classify_prefix};

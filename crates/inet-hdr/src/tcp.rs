@@ -90,10 +90,14 @@ impl core::ops::BitAnd for TcpFlags {
 ///
 /// ```
 /// use inet_hdr::{TcpHeader, TcpFlags};
-/// let p = inet_hdr::testdata::IPV4_TCP_SYN;
-/// let (tcp, _) = TcpHeader::ref_from_packet(&p[20..]).unwrap();
+/// // 40000 → 5201, SYN, data offset 6: MSS 1460 follows the fixed 20 bytes.
+/// let segment = [
+///     0x9c, 0x40, 0x14, 0x51, 0, 0, 0, 1, 0, 0, 0, 0, 0x60, 0x02, 0xff, 0xff, 0, 0, 0, 0,
+///     2, 4, 0x05, 0xb4,
+/// ];
+/// let (tcp, options) = TcpHeader::ref_from_packet(&segment).unwrap();
 /// assert_eq!((tcp.src_port(), tcp.dst_port()), (40000, 5201));
-/// assert_eq!(tcp.header_len(), 40);
+/// assert_eq!((tcp.header_len(), options), (24, &[2, 4, 0x05, 0xb4][..]));
 /// assert_eq!(tcp.flags(), TcpFlags::SYN);
 /// ```
 #[derive(
