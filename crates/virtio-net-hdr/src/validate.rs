@@ -82,7 +82,12 @@ impl<O: ByteOrder> VirtioNetHdr<O> {
     ///
     /// ```
     /// use virtio_net_hdr::{VirtioNetHdr, Offload, Error};
-    /// let pkt = virtio_net_hdr::testdata::ipv4_tcp_super_packet(1, 10);
+    /// // IPv4 (total length 50) + TCP (ACK) headers and 10 bytes of payload.
+    /// let mut pkt = vec![
+    ///     0x45, 0, 0x00, 0x32, 0, 1, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+    ///     0x9c, 0x40, 0x14, 0x51, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x10, 0xff, 0xff, 0, 0, 0, 0,
+    /// ];
+    /// pkt.resize(50, 0xab);
     /// assert_eq!(VirtioNetHdr::plain().decode(&pkt), Ok(Offload::None));
     /// let mut h = VirtioNetHdr::needs_csum(20, 16);
     /// assert!(matches!(h.decode(&pkt), Ok(Offload::Partial { csum_start: 20, csum_offset: 16 })));
@@ -170,7 +175,7 @@ impl<O: ByteOrder> VirtioNetHdr<O> {
     /// As [`decode`](Self::decode).
     ///
     /// ```
-    /// let pkt = virtio_net_hdr::testdata::ipv4_tcp_super_packet(1, 10);
+    /// let pkt = [0x45, 0, 0, 20, 0, 1, 0x40, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2];
     /// assert_eq!(virtio_net_hdr::VirtioNetHdr::plain().gso(&pkt), Ok(None));
     /// ```
     pub fn gso(&self, packet: &[u8]) -> Result<Option<Gso>, Error> {
@@ -190,7 +195,12 @@ impl<O: ByteOrder> VirtioNetHdr<O> {
     ///
     /// ```
     /// use virtio_net_hdr::{VirtioNetHdr, Error};
-    /// let pkt = virtio_net_hdr::testdata::ipv4_tcp_super_packet(3, 100);
+    /// // A super-packet as read from a TUN: IPv4 + TCP headers, 3 × 100 bytes of payload.
+    /// let mut pkt = vec![
+    ///     0x45, 0, 0x01, 0x54, 0, 1, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+    ///     0x9c, 0x40, 0x14, 0x51, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x10, 0xff, 0xff, 0, 0, 0, 0,
+    /// ];
+    /// pkt.resize(340, 0xab);
     /// let h = VirtioNetHdr::tcp_gso(inet_hdr::IpVersion::V4, 20, 20, 100, false);
     /// assert_eq!(h.check_kernel(&pkt), Ok(()));
     /// let mut bad = h;
@@ -321,7 +331,12 @@ impl<O: ByteOrder> VirtioNetHdr<O> {
     ///
     /// ```
     /// use virtio_net_hdr::{VirtioNetHdr, Error};
-    /// let pkt = virtio_net_hdr::testdata::ipv4_tcp_super_packet(1, 100);
+    /// // IPv4 + TCP headers, 100 bytes of payload.
+    /// let mut pkt = vec![
+    ///     0x45, 0, 0x00, 0x8c, 0, 1, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+    ///     0x9c, 0x40, 0x14, 0x51, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x10, 0xff, 0xff, 0, 0, 0, 0,
+    /// ];
+    /// pkt.resize(140, 0xab);
     /// // One segment's worth of payload behind a GSO header: the kernel takes it, we never write it.
     /// let h = VirtioNetHdr::tcp_gso(inet_hdr::IpVersion::V4, 20, 20, 100, false);
     /// assert_eq!(h.check_kernel(&pkt), Ok(()));

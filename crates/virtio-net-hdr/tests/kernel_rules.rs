@@ -2,8 +2,18 @@
 
 use inet_hdr::IpVersion;
 use proptest::prelude::*;
-use virtio_net_hdr::testdata::ipv4_tcp_super_packet;
+use testkit::packet::TcpPacket;
 use virtio_net_hdr::{Error, Flags, GsoKind, GsoType, Offload, VirtioNetHdr};
+
+/// An IPv4 TCP super-packet as a TUN hands it out: `segments × mss` payload bytes, byte `i`
+/// being `i as u8`.
+fn ipv4_tcp_super_packet(segments: usize, mss: usize) -> Vec<u8> {
+    let payload: Vec<u8> = (0..segments * mss).map(|i| i as u8).collect();
+    TcpPacket::super_v4(0, mss as u16)
+        .payload(&payload)
+        .build_gso()
+        .1
+}
 
 fn v4_gso() -> (VirtioNetHdr, Vec<u8>) {
     (
