@@ -70,12 +70,9 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
-extern crate alloc;
-
 mod error;
 mod plan;
 mod split;
-pub mod testdata;
 
 pub use error::{Malformed, SplitError};
 pub use plan::Plan;

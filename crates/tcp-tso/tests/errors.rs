@@ -2,8 +2,8 @@
 //! resumable; non-GSO packets pass through or are finished.
 
 use inet_hdr::{IpVersion, ParseError, TcpFlags};
-use tcp_tso::testdata::SuperPacket;
 use tcp_tso::{ChecksumStatus, Malformed, Plan, Span, SplitError};
+use testkit::packet::TcpPacket;
 mod common;
 use common::{finish_in_place, segment_count, split, split_in_place, split_to_buffers};
 use virtio_net_hdr::{Error as HdrError, Flags, GsoKind, GsoType, VirtioNetHdr};
@@ -29,7 +29,7 @@ fn err(hdr: &VirtioNetHdr, pkt: &[u8]) -> SplitError {
 }
 
 fn v4() -> (VirtioNetHdr, Vec<u8>) {
-    SuperPacket::v4(3000, 1000).build()
+    TcpPacket::super_v4(3000, 1000).build_gso()
 }
 
 #[test]
@@ -66,7 +66,7 @@ fn csum_start_below_minimum_ip_header() {
             min: 20
         })
     );
-    let (mut h, p) = SuperPacket::v6(3000, 1000).build();
+    let (mut h, p) = TcpPacket::super_v6(3000, 1000).build_gso();
     h.set_csum_start(20);
     assert_eq!(
         err(&h, &p),
@@ -80,7 +80,9 @@ fn csum_start_below_minimum_ip_header() {
 #[test]
 fn csum_start_not_at_tcp_header() {
     // IPv6 with a 16-byte Destination Options header: csum_start must be 56, not 40.
-    let (mut h, mut p) = SuperPacket::v6(3000, 1000).ipv6_dest_opts(16).build();
+    let (mut h, mut p) = TcpPacket::super_v6(3000, 1000)
+        .ipv6_dest_opts(16)
+        .build_gso();
     h.set_csum_start(40);
     // Where the options would be read as a TCP header they look like one (data offset 5
     // inside the PadN bytes), so only the L4 position is wrong.
@@ -109,7 +111,7 @@ fn tcp_data_offset_below_five_or_past_end() {
         SplitError::Header(HdrError::BadTcpDataOffset(4))
     );
     // Data offset 15 (60 bytes) in a packet with 30 bytes after the IP header.
-    let (h, p) = SuperPacket::v4(10, 5).build();
+    let (h, p) = TcpPacket::super_v4(10, 5).build_gso();
     let mut p = p;
     p[32] = 0xf0;
     assert_eq!(
@@ -120,7 +122,7 @@ fn tcp_data_offset_below_five_or_past_end() {
 
 #[test]
 fn ip_version_not_matching_gso_type() {
-    let (_, p6) = SuperPacket::v6(3000, 1000).build();
+    let (_, p6) = TcpPacket::super_v6(3000, 1000).build_gso();
     let h4 = VirtioNetHdr::tcp_gso(IpVersion::V4, 40, 20, 1000, false);
     assert_eq!(err(&h4, &p6), SplitError::Header(HdrError::VersionMismatch));
     let (_, p4) = v4();
@@ -144,7 +146,7 @@ fn lengths_that_disagree() {
         }))
     );
     // IPv6 payload length larger than the buffer.
-    let (h, mut p) = SuperPacket::v6(3000, 1000).build();
+    let (h, mut p) = TcpPacket::super_v6(3000, 1000).build_gso();
     p.truncate(p.len() - 1);
     assert_eq!(
         err(&h, &p),
@@ -208,7 +210,7 @@ fn gso_header_field_errors() {
 
 #[test]
 fn partial_checksum_out_of_bounds_or_too_early() {
-    let (_, mut p) = SuperPacket::v4(100, 1000).build();
+    let (_, mut p) = TcpPacket::super_v4(100, 1000).build_gso();
     let h = VirtioNetHdr::needs_csum(20, 200);
     assert!(matches!(
         err(&h, &p),
@@ -284,7 +286,7 @@ fn reference(h: &VirtioNetHdr, p: &[u8]) -> Vec<Vec<u8>> {
 
 #[test]
 fn out_of_room_spans() {
-    let (h, p) = SuperPacket::v4(10_000, 1000).build();
+    let (h, p) = TcpPacket::super_v4(10_000, 1000).build_gso();
     let want = reference(&h, &p);
     let mut slab = vec![0u8; 100_000];
     let mut got = Vec::new();
@@ -320,7 +322,7 @@ fn out_of_room_spans() {
 
 #[test]
 fn out_of_room_slab() {
-    let (h, p) = SuperPacket::v6(5000, 1000).build();
+    let (h, p) = TcpPacket::super_v6(5000, 1000).build_gso();
     let want = reference(&h, &p);
     let seg = 16 + 60 + 1000;
     // Room for two segments and most of a third.
@@ -355,7 +357,7 @@ fn out_of_room_slab() {
 
 #[test]
 fn out_of_room_both_and_none() {
-    let (h, p) = SuperPacket::v4(4500, 1000).build(); // 5 segments, last 500
+    let (h, p) = TcpPacket::super_v4(4500, 1000).build_gso(); // 5 segments, last 500
     // Slab for 3, spans for 2: spans bind.
     let mut slab = vec![0u8; 3 * 1040];
     let mut spans = [Span::default(); 2];
@@ -397,7 +399,7 @@ fn out_of_room_both_and_none() {
 
 #[test]
 fn out_of_room_buffers() {
-    let (h, p) = SuperPacket::v4(4000, 1000).build();
+    let (h, p) = TcpPacket::super_v4(4000, 1000).build_gso();
     let want = reference(&h, &p);
     // The third buffer is too short: two written.
     let mut bufs = vec![
@@ -432,7 +434,7 @@ fn out_of_room_buffers() {
 
 #[test]
 fn in_place_out_of_room_leaves_input_intact() {
-    let (h, p) = SuperPacket::v4(4000, 1000).build();
+    let (h, p) = TcpPacket::super_v4(4000, 1000).build_gso();
     let plan = Plan::new(&h, &p).unwrap();
     let need = plan.room(0, 8);
     let mut slab = vec![0u8; need - 1];
@@ -466,8 +468,8 @@ fn in_place_out_of_room_leaves_input_intact() {
 fn payload_not_above_gso_size_gives_one_segment() {
     // Equal to gso_size (the kernel hands it on unsplit), below it, and empty.
     for (len, mss) in [(1000, 1000), (10, 1000), (0, 1000)] {
-        let sp = SuperPacket::v4(len, mss).flags(TcpFlags::ACK | TcpFlags::PSH | TcpFlags::CWR);
-        let (h, p) = sp.build();
+        let sp = TcpPacket::super_v4(len, mss).flags(TcpFlags::ACK | TcpFlags::PSH | TcpFlags::CWR);
+        let (h, p) = sp.build_gso();
         let segs = reference(&h, &p);
         assert_eq!(segs.len(), 1);
         let s = &segs[0];
@@ -524,7 +526,7 @@ fn plain_and_data_valid_pass_through() {
 #[test]
 fn needs_csum_is_finished() {
     // A single segment whose TCP checksum field holds the pseudo-header sum.
-    let (_, p) = SuperPacket::v6(700, 1000).build();
+    let (_, p) = TcpPacket::super_v6(700, 1000).build_gso();
     let h = VirtioNetHdr::needs_csum(40, 16);
     let mut slab = vec![0u8; 2000];
     let mut spans = [Span::default(); 2];

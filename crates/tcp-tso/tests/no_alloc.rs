@@ -3,8 +3,8 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use tcp_tso::testdata::SuperPacket;
 use tcp_tso::{Plan, Span};
+use testkit::packet::TcpPacket;
 mod common;
 use common::{finish_in_place, segment_count, split, split_in_place, split_to_buffers};
 use virtio_net_hdr::VirtioNetHdr;
@@ -33,10 +33,10 @@ static GLOBAL: Counting = Counting;
 fn no_allocation_per_call() {
     for sp in [
         // Smaller under Miri, which interprets every byte.
-        SuperPacket::v4(if cfg!(miri) { 5_000 } else { 65_535 - 40 }, 1448),
-        SuperPacket::v6(if cfg!(miri) { 3_000 } else { 30_000 }, 536).ipv6_dest_opts(8),
+        TcpPacket::super_v4(if cfg!(miri) { 5_000 } else { 65_535 - 40 }, 1448),
+        TcpPacket::super_v6(if cfg!(miri) { 3_000 } else { 30_000 }, 536).ipv6_dest_opts(8),
     ] {
-        let (h, p) = sp.build();
+        let (h, p) = sp.build_gso();
         let plan = Plan::new(&h, &p).unwrap();
         let mut slab = vec![0u8; plan.room(0, 64) + p.len()];
         let mut spans = vec![Span::default(); plan.segments()];

@@ -5,13 +5,13 @@
 
 use inet_hdr::{IpVersion, TcpFlags};
 use proptest::prelude::*;
-use tcp_tso::testdata::SuperPacket;
 use tcp_tso::{Plan, SegmentRef, Span, SplitError};
+use testkit::packet::TcpPacket;
 mod common;
 use common::{finish_in_place, split, split_headers, split_in_place, split_to_buffers};
 use virtio_net_hdr::VirtioNetHdr;
 
-fn arb_packet() -> impl Strategy<Value = SuperPacket> {
+fn arb_packet() -> impl Strategy<Value = TcpPacket> {
     (
         any::<bool>(),
         prop_oneof![Just(0usize), Just(8), Just(16), Just(64)],
@@ -32,10 +32,10 @@ fn arb_packet() -> impl Strategy<Value = SuperPacket> {
         .prop_map(
             |(v6, ext, opts, payload, (seq, ack, id, flags, tos, ecn, win, urg, ttl), mss)| {
                 let mut sp = if v6 {
-                    SuperPacket::v6(0, mss).ipv6_dest_opts(ext)
+                    TcpPacket::super_v6(0, mss).ipv6_dest_opts(ext)
                 } else {
                     // IPv4 options ride along uninterpreted: 0, 8, 16 or 64 → 40 bytes.
-                    SuperPacket::v4(0, mss).ipv4_options(&[0xa5; 64][..ext.min(40)])
+                    TcpPacket::super_v4(0, mss).ipv4_options(&[0xa5; 64][..ext.min(40)])
                 };
                 sp.tcp_options = opts;
                 sp.payload = payload;
@@ -84,7 +84,7 @@ proptest! {
 
     #[test]
     fn segments_are_kernel_shaped(sp in arb_packet()) {
-        let (h, p) = sp.build();
+        let (h, p) = sp.build_gso();
         let v6 = sp.version == IpVersion::V6;
         let l4 = usize::from(h.csum_start());
         let thl = 20 + sp.tcp_options.len().div_ceil(4) * 4;
@@ -139,7 +139,7 @@ proptest! {
 
     #[test]
     fn entry_points_agree(sp in arb_packet(), headroom in 0usize..80, at_frac in 0.0f64..=1.0, chunk in 1usize..8) {
-        let (h, p) = sp.build();
+        let (h, p) = sp.build_gso();
         let (want, want_spans) = split_all(&h, &p, headroom);
         let plan = Plan::new(&h, &p).unwrap();
         let n = plan.segments();

@@ -14,6 +14,7 @@
 
 use inet_hdr::IpVersion;
 use tcp_tso::{ChecksumStatus, SegmentRef, Span};
+use testkit::packet::TcpPacket;
 mod common;
 use common::{finish_in_place, split, split_headers, split_in_place, split_to_buffers};
 use virtio_net_hdr::VirtioNetHdr;
@@ -274,7 +275,7 @@ fn little_endian_header() {
 /// `finish_in_place` gives.
 #[test]
 fn headers_only_non_gso() {
-    let packet = virtio_net_hdr::testdata::ipv4_tcp_super_packet(1, 100);
+    let packet = TcpPacket::super_v4(100, 100).build_gso().1;
     let mut headers = [0u8; 128];
     let mut segs = [SegmentRef::default(); 2];
     let out = split_headers(
