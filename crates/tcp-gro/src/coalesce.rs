@@ -112,23 +112,42 @@ enum Slot {
 ///
 /// ```
 /// use tcp_gro::{ChecksumStatus, Coalescer, Config};
-/// use tcp_gro::testdata::Segment;
+/// # /// An IPv4 TCP segment 10.0.0.1:40000 → 10.0.0.2:5201 (DF, TTL 64, ACK, window 502), `len`
+/// # /// payload bytes, checksums valid.
+/// # fn segment(seq: u32, ip_id: u16, len: usize) -> Vec<u8> {
+/// #     let mut p = vec![
+/// #         0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+/// #         0x9c, 0x40, 0x14, 0x51, 0, 0, 0, 0, 0, 0, 0, 1, 0x50, 0x10, 0x01, 0xf6, 0, 0, 0, 0,
+/// #     ];
+/// #     p[2..4].copy_from_slice(&((40 + len) as u16).to_be_bytes());
+/// #     p[4..6].copy_from_slice(&ip_id.to_be_bytes());
+/// #     p[24..28].copy_from_slice(&seq.to_be_bytes());
+/// #     p.resize(40 + len, 0xab);
+/// #     let ip = inet_csum::header_checksum(&p[..20]);
+/// #     p[10..12].copy_from_slice(&ip.to_be_bytes());
+/// #     let tcp = inet_csum::pseudo_header_v4([10, 0, 0, 1], [10, 0, 0, 2], 6, (20 + len) as u16)
+/// #         .add(&p[20..])
+/// #         .finish();
+/// #     p[36..38].copy_from_slice(&tcp.to_be_bytes());
+/// #     p
+/// # }
 ///
 /// let mut gro = Coalescer::new(Config::default());
 /// let mut write_buf = vec![0u8; 65535];
 /// for batch in 0..3u32 {
-///     // Two segments per batch; batches are independent.
+///     // Two segments (IPv4, `segment(seq, ip_id, payload_len)`) per batch; batches are
+///     // independent.
 ///     let packets = [
-///         Segment::v6().seq(batch * 2000).payload_len(1000).build(),
-///         Segment::v6().seq(batch * 2000 + 1000).payload_len(1000).build(),
+///         segment(batch * 2000, 1, 1000),
+///         segment(batch * 2000 + 1000, 2, 1000),
 ///     ];
 ///     for (i, p) in packets.iter().enumerate() {
 ///         gro.push(i, p, ChecksumStatus::KnownGood);
 ///     }
 ///     for out in gro.drain(&packets) {
 ///         let n = out.materialize(&mut write_buf).unwrap();
-///         assert_eq!(n, 40 + 20 + 2000);
-///         assert_eq!(out.vnet_hdr().gso_type(), virtio_net_hdr::GsoType::TCPV6);
+///         assert_eq!(n, 20 + 20 + 2000);
+///         assert_eq!(out.vnet_hdr().gso_type(), virtio_net_hdr::GsoType::TCPV4);
 ///     }
 /// }
 /// ```
@@ -266,10 +285,41 @@ impl Coalescer {
     /// where its payload already lies.
     ///
     /// ```
-    /// use tcp_gro::{ChecksumStatus, Coalescer, Config, testdata::{Segment, TwoPart}};
-    /// // Segments as headers + payload, e.g. from a split that left the payload in place.
+    /// use tcp_gro::{ChecksumStatus, Coalescer, Config, PacketSource};
+    /// # /// An IPv4 TCP segment 10.0.0.1:40000 → 10.0.0.2:5201 (DF, TTL 64, ACK, window 502), `len`
+    /// # /// payload bytes, checksums valid.
+    /// # fn segment(seq: u32, ip_id: u16, len: usize) -> Vec<u8> {
+    /// #     let mut p = vec![
+    /// #         0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+    /// #         0x9c, 0x40, 0x14, 0x51, 0, 0, 0, 0, 0, 0, 0, 1, 0x50, 0x10, 0x01, 0xf6, 0, 0, 0, 0,
+    /// #     ];
+    /// #     p[2..4].copy_from_slice(&((40 + len) as u16).to_be_bytes());
+    /// #     p[4..6].copy_from_slice(&ip_id.to_be_bytes());
+    /// #     p[24..28].copy_from_slice(&seq.to_be_bytes());
+    /// #     p.resize(40 + len, 0xab);
+    /// #     let ip = inet_csum::header_checksum(&p[..20]);
+    /// #     p[10..12].copy_from_slice(&ip.to_be_bytes());
+    /// #     let tcp = inet_csum::pseudo_header_v4([10, 0, 0, 1], [10, 0, 0, 2], 6, (20 + len) as u16)
+    /// #         .add(&p[20..])
+    /// #         .finish();
+    /// #     p[36..38].copy_from_slice(&tcp.to_be_bytes());
+    /// #     p
+    /// # }
+    /// /// Packets held as (headers, payload).
+    /// struct TwoPart(Vec<(Vec<u8>, Vec<u8>)>);
+    /// impl PacketSource for TwoPart {
+    ///     fn packet(&self, i: usize) -> Option<&[u8]> {
+    ///         self.0.get(i).map(|p| &p.0[..])
+    ///     }
+    ///     fn parts(&self, i: usize) -> Option<(&[u8], &[u8])> {
+    ///         self.0.get(i).map(|p| (&p.0[..], &p.1[..]))
+    ///     }
+    /// }
+    ///
+    /// // Segments as headers + payload, e.g. from a split that left the payload in place
+    /// // (`segment(seq, ip_id, payload_len)`: IPv4 + TCP).
     /// let segs = TwoPart((0..3u16).map(|i| {
-    ///     let mut p = Segment::v4().seq(100 * u32::from(i)).ip_id(i).payload_len(100).build();
+    ///     let mut p = segment(100 * u32::from(i), i, 100);
     ///     let payload = p.split_off(40);
     ///     (p, payload)
     /// }).collect());
@@ -667,10 +717,30 @@ impl Coalescer {
     /// since the previous one (none: an empty batch).
     ///
     /// ```
-    /// use tcp_gro::{ChecksumStatus, Coalescer, Config, testdata::Segment};
+    /// use tcp_gro::{ChecksumStatus, Coalescer, Config};
+    /// # /// An IPv4 TCP segment 10.0.0.1:40000 → 10.0.0.2:5201 (DF, TTL 64, ACK, window 502), `len`
+    /// # /// payload bytes, checksums valid.
+    /// # fn segment(seq: u32, ip_id: u16, len: usize) -> Vec<u8> {
+    /// #     let mut p = vec![
+    /// #         0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+    /// #         0x9c, 0x40, 0x14, 0x51, 0, 0, 0, 0, 0, 0, 0, 1, 0x50, 0x10, 0x01, 0xf6, 0, 0, 0, 0,
+    /// #     ];
+    /// #     p[2..4].copy_from_slice(&((40 + len) as u16).to_be_bytes());
+    /// #     p[4..6].copy_from_slice(&ip_id.to_be_bytes());
+    /// #     p[24..28].copy_from_slice(&seq.to_be_bytes());
+    /// #     p.resize(40 + len, 0xab);
+    /// #     let ip = inet_csum::header_checksum(&p[..20]);
+    /// #     p[10..12].copy_from_slice(&ip.to_be_bytes());
+    /// #     let tcp = inet_csum::pseudo_header_v4([10, 0, 0, 1], [10, 0, 0, 2], 6, (20 + len) as u16)
+    /// #         .add(&p[20..])
+    /// #         .finish();
+    /// #     p[36..38].copy_from_slice(&tcp.to_be_bytes());
+    /// #     p
+    /// # }
+    /// // `segment(seq, ip_id, payload_len)`: IPv4 + TCP.
     /// let packets = [
-    ///     Segment::v4().seq(2000).ip_id(3).payload_len(1000).build(), // arrives first
-    ///     Segment::v4().seq(1000).ip_id(2).payload_len(1000).build(),
+    ///     segment(2000, 3, 1000), // arrives first
+    ///     segment(1000, 2, 1000),
     /// ];
     /// let mut gro = Coalescer::new(Config::default());
     /// for (i, p) in packets.iter().enumerate() {
@@ -1024,7 +1094,21 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::testdata::{Segment, TwoPart, train};
+    // Plain bytes only from the builder: its crate links another copy of this one.
+    use testkit::packet::TcpPacket;
+
+    /// Packets held as (first part, second part).
+    struct TwoPart(Vec<(Vec<u8>, Vec<u8>)>);
+
+    impl PacketSource for TwoPart {
+        fn packet(&self, index: usize) -> Option<&[u8]> {
+            self.0.get(index).map(|p| &p.0[..])
+        }
+
+        fn parts(&self, index: usize) -> Option<(&[u8], &[u8])> {
+            self.0.get(index).map(|p| (&p.0[..], &p.1[..]))
+        }
+    }
 
     /// Everything observable about a drained batch.
     type Summary = Vec<(Vec<usize>, bool, Vec<u8>, Vec<u8>, Vec<Vec<u8>>)>;
@@ -1145,7 +1229,7 @@ mod tests {
                     .iter()
                     .enumerate()
                     .map(|(f, &(v6, ts, fixed_id, n, mss, id, ext))| {
-                        let mut s = if v6 { Segment::v6() } else { Segment::v4() };
+                        let mut s = if v6 { TcpPacket::v6() } else { TcpPacket::v4() };
                         s = s.ports(1000 + f as u16, 443).ip_id(id);
                         if ts {
                             s = s.timestamps(7, 9);
@@ -1311,8 +1395,8 @@ mod tests {
     /// The hot path is taken for an in-order train (so the property above compares something).
     #[test]
     fn hot_path_taken_for_a_train() {
-        for base in [Segment::v4().timestamps(1, 2), Segment::v6()] {
-            let packets = train(&base, 1, 8, 100);
+        for base in [TcpPacket::v4().timestamps(1, 2), TcpPacket::v6()] {
+            let packets = base.train(1, 8, 100);
             let mut gro = Coalescer::new(Config::default());
             gro.push(0, &packets[0], ChecksumStatus::Unverified);
             for (i, p) in packets.iter().enumerate().skip(1) {

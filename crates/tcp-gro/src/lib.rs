@@ -44,11 +44,30 @@
 //!
 //! ```
 //! use tcp_gro::{ChecksumStatus, Coalescer, Config};
-//! use tcp_gro::testdata::Segment;
+//!
+//! /// An IPv4 TCP segment 10.0.0.1:40000 → 10.0.0.2:5201 (DF, TTL 64, ACK, window 502), `len`
+//! /// payload bytes, checksums valid.
+//! fn segment(seq: u32, ip_id: u16, len: usize) -> Vec<u8> {
+//!     let mut p = vec![
+//!         0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+//!         0x9c, 0x40, 0x14, 0x51, 0, 0, 0, 0, 0, 0, 0, 1, 0x50, 0x10, 0x01, 0xf6, 0, 0, 0, 0,
+//!     ];
+//!     p[2..4].copy_from_slice(&((40 + len) as u16).to_be_bytes());
+//!     p[4..6].copy_from_slice(&ip_id.to_be_bytes());
+//!     p[24..28].copy_from_slice(&seq.to_be_bytes());
+//!     p.resize(40 + len, 0xab);
+//!     let ip = inet_csum::header_checksum(&p[..20]);
+//!     p[10..12].copy_from_slice(&ip.to_be_bytes());
+//!     let tcp = inet_csum::pseudo_header_v4([10, 0, 0, 1], [10, 0, 0, 2], 6, (20 + len) as u16)
+//!         .add(&p[20..])
+//!         .finish();
+//!     p[36..38].copy_from_slice(&tcp.to_be_bytes());
+//!     p
+//! }
 //!
 //! // Three in-order 1000-byte segments of one flow and an unrelated UDP-ish packet.
 //! let mut packets: Vec<Vec<u8>> = (0..3u32)
-//!     .map(|i| Segment::v4().seq(1000 * i).ip_id(7 + i as u16).payload_len(1000).build())
+//!     .map(|i| segment(1000 * i, 7 + i as u16, 1000))
 //!     .collect();
 //! packets.push(vec![0x45, 0, 0, 20, 0, 0, 0x40, 0, 64, 17, 0, 0, 10, 0, 0, 9, 10, 0, 0, 8]);
 //!
@@ -76,7 +95,6 @@ extern crate std;
 mod coalesce;
 mod flow;
 mod output;
-pub mod testdata;
 
 pub use coalesce::Coalescer;
 /// What is known about a pushed segment's checksums. A merged super-packet is written with
@@ -87,10 +105,10 @@ pub use coalesce::Coalescer;
 /// authenticated by a tunnel's crypto) skips that work.
 pub use inet_csum::ChecksumStatus;
 // The types this crate's signatures return, so a user needs no other dependency.
-pub use virtio_net_hdr::{Flags, GsoType, VirtioNetHdr};
 #[cfg(feature = "std")]
 pub use output::IoSliceBuf;
 pub use output::{Drain, Output, Payloads, TooSmall};
+pub use virtio_net_hdr::{Flags, GsoType, VirtioNetHdr};
 
 /// Where [`Coalescer::drain`] finds the packets pushed by index: a slice, array or `Vec` of
 /// buffers (`Vec<u8>`, `&[u8]`, anything `AsRef<[u8]>`), or a caller's own batch type that
@@ -98,7 +116,26 @@ pub use output::{Drain, Output, Payloads, TooSmall};
 /// coalesced and written without first being copied into separate buffers.
 ///
 /// ```
-/// use tcp_gro::{ChecksumStatus, Coalescer, Config, PacketSource, testdata::Segment};
+/// use tcp_gro::{ChecksumStatus, Coalescer, Config, PacketSource};
+/// # /// An IPv4 TCP segment 10.0.0.1:40000 → 10.0.0.2:5201 (DF, TTL 64, ACK, window 502), `len`
+/// # /// payload bytes, checksums valid.
+/// # fn segment(seq: u32, ip_id: u16, len: usize) -> Vec<u8> {
+/// #     let mut p = vec![
+/// #         0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+/// #         0x9c, 0x40, 0x14, 0x51, 0, 0, 0, 0, 0, 0, 0, 1, 0x50, 0x10, 0x01, 0xf6, 0, 0, 0, 0,
+/// #     ];
+/// #     p[2..4].copy_from_slice(&((40 + len) as u16).to_be_bytes());
+/// #     p[4..6].copy_from_slice(&ip_id.to_be_bytes());
+/// #     p[24..28].copy_from_slice(&seq.to_be_bytes());
+/// #     p.resize(40 + len, 0xab);
+/// #     let ip = inet_csum::header_checksum(&p[..20]);
+/// #     p[10..12].copy_from_slice(&ip.to_be_bytes());
+/// #     let tcp = inet_csum::pseudo_header_v4([10, 0, 0, 1], [10, 0, 0, 2], 6, (20 + len) as u16)
+/// #         .add(&p[20..])
+/// #         .finish();
+/// #     p[36..38].copy_from_slice(&tcp.to_be_bytes());
+/// #     p
+/// # }
 ///
 /// /// Packets back to back in one buffer, found by (offset, length).
 /// struct Slab {
@@ -114,7 +151,7 @@ pub use output::{Drain, Output, Payloads, TooSmall};
 ///
 /// let mut slab = Slab { bytes: Vec::new(), spans: Vec::new() };
 /// for i in 0..2u32 {
-///     let p = Segment::v4().seq(100 * i).ip_id(1 + i as u16).payload_len(100).build();
+///     let p = segment(100 * i, 1 + i as u16, 100); // IPv4 + TCP, 100 bytes of payload
 ///     slab.spans.push((slab.bytes.len(), p.len()));
 ///     slab.bytes.extend_from_slice(&p);
 /// }

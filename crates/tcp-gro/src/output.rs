@@ -46,8 +46,27 @@ pub(crate) struct OutEntry {
 /// The packets of a drained batch, in write order (see [`Coalescer::drain`]).
 ///
 /// ```
-/// use tcp_gro::{ChecksumStatus, Coalescer, Config, testdata::Segment};
-/// let packets = [Segment::v4().payload_len(10).build()];
+/// use tcp_gro::{ChecksumStatus, Coalescer, Config};
+/// # /// An IPv4 TCP segment 10.0.0.1:40000 → 10.0.0.2:5201 (DF, TTL 64, ACK, window 502), `len`
+/// # /// payload bytes, checksums valid.
+/// # fn segment(seq: u32, ip_id: u16, len: usize) -> Vec<u8> {
+/// #     let mut p = vec![
+/// #         0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+/// #         0x9c, 0x40, 0x14, 0x51, 0, 0, 0, 0, 0, 0, 0, 1, 0x50, 0x10, 0x01, 0xf6, 0, 0, 0, 0,
+/// #     ];
+/// #     p[2..4].copy_from_slice(&((40 + len) as u16).to_be_bytes());
+/// #     p[4..6].copy_from_slice(&ip_id.to_be_bytes());
+/// #     p[24..28].copy_from_slice(&seq.to_be_bytes());
+/// #     p.resize(40 + len, 0xab);
+/// #     let ip = inet_csum::header_checksum(&p[..20]);
+/// #     p[10..12].copy_from_slice(&ip.to_be_bytes());
+/// #     let tcp = inet_csum::pseudo_header_v4([10, 0, 0, 1], [10, 0, 0, 2], 6, (20 + len) as u16)
+/// #         .add(&p[20..])
+/// #         .finish();
+/// #     p[36..38].copy_from_slice(&tcp.to_be_bytes());
+/// #     p
+/// # }
+/// let packets = [segment(0, 1, 10)]; // IPv4 + TCP, 10 bytes of payload
 /// let mut gro = Coalescer::new(Config::default());
 /// gro.push(0, &packets[0], ChecksumStatus::Unverified);
 /// let drain = gro.drain(&packets);
@@ -207,11 +226,28 @@ impl<'a, S: PacketSource + ?Sized> Output<'a, S> {
     /// [`TooSmall`] if `dst` is shorter than [`len`](Self::len); `dst` is left untouched.
     ///
     /// ```
-    /// use tcp_gro::{ChecksumStatus, Coalescer, Config, testdata::Segment};
-    /// let packets = [
-    ///     Segment::v4().seq(0).ip_id(1).payload_len(100).build(),
-    ///     Segment::v4().seq(100).ip_id(2).payload_len(100).build(),
-    /// ];
+    /// use tcp_gro::{ChecksumStatus, Coalescer, Config};
+    /// # /// An IPv4 TCP segment 10.0.0.1:40000 → 10.0.0.2:5201 (DF, TTL 64, ACK, window 502), `len`
+    /// # /// payload bytes, checksums valid.
+    /// # fn segment(seq: u32, ip_id: u16, len: usize) -> Vec<u8> {
+    /// #     let mut p = vec![
+    /// #         0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+    /// #         0x9c, 0x40, 0x14, 0x51, 0, 0, 0, 0, 0, 0, 0, 1, 0x50, 0x10, 0x01, 0xf6, 0, 0, 0, 0,
+    /// #     ];
+    /// #     p[2..4].copy_from_slice(&((40 + len) as u16).to_be_bytes());
+    /// #     p[4..6].copy_from_slice(&ip_id.to_be_bytes());
+    /// #     p[24..28].copy_from_slice(&seq.to_be_bytes());
+    /// #     p.resize(40 + len, 0xab);
+    /// #     let ip = inet_csum::header_checksum(&p[..20]);
+    /// #     p[10..12].copy_from_slice(&ip.to_be_bytes());
+    /// #     let tcp = inet_csum::pseudo_header_v4([10, 0, 0, 1], [10, 0, 0, 2], 6, (20 + len) as u16)
+    /// #         .add(&p[20..])
+    /// #         .finish();
+    /// #     p[36..38].copy_from_slice(&tcp.to_be_bytes());
+    /// #     p
+    /// # }
+    /// // `segment(seq, ip_id, payload_len)`: IPv4 + TCP.
+    /// let packets = [segment(0, 1, 100), segment(100, 2, 100)];
     /// let mut gro = Coalescer::new(Config::default());
     /// for (i, p) in packets.iter().enumerate() {
     ///     gro.push(i, p, ChecksumStatus::Unverified);
@@ -248,11 +284,28 @@ impl<'a, S: PacketSource + ?Sized> Output<'a, S> {
     /// batches without allocating, use [`with_io_slices`](Self::with_io_slices).
     ///
     /// ```
-    /// use tcp_gro::{ChecksumStatus, Coalescer, Config, testdata::Segment};
-    /// let packets = [
-    ///     Segment::v4().seq(0).ip_id(1).payload_len(100).build(),
-    ///     Segment::v4().seq(100).ip_id(2).payload_len(100).build(),
-    /// ];
+    /// use tcp_gro::{ChecksumStatus, Coalescer, Config};
+    /// # /// An IPv4 TCP segment 10.0.0.1:40000 → 10.0.0.2:5201 (DF, TTL 64, ACK, window 502), `len`
+    /// # /// payload bytes, checksums valid.
+    /// # fn segment(seq: u32, ip_id: u16, len: usize) -> Vec<u8> {
+    /// #     let mut p = vec![
+    /// #         0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+    /// #         0x9c, 0x40, 0x14, 0x51, 0, 0, 0, 0, 0, 0, 0, 1, 0x50, 0x10, 0x01, 0xf6, 0, 0, 0, 0,
+    /// #     ];
+    /// #     p[2..4].copy_from_slice(&((40 + len) as u16).to_be_bytes());
+    /// #     p[4..6].copy_from_slice(&ip_id.to_be_bytes());
+    /// #     p[24..28].copy_from_slice(&seq.to_be_bytes());
+    /// #     p.resize(40 + len, 0xab);
+    /// #     let ip = inet_csum::header_checksum(&p[..20]);
+    /// #     p[10..12].copy_from_slice(&ip.to_be_bytes());
+    /// #     let tcp = inet_csum::pseudo_header_v4([10, 0, 0, 1], [10, 0, 0, 2], 6, (20 + len) as u16)
+    /// #         .add(&p[20..])
+    /// #         .finish();
+    /// #     p[36..38].copy_from_slice(&tcp.to_be_bytes());
+    /// #     p
+    /// # }
+    /// // `segment(seq, ip_id, payload_len)`: IPv4 + TCP.
+    /// let packets = [segment(0, 1, 100), segment(100, 2, 100)];
     /// let mut gro = Coalescer::new(Config::default());
     /// for (i, p) in packets.iter().enumerate() {
     ///     gro.push(i, p, ChecksumStatus::Unverified);
@@ -279,11 +332,30 @@ impl<'a, S: PacketSource + ?Sized> Output<'a, S> {
     /// allocation once `buf` has grown to the largest packet's slice count.
     ///
     /// ```
-    /// use tcp_gro::{ChecksumStatus, Coalescer, Config, IoSliceBuf, testdata::Segment};
+    /// use tcp_gro::{ChecksumStatus, Coalescer, Config, IoSliceBuf};
+    /// # /// An IPv4 TCP segment 10.0.0.1:40000 → 10.0.0.2:5201 (DF, TTL 64, ACK, window 502), `len`
+    /// # /// payload bytes, checksums valid.
+    /// # fn segment(seq: u32, ip_id: u16, len: usize) -> Vec<u8> {
+    /// #     let mut p = vec![
+    /// #         0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+    /// #         0x9c, 0x40, 0x14, 0x51, 0, 0, 0, 0, 0, 0, 0, 1, 0x50, 0x10, 0x01, 0xf6, 0, 0, 0, 0,
+    /// #     ];
+    /// #     p[2..4].copy_from_slice(&((40 + len) as u16).to_be_bytes());
+    /// #     p[4..6].copy_from_slice(&ip_id.to_be_bytes());
+    /// #     p[24..28].copy_from_slice(&seq.to_be_bytes());
+    /// #     p.resize(40 + len, 0xab);
+    /// #     let ip = inet_csum::header_checksum(&p[..20]);
+    /// #     p[10..12].copy_from_slice(&ip.to_be_bytes());
+    /// #     let tcp = inet_csum::pseudo_header_v4([10, 0, 0, 1], [10, 0, 0, 2], 6, (20 + len) as u16)
+    /// #         .add(&p[20..])
+    /// #         .finish();
+    /// #     p[36..38].copy_from_slice(&tcp.to_be_bytes());
+    /// #     p
+    /// # }
     /// let mut gro = Coalescer::new(Config::default());
     /// let mut iov = IoSliceBuf::with_capacity(64);
     /// for _batch in 0..2 {
-    ///     let packets = [Segment::v6().payload_len(100).build()];
+    ///     let packets = [segment(0, 1, 100)]; // IPv4 + TCP, 100 bytes of payload
     ///     gro.push(0, &packets[0], ChecksumStatus::Unverified);
     ///     for out in gro.drain(&packets) {
     ///         let n = out.with_io_slices(out.vnet_bytes(), &mut iov, |s| s.len());

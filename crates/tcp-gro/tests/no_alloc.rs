@@ -4,8 +4,8 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
-use tcp_gro::testdata::{Segment, train};
 use tcp_gro::{ChecksumStatus, Coalescer, Config, IoSliceBuf};
+use testkit::packet::TcpPacket;
 
 struct Counting;
 
@@ -58,17 +58,17 @@ fn one_batch(
 
 #[test]
 fn steady_state_batches_do_not_allocate() {
-    let mut one_flow = train(&Segment::v4(), 0, 44, 1448);
-    one_flow.extend(train(&Segment::v6(), 0, 44, 1448));
+    let mut one_flow = TcpPacket::v4().train(0, 44, 1448);
+    one_flow.extend(TcpPacket::v6().train(0, 44, 1448));
     let mut eight_flows = Vec::new();
     for f in 0..8u16 {
-        eight_flows.push(train(&Segment::v4().ports(1000 + f, 80), 0, 16, 1448));
+        eight_flows.push(TcpPacket::v4().ports(1000 + f, 80).train(0, 16, 1448));
     }
     let eight_flows: Vec<Vec<u8>> = (0..16)
         .flat_map(|k| eight_flows.iter().map(move |t| t[k].clone()))
         .collect();
     let lonely: Vec<Vec<u8>> = (0..128u16)
-        .map(|f| Segment::v4().ports(f, 80).payload_len(100).build())
+        .map(|f| TcpPacket::v4().ports(f, 80).payload_len(100).build())
         .collect();
     let mut gro = Coalescer::new(Config::default());
     let mut buf = vec![0u8; 65535];

@@ -6,16 +6,16 @@ mod common;
 
 use common::{payloads, run, run_with};
 use inet_hdr::TcpFlags;
-use tcp_gro::testdata::{Segment, train};
 use tcp_gro::{ChecksumStatus, Coalescer, Config};
+use testkit::packet::TcpPacket;
 use virtio_net_hdr::VirtioNetHdr;
 
-fn seg4(seq: u32, id: u16, len: usize) -> Segment {
-    Segment::v4().seq(seq).ip_id(id).payload_len(len)
+fn seg4(seq: u32, id: u16, len: usize) -> TcpPacket {
+    TcpPacket::v4().seq(seq).ip_id(id).payload_len(len)
 }
 
-fn seg6(seq: u32, len: usize) -> Segment {
-    Segment::v6().seq(seq).payload_len(len)
+fn seg6(seq: u32, len: usize) -> TcpPacket {
+    TcpPacket::v6().seq(seq).payload_len(len)
 }
 
 #[test]
@@ -35,8 +35,8 @@ fn more_fragments_is_0x20_not_0x80() {
 
 #[test]
 fn ipv4_options_never_coalesce() {
-    let a = seg4(0, 0, 100).ip_options(&[1, 1, 1, 1]).build(); // four NOPs, IHL 6
-    let b = seg4(100, 1, 100).ip_options(&[1, 1, 1, 1]).build();
+    let a = seg4(0, 0, 100).ipv4_options(&[1, 1, 1, 1]).build(); // four NOPs, IHL 6
+    let b = seg4(100, 1, 100).ipv4_options(&[1, 1, 1, 1]).build();
     let out = run(&[a, b]);
     assert_eq!(out.len(), 2);
     assert!(out.iter().all(|o| !o.merged));
@@ -74,7 +74,7 @@ fn bad_checksum_item_gets_zeroed_valid_header_and_stays_untouched() {
     // Warm the coalescer with a merged batch so stale state would show.
     run_with(
         &mut gro,
-        &train(&Segment::v4(), 0, 3, 100),
+        &TcpPacket::v4().train(0, 3, 100),
         ChecksumStatus::Unverified,
     );
     let packets = [
@@ -158,7 +158,7 @@ fn zero_gso_size_never_emitted_and_single_is_plain() {
 
 #[test]
 fn sequence_numbers_wrap() {
-    let t = train(&Segment::v4(), u32::MAX - 150, 4, 100);
+    let t = TcpPacket::v4().train(u32::MAX - 150, 4, 100);
     let out = run(&t);
     assert_eq!(payloads(&out), [400]);
     // And prepend across the wrap.
@@ -236,7 +236,7 @@ fn ipv6_ext_headers_identical_merge_fragment_never() {
 #[test]
 fn tcp_header_fields_must_match() {
     let base = |seq| seg4(seq, (seq / 100) as u16, 100);
-    let cases: [(&str, Segment); 6] = [
+    let cases: [(&str, TcpPacket); 6] = [
         ("window", base(100).window(1)),
         ("ack", base(100).ack(2)),
         ("ece", base(100).flags(TcpFlags::ACK | TcpFlags::ECE)),
@@ -353,7 +353,7 @@ fn out_of_order_prepend_and_append() {
 
 #[test]
 fn misuse_never_panics() {
-    let packets = train(&Segment::v4(), 0, 4, 100);
+    let packets = TcpPacket::v4().train(0, 4, 100);
     let mut gro = Coalescer::new(Config::default());
     for (i, p) in packets.iter().enumerate() {
         gro.push(i, p, ChecksumStatus::Unverified);
@@ -386,7 +386,7 @@ fn misuse_never_panics() {
 
 #[test]
 fn materialize_checks_capacity_first() {
-    let packets = train(&Segment::v6(), 0, 3, 1000);
+    let packets = TcpPacket::v6().train(0, 3, 1000);
     let mut gro = Coalescer::new(Config::default());
     for (i, p) in packets.iter().enumerate() {
         gro.push(i, p, ChecksumStatus::Unverified);
@@ -404,7 +404,7 @@ fn materialize_checks_capacity_first() {
 
 #[test]
 fn io_slices_cover_the_packet() {
-    let packets = train(&Segment::v4(), 0, 3, 1000);
+    let packets = TcpPacket::v4().train(0, 3, 1000);
     let mut gro = Coalescer::new(Config::default());
     for (i, p) in packets.iter().enumerate() {
         gro.push(i, p, ChecksumStatus::Unverified);

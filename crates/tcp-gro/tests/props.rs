@@ -8,8 +8,8 @@ mod common;
 use common::{Out, run_with};
 use inet_hdr::TcpFlags;
 use proptest::prelude::*;
-use tcp_gro::testdata::Segment;
 use tcp_gro::{ChecksumStatus, Coalescer, Config};
+use testkit::packet::TcpPacket;
 
 #[derive(Clone, Debug)]
 struct Train {
@@ -34,9 +34,9 @@ struct Train {
 impl Train {
     fn segments(&self) -> Vec<Vec<u8>> {
         let mut base = if self.v6 {
-            Segment::v6()
+            TcpPacket::v6()
         } else {
-            Segment::v4()
+            TcpPacket::v4()
         };
         base = base
             .ports(self.port, 443)

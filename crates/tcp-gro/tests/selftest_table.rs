@@ -9,21 +9,21 @@ mod common;
 
 use common::{payloads, run};
 use inet_hdr::TcpFlags;
-use tcp_gro::testdata::Segment;
+use testkit::packet::TcpPacket;
 
 const PAYLOAD_LEN: usize = 100;
 const START: u32 = 100;
 
-fn base(v6: bool) -> Segment {
+fn base(v6: bool) -> TcpPacket {
     let s = if v6 {
-        Segment::v6()
+        TcpPacket::v6()
             .addrs6(
                 [0xfd, 0xaa, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2],
                 [0xfd, 0xaa, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
             )
             .flow_label(0)
     } else {
-        Segment::v4().addrs4([192, 168, 1, 200], [192, 168, 1, 100])
+        TcpPacket::v4().addrs4([192, 168, 1, 200], [192, 168, 1, 100])
     };
     s.ports(1500, 8000)
         .ttl(8)
@@ -34,7 +34,7 @@ fn base(v6: bool) -> Segment {
 }
 
 /// `create_packet(seq_offset, ack_offset=0, payload_len, fin=0)`.
-fn seg(v6: bool, seq_off: usize, len: usize) -> Segment {
+fn seg(v6: bool, seq_off: usize, len: usize) -> TcpPacket {
     base(v6)
         .seq(START + seq_off as u32)
         .payload(&vec![b'a'; len])
@@ -208,7 +208,11 @@ fn ts_opts(ts: u32, order: u8) -> Vec<u8> {
 #[test]
 fn tcp_ts() {
     both(|v6| {
-        let p = |i: usize, ts, order| seg(v6, i * 100, 100).options(&ts_opts(ts, order)).build();
+        let p = |i: usize, ts, order| {
+            seg(v6, i * 100, 100)
+                .tcp_options(&ts_opts(ts, order))
+                .build()
+        };
         let out = run(&[
             p(0, 0, 0),
             p(1, 0, 0),
@@ -223,10 +227,10 @@ fn tcp_ts() {
 #[test]
 fn tcp_opt() {
     both(|v6| {
-        let a = seg(v6, 0, 100).options(&ts_opts(0, 0)).build();
-        let b = seg(v6, 100, 100).options(&ts_opts(0, 0)).build();
+        let a = seg(v6, 0, 100).tcp_options(&ts_opts(0, 0)).build();
+        let b = seg(v6, 100, 100).tcp_options(&ts_opts(0, 0)).build();
         // NOP + window scale 0.
-        let c = seg(v6, 200, 100).options(&[1, 3, 3, 0]).build();
+        let c = seg(v6, 200, 100).tcp_options(&[1, 3, 3, 0]).build();
         let out = run(&[a, b, c]);
         assert_eq!(payloads(&out), [200, 100]);
     });
@@ -261,7 +265,7 @@ fn ip_opt() {
     // IPv4 timestamp option (IPOPT_TS, len 8? the selftest uses struct ip_timestamp: 4 bytes
     // of header + one slot), on the middle packet only.
     let opt = seg(false, 100, 100)
-        .ip_options(&[68, 8, 5, 0, 0, 0, 0, 0])
+        .ipv4_options(&[68, 8, 5, 0, 0, 0, 0, 0])
         .build();
     let out = run(&[pkt(false, 0, 100), opt, pkt(false, 200, 100)]);
     assert_eq!(payloads(&out), [100, 100, 100]);

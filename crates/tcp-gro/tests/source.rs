@@ -2,8 +2,8 @@
 //! produce exactly what it produces over a `Vec` of separate buffers.
 
 use proptest::prelude::*;
-use tcp_gro::testdata::Segment;
 use tcp_gro::{ChecksumStatus, Coalescer, Config, PacketSource};
+use testkit::packet::TcpPacket;
 
 /// Packets back to back in one buffer, each after a gap (like a receive slab with headroom).
 struct Slab {
@@ -76,7 +76,7 @@ fn batch() -> impl Strategy<Value = Vec<Vec<u8>>> {
             .into_iter()
             .map(|(kind, flow, len, byte)| {
                 let f = usize::from(flow);
-                let seg = Segment::v4()
+                let seg = TcpPacket::v4()
                     .ports(1000 + flow, 2000)
                     .seq(seq[f])
                     .ip_id(id[f])
@@ -109,7 +109,7 @@ proptest! {
 fn merged_payloads_are_slices_of_the_source() {
     let packets: Vec<Vec<u8>> = (0..4u32)
         .map(|i| {
-            Segment::v4()
+            TcpPacket::v4()
                 .seq(700 * i)
                 .ip_id(i as u16)
                 .payload_len(700)
@@ -137,7 +137,7 @@ fn merged_payloads_are_slices_of_the_source() {
 fn a_source_missing_a_packet_skips_it() {
     let packets: Vec<Vec<u8>> = (0..3u32)
         .map(|i| {
-            Segment::v4()
+            TcpPacket::v4()
                 .seq(100 * i)
                 .ip_id(i as u16)
                 .payload_len(100)
