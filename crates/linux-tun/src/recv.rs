@@ -802,6 +802,13 @@ mod tests {
     use proptest::prelude::*;
     use std::sync::atomic::Ordering;
 
+    /// An IPv4 TCP super-packet of `segments × mss` payload bytes, as a TUN hands it out.
+    fn super_packet(segments: usize, mss: usize) -> Vec<u8> {
+        testkit::packet::TcpPacket::super_v4(segments * mss, mss as u16)
+            .build_gso()
+            .1
+    }
+
     fn frame(h: VirtioNetHdr, p: &[u8]) -> Vec<u8> {
         let mut f = h.to_bytes().to_vec();
         f.extend_from_slice(p);
@@ -831,7 +838,7 @@ mod tests {
     fn super_packet_larger_than_the_batch_continues_across_calls() {
         let q = test_queue(10);
         let mut rx = Reader::new(Arc::clone(&q));
-        let pkt = virtio_net_hdr::testdata::ipv4_tcp_super_packet(40, 1000);
+        let pkt = super_packet(40, 1000);
         let hdr = VirtioNetHdr::tcp_gso(inet_hdr::IpVersion::V4, 20, 20, 1000, false);
         rx.__inject_frame(&frame(hdr, &pkt));
         let mut batch = RecvBatch::new(16, 8);
@@ -858,7 +865,7 @@ mod tests {
         let q = test_queue(10);
         let mut rx = Reader::new(Arc::clone(&q));
         let hdr = VirtioNetHdr::tcp_gso(inet_hdr::IpVersion::V4, 20, 20, 1400, false);
-        let pkt = virtio_net_hdr::testdata::ipv4_tcp_super_packet(45, 1400);
+        let pkt = super_packet(45, 1400);
         let mut want = Vec::new();
         let mut slab = vec![0u8; 200_000];
         let mut spans = vec![Span::default(); 64];
@@ -890,7 +897,7 @@ mod tests {
         let q = test_queue(10);
         let mut rx = Reader::new(Arc::clone(&q));
         let hdr = VirtioNetHdr::tcp_gso(inet_hdr::IpVersion::V4, 20, 20, 1400, false);
-        let pkt = virtio_net_hdr::testdata::ipv4_tcp_super_packet(45, 1400);
+        let pkt = super_packet(45, 1400);
         let mut slab = vec![0u8; 200_000];
         let mut spans = vec![Span::default(); 64];
         let s = Plan::new(&hdr, &pkt)
@@ -938,7 +945,7 @@ mod tests {
         let q = test_queue(0);
         let mut rx = Reader::new(q);
         for i in 0..3u8 {
-            let mut p = virtio_net_hdr::testdata::ipv4_tcp_super_packet(1, 10 + usize::from(i));
+            let mut p = super_packet(1, 10 + usize::from(i));
             p[40] = i;
             rx.__inject_frame(&p);
         }
@@ -965,7 +972,7 @@ mod tests {
         let q = test_queue(0);
         let mut rx = Reader::new(q);
         for i in 0..4u8 {
-            let mut p = virtio_net_hdr::testdata::ipv4_tcp_super_packet(1, 10);
+            let mut p = super_packet(1, 10);
             p[40] = i;
             rx.__inject_frame(&p);
         }
@@ -1022,7 +1029,7 @@ mod tests {
             zero_copy in any::<bool>(),
         ) {
             prop_assume!(segments * mss + 40 <= 65535);
-            let pkt = virtio_net_hdr::testdata::ipv4_tcp_super_packet(segments, mss);
+            let pkt = super_packet(segments, mss);
             let hdr = VirtioNetHdr::tcp_gso(inet_hdr::IpVersion::V4, 20, 20, mss as u16, false);
             let mut f = frame(hdr, &pkt);
             f[field] = value;

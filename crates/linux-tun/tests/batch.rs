@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use common::tcp::Peer;
 use common::{LOCAL, PEER, checksums_valid, netns_with_tun, udp4};
 use linux_tun::{ChecksumStatus, DropReason, Event, OffloadFlags, RecvBatch, SendBatch, Tun};
+use testkit::packet::TcpPacket;
 use testkit::require_root;
 use virtio_net_hdr::{GsoType, VirtioNetHdr};
 
@@ -198,7 +199,7 @@ fn hostile_frames_are_dropped_and_reading_goes_on() {
     let (mut rx, _tx) = tun.split();
     let sock = ns.run(|| UdpSocket::bind((LOCAL, 9100)).unwrap()).unwrap();
 
-    let good = virtio_net_hdr::testdata::ipv4_tcp_super_packet(3, 100);
+    let good = TcpPacket::super_v4(300, 100).build_gso().1;
     let frame = |h: VirtioNetHdr, p: &[u8]| {
         let mut f = h.to_bytes().to_vec();
         f.extend_from_slice(p);

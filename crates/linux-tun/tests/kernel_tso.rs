@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 
 use inet_hdr::{IpVersion, Ipv4Header, Ipv6Header, TcpFlags, classify};
 use linux_tun::Tun;
-use tcp_tso::testdata::SuperPacket;
 use tcp_tso::{Slab, Span};
+use testkit::packet::TcpPacket as SuperPacket;
 use testkit::{Netns, require_root};
 
 const SRC4: [u8; 4] = [10, 88, 1, 2];
@@ -77,7 +77,7 @@ impl Oracle {
     /// Write `sp` into A and collect what the kernel forwards to B: `count` TCP packets of
     /// this flow (other traffic on B, e.g. router solicitations, is skipped).
     fn kernel_segments(&self, sp: &SuperPacket, count: usize) -> Vec<Vec<u8>> {
-        let (hdr, pkt) = sp.build();
+        let (hdr, pkt) = sp.build_gso();
         let mut frame = hdr.to_bytes().to_vec();
         frame.extend_from_slice(&pkt);
         assert_eq!(self.a.write_raw(&frame).unwrap(), frame.len());
@@ -121,7 +121,7 @@ fn is_ours(p: &[u8], sp: &SuperPacket) -> bool {
 
 /// Our segments, with the forwarding hop applied (see the module comment).
 fn our_segments(sp: &SuperPacket) -> Vec<Vec<u8>> {
-    let (hdr, pkt) = sp.build();
+    let (hdr, pkt) = sp.build_gso();
     let plan = tcp_tso::Plan::new(&hdr, &pkt).unwrap();
     let mut slab = vec![0u8; plan.room(0, 0)];
     let mut spans = vec![Span::default(); plan.segments()];
@@ -154,13 +154,13 @@ fn our_segments(sp: &SuperPacket) -> Vec<Vec<u8>> {
 }
 
 fn v4(payload: usize, mss: u16) -> SuperPacket {
-    let mut sp = SuperPacket::v4(payload, mss);
+    let mut sp = SuperPacket::super_v4(payload, mss);
     (sp.src4, sp.dst4) = (SRC4, DST4);
     sp
 }
 
 fn v6(payload: usize, mss: u16) -> SuperPacket {
-    let mut sp = SuperPacket::v6(payload, mss);
+    let mut sp = SuperPacket::super_v6(payload, mss);
     (sp.src6, sp.dst6) = (SRC6, DST6);
     sp
 }

@@ -1,5 +1,5 @@
-//! Shared fixtures for the privileged device tests: a namespace with a configured TUN, and
-//! packet builders/parsers checked against the foundation crates.
+//! Shared fixtures for the privileged device tests: a namespace with a configured TUN, a UDP
+//! packet builder (TCP packets come from `testkit::packet`) and a checksum check.
 #![allow(dead_code, unreachable_pub)]
 
 use std::net::Ipv4Addr;

@@ -4,9 +4,11 @@
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
+use inet_hdr::TcpFlags;
 use linux_tun::{ChecksumStatus, Reader, RecvBatch, SendBatch, Writer};
+use testkit::packet::TcpPacket;
 
-use super::{LOCAL, PEER, checksums_valid, ipv4};
+use super::{LOCAL, PEER, checksums_valid};
 
 pub const SYN: u8 = 0x02;
 pub const FIN: u8 = 0x01;
@@ -43,37 +45,6 @@ pub fn parse(p: &[u8]) -> Option<Seg> {
         window: u16::from_be_bytes([t[14], t[15]]),
         payload: t[doff..].to_vec(),
     })
-}
-
-/// A TCP/IPv4 packet with complete checksums.
-#[allow(clippy::too_many_arguments)]
-pub fn tcp4(
-    src: (Ipv4Addr, u16),
-    dst: (Ipv4Addr, u16),
-    id: u16,
-    seq: u32,
-    ack: u32,
-    flags: u8,
-    options: &[u8],
-    payload: &[u8],
-) -> Vec<u8> {
-    let hl = 20 + options.len();
-    let mut t = Vec::with_capacity(hl + payload.len());
-    t.extend_from_slice(&src.1.to_be_bytes());
-    t.extend_from_slice(&dst.1.to_be_bytes());
-    t.extend_from_slice(&seq.to_be_bytes());
-    t.extend_from_slice(&ack.to_be_bytes());
-    t.push(((hl / 4) as u8) << 4);
-    t.push(flags);
-    t.extend_from_slice(&65535u16.to_be_bytes());
-    t.extend_from_slice(&[0, 0, 0, 0]);
-    t.extend_from_slice(options);
-    t.extend_from_slice(payload);
-    let sum = inet_csum::pseudo_header_v4(src.0.octets(), dst.0.octets(), 6, t.len() as u16)
-        .add(&t)
-        .finish();
-    t[16..18].copy_from_slice(&sum.to_be_bytes());
-    ipv4(src.0, dst.0, 6, id, &t)
 }
 
 /// What the reading side observed.
@@ -143,16 +114,17 @@ impl Peer {
         payload: &[u8],
     ) {
         let id = self.next_id();
-        let p = tcp4(
-            (PEER, port),
-            (LOCAL, dport),
-            id,
-            seq,
-            ack,
-            flags,
-            opts,
-            payload,
-        );
+        let p = TcpPacket::v4()
+            .addrs4(PEER.octets(), LOCAL.octets())
+            .ports(port, dport)
+            .ip_id(id)
+            .seq(seq)
+            .ack(ack)
+            .flags(TcpFlags(flags))
+            .window(65535)
+            .tcp_options(opts)
+            .payload(payload)
+            .build();
         self.outbound.push(&p, ChecksumStatus::Unverified).unwrap();
     }
 
