@@ -12,8 +12,8 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use tcp_gro::testdata::{Segment, train};
 use tcp_gro::{ChecksumStatus, Coalescer, Config};
+use testkit::packet::TcpPacket;
 
 use crate::timing::Timer;
 
@@ -34,7 +34,7 @@ pub struct Case {
 pub fn cases() -> Vec<Case> {
     let mut eight = Vec::new();
     let trains: Vec<Vec<Vec<u8>>> = (0..8u16)
-        .map(|f| train(&Segment::v4().ports(2000 + f, 443), 1000, 16, 1448))
+        .map(|f| TcpPacket::v4().ports(2000 + f, 443).train(1000, 16, 1448))
         .collect();
     for k in 0..16 {
         for t in &trains {
@@ -43,7 +43,7 @@ pub fn cases() -> Vec<Case> {
     }
     let lonely = (0..128u16)
         .map(|f| {
-            Segment::v4()
+            TcpPacket::v4()
                 .ports(3000 + f, 443)
                 .seq(1000)
                 .payload_len(1448)
@@ -53,12 +53,12 @@ pub fn cases() -> Vec<Case> {
     vec![
         Case {
             name: "v4/1flow-x44",
-            packets: train(&Segment::v4(), 1000, 44, 1448),
+            packets: TcpPacket::v4().train(1000, 44, 1448),
             expect_outputs: 1,
         },
         Case {
             name: "v6/1flow-x44",
-            packets: train(&Segment::v6(), 1000, 44, 1448),
+            packets: TcpPacket::v6().train(1000, 44, 1448),
             expect_outputs: 1,
         },
         Case {

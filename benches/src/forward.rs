@@ -13,8 +13,8 @@
 use std::hint::black_box;
 
 use tcp_gro::{ChecksumStatus, Coalescer, Config, IoSliceBuf, PacketSource};
-use tcp_tso::testdata::SuperPacket;
 use tcp_tso::{Plan, SegmentRef, Span};
+use testkit::packet::TcpPacket;
 use virtio_net_hdr::VirtioNetHdr;
 
 use crate::timing::Timer;
@@ -45,11 +45,11 @@ pub fn cases() -> Vec<Case> {
     let mut v = Vec::new();
     for v6 in [false, true] {
         let sp = if v6 {
-            SuperPacket::v6(65_535 - 72, 1428)
+            TcpPacket::super_v6(65_535 - 72, 1428)
         } else {
-            SuperPacket::v4(65_535 - 52, 1448)
+            TcpPacket::super_v4(65_535 - 52, 1448)
         };
-        let (hdr, packet) = sp.tcp_options(&TIMESTAMPS).build();
+        let (hdr, packet) = sp.tcp_options(&TIMESTAMPS).build_gso();
         v.push(Case {
             name: format!("{}/{}", if v6 { "v6" } else { "v4" }, hdr.gso_size()),
             hdr,

@@ -6,8 +6,8 @@
 
 use std::hint::black_box;
 
-use tcp_tso::testdata::SuperPacket;
 use tcp_tso::{Plan, SegmentRef, Slab, Span};
+use testkit::packet::TcpPacket;
 use virtio_net_hdr::VirtioNetHdr;
 
 use crate::timing::Timer;
@@ -36,11 +36,11 @@ pub fn cases() -> Vec<Case> {
     for v6 in [false, true] {
         for mss in MSS {
             let sp = if v6 {
-                SuperPacket::v6(65_535 - 20, mss)
+                TcpPacket::super_v6(65_535 - 20, mss)
             } else {
-                SuperPacket::v4(65_535 - 40, mss)
+                TcpPacket::super_v4(65_535 - 40, mss)
             };
-            let (hdr, packet) = sp.build();
+            let (hdr, packet) = sp.build_gso();
             let fam = if v6 { "v6" } else { "v4" };
             v.push(Case {
                 name: format!("{fam}/{mss}"),
