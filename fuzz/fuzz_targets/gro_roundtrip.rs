@@ -6,8 +6,8 @@
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use tcp_gro::testdata::Segment;
 use tcp_gro::{ChecksumStatus, Coalescer, Config};
+use testkit::packet::TcpPacket;
 
 #[derive(Arbitrary, Debug)]
 struct Train {
@@ -37,7 +37,11 @@ struct Input {
 
 fn segments(t: &Train, port: u16) -> Vec<Vec<u8>> {
     let v4_fixed = t.fixed_id && !t.v6;
-    let mut base = if t.v6 { Segment::v6() } else { Segment::v4() };
+    let mut base = if t.v6 {
+        TcpPacket::v6()
+    } else {
+        TcpPacket::v4()
+    };
     base = base
         .ports(port, 443)
         .ack(t.ack)

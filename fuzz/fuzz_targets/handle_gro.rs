@@ -9,8 +9,8 @@
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use tcp_gro::testdata::{Segment, TwoPart};
 use tcp_gro::{ChecksumStatus, Coalescer, Config};
+use testkit::packet::{TcpPacket, TwoPart};
 use virtio_net_hdr::VirtioNetHdr;
 
 #[derive(Arbitrary, Debug)]
@@ -55,7 +55,11 @@ fn header_end(p: &[u8]) -> Option<usize> {
 
 fn build(f: &Fields) -> Vec<u8> {
     // Few distinct values per field so that segments of one flow often line up and merge.
-    let mut s = if f.v6 { Segment::v6() } else { Segment::v4() };
+    let mut s = if f.v6 {
+        TcpPacket::v6()
+    } else {
+        TcpPacket::v4()
+    };
     s = s
         .ports(1000 + u16::from(f.flow % 3), 80)
         .seq(u32::from(f.seq) * 64)
