@@ -331,12 +331,6 @@ impl TcpPacket {
         self
     }
 
-    /// `gso_size` and the GSO ECN bit of [`build_gso`](Self::build_gso)'s virtio header.
-    pub fn gso(mut self, gso_size: u16, ecn: bool) -> Self {
-        (self.gso_size, self.ecn) = (gso_size, ecn);
-        self
-    }
-
     /// The wire bytes of a complete segment: valid IPv4 header checksum and TCP checksum
     /// (unless [`bad_checksum`](Self::bad_checksum)).
     ///
