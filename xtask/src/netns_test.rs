@@ -139,43 +139,44 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
         cc: Some("cubic".into()),
         copy_split: false,
     };
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let mut value = |name: &str| {
-            it.next()
-                .cloned()
-                .ok_or_else(|| format!("{name} needs a value\n{USAGE}"))
-        };
-        match a.as_str() {
-            "--quick" => o.quick = true,
-            "--seconds" => {
-                o.seconds = value(a)?.parse().map_err(|e| format!("--seconds: {e}"))?;
-            }
-            "--streams" => {
-                o.streams = value(a)?.parse().map_err(|e| format!("--streams: {e}"))?;
-            }
-            "--rounds" => {
-                o.rounds = value(a)?.parse().map_err(|e| format!("--rounds: {e}"))?;
+    let mut p = lexopt::Parser::from_args(args);
+    // A flag's value, parsed, with the flag named in the error.
+    fn value<T: std::str::FromStr>(p: &mut lexopt::Parser, flag: &str) -> Result<T, String>
+    where
+        T::Err: std::fmt::Display,
+    {
+        let v = p.value().map_err(|e| format!("{e}\n{USAGE}"))?;
+        let v = v.to_str().ok_or_else(|| format!("{flag}: not UTF-8"))?;
+        v.parse().map_err(|e| format!("{flag}: {e}"))
+    }
+    while let Some(arg) = p.next().map_err(|e| format!("{e}\n{USAGE}"))? {
+        use lexopt::Arg::Long;
+        match arg {
+            Long("quick") => o.quick = true,
+            Long("seconds") => o.seconds = value(&mut p, "--seconds")?,
+            Long("streams") => o.streams = value(&mut p, "--streams")?,
+            Long("rounds") => {
+                o.rounds = value(&mut p, "--rounds")?;
                 if o.rounds == 0 {
                     return Err("--rounds must be at least 1".into());
                 }
             }
-            "--seed" => o.seed = value(a)?.parse().map_err(|e| format!("--seed: {e}"))?,
-            "--cc" => {
-                let v = value(a)?;
+            Long("seed") => o.seed = value(&mut p, "--seed")?,
+            Long("cc") => {
+                let v: String = value(&mut p, "--cc")?;
                 o.cc = (v != "default").then_some(v);
             }
-            "--modes" => {
-                o.modes = value(a)?
+            Long("modes") => {
+                o.modes = value::<String>(&mut p, "--modes")?
                     .split(',')
                     .map(|m| Mode::parse(m).ok_or_else(|| format!("unknown mode {m}\n{USAGE}")))
                     .collect::<Result<_, _>>()?;
             }
-            "--iperf3" => o.iperf3 = Some(true),
-            "--copy-split" => o.copy_split = true,
-            "--no-iperf3" => o.iperf3 = Some(false),
-            "-h" | "--help" => return Err(USAGE.to_string()),
-            other => return Err(format!("unknown argument {other}\n{USAGE}")),
+            Long("iperf3") => o.iperf3 = Some(true),
+            Long("copy-split") => o.copy_split = true,
+            Long("no-iperf3") => o.iperf3 = Some(false),
+            Long("help") | lexopt::Arg::Short('h') => return Err(USAGE.to_string()),
+            other => return Err(format!("{}\n{USAGE}", other.unexpected())),
         }
     }
     if o.seconds <= 0.0 {
@@ -876,8 +877,7 @@ fn iperf3(opts: &Options, topo: &Topology, port: u16) -> Result<f64, String> {
 }
 
 fn is_tty() -> bool {
-    // SAFETY: isatty only inspects the descriptor.
-    unsafe { libc::isatty(2) == 1 }
+    std::io::IsTerminal::is_terminal(&std::io::stderr())
 }
 
 fn human_bytes(b: u64) -> String {

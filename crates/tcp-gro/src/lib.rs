@@ -87,10 +87,10 @@ pub use coalesce::Coalescer;
 /// authenticated by a tunnel's crypto) skips that work.
 pub use inet_csum::ChecksumStatus;
 // The types this crate's signatures return, so a user needs no other dependency.
-pub use virtio_net_hdr::{Flags, GsoType, VirtioNetHdr};
 #[cfg(feature = "std")]
 pub use output::IoSliceBuf;
 pub use output::{Drain, Output, Payloads, TooSmall};
+pub use virtio_net_hdr::{Flags, GsoType, VirtioNetHdr};
 
 /// Where [`Coalescer::drain`] finds the packets pushed by index: a slice, array or `Vec` of
 /// buffers (`Vec<u8>`, `&[u8]`, anything `AsRef<[u8]>`), or a caller's own batch type that
