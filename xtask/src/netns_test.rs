@@ -1,6 +1,6 @@
 //! `cargo xtask netns-test`: real namespaces, real TUN devices, real kernel TCP.
 //!
-//! Topology (the one in docs and perf-baseline): namespaces A and B each hold one TUN
+//! Topology: namespaces A and B each hold one TUN
 //! (10.99.0.1/32 + fd99::1/128 in A, 10.99.0.2/32 + fd99::2/128 in B, routes to the other side).
 //! A forwarder process in the root namespace opens both TUNs (one thread entered each namespace
 //! to create them) and moves packets between them, one thread per direction. A sender in A pushes

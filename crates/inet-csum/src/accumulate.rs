@@ -87,7 +87,7 @@ impl Accumulator {
     /// assert_eq!(Accumulator::new().add(&[0x12]).add(&[0x34]).fold(), 0x1234);
     /// ```
     #[inline]
-    #[allow(clippy::should_implement_trait)] // the builder name the sketch asks for; not `ops::Add`
+    #[allow(clippy::should_implement_trait)] // a chaining builder (`.add(a).add(b)`), not `ops::Add`
     pub fn add(mut self, data: &[u8]) -> Self {
         self.update(data);
         self
