@@ -18,10 +18,12 @@
 //! Three tiers, chosen by length (no allocation, no state beyond a cached CPU-feature byte):
 //! below 64 bytes (headers) a loop-free 64-bit add-with-carry path with no dispatch; below 256
 //! bytes a scalar loop tuned for latency; from 256 bytes the fastest bulk path the CPU offers
-//! ([`Impl::best`]): AVX-512 or AVX2 on x86_64 (detected once at run time with the `std`
-//! feature, or at compile time via `target_feature` without it; never under Miri), else a
-//! portable loop with independent accumulators. Every path is selectable through [`Impl`] so
-//! each can be tested and measured on its own.
+//! ([`Impl::best`]): AVX-512 VNNI, AVX-512 or AVX2 on x86_64, else a portable loop with
+//! independent accumulators. The CPU is asked once at run time (`CPUID` and `XGETBV`, which
+//! need only `core`): a `no_std` build, or a program that reaches this crate through another
+//! `no_std` crate, runs the same kernel as any other. (Never under Miri, which checks the
+//! portable path.) Every path is selectable through [`Impl`] so each can be tested and
+//! measured on its own.
 //!
 //! ```
 //! use inet_csum::Accumulator;
@@ -36,7 +38,7 @@
 #![deny(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-#[cfg(feature = "std")]
+#[cfg(test)]
 extern crate std;
 
 mod accumulate;
@@ -70,7 +72,7 @@ pub enum Impl {
 }
 
 impl Impl {
-    /// Every implementation, whether or not this CPU supports it.
+    /// Every implementation, whether or not this CPU supports it, slowest first.
     pub const ALL: [Impl; 4] = [Impl::Portable, Impl::Avx2, Impl::Avx512, Impl::Avx512Vnni];
 
     /// Whether this CPU can run this implementation.
@@ -93,7 +95,8 @@ impl Impl {
         }
     }
 
-    /// The fastest implementation this CPU supports (detected once and cached with `std`).
+    /// The fastest implementation this CPU supports (detected on first use, then cached):
+    /// the one [`Checksum`] and the one-shot helpers run from 256 bytes on.
     ///
     /// ```
     /// assert!(inet_csum::Impl::best().is_supported());

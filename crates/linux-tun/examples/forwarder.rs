@@ -431,7 +431,7 @@ fn main() {
             std::process::exit(1);
         }
     };
-    let names = Arc::new([devs[0].name().to_string(), devs[1].name().to_string()]);
+    let names = Arc::new(devs.each_ref().map(|d| d.control().name().to_string()));
     let counters = Arc::new(Counters::default());
     let fail = move |from: usize, e: String| {
         eprintln!("forwarder: {} -> {}: {e}", names[from], names[1 - from]);

@@ -113,7 +113,7 @@ impl AsyncReader {
         }
     }
 
-    /// The blocking-API half inside (for its test seam and control).
+    /// The blocking-API half inside (for its control, and the test seam).
     pub fn get_mut(&mut self) -> &mut Reader {
         &mut self.inner
     }
@@ -133,13 +133,20 @@ impl std::fmt::Debug for AsyncWriter {
 
 impl AsyncWriter {
     /// Write the whole batch as [`Writer::send`] does, waiting for writability instead of
-    /// returning `WouldBlock`. Returns how many packets were written in total.
+    /// returning `WouldBlock`. Returns how many packets were written in total; refusals are in
+    /// [`Writer::failures`] (via [`get_ref`](Self::get_ref)), across every attempt of this call.
     ///
     /// # Errors
     /// [`SendError::Io`] with the total written before the failure; the rest stay queued.
     pub async fn send(&mut self, batch: &mut SendBatch) -> Result<usize, SendError> {
-        batch.failures.clear();
-        self.until_written(|w, _first| w.send_more(batch)).await
+        self.until_written(|w, first| {
+            if first {
+                w.send(batch)
+            } else {
+                w.send_more(batch)
+            }
+        })
+        .await
     }
 
     /// Repeat `attempt` (told whether it is the first call) until it stops reporting
@@ -175,7 +182,7 @@ impl AsyncWriter {
     /// Write a received batch straight from its slab as [`Writer::send_received`] does,
     /// waiting for writability instead of returning `WouldBlock`. Returns how many packets
     /// were written in total; refusals are in [`Writer::failures`] (via
-    /// [`get_mut`](Self::get_mut)).
+    /// [`get_ref`](Self::get_ref)), as after [`send`](Self::send).
     ///
     /// # Errors
     /// [`SendError::Io`] with the total written before the failure; the rest stay in `batch`.
@@ -192,6 +199,12 @@ impl AsyncWriter {
             }
         })
         .await
+    }
+
+    /// The blocking-API half inside: its [`failures`](Writer::failures) and
+    /// [`control`](Writer::control).
+    pub fn get_ref(&self) -> &Writer {
+        &self.inner
     }
 
     /// The blocking-API half inside.

@@ -434,6 +434,7 @@ pub struct Reader {
     /// Segments and slab bytes of the largest super-packet split in place by this `recv`.
     largest: (usize, usize),
     /// Test seam: frames handed to the next reads instead of the kernel's.
+    #[cfg(any(test, feature = "test-seams"))]
     injected: Vec<Vec<u8>>,
 }
 
@@ -454,6 +455,7 @@ impl Reader {
             spill: vec![0u8; MAX_PACKET].into_boxed_slice(),
             pending: None,
             largest: (0, 0),
+            #[cfg(any(test, feature = "test-seams"))]
             injected: Vec::new(),
         }
     }
@@ -507,15 +509,16 @@ impl Reader {
         free > batch.headroom && batch.cap - batch.meta.len() >= segs && free >= bytes
     }
 
-    /// Test seam, not part of the API: queue a raw frame (vnet header included when enabled)
-    /// that the next read returns instead of asking the kernel. Lets tests feed the read path
-    /// headers the kernel would never produce.
-    #[doc(hidden)]
-    pub fn __inject_frame(&mut self, frame: &[u8]) {
+    /// Test seam (feature `test-seams`, not for production): queue a raw frame (vnet header
+    /// included when enabled) that a later read returns instead of asking the kernel, in the
+    /// order queued. Lets tests feed the read path headers the kernel would never produce.
+    #[cfg(any(test, feature = "test-seams"))]
+    pub fn inject_frame(&mut self, frame: &[u8]) {
         self.injected.insert(0, frame.to_vec());
     }
 
     fn readv(&mut self, iov: &mut [IoSliceMut<'_>], wait: bool) -> io::Result<usize> {
+        #[cfg(any(test, feature = "test-seams"))]
         if let Some(frame) = self.injected.pop() {
             let mut at = 0;
             for s in iov.iter_mut() {
@@ -833,7 +836,7 @@ mod tests {
         let mut rx = Reader::new(Arc::clone(&q));
         let pkt = virtio_net_hdr::testdata::ipv4_tcp_super_packet(40, 1000);
         let hdr = VirtioNetHdr::tcp_gso(inet_hdr::IpVersion::V4, 20, 20, 1000, false);
-        rx.__inject_frame(&frame(hdr, &pkt));
+        rx.inject_frame(&frame(hdr, &pkt));
         let mut batch = RecvBatch::new(16, 8);
         let mut calls = Vec::new();
         let mut all = Vec::new();
@@ -869,7 +872,7 @@ mod tests {
             want.push(slab[sp.range()].to_vec());
         }
         for _ in 0..2 {
-            rx.__inject_frame(&frame(hdr, &pkt));
+            rx.inject_frame(&frame(hdr, &pkt));
         }
         // Room for 64 packets: one super-packet of 45 fits, a second would not.
         let mut batch = RecvBatch::new(64, 32);
@@ -896,7 +899,7 @@ mod tests {
         let s = Plan::new(&hdr, &pkt)
             .and_then(|p| p.split(&pkt, 0, Slab::new(&mut slab, 0), &mut spans))
             .unwrap();
-        rx.__inject_frame(&frame(hdr, &pkt));
+        rx.inject_frame(&frame(hdr, &pkt));
         let mut batch = RecvBatch::new(64, 32).zero_copy_split(true);
         assert_eq!(rx.recv(&mut batch).unwrap(), s.segments);
         let mut next_payload = None;
@@ -926,7 +929,7 @@ mod tests {
         let q = test_queue(10);
         let mut rx = Reader::new(q);
         let jumbo: Vec<u8> = (0..9000u32).map(|i| (i % 253) as u8).collect();
-        rx.__inject_frame(&frame(VirtioNetHdr::plain(), &jumbo));
+        rx.inject_frame(&frame(VirtioNetHdr::plain(), &jumbo));
         let mut batch = RecvBatch::new(128, 16);
         assert_eq!(rx.recv(&mut batch).unwrap(), 1);
         let p = batch.get(0).unwrap();
@@ -940,7 +943,7 @@ mod tests {
         for i in 0..3u8 {
             let mut p = virtio_net_hdr::testdata::ipv4_tcp_super_packet(1, 10 + usize::from(i));
             p[40] = i;
-            rx.__inject_frame(&p);
+            rx.inject_frame(&p);
         }
         let mut batch = RecvBatch::new(8, 4);
         assert_eq!(rx.recv(&mut batch).unwrap(), 3);
@@ -967,7 +970,7 @@ mod tests {
         for i in 0..4u8 {
             let mut p = virtio_net_hdr::testdata::ipv4_tcp_super_packet(1, 10);
             p[40] = i;
-            rx.__inject_frame(&p);
+            rx.inject_frame(&p);
         }
         let mut batch = RecvBatch::new(8, 6);
         assert_eq!(rx.recv(&mut batch).unwrap(), 4);
@@ -1000,7 +1003,7 @@ mod tests {
             let q = test_queue(vnet);
             let mut rx = Reader::new(Arc::clone(&q));
             for f in &frames {
-                rx.__inject_frame(f);
+                rx.inject_frame(f);
             }
             let mut batch = RecvBatch::new(cap, headroom).zero_copy_split(zero_copy);
             let got = drain_all(&mut rx, &mut batch);
@@ -1040,7 +1043,7 @@ mod tests {
                 .is_ok();
             let q = test_queue(10);
             let mut rx = Reader::new(Arc::clone(&q));
-            rx.__inject_frame(&f);
+            rx.inject_frame(&f);
             let mut batch = RecvBatch::new(cap, headroom).zero_copy_split(zero_copy);
             let got: Vec<Vec<u8>> = drain_all(&mut rx, &mut batch).into_iter().map(|(b, _)| b).collect();
             let dropped = q.dev.counters.dropped_malformed.load(Ordering::Relaxed);
