@@ -42,6 +42,7 @@
 extern crate std;
 
 mod accumulate;
+mod ones;
 mod portable;
 mod status;
 #[cfg(target_arch = "x86_64")]
@@ -133,7 +134,7 @@ impl Impl {
         if !self.is_supported() {
             return None;
         }
-        Some(accumulate::fold64(self.sum_raw(data)))
+        Some(ones::fold64(self.sum_raw(data)))
     }
 
     /// Copy `src` into `dst` and sum the copied bytes in the same pass, with this
@@ -157,7 +158,7 @@ impl Impl {
         if !self.is_supported() {
             return None;
         }
-        Some(accumulate::fold64(self.copy_sum_raw(dst, src)))
+        Some(ones::fold64(self.copy_sum_raw(dst, src)))
     }
 
     /// Unfolded sum; the caller has checked support.
@@ -189,6 +190,6 @@ impl Impl {
             #[cfg(not(target_arch = "x86_64"))]
             _ => portable::copy_sum_le(dst, src),
         };
-        portable::le_to_be(le)
+        ones::swap(le)
     }
 }

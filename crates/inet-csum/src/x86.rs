@@ -32,7 +32,8 @@ use core::arch::x86_64::{
     _mm512_xor_si512,
 };
 
-use crate::portable::{adc, le_to_be, short_copy, short_le};
+use crate::ones::{adc, swap};
+use crate::portable::{short_copy, short_le};
 
 /// Bytes summed per block before the lane accumulators are reduced (bounds lane growth).
 const BLOCK: usize = 1 << 30;
@@ -204,7 +205,7 @@ pub(crate) fn sum_avx2(data: &[u8]) -> u64 {
         return crate::portable::sum(data);
     }
     // SAFETY: AVX2 support was checked above.
-    le_to_be(by_blocks(data, BLOCK, |b| unsafe { avx2_sum_le(b) }))
+    swap(by_blocks(data, BLOCK, |b| unsafe { avx2_sum_le(b) }))
 }
 
 /// AVX-512 sum (unfolded, big-endian); falls back to portable if AVX-512 is absent.
@@ -214,7 +215,7 @@ pub(crate) fn sum_avx512(data: &[u8]) -> u64 {
         return crate::portable::sum(data);
     }
     // SAFETY: AVX-512 F and BW support was checked above.
-    le_to_be(by_blocks(data, BLOCK, |b| unsafe { avx512_sum_le(b) }))
+    swap(by_blocks(data, BLOCK, |b| unsafe { avx512_sum_le(b) }))
 }
 
 /// AVX-512 VNNI sum (unfolded, big-endian); falls back to portable if it is absent.
@@ -224,7 +225,7 @@ pub(crate) fn sum_avx512_vnni(data: &[u8]) -> u64 {
         return crate::portable::sum(data);
     }
     // SAFETY: AVX-512 F, BW and VNNI support was checked above.
-    le_to_be(by_blocks(data, VNNI_BLOCK, |b| unsafe { vnni_sum_le(b) }))
+    swap(by_blocks(data, VNNI_BLOCK, |b| unsafe { vnni_sum_le(b) }))
 }
 
 /// [`sum_avx512_vnni`] for data of at most one block (any IP packet), if the CPU has VNNI:
@@ -235,7 +236,7 @@ pub(crate) fn sum_packet_vnni(data: &[u8]) -> Option<u64> {
         return None;
     }
     // SAFETY: AVX-512 F, BW and VNNI support was checked above.
-    Some(le_to_be(unsafe { vnni_sum_le(data) }))
+    Some(swap(unsafe { vnni_sum_le(data) }))
 }
 
 /// AVX2 fused copy and sum (unfolded little-endian sum); `dst.len() == src.len()`.
@@ -481,14 +482,7 @@ fn copy_head<'d, 's>(dst: &'d mut [u8], src: &'s [u8]) -> (u64, &'d mut [u8], &'
 /// Join the head's sum and the rest's sum from [`split_head`].
 #[inline(always)]
 fn join_head(head: u64, rest: u64, odd: bool) -> u64 {
-    adc(
-        head,
-        if odd {
-            crate::accumulate::swap(rest)
-        } else {
-            rest
-        },
-    )
+    adc(head, if odd { swap(rest) } else { rest })
 }
 
 #[target_feature(enable = "avx512f,avx512bw")]
@@ -611,11 +605,7 @@ fn vnni_sum_le(data: &[u8]) -> u64 {
     let words = (lines * 32) as i64;
     // The exact sum of the (non-negative) words.
     let sum = (i64::from(_mm512_reduce_add_epi32(s)) + 32768 * words) as u64;
-    if off & 1 == 1 {
-        crate::accumulate::swap(sum)
-    } else {
-        sum
-    }
+    if off & 1 == 1 { swap(sum) } else { sum }
 }
 
 #[target_feature(enable = "avx512f,avx512bw")]
@@ -725,7 +715,7 @@ mod tests {
     fn blocks_join_like_one_pass() {
         let data: [u8; 1001] = core::array::from_fn(|i| (i * 7 + 3) as u8);
         let whole = crate::portable::sum_le(&data);
-        let fold = crate::accumulate::fold64;
+        let fold = crate::ones::fold64;
         for block in [2, 64, 130, 256, 1000] {
             let joined = by_blocks(&data, block, crate::portable::sum_le);
             assert_eq!(fold(joined), fold(whole), "block {block}");
@@ -762,8 +752,8 @@ mod tests {
                 for off in [0, 1, 2, 63] {
                     for len in [VNNI_BLOCK, VNNI_BLOCK + 1, n] {
                         let d = &data[off..off + len];
-                        let want = crate::accumulate::fold64(crate::portable::sum(d));
-                        let got = crate::accumulate::fold64(sum_avx512_vnni(d));
+                        let want = crate::ones::fold64(crate::portable::sum(d));
+                        let got = crate::ones::fold64(sum_avx512_vnni(d));
                         assert_eq!(got, want, "fill {fill:#x} off {off} len {len}");
                     }
                 }
