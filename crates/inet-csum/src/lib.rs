@@ -97,7 +97,7 @@ impl Impl {
     }
 
     /// The fastest implementation this CPU supports (detected on first use, then cached):
-    /// the one [`Checksum`] and the one-shot helpers run from 256 bytes on.
+    /// the one [`Accumulator`] and the one-shot helpers run from 256 bytes on.
     ///
     /// ```
     /// assert!(inet_csum::Impl::best().is_supported());
