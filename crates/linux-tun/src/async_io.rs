@@ -5,7 +5,10 @@ use std::sync::Arc;
 
 use tokio::io::unix::AsyncFd;
 
-use crate::sys::{QueueFd, register_async};
+use crate::device::Queue;
+use crate::sys::{ArcFd, register_async};
+
+type QueueFd = ArcFd<Queue>;
 use crate::{ChecksumStatus, Control, Reader, RecvBatch, SendBatch, SendError, Tun, Writer};
 
 /// A TUN queue registered with tokio's reactor; [`split`](AsyncTun::split) it into async
@@ -56,7 +59,7 @@ impl AsyncTun {
     /// If registration fails (e.g. no runtime with I/O enabled).
     pub fn new(tun: Tun) -> io::Result<AsyncTun> {
         tun.q.set_blocking(false)?;
-        let fd = Arc::new(register_async(QueueFd(Arc::clone(&tun.q)))?);
+        let fd = Arc::new(register_async(ArcFd(Arc::clone(&tun.q)))?);
         Ok(AsyncTun { tun, fd })
     }
 

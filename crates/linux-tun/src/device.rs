@@ -222,6 +222,12 @@ pub(crate) struct Queue {
     nowait: AtomicU8,
 }
 
+impl AsFd for Queue {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
 impl Queue {
     fn new(fd: OwnedFd, dev: Arc<Device>, blocking: bool) -> io::Result<Queue> {
         let q = Queue {
@@ -1018,7 +1024,7 @@ impl Control {
 
     /// Counters since the device was opened (shared by all queues opened from one handle).
     pub fn stats(&self) -> Stats {
-        self.q.dev.counters.snapshot(&self.q.dev)
+        self.q.dev.counters.snapshot()
     }
 
     /// Test seam (feature `test-seams`, not for production): the next `n` super-packet (GSO)

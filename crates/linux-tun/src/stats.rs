@@ -4,8 +4,6 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::device::Device;
-
 /// Something noteworthy happened on the device; delivered to the
 /// [`on_event`](crate::Builder::on_event) hook.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,7 +86,7 @@ pub(crate) fn bump(c: &AtomicU64, n: u64) {
 }
 
 impl Counters {
-    pub(crate) fn snapshot(&self, _dev: &Device) -> Stats {
+    pub(crate) fn snapshot(&self) -> Stats {
         let l = |c: &AtomicU64| c.load(Ordering::Relaxed);
         Stats {
             frames_read: l(&self.frames_read),
