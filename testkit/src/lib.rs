@@ -18,6 +18,8 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod forwarder;
+
 use std::fs::File;
 use std::os::fd::AsFd;
 use std::process::{Child, Command, Output, Stdio};
