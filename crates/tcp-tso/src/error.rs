@@ -52,6 +52,14 @@ pub enum SplitError {
     /// [`finish_in_place`](crate::finish_in_place) was given a GSO header: the packet must be
     /// split, not finished.
     NeedsSplit,
+    /// A `*_planned` call was given a packet of another length than the one its
+    /// [`Plan`](crate::Plan) was built for.
+    PlanMismatch {
+        /// Length of the packet the plan was built for.
+        planned: usize,
+        /// Length of the packet given.
+        len: usize,
+    },
 }
 
 /// What is wrong with the IP packet behind a TCP GSO header.
@@ -111,6 +119,10 @@ impl core::fmt::Display for SplitError {
                 "input range {start}..{end} is not inside the {slab_len}-byte slab"
             ),
             SplitError::NeedsSplit => f.write_str("a GSO packet must be split, not finished"),
+            SplitError::PlanMismatch { planned, len } => write!(
+                f,
+                "the plan is for a {planned}-byte packet, this one has {len} bytes"
+            ),
         }
     }
 }

@@ -169,8 +169,8 @@ pub fn split<O: ByteOrder>(
 /// when the caller sized its storage with the plan first).
 ///
 /// # Errors
-/// As [`split`]; [`Malformed::Ip`] with a length mismatch if `packet` is not as long as the
-/// packet the plan was built for.
+/// As [`split`]; [`SplitError::PlanMismatch`] if `packet` is not as long as the packet the
+/// plan was built for.
 ///
 /// ```
 /// use tcp_tso::{split_planned, Plan, Span};

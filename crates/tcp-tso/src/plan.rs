@@ -64,11 +64,6 @@ struct Tcp {
     tcp_base: u32,
 }
 
-/// Maps a header-view error that bounds checks already exclude.
-fn truncated(e: inet_hdr::ParseError) -> SplitError {
-    SplitError::Malformed(Malformed::Ip(e))
-}
-
 impl Plan {
     /// Decode `hdr` against `packet` and validate everything a split needs.
     ///
@@ -185,11 +180,10 @@ impl Plan {
     /// writes or reads is then inside it.
     pub(crate) fn check_len(&self, packet: &[u8]) -> Result<(), SplitError> {
         if packet.len() != self.len {
-            return Err(Malformed::Ip(inet_hdr::ParseError::LengthMismatch {
-                header: self.len,
-                actual: packet.len(),
-            })
-            .into());
+            return Err(SplitError::PlanMismatch {
+                planned: self.len,
+                len: packet.len(),
+            });
         }
         Ok(())
     }
@@ -382,8 +376,16 @@ impl Tcp {
         if mss == 0 {
             return Err(HeaderError::ZeroGsoSize.into());
         }
-        let (tcp, _) = TcpHeader::ref_from_packet(&packet[l4..])
-            .map_err(|_| HeaderError::BadTcpDataOffset(0))?;
+        // The 20 fixed TCP header bytes must be in the packet (virtio_net_hdr_to_skb:
+        // csum_start + thlen pullable); `decode` checked that, a hand-built `Gso` may not have.
+        let (tcp, _) =
+            TcpHeader::ref_from_packet(packet.get(l4..).unwrap_or_default()).map_err(|_| {
+                HeaderError::CsumOutOfBounds {
+                    csum_start: l4,
+                    csum_offset: TcpHeader::CHECKSUM_OFFSET,
+                    packet_len: packet.len(),
+                }
+            })?;
         // tcp_gso_segment: doff*4 >= 20 and the whole TCP header inside the packet. The
         // header length is derived here, not taken from `Gso` (nor from `hdr_len`).
         let hl = l4 + tcp.header_len();
@@ -408,7 +410,7 @@ impl Tcp {
 
         let (ip_base, id0, pseudo) = match version {
             IpVersion::V4 => {
-                let (ip, _) = Ipv4Header::ref_from_packet(packet).map_err(truncated)?;
+                let (ip, _) = Ipv4Header::ref_from_packet(packet).map_err(Malformed::Ip)?;
                 let ip_base = Checksum::new()
                     .add(&packet[..info.l3_len])
                     .add_u16(!ip.total_len())
@@ -418,7 +420,7 @@ impl Tcp {
                 (u32::from(ip_base.fold()), ip.id(), pseudo)
             }
             IpVersion::V6 => {
-                let (ip, _) = Ipv6Header::ref_from_packet(packet).map_err(truncated)?;
+                let (ip, _) = Ipv6Header::ref_from_packet(packet).map_err(Malformed::Ip)?;
                 // RFC 8200 §8.1 pseudo-header with the IPv6 destination. (With a Routing header
                 // that still has segments left the final destination would differ; Linux does
                 // not hand such TCP super-packets to a TUN.)

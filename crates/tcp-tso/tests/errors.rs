@@ -4,10 +4,10 @@
 use inet_hdr::{IpVersion, ParseError, TcpFlags};
 use tcp_tso::testdata::SuperPacket;
 use tcp_tso::{
-    CsumState, Malformed, Plan, Span, SplitError, finish_in_place, segment_count, split,
-    split_in_place, split_to_buffers,
+    CsumState, Malformed, Plan, SegmentRef, Span, SplitError, finish_in_place, segment_count,
+    split, split_headers_planned, split_in_place, split_planned, split_to_buffers,
 };
-use virtio_net_hdr::{Error as HdrError, Flags, GsoKind, GsoType, VirtioNetHdr};
+use virtio_net_hdr::{Error as HdrError, Flags, Gso, GsoKind, GsoType, Offload, VirtioNetHdr};
 
 fn err(hdr: &VirtioNetHdr, pkt: &[u8]) -> SplitError {
     let mut slab = vec![0u8; 70_000];
@@ -563,4 +563,53 @@ fn needs_csum_zero_result_is_sent_as_ffff() {
     assert_eq!(finish_in_place(&h, &mut p), Ok(CsumState::Complete));
     assert_eq!(before, 0x0708);
     assert_eq!(u16::from_be_bytes([p[26], p[27]]), 0xffff);
+}
+
+#[test]
+fn a_plan_for_another_packet_says_so() {
+    let (h, p) = v4();
+    let plan = Plan::new(&h, &p).unwrap();
+    let mut slab = vec![0u8; 10_000];
+    let mut spans = [Span::default(); 4];
+    let want = Err(SplitError::PlanMismatch {
+        planned: 3040,
+        len: 100,
+    });
+    assert_eq!(
+        split_planned(&plan, &p[..100], 0, &mut slab, 0, &mut spans),
+        want
+    );
+    let mut segs = [SegmentRef::default(); 4];
+    assert_eq!(
+        split_headers_planned(&plan, &p[..100], 0, &mut slab, 0, &mut segs),
+        want
+    );
+}
+
+#[test]
+fn a_hand_built_gso_without_room_for_the_tcp_header_is_out_of_bounds() {
+    // IPv4 header and 10 bytes of TCP header: decode says the checksum position is outside
+    // the packet, and a plan from a hand-built description says the same, not "data offset".
+    let (_, mut p) = SuperPacket::v4(0, 1000).build();
+    p.truncate(30);
+    p[2..4].copy_from_slice(&30u16.to_be_bytes());
+    let want = HdrError::CsumOutOfBounds {
+        csum_start: 20,
+        csum_offset: 16,
+        packet_len: 30,
+    };
+    let h = VirtioNetHdr::tcp_gso(IpVersion::V4, 20, 20, 1000, false);
+    assert_eq!(h.decode(&p), Err(want));
+    let g = Gso {
+        kind: GsoKind::TcpV4,
+        ecn: false,
+        gso_size: 1000,
+        l4_offset: 20,
+        l4_header_len: 20,
+        header_len: 40,
+    };
+    assert_eq!(
+        Plan::from_offload(Offload::Gso(g), &p),
+        Err(SplitError::Header(want))
+    );
 }
