@@ -60,6 +60,18 @@ pub enum SplitError {
         /// Length of the packet given.
         len: usize,
     },
+    /// `payload ≤ gso_size < payload + TCP option bytes`: the kernel drops such a packet and
+    /// nothing comes out (rule book §5.4.1). `virtio_net_hdr_to_skb` marks it GSO because it
+    /// counts a fixed 20-byte TCP header; `tcp_gso_segment`, which counts the real one, then
+    /// finds no payload beyond `gso_size` to segment.
+    NothingToSegment {
+        /// Payload bytes after the TCP header.
+        payload: usize,
+        /// TCP option bytes (data offset × 4 − 20).
+        tcp_options: usize,
+        /// `gso_size`.
+        gso_size: usize,
+    },
 }
 
 /// What is wrong with the IP packet behind a TCP GSO header.
@@ -122,6 +134,15 @@ impl core::fmt::Display for SplitError {
             SplitError::PlanMismatch { planned, len } => write!(
                 f,
                 "the plan is for a {planned}-byte packet, this one has {len} bytes"
+            ),
+            SplitError::NothingToSegment {
+                payload,
+                tcp_options,
+                gso_size,
+            } => write!(
+                f,
+                "payload {payload} ≤ gso_size {gso_size} < payload + {tcp_options} TCP option bytes: \
+                 nothing to segment, the kernel drops it"
             ),
         }
     }
