@@ -794,6 +794,7 @@ fn header_from(bytes: &[u8; 12], vnet_len: usize) -> VirtioNetHdr {
 fn drop_reason(e: SplitError) -> DropReason {
     match e {
         SplitError::Header(h) => DropReason::BadHeader(h),
+        SplitError::NothingToSegment { .. } => DropReason::NothingToSegment,
         _ => DropReason::BadPacket,
     }
 }
@@ -985,6 +986,33 @@ mod tests {
         assert_eq!(batch.packet(1).map(|p| p[40]), Some(3));
         // Still disjoint, in order, with their headroom.
         assert_eq!(batch.iter_mut().count(), 2);
+    }
+
+    /// Rule book §5.4.1: payload ≤ gso_size < payload + options. The kernel's segmentation
+    /// drops it, so the reader drops it too, counted, under its own reason.
+    #[test]
+    fn nothing_to_segment_is_dropped_under_its_own_reason() {
+        let mut pkt = virtio_net_hdr::testdata::ipv4_tcp_super_packet(1, 28);
+        pkt[32] = 0x80; // a 32-byte TCP header: 12 option bytes, 16 payload bytes
+        let hdr = VirtioNetHdr::tcp_gso(inet_hdr::IpVersion::V4, 20, 32, 19, false);
+        let e = Plan::new(&hdr, &pkt).unwrap_err();
+        assert_eq!(drop_reason(e), DropReason::NothingToSegment);
+        for zero_copy in [false, true] {
+            let q = test_queue(10);
+            let mut rx = Reader::new(Arc::clone(&q));
+            rx.inject_frame(&frame(hdr, &pkt));
+            // One segment's worth at gso_size 28 is delivered: the rule, not the packet.
+            let mut at_28 = hdr;
+            at_28.set_gso_size(28);
+            rx.inject_frame(&frame(at_28, &pkt));
+            let mut batch = RecvBatch::new(8, 4).zero_copy_split(zero_copy);
+            let got = drain_all(&mut rx, &mut batch);
+            assert_eq!(got.len(), 1);
+            assert_eq!(got[0].0.len(), pkt.len());
+            let c = &q.dev.counters;
+            assert_eq!(c.dropped_malformed.load(Ordering::Relaxed), 1);
+            assert_eq!(c.frames_read.load(Ordering::Relaxed), 2);
+        }
     }
 
     proptest! {

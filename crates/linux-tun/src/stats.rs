@@ -37,6 +37,9 @@ pub enum DropReason {
     BadPacket,
     /// Larger than the read buffer or than an empty batch can hold.
     TooLarge,
+    /// A super-packet whose payload is not above `gso_size` but whose payload + TCP options
+    /// is: the kernel's software GSO drops it, and so does the reader (rule book §5.4.1).
+    NothingToSegment,
 }
 
 pub(crate) type EventHook = Arc<dyn Fn(&Event) + Send + Sync>;
@@ -51,7 +54,8 @@ pub struct Stats {
     pub super_packets_read: u64,
     /// Packets delivered to callers (segments counted individually).
     pub packets_delivered: u64,
-    /// Frames dropped because they were malformed or too large.
+    /// Frames dropped because they were malformed or too large, or because the kernel's
+    /// segmentation would drop them ([`DropReason::NothingToSegment`]).
     pub dropped_malformed: u64,
     /// `write`/`writev` calls that succeeded.
     pub writes: u64,

@@ -43,4 +43,6 @@ mod validate;
 
 pub use error::Error;
 pub use hdr::{Flags, GsoType, VirtioNetHdr, VirtioNetHdrLe, VirtioNetHdrV1, VirtioNetHdrV1Le};
+/// The IP parse error [`Error::Ip`] carries.
+pub use inet_hdr::ParseError;
 pub use validate::{Gso, GsoKind, Offload};
