@@ -1,6 +1,6 @@
 //! Ground truth for `tcp-tso`: the kernel's own software GSO.
 //!
-//! Topology (rule book, "Seen on this machine kind"): one private namespace with IPv4/IPv6
+//! Topology (rule book §1.1): one private namespace with IPv4/IPv6
 //! forwarding on and rp_filter off; TUN A with a vnet header, into which we write a
 //! super-packet with a GSO header as if a peer had sent it; TUN B with no offloads (and no
 //! vnet header), so the kernel must segment the forwarded super-packet in software

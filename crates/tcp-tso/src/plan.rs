@@ -503,7 +503,7 @@ impl Tcp {
         }
         // tcp_gso_segment: seq advances by mss (u32 wrap); FIN and PSH only on the last
         // segment; CWR only on the first (cleared on the rest with or without the GSO ECN
-        // bit: rule book "Seen on this machine"); urgent pointer and options unchanged.
+        // bit: rule book §1.1); urgent pointer and options unchanged.
         let seq = self
             .seq0
             .wrapping_add((i as u32).wrapping_mul(self.mss as u32));
