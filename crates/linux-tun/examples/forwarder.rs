@@ -123,7 +123,7 @@ fn libc_einval() -> i32 {
 /// How many wire segments a frame read with a vnet header stands for (for the statistics only).
 fn segments_in_frame(frame: &[u8]) -> u64 {
     use virtio_net_hdr::{Offload, VirtioNetHdr};
-    let Ok((hdr, packet)) = VirtioNetHdr::split_prefix(frame) else {
+    let Ok((hdr, packet)) = VirtioNetHdr::ref_from_packet(frame) else {
         return 1;
     };
     match hdr.decode(packet) {
@@ -371,7 +371,7 @@ fn main() {
             // Each device splits into a reading and a writing half; each thread reads one
             // device and writes the other.
             let [a, b] = devs;
-            let ((rx_a, tx_a), (rx_b, tx_b)) = (a.split(), b.split());
+            let ((rx_a, tx_a), (rx_b, tx_b)) = (a.into_halves(), b.into_halves());
             for (from, rx, tx) in [(0, rx_a, tx_b), (1, rx_b, tx_a)] {
                 let c = Arc::clone(&counters);
                 let (trust, impair) = (args.mode == Mode::Trust, args.impair);

@@ -11,14 +11,14 @@ use crate::sys::{ArcFd, register_async};
 type QueueFd = ArcFd<Queue>;
 use crate::{ChecksumStatus, Control, Reader, RecvBatch, SendBatch, SendError, Tun, Writer};
 
-/// A TUN queue registered with tokio's reactor; [`split`](AsyncTun::split) it into async
+/// A TUN queue registered with tokio's reactor; divide it with [`into_halves`](AsyncTun::into_halves) into async
 /// batch halves.
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// use linux_tun::{AsyncTun, ChecksumStatus, RecvBatch, SendBatch, Tun};
 /// let tun = AsyncTun::new(Tun::builder().name("tun0").offload(true).up().open()?)?;
-/// let (mut rx, mut tx) = tun.split();
+/// let (mut rx, mut tx) = tun.into_halves();
 /// let reader = tokio::spawn(async move {
 ///     let mut batch = RecvBatch::new(128, 64);
 ///     loop {
@@ -74,8 +74,8 @@ impl AsyncTun {
     }
 
     /// Async batch halves for two tasks.
-    pub fn split(self) -> (AsyncReader, AsyncWriter) {
-        let (r, w) = self.tun.split();
+    pub fn into_halves(self) -> (AsyncReader, AsyncWriter) {
+        let (r, w) = self.tun.into_halves();
         (
             AsyncReader {
                 inner: r,

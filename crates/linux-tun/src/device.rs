@@ -723,7 +723,7 @@ fn open_dev() -> Result<OwnedFd, Error> {
     .map_err(|e| Error::Open(e.into()))
 }
 
-/// One queue of a TUN device: unbatched I/O, [`split`](Tun::split) into batch
+/// One queue of a TUN device: unbatched I/O, [`into_halves`](Tun::into_halves) into batch
 /// [`Reader`](crate::Reader) and [`Writer`](crate::Writer) halves, and more queues of a
 /// multi-queue device. Everything about the device itself — name, capabilities, offloads,
 /// MTU, link state, statistics — is on its [`Control`], which every handle hands out.
@@ -758,7 +758,7 @@ impl Tun {
     }
 
     /// The handle for device-wide settings, this queue's attachment and statistics; cheap to
-    /// clone, and it stays usable after [`split`](Self::split).
+    /// clone, and it stays usable after [`into_halves`](Self::into_halves).
     pub fn control(&self) -> Control {
         Control {
             q: Arc::clone(&self.q),
@@ -832,7 +832,7 @@ impl Tun {
 
     /// Split into a batch [`Reader`](crate::Reader) and [`Writer`](crate::Writer), usable
     /// from two threads.
-    pub fn split(self) -> (crate::Reader, crate::Writer) {
+    pub fn into_halves(self) -> (crate::Reader, crate::Writer) {
         (
             crate::Reader::new(Arc::clone(&self.q)),
             crate::Writer::new(self.q),
@@ -855,14 +855,14 @@ impl AsRawFd for Tun {
 /// The one home of device-wide settings (offloads, GRO, MTU, link state), the queue's
 /// attachment and the statistics. Every handle gives one — [`Tun::control`],
 /// [`Reader::control`](crate::Reader::control), [`Writer::control`](crate::Writer::control)
-/// — so the same calls work before and after [`Tun::split`]. Cheap to clone, usable from any
+/// — so the same calls work before and after [`Tun::into_halves`]. Cheap to clone, usable from any
 /// thread while the halves work.
 ///
 /// ```no_run
 /// use linux_tun::{OffloadFlags, Tun};
 /// let tun = Tun::builder().name("tun0").open()?;
 /// let ctl = tun.control();
-/// let (rx, tx) = tun.split(); // `ctl` keeps working
+/// let (rx, tx) = tun.into_halves(); // `ctl` keeps working
 /// ctl.set_mtu(1420)?;
 /// ctl.set_up(true)?;
 /// assert!(ctl.capabilities().offload.contains(OffloadFlags::CSUM));

@@ -13,7 +13,7 @@
 //!   is set there too ([`Builder::gro_config`], a [`GroConfig`]).
 //! - [`Control`], from any handle (`.control()` on [`Tun`], [`Reader`], [`Writer`]), is where
 //!   everything about the device lives: name, capabilities, offloads, GRO, MTU, link state,
-//!   queue attachment, statistics — before and after [`Tun::split`].
+//!   queue attachment, statistics — before and after [`Tun::into_halves`].
 //! - [`Reader::recv`] fills a caller-owned [`RecvBatch`]: a super-packet is split (by
 //!   `tcp-tso`) into MSS segments with complete checksums, each with headroom for a tunnel
 //!   header, and the queue is drained until it is empty or the batch is full. Plain packets
@@ -42,7 +42,7 @@
 //! let tun = Tun::builder().name("tun0").offload(true).mtu(1500).up().open()?;
 //! let ctl = tun.control(); // device settings and statistics, also after the split
 //! println!("{} offloads: {:?}", ctl.name(), ctl.capabilities());
-//! let (mut rx, mut tx) = tun.split(); // one half per thread
+//! let (mut rx, mut tx) = tun.into_halves(); // one half per thread
 //!
 //! let outbound = std::thread::spawn(move || -> std::io::Result<()> {
 //!     let mut batch = RecvBatch::new(128, 64); // 128 packets, 64 bytes of headroom each
@@ -83,7 +83,7 @@
 //!     .into_iter()
 //!     .map(|q| {
 //!         std::thread::spawn(move || {
-//!             let (mut rx, _tx) = q.split();
+//!             let (mut rx, _tx) = q.into_halves();
 //!             let mut batch = RecvBatch::new(64, 0);
 //!             while rx.recv(&mut batch).is_ok() { /* … */ }
 //!         })

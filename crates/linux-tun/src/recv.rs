@@ -423,7 +423,7 @@ struct Pending {
     next_segment: usize,
 }
 
-/// The receiving half of a queue; see [`Tun::split`](crate::Tun::split).
+/// The receiving half of a queue; see [`Tun::into_halves`](crate::Tun::into_halves).
 ///
 /// Owns a 64 KiB spill buffer; plain packets are read straight into the caller's batch.
 pub struct Reader {
@@ -788,7 +788,7 @@ fn header_from(bytes: &[u8; 12], vnet_len: usize) -> VirtioNetHdr {
     if vnet_len == 0 {
         return VirtioNetHdr::plain();
     }
-    VirtioNetHdr::split_prefix(bytes).map_or_else(|_| VirtioNetHdr::plain(), |(h, _)| *h)
+    VirtioNetHdr::ref_from_packet(bytes).map_or_else(|_| VirtioNetHdr::plain(), |(h, _)| *h)
 }
 
 fn drop_reason(e: SplitError) -> DropReason {
@@ -1057,7 +1057,7 @@ mod tests {
             let hdr = VirtioNetHdr::tcp_gso(inet_hdr::IpVersion::V4, 20, 20, mss as u16, false);
             let mut f = frame(hdr, &pkt);
             f[field] = value;
-            let (h, p) = VirtioNetHdr::split_prefix(&f).unwrap();
+            let (h, p) = VirtioNetHdr::ref_from_packet(&f).unwrap();
             let mut want = Vec::new();
             let mut slab = vec![0u8; 200_000];
             let mut spans = vec![Span::default(); 70_000];

@@ -199,7 +199,7 @@ impl AsRef<[u8]> for Buf {
     }
 }
 
-/// The sending half of a queue; see [`Tun::split`](crate::Tun::split).
+/// The sending half of a queue; see [`Tun::into_halves`](crate::Tun::into_halves).
 pub struct Writer {
     q: Arc<Queue>,
     gro: Coalescer,
@@ -314,8 +314,8 @@ impl Writer {
     /// use linux_tun::{ChecksumStatus, RecvBatch, Tun};
     /// let a = Tun::builder().name("tuna").up().open()?;
     /// let b = Tun::builder().name("tunb").up().open()?;
-    /// let (mut rx, _) = a.split();
-    /// let (_, mut tx) = b.split();
+    /// let (mut rx, _) = a.into_halves();
+    /// let (_, mut tx) = b.into_halves();
     /// let mut batch = RecvBatch::new(128, 0);
     /// loop {
     ///     rx.recv(&mut batch)?; // a super-packet split into segments, and more
@@ -382,7 +382,7 @@ impl Writer {
     ///
     /// ```no_run
     /// use linux_tun::{ChecksumStatus, SendBatch, Tun};
-    /// let (_, mut tx) = Tun::builder().name("tun0").up().open()?.split();
+    /// let (_, mut tx) = Tun::builder().name("tun0").up().open()?.into_halves();
     /// let mut batch = SendBatch::new(64);
     /// batch.push(&[0x10, 0, 0, 0], ChecksumStatus::Unverified)?; // not IP: the kernel refuses it
     /// let written = tx.send(&mut batch)?;

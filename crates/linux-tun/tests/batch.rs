@@ -22,7 +22,7 @@ fn tcp_from_namespace_arrives_as_valid_segments() {
     let (ns, tun) = netns_with_tun("lt-tso", Tun::builder().offload(true).blocking(false));
     let ctl = tun.control();
     assert!(ctl.capabilities().offload.has_tso());
-    let (rx, tx) = tun.split();
+    let (rx, tx) = tun.into_halves();
     let data = pattern(3 << 20);
     let sent = data.clone();
     let client = ns
@@ -52,7 +52,7 @@ fn gro_writes_reach_a_namespace_receiver_exactly() {
     }
     let (ns, tun) = netns_with_tun("lt-gro", Tun::builder().offload(true).blocking(false));
     let ctl = tun.control();
-    let (rx, tx) = tun.split();
+    let (rx, tx) = tun.into_halves();
     let listener = ns
         .run(|| TcpListener::bind((LOCAL, 7001)).unwrap())
         .unwrap();
@@ -89,7 +89,7 @@ fn gro_config_from_the_builder_bounds_every_merge() {
     let builder = Tun::builder().offload(true).blocking(false).gro_config(gro);
     let (ns, tun) = netns_with_tun("lt-grocfg", builder);
     let ctl = tun.control();
-    let (rx, tx) = tun.split();
+    let (rx, tx) = tun.into_halves();
     let listener = ns
         .run(|| TcpListener::bind((LOCAL, 7006)).unwrap())
         .unwrap();
@@ -121,7 +121,7 @@ fn gro_off_keeps_reading_super_packets_and_writes_segments() {
     let ctl = tun.control();
     let caps = ctl.capabilities();
     assert!(!caps.gro && caps.offload.has_tso() && caps.vnet_hdr_len == Some(10));
-    let (rx, tx) = tun.split();
+    let (rx, tx) = tun.into_halves();
     let listener = ns
         .run(|| TcpListener::bind((LOCAL, 7003)).unwrap())
         .unwrap();
@@ -151,7 +151,7 @@ fn plain_packets_are_batched_and_written_per_packet_without_offload() {
     let (ns, tun) = netns_with_tun("lt-plain", Tun::builder().offload(false));
     ns.sysctl("net.ipv6.conf.all.disable_ipv6", "1").unwrap();
     let ctl = tun.control();
-    let (mut rx, mut tx) = tun.split();
+    let (mut rx, mut tx) = tun.into_halves();
     let sock = ns.run(|| UdpSocket::bind((LOCAL, 9300)).unwrap()).unwrap();
     for i in 0..20u8 {
         sock.send_to(&[i; 100], (PEER, 9400)).unwrap();
@@ -211,7 +211,7 @@ fn twelve_byte_vnet_header_both_directions() {
     let (ns, tun) = netns_with_tun("lt-v12", Tun::builder().vnet_hdr_len(12).blocking(false));
     let ctl = tun.control();
     assert_eq!(ctl.capabilities().vnet_hdr_len, Some(12));
-    let (rx, tx) = tun.split();
+    let (rx, tx) = tun.into_halves();
     let mut peer = Peer::new(rx, tx);
 
     let data = pattern(1 << 20);
@@ -272,7 +272,7 @@ mod seams {
         // The seam fails the first super-packet write; GRO stays on after one rejection.
         let ctl = tun.control();
         ctl.inject_gso_einval(1);
-        let (rx, tx) = tun.split();
+        let (rx, tx) = tun.into_halves();
         let listener = ns
             .run(|| TcpListener::bind((LOCAL, 7002)).unwrap())
             .unwrap();
@@ -337,7 +337,7 @@ mod seams {
         let (ns, tun) = netns_with_tun("lt-hostile", builder);
         ns.sysctl("net.ipv6.conf.all.disable_ipv6", "1").unwrap();
         let ctl = tun.control();
-        let (mut rx, _tx) = tun.split();
+        let (mut rx, _tx) = tun.into_halves();
         let sock = ns.run(|| UdpSocket::bind((LOCAL, 9100)).unwrap()).unwrap();
 
         let good = virtio_net_hdr::testdata::ipv4_tcp_super_packet(3, 100);

@@ -167,13 +167,13 @@ fn raw_write_and_read_roundtrip() {
     let mut buf = vec![0u8; 65536 + 10];
     let n = loop {
         let n = tun.read_raw(&mut buf).unwrap();
-        let (_, p) = VirtioNetHdr::split_prefix(&buf[..n]).unwrap();
+        let (_, p) = VirtioNetHdr::ref_from_packet(&buf[..n]).unwrap();
         // Skip anything that is not our datagram (e.g. IPv6 router solicitations).
         if p.len() >= 28 && p[0] >> 4 == 4 && p[9] == 17 && p[22..24] == 5555u16.to_be_bytes() {
             break n;
         }
     };
-    let (h, p) = VirtioNetHdr::split_prefix(&buf[..n]).unwrap();
+    let (h, p) = VirtioNetHdr::ref_from_packet(&buf[..n]).unwrap();
     assert_eq!(h.gso_type().0, 0);
     // With TUN_F_CSUM the kernel may hand over a partial UDP checksum.
     assert!(

@@ -60,7 +60,7 @@ impl Forwarder {
         assert_eq!(inject_einval, 0, "injecting needs the test-seams feature");
         let stats = [a.control(), b.control()];
         let stop = Arc::new(AtomicBool::new(false));
-        let ((rx_a, tx_a), (rx_b, tx_b)) = (a.split(), b.split());
+        let ((rx_a, tx_a), (rx_b, tx_b)) = (a.into_halves(), b.into_halves());
         let threads = [(rx_a, tx_b), (rx_b, tx_a)]
             .into_iter()
             .map(|(mut rx, mut tx)| {

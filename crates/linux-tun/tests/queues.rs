@@ -126,7 +126,7 @@ fn persistent_device_stale_offload_mask_is_reset() {
     ns.ip(&["addr", "add", "10.77.0.1/24", "dev", "ltp0"])
         .unwrap();
     let ctl = tun.control();
-    let (rx, tx) = tun.split();
+    let (rx, tx) = tun.into_halves();
     let data: Vec<u8> = (0..(512 << 10)).map(|i: usize| (i % 253) as u8).collect();
     let sent = data.clone();
     let client = ns

@@ -278,7 +278,7 @@ proptest! {
             packet[0] = (packet[0] & 0x0f) | 0x40;
             packet[2..4].copy_from_slice(&l.to_be_bytes());
         }
-        let (h, _) = VirtioNetHdr::split_prefix(&hdr).unwrap();
+        let (h, _) = VirtioNetHdr::ref_from_packet(&hdr).unwrap();
         let mut slab = vec![0u8; room];
         let mut spans = vec![Span::default(); nspans];
         match split(h, &packet, first, &mut slab, headroom, &mut spans) {

@@ -21,7 +21,7 @@
 //! # VirtioNetHdr::tcp_gso(inet_hdr::IpVersion::V4, 20, 20, 100, false).write_to(&mut buf[..]).unwrap();
 //! # buf.extend_from_slice(&pkt);
 //! // A buffer read from a TUN: 10-byte header, then the IP packet.
-//! let (hdr, packet) = VirtioNetHdr::split_prefix(&buf)?;
+//! let (hdr, packet) = VirtioNetHdr::ref_from_packet(&buf)?;
 //! match hdr.decode(packet)? {
 //!     Offload::Gso(gso) => {
 //!         assert_eq!(gso.kind, GsoKind::TcpV4);

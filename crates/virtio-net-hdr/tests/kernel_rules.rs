@@ -34,10 +34,13 @@ fn header_round_trips_through_bytes() {
     let b = h.to_bytes();
     // Host-native order (little-endian on the machines we run on).
     assert_eq!(b, [0x01, 0x81, 52, 0, 0xa8, 0x05, 20, 0, 16, 0]);
-    let (back, rest) = VirtioNetHdr::split_prefix(&b).unwrap();
+    let (back, rest) = VirtioNetHdr::ref_from_packet(&b).unwrap();
     assert_eq!(*back, h);
     assert!(rest.is_empty());
-    assert_eq!(VirtioNetHdr::split_prefix(&b[..9]), Err(Error::Truncated));
+    assert_eq!(
+        VirtioNetHdr::ref_from_packet(&b[..9]),
+        Err(Error::Truncated)
+    );
 }
 
 #[test]
@@ -380,7 +383,7 @@ proptest! {
     #[test]
     fn hostile_headers_never_panic(hdr in proptest::array::uniform10(any::<u8>()),
                                    pkt in proptest::collection::vec(any::<u8>(), 0..200)) {
-        let (h, _) = VirtioNetHdr::split_prefix(&hdr).unwrap();
+        let (h, _) = VirtioNetHdr::ref_from_packet(&hdr).unwrap();
         let _ = h.check_kernel(&pkt);
         if h.check_emit(&pkt).is_ok() {
             prop_assert!(h.check_kernel(&pkt).is_ok());
