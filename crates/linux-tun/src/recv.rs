@@ -32,10 +32,10 @@ struct Meta {
     checksum: ChecksumStatus,
     /// Position in the batch when it was received (kept when written packets are removed).
     arrival: u32,
-    /// A segment split with its payload left in place ([`RecvBatch::zero_copy_split`]): the
-    /// payload's offset and length in the slab, after the headers at `offset`. Length 0 for a
-    /// packet in one piece.
-    tail: (usize, usize),
+    /// A segment split with its payload left in place ([`RecvBatch::zero_copy_split`]): where
+    /// the payload lies in the slab, apart from the headers at `offset`. Empty for a packet in
+    /// one piece.
+    payload: Span,
 }
 
 /// Caller-owned storage for one batch of received packets: a slab where every packet is
@@ -225,23 +225,17 @@ impl RecvBatch {
     }
 
     fn push(&mut self, offset: usize, len: usize, checksum: ChecksumStatus) {
-        self.push_parts(offset, len, (0, 0), checksum);
+        self.push_parts(offset, len, Span::default(), checksum);
     }
 
-    fn push_parts(
-        &mut self,
-        offset: usize,
-        len: usize,
-        tail: (usize, usize),
-        checksum: ChecksumStatus,
-    ) {
+    fn push_parts(&mut self, offset: usize, len: usize, payload: Span, checksum: ChecksumStatus) {
         let arrival = self.meta.len() as u32;
         self.meta.push(Meta {
             offset,
             len,
             checksum,
             arrival,
-            tail,
+            payload,
         });
     }
 
@@ -273,10 +267,9 @@ impl tcp_gro::PacketSource for RecvBatch {
     #[inline]
     fn parts(&self, index: usize) -> Option<(&[u8], &[u8])> {
         let m = self.meta.get(index)?;
-        let (at, n) = m.tail;
         Some((
             self.slab.get(m.offset..m.offset + m.len)?,
-            self.slab.get(at..at + n)?,
+            self.slab.get(m.payload.range())?,
         ))
     }
 }
@@ -296,17 +289,17 @@ impl<'a> RecvPacket<'a> {
     pub fn bytes(&self) -> &'a [u8] {
         &self.slab[self.meta.offset..self.meta.offset + self.meta.len]
     }
-    /// The IP packet as (first part, second part): headers and payload for a segment split
-    /// with its payload in place, the whole packet and nothing otherwise.
+    /// The IP packet as (header, payload): its headers and its payload for a segment split
+    /// with its payload in place, the whole packet and nothing otherwise — the two parts
+    /// `tcp-gro` coalesces.
     #[inline]
     pub fn parts(&self) -> (&'a [u8], &'a [u8]) {
-        let (at, n) = self.meta.tail;
-        (self.bytes(), &self.slab[at..at + n])
+        (self.bytes(), &self.slab[self.meta.payload.range()])
     }
     /// Whether the packet is in one piece (always, unless [`RecvBatch::zero_copy_split`]).
     #[inline]
     pub fn is_contiguous(&self) -> bool {
-        self.meta.tail.1 == 0
+        self.meta.payload.len == 0
     }
     /// Offset of the IP packet in [`RecvBatch::slab`]; the headroom precedes it.
     #[inline]
@@ -316,7 +309,7 @@ impl<'a> RecvPacket<'a> {
     /// Length of the IP packet (both parts).
     #[inline]
     pub fn len(&self) -> usize {
-        self.meta.len + self.meta.tail.1
+        self.meta.len + self.meta.payload.len
     }
     /// Whether the packet is empty (never for a delivered packet).
     #[inline]
@@ -471,8 +464,8 @@ impl Reader {
     /// complete checksums, then keeps reading without waiting until the kernel has nothing
     /// more, the batch is full, or it could not take another super-packet as large as one
     /// already read by this call (that one stays queued in the kernel for the next call). A
-    /// super-packet that does not fit is continued by the next call. Malformed frames are dropped and counted ([`Stats::dropped_malformed`]) and the
-    /// reading goes on.
+    /// super-packet that does not fit is continued by the next call. Malformed frames are
+    /// dropped and counted ([`Stats::dropped_malformed`]) and the reading goes on.
     ///
     /// # Errors
     /// `WouldBlock` in non-blocking mode when nothing is queued; the `read(2)` error
@@ -714,8 +707,11 @@ impl Reader {
         let checksum = s.checksum;
         for i in 0..s.segments {
             let g = batch.segs[i];
-            let tail = (start + g.payload.offset, g.payload.len);
-            batch.push_parts(end + g.header.offset, g.header.len, tail, checksum);
+            let payload = Span {
+                offset: start + g.payload.offset,
+                len: g.payload.len,
+            };
+            batch.push_parts(end + g.header.offset, g.header.len, payload, checksum);
         }
         batch.used = end + s.used;
         let (segs, bytes) = self.largest;

@@ -444,12 +444,12 @@ impl Writer {
     /// Write packet `i` alone with a plain vnet header; record its fate.
     fn write_one_plain(
         &self,
-        (packet, tail): (&[u8], &[u8]),
+        (header, payload): (&[u8], &[u8]),
         i: usize,
         marks: &mut Marks<'_, impl Fn(usize) -> usize>,
         vl: usize,
     ) -> Option<io::Error> {
-        let r = write_parts(&self.q, &self.plain[..vl], packet, tail);
+        let r = write_parts(&self.q, &self.plain[..vl], header, payload);
         match self.classify(r) {
             Outcome::Written => {
                 marks.status[i] = Status::Written;
@@ -468,8 +468,8 @@ impl Writer {
         vl: usize,
     ) -> Option<io::Error> {
         for i in 0..marks.status.len() {
-            if let Some((p, tail)) = src.parts(i) {
-                self.gro.push_parts(i, p, tail, csum(i));
+            if let Some((header, payload)) = src.parts(i) {
+                self.gro.push_parts(i, header, payload, csum(i));
             }
         }
         let dev = &self.q.dev;
@@ -503,8 +503,8 @@ impl Writer {
                         segments: out.indices().len(),
                     });
                     for &i in out.indices() {
-                        let (packet, tail) = src.parts(i).unwrap_or_default();
-                        let r = write_parts(&self.q, &self.plain[..vl], packet, tail);
+                        let (header, payload) = src.parts(i).unwrap_or_default();
+                        let r = write_parts(&self.q, &self.plain[..vl], header, payload);
                         match classify_result(r) {
                             Outcome::Written => {
                                 bump(&dev.counters.writes, 1);
@@ -602,8 +602,12 @@ fn classify_result(r: io::Result<usize>) -> Outcome {
 
 /// Write one packet, in one or two parts (an empty second part is skipped by the write),
 /// behind the plain vnet header `vnet`.
-fn write_parts(q: &Queue, vnet: &[u8], packet: &[u8], tail: &[u8]) -> io::Result<usize> {
-    q.writev(&[IoSlice::new(vnet), IoSlice::new(packet), IoSlice::new(tail)])
+fn write_parts(q: &Queue, vnet: &[u8], header: &[u8], payload: &[u8]) -> io::Result<usize> {
+    q.writev(&[
+        IoSlice::new(vnet),
+        IoSlice::new(header),
+        IoSlice::new(payload),
+    ])
 }
 
 #[cfg(test)]
