@@ -17,7 +17,7 @@ fuzz_target!(|data: &[u8]| {
     if data.len() < 15 {
         return;
     }
-    let Ok((hdr, _)) = VirtioNetHdr::split_prefix(&data[..10]) else {
+    let Ok((hdr, _)) = VirtioNetHdr::ref_from_packet(&data[..10]) else {
         return;
     };
     let nspans = usize::from(data[10]);

@@ -8,7 +8,7 @@ use libfuzzer_sys::fuzz_target;
 use virtio_net_hdr::{Offload, VirtioNetHdr};
 
 fuzz_target!(|data: &[u8]| {
-    let Ok((hdr, packet)) = VirtioNetHdr::split_prefix(data) else {
+    let Ok((hdr, packet)) = VirtioNetHdr::ref_from_packet(data) else {
         return;
     };
     match hdr.decode(packet) {

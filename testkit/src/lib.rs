@@ -1,6 +1,8 @@
 //! Fixtures for the workspace's tests, fuzz targets and benchmarks (never published).
 //!
 //! - [`packet`]: the one TCP/IP packet builder, for segments and super-packets alike.
+//! - [`forwarder`]: the harness protocol of the TUN-to-TUN forwarders `cargo xtask netns-test`
+//!   drives.
 //! - Network namespaces that are always cleaned up, for the privileged tests.
 //!
 //! Tests that create TUN devices must not touch the host's network. [`Netns`] creates a
@@ -21,6 +23,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod forwarder;
 pub mod packet;
 
 use std::fs::File;

@@ -12,23 +12,33 @@ const USAGE: &str =
 pub(crate) fn main(args: &[String]) -> i32 {
     let mut seconds = 60u64;
     let mut only = Vec::new();
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--seconds" => match it.next().map(|s| s.parse::<u64>()) {
-                Some(Ok(n)) if n > 0 => seconds = n,
-                _ => {
-                    eprintln!("--seconds needs a positive number\n{USAGE}");
-                    return 2;
+    let mut p = lexopt::Parser::from_args(args);
+    loop {
+        let arg = match p.next() {
+            Ok(Some(arg)) => arg,
+            Ok(None) => break,
+            Err(e) => {
+                eprintln!("{e}\n{USAGE}");
+                return 2;
+            }
+        };
+        match arg {
+            lexopt::Arg::Long("seconds") => {
+                match p.value().ok().and_then(|v| v.to_str()?.parse::<u64>().ok()) {
+                    Some(n) if n > 0 => seconds = n,
+                    _ => {
+                        eprintln!("--seconds needs a positive number\n{USAGE}");
+                        return 2;
+                    }
                 }
-            },
-            "-h" | "--help" => {
+            }
+            lexopt::Arg::Long("help") | lexopt::Arg::Short('h') => {
                 println!("{USAGE}");
                 return 0;
             }
-            t if !t.starts_with('-') => only.push(t.to_string()),
+            lexopt::Arg::Value(t) => only.push(t.to_string_lossy().into_owned()),
             other => {
-                eprintln!("unknown argument {other}\n{USAGE}");
+                eprintln!("{}\n{USAGE}", other.unexpected());
                 return 2;
             }
         }

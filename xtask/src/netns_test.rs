@@ -1,6 +1,6 @@
 //! `cargo xtask netns-test`: real namespaces, real TUN devices, real kernel TCP.
 //!
-//! Topology (the one in docs and perf-baseline): namespaces A and B each hold one TUN
+//! Topology: namespaces A and B each hold one TUN
 //! (10.99.0.1/32 + fd99::1/128 in A, 10.99.0.2/32 + fd99::2/128 in B, routes to the other side).
 //! A forwarder process in the root namespace opens both TUNs (one thread entered each namespace
 //! to create them) and moves packets between them, one thread per direction. A sender in A pushes
@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 use testkit::Netns;
+use testkit::forwarder::{self, Stats};
 
 /// No receiver progress for this long means the transfer is stuck (a lost packet that TCP cannot
 /// recover from, a wedged forwarder, …).
@@ -139,43 +140,44 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
         cc: Some("cubic".into()),
         copy_split: false,
     };
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let mut value = |name: &str| {
-            it.next()
-                .cloned()
-                .ok_or_else(|| format!("{name} needs a value\n{USAGE}"))
-        };
-        match a.as_str() {
-            "--quick" => o.quick = true,
-            "--seconds" => {
-                o.seconds = value(a)?.parse().map_err(|e| format!("--seconds: {e}"))?;
-            }
-            "--streams" => {
-                o.streams = value(a)?.parse().map_err(|e| format!("--streams: {e}"))?;
-            }
-            "--rounds" => {
-                o.rounds = value(a)?.parse().map_err(|e| format!("--rounds: {e}"))?;
+    let mut p = lexopt::Parser::from_args(args);
+    // A flag's value, parsed, with the flag named in the error.
+    fn value<T: std::str::FromStr>(p: &mut lexopt::Parser, flag: &str) -> Result<T, String>
+    where
+        T::Err: std::fmt::Display,
+    {
+        let v = p.value().map_err(|e| format!("{e}\n{USAGE}"))?;
+        let v = v.to_str().ok_or_else(|| format!("{flag}: not UTF-8"))?;
+        v.parse().map_err(|e| format!("{flag}: {e}"))
+    }
+    while let Some(arg) = p.next().map_err(|e| format!("{e}\n{USAGE}"))? {
+        use lexopt::Arg::Long;
+        match arg {
+            Long("quick") => o.quick = true,
+            Long("seconds") => o.seconds = value(&mut p, "--seconds")?,
+            Long("streams") => o.streams = value(&mut p, "--streams")?,
+            Long("rounds") => {
+                o.rounds = value(&mut p, "--rounds")?;
                 if o.rounds == 0 {
                     return Err("--rounds must be at least 1".into());
                 }
             }
-            "--seed" => o.seed = value(a)?.parse().map_err(|e| format!("--seed: {e}"))?,
-            "--cc" => {
-                let v = value(a)?;
+            Long("seed") => o.seed = value(&mut p, "--seed")?,
+            Long("cc") => {
+                let v: String = value(&mut p, "--cc")?;
                 o.cc = (v != "default").then_some(v);
             }
-            "--modes" => {
-                o.modes = value(a)?
+            Long("modes") => {
+                o.modes = value::<String>(&mut p, "--modes")?
                     .split(',')
                     .map(|m| Mode::parse(m).ok_or_else(|| format!("unknown mode {m}\n{USAGE}")))
                     .collect::<Result<_, _>>()?;
             }
-            "--iperf3" => o.iperf3 = Some(true),
-            "--copy-split" => o.copy_split = true,
-            "--no-iperf3" => o.iperf3 = Some(false),
-            "-h" | "--help" => return Err(USAGE.to_string()),
-            other => return Err(format!("unknown argument {other}\n{USAGE}")),
+            Long("iperf3") => o.iperf3 = Some(true),
+            Long("copy-split") => o.copy_split = true,
+            Long("no-iperf3") => o.iperf3 = Some(false),
+            Long("help") | lexopt::Arg::Short('h') => return Err(USAGE.to_string()),
+            other => return Err(format!("{}\n{USAGE}", other.unexpected())),
         }
     }
     if o.seconds <= 0.0 {
@@ -570,75 +572,39 @@ fn start_forwarder(
         _ => bins.ours.as_ref(),
     }
     .ok_or("forwarder binary was not built")?;
+    let impaired = mode == Mode::Impaired;
+    let args = forwarder::Args {
+        tun: [topo.tun_a.clone(), topo.tun_b.clone()],
+        ns: [Some(topo.a.name().into()), Some(topo.b.name().into())],
+        mtu: 1500,
+        mode: match mode {
+            Mode::Plain => forwarder::Mode::Plain,
+            Mode::Passthrough => forwarder::Mode::Passthrough,
+            Mode::Verify | Mode::TunRs | Mode::Impaired => forwarder::Mode::Verify,
+            Mode::Trust => forwarder::Mode::Trust,
+        },
+        impair: forwarder::Impairment {
+            drop: if impaired { 0.002 } else { 0.0 },
+            duplicate: if impaired { 0.002 } else { 0.0 },
+            reorder: if impaired { 0.02 } else { 0.0 },
+            seed: opts.seed,
+        },
+        copy_split: opts.copy_split && matches!(mode, Mode::Verify | Mode::Trust),
+        stats_on_stdin: true,
+    };
     let mut cmd = Command::new(exe);
-    cmd.args(["--ns-a", topo.a.name(), "--ns-b", topo.b.name()])
-        .args(["--tun-a", &topo.tun_a, "--tun-b", &topo.tun_b])
-        .args(["--mtu", "1500", "--stats-on-stdin"]);
-    match mode {
-        Mode::Plain => {
-            cmd.args(["--mode", "plain"]);
-        }
-        Mode::Passthrough => {
-            cmd.args(["--mode", "passthrough"]);
-        }
-        Mode::Verify | Mode::TunRs => {
-            cmd.args(["--mode", "verify"]);
-        }
-        Mode::Trust => {
-            cmd.args(["--mode", "trust"]);
-        }
-        Mode::Impaired => {
-            cmd.args(["--mode", "verify"])
-                .args([
-                    "--drop",
-                    "0.002",
-                    "--duplicate",
-                    "0.002",
-                    "--reorder",
-                    "0.02",
-                ])
-                .args(["--seed", &opts.seed.to_string()]);
-        }
-    }
-    if opts.copy_split && matches!(mode, Mode::Verify | Mode::Trust) {
-        cmd.arg("--copy-split");
-    }
+    cmd.args(args.to_args());
     let fwd = Proc::spawn(&format!("forwarder ({})", mode.name()), cmd)?;
     fwd.expect("READY", Duration::from_secs(15))?;
     topo.configure()?;
     Ok(fwd)
 }
 
-/// The forwarder's counters at one moment.
-#[derive(Clone, Copy, Default, Debug, PartialEq)]
-struct Counts {
-    rx: u64,
-    tx: u64,
-    dropped: u64,
-    duplicated: u64,
-    reordered: u64,
-}
-
 /// Ask for the counters.
-fn forwarder_counts(fwd: &mut Proc) -> Result<Counts, String> {
+fn forwarder_counts(fwd: &mut Proc) -> Result<Stats, String> {
     fwd.send_line("STATS")?;
     let line = fwd.expect("STATS", Duration::from_secs(5))?;
-    parse_stats(&line).ok_or_else(|| format!("unreadable stats line: {line}"))
-}
-
-fn parse_stats(line: &str) -> Option<Counts> {
-    let get = |k: &str| {
-        line.split_whitespace()
-            .find_map(|kv| kv.strip_prefix(k)?.strip_prefix('='))
-            .and_then(|v| v.parse::<u64>().ok())
-    };
-    Some(Counts {
-        rx: get("rx_segments")?,
-        tx: get("tx_segments")?,
-        dropped: get("dropped").unwrap_or(0),
-        duplicated: get("duplicated").unwrap_or(0),
-        reordered: get("reordered").unwrap_or(0),
-    })
+    Stats::parse(&line).ok_or_else(|| format!("unreadable stats line: {line}"))
 }
 
 fn stop_forwarder(mut fwd: Proc, mode: Mode) -> Result<(), String> {
@@ -654,7 +620,7 @@ struct Snapshot {
     at: Instant,
     cpu: f64,
     calls: (u64, u64),
-    segs: Counts,
+    segs: Stats,
 }
 
 fn snapshot(fwd: &mut Proc) -> Result<Snapshot, String> {
@@ -804,8 +770,8 @@ fn transfer(
     let wall = after.at.duration_since(before.at).as_secs_f64();
     let rd = after.calls.0.saturating_sub(before.calls.0);
     let wr = after.calls.1.saturating_sub(before.calls.1);
-    let d = |f: fn(&Counts) -> u64| f(&after.segs).saturating_sub(f(&before.segs));
-    let (rx, tx) = (d(|c| c.rx), d(|c| c.tx));
+    let d = |f: fn(&Stats) -> u64| f(&after.segs).saturating_sub(f(&before.segs));
+    let (rx, tx) = (d(|c| c.rx_segments), d(|c| c.tx_segments));
     let impairment = (d(|c| c.dropped), d(|c| c.duplicated), d(|c| c.reordered));
     // An impaired run that impaired nothing would prove nothing.
     if mode == Mode::Impaired && (impairment.0 == 0 || impairment.1 == 0 || impairment.2 == 0) {
@@ -876,8 +842,7 @@ fn iperf3(opts: &Options, topo: &Topology, port: u16) -> Result<f64, String> {
 }
 
 fn is_tty() -> bool {
-    // SAFETY: isatty only inspects the descriptor.
-    unsafe { libc::isatty(2) == 1 }
+    std::io::IsTerminal::is_terminal(&std::io::stderr())
 }
 
 fn human_bytes(b: u64) -> String {
@@ -1141,20 +1106,6 @@ mod tests {
         assert_eq!(c[1].median().map(|s| s.gbps), Some(7.0));
         assert!(c[2].failed);
         assert!(c[2].median().is_none());
-    }
-
-    #[test]
-    fn stats_line_parses() {
-        assert_eq!(
-            parse_stats("STATS rx_segments=10 tx_segments=9 dropped=1"),
-            Some(Counts {
-                rx: 10,
-                tx: 9,
-                dropped: 1,
-                ..Counts::default()
-            })
-        );
-        assert_eq!(parse_stats("STATS rx_segments=x"), None);
     }
 
     #[test]

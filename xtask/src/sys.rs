@@ -158,9 +158,7 @@ pub(crate) fn cpu_seconds(pid: u32) -> Option<f64> {
     // `state` is field 3 overall (index 0 here); utime/stime are fields 14/15 → 11/12.
     let utime: u64 = fields.get(11)?.parse().ok()?;
     let stime: u64 = fields.get(12)?.parse().ok()?;
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    let hz = if hz > 0 { hz as f64 } else { 100.0 };
+    let hz = rustix::param::clock_ticks_per_second() as f64;
     Some((utime + stime) as f64 / hz)
 }
 

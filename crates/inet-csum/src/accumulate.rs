@@ -1,27 +1,7 @@
 //! The streaming accumulator and the one-shot helpers built on it.
 
 use crate::Impl;
-use crate::portable::adc;
-
-/// Fold a 64-bit one's complement accumulator to 16 bits (end-around carry).
-///
-/// `x + ror(x, 32)` leaves in its upper half the end-around sum of the two halves (the carry
-/// out of the lower half lands in the upper half), the same trick as the kernel's
-/// `csum_fold` (`include/asm-generic/checksum.h`); applied at 64→32 and 32→16 bits. Short
-/// dependency chain: it sits on the critical path of every header checksum.
-#[inline(always)]
-pub(crate) const fn fold64(s: u64) -> u16 {
-    let t = (s.wrapping_add(s.rotate_right(32)) >> 32) as u32;
-    (t.wrapping_add(t.rotate_right(16)) >> 16) as u16
-}
-
-/// Byte-swap the 16-bit sum an unfolded 64-bit one's complement sum stands for, without
-/// folding: rotating left by 8 multiplies by 2^8 modulo 2^64 − 1 (hence modulo 2^16 − 1), and
-/// `swap16(x) = 256·x mod (2^16 − 1)` (RFC 1071 §2(B): byte order only swaps the result).
-#[inline(always)]
-pub(crate) const fn swap(s: u64) -> u64 {
-    s.rotate_left(8)
-}
+use crate::ones::{adc, fold64, swap};
 
 /// Slices up to this length take the straight-line path (IPv4/TCP headers, IPv6 headers).
 const SHORT: usize = 63;
@@ -87,7 +67,7 @@ impl Accumulator {
     /// assert_eq!(Accumulator::new().add(&[0x12]).add(&[0x34]).fold(), 0x1234);
     /// ```
     #[inline]
-    #[allow(clippy::should_implement_trait)] // the builder name the sketch asks for; not `ops::Add`
+    #[allow(clippy::should_implement_trait)] // a chaining builder (`.add(a).add(b)`), not `ops::Add`
     pub fn add(mut self, data: &[u8]) -> Self {
         self.update(data);
         self
@@ -217,7 +197,7 @@ fn long_sum(data: &[u8]) -> u64 {
 /// [`long_sum`]).
 #[inline(never)]
 fn medium_sum(data: &[u8]) -> u64 {
-    crate::portable::le_to_be(crate::portable::medium_le(data))
+    swap(crate::portable::medium_le(data))
 }
 
 /// Fused copy and bulk sum on the best path (outlined like [`long_sum`]).
@@ -230,7 +210,7 @@ fn long_copy_sum(dst: &mut [u8], src: &[u8]) -> u64 {
 /// dispatch and no loop for lengths below 64.
 #[inline(always)]
 fn short_sum(data: &[u8]) -> u64 {
-    crate::portable::le_to_be(crate::portable::short_le(data))
+    swap(crate::portable::short_le(data))
 }
 
 /// One-shot: the checksum value a header stores for `data` (the inverted folded sum).

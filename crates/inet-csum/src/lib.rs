@@ -18,10 +18,12 @@
 //! Three tiers, chosen by length (no allocation, no state beyond a cached CPU-feature byte):
 //! below 64 bytes (headers) a loop-free 64-bit add-with-carry path with no dispatch; below 256
 //! bytes a scalar loop tuned for latency; from 256 bytes the fastest bulk path the CPU offers
-//! ([`Impl::best`]): AVX-512 or AVX2 on x86_64 (detected once at run time with the `std`
-//! feature, or at compile time via `target_feature` without it; never under Miri), else a
-//! portable loop with independent accumulators. Every path is selectable through [`Impl`] so
-//! each can be tested and measured on its own.
+//! ([`Impl::best`]): AVX-512 VNNI, AVX-512 or AVX2 on x86_64, else a portable loop with
+//! independent accumulators. The CPU is asked once at run time (`CPUID` and `XGETBV`, which
+//! need only `core`): a `no_std` build, or a program that reaches this crate through another
+//! `no_std` crate, runs the same kernel as any other. (Never under Miri, which checks the
+//! portable path.) Every path is selectable through [`Impl`] so each can be tested and
+//! measured on its own.
 //!
 //! ```
 //! use inet_csum::Accumulator;
@@ -36,10 +38,11 @@
 #![deny(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-#[cfg(feature = "std")]
+#[cfg(test)]
 extern crate std;
 
 mod accumulate;
+mod ones;
 mod portable;
 mod status;
 #[cfg(target_arch = "x86_64")]
@@ -70,7 +73,7 @@ pub enum Impl {
 }
 
 impl Impl {
-    /// Every implementation, whether or not this CPU supports it.
+    /// Every implementation, whether or not this CPU supports it, slowest first.
     pub const ALL: [Impl; 4] = [Impl::Portable, Impl::Avx2, Impl::Avx512, Impl::Avx512Vnni];
 
     /// Whether this CPU can run this implementation.
@@ -93,7 +96,8 @@ impl Impl {
         }
     }
 
-    /// The fastest implementation this CPU supports (detected once and cached with `std`).
+    /// The fastest implementation this CPU supports (detected on first use, then cached):
+    /// the one [`Accumulator`] and the one-shot helpers run from 256 bytes on.
     ///
     /// ```
     /// assert!(inet_csum::Impl::best().is_supported());
@@ -130,7 +134,7 @@ impl Impl {
         if !self.is_supported() {
             return None;
         }
-        Some(accumulate::fold64(self.sum_raw(data)))
+        Some(ones::fold64(self.sum_raw(data)))
     }
 
     /// Copy `src` into `dst` and sum the copied bytes in the same pass, with this
@@ -154,7 +158,7 @@ impl Impl {
         if !self.is_supported() {
             return None;
         }
-        Some(accumulate::fold64(self.copy_sum_raw(dst, src)))
+        Some(ones::fold64(self.copy_sum_raw(dst, src)))
     }
 
     /// Unfolded sum; the caller has checked support.
@@ -186,6 +190,6 @@ impl Impl {
             #[cfg(not(target_arch = "x86_64"))]
             _ => portable::copy_sum_le(dst, src),
         };
-        portable::le_to_be(le)
+        ones::swap(le)
     }
 }

@@ -13,13 +13,7 @@
 //! Everything here is safe Rust: fixed-size chunk loads compile to plain unaligned loads with
 //! the bounds checks resolved at compile time.
 
-/// One's complement (end-around carry) 64-bit add.
-#[inline(always)]
-pub(crate) const fn adc(a: u64, b: u64) -> u64 {
-    let (s, carry) = a.overflowing_add(b);
-    // If the add wrapped, `s <= 2^64 - 2`, so adding the carry back cannot wrap again.
-    s + carry as u64
-}
+use crate::ones::{adc, swap};
 
 #[inline(always)]
 fn le64(c: &[u8; 8]) -> u64 {
@@ -27,7 +21,7 @@ fn le64(c: &[u8; 8]) -> u64 {
 }
 
 /// Sum of `data` read as little-endian words, as an unfolded one's complement u64
-/// (folds with [`fold64`](crate::accumulate::fold64) to the byte-swapped RFC 1071 sum).
+/// (folds with [`fold64`](crate::ones::fold64) to the byte-swapped RFC 1071 sum).
 ///
 /// 32-bit loads into plain 64-bit accumulators ([`medium_le`]) in blocks of 1 GiB joined with
 /// end-around carry. Measured faster than 64-bit add-with-carry chains: without carries the
@@ -115,17 +109,11 @@ pub(crate) fn tail_le(mut d: &[u8]) -> u64 {
     t
 }
 
-/// Convert an unfolded sum of little-endian loads into the (unfolded) big-endian sum.
-#[inline(always)]
-pub(crate) const fn le_to_be(sum_le: u64) -> u64 {
-    crate::accumulate::swap(sum_le)
-}
-
 /// Unfolded-safe sum of `data` as big-endian 16-bit words; the return value folds (with
-/// [`fold64`](crate::accumulate::fold64)) to the RFC 1071 sum.
+/// [`fold64`](crate::ones::fold64)) to the RFC 1071 sum.
 #[inline]
 pub(crate) fn sum(data: &[u8]) -> u64 {
-    le_to_be(sum_le(data))
+    swap(sum_le(data))
 }
 
 /// Copy `src` into `dst` (equal lengths, checked by the caller) while summing it, in one pass:
@@ -192,7 +180,7 @@ pub(crate) fn short_copy(dst: &mut [u8], src: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::accumulate::fold64;
+    use crate::ones::fold64;
 
     #[test]
     fn adc_wraps_end_around() {

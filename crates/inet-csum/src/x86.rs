@@ -9,11 +9,13 @@
 //! The VNNI kernel adds 16-bit words with one `vpdpwssd` (multiply by one and accumulate
 //! pairs into 32-bit lanes) per vector instead of four instructions; see [`vnni_sum_le`].
 //!
-//! Detection: with `std`, CPUID is read once (`is_x86_feature_detected!`) and the answer is
-//! cached in an atomic; without `std`, the compile-time `target_feature` set decides. Under
-//! Miri nothing is reported as supported, so Miri checks the portable path.
+//! Detection (see [`detect`]): `CPUID` and `XGETBV` are read once, from `core` alone, and the
+//! answer is cached in an atomic, with or without `std`. A build whose compile-time
+//! `target_feature` set already guarantees a kernel skips the check. Under Miri nothing is
+//! reported as supported, so Miri checks the portable path.
 //!
-//! `unsafe` here is limited to calling the `#[target_feature]` kernels after the check, to
+//! `unsafe` here is limited to `XGETBV` after the `OSXSAVE` check, to calling the
+//! `#[target_feature]` kernels after the feature check, to
 //! the unaligned vector loads/stores from fixed-size array references, and to the VNNI
 //! kernel's two masked loads (see [`load_line_masked`]). In the AVX2 and AVX-512 kernels,
 //! tails shorter than a vector are summed by the scalar straight-line path (no masked or
@@ -30,99 +32,170 @@ use core::arch::x86_64::{
     _mm512_xor_si512,
 };
 
-use crate::portable::{adc, le_to_be, short_copy, short_le};
+use crate::ones::{adc, swap};
+use crate::portable::{short_copy, short_le};
 
 /// Bytes summed per block before the lane accumulators are reduced (bounds lane growth).
 const BLOCK: usize = 1 << 30;
 
-#[cfg(all(feature = "std", not(miri)))]
+/// Run-time CPU feature detection with `CPUID` and `XGETBV`, which need nothing but `core`:
+/// a `no_std` build picks its kernel at run time like any other.
+#[cfg_attr(miri, allow(dead_code))] // Miri runs no `CPUID`: only the tests call `decide`.
 mod detect {
-    use core::sync::atomic::{AtomicU8, Ordering};
-
-    const KNOWN: u8 = 1;
+    /// Feature bits: which kernels may run.
     pub(super) const AVX2: u8 = 2;
     pub(super) const AVX512: u8 = 4;
     pub(super) const AVX512_VNNI: u8 = 8;
-    static FEATURES: AtomicU8 = AtomicU8::new(0);
+    /// Set once detection has run (so a CPU without any of the above is not re-probed).
+    #[cfg(not(miri))]
+    const KNOWN: u8 = 1;
 
-    /// The cached feature bits (CPUID is read on first use only).
-    #[inline(always)]
-    pub(super) fn features() -> u8 {
-        let f = FEATURES.load(Ordering::Relaxed);
-        if f & KNOWN != 0 { f } else { detect() }
+    /// `CPUID.1:ECX` bits.
+    const SSE3: u32 = 1 << 0;
+    const SSSE3: u32 = 1 << 9;
+    const FMA: u32 = 1 << 12;
+    const SSE4_1: u32 = 1 << 19;
+    const SSE4_2: u32 = 1 << 20;
+    const OSXSAVE: u32 = 1 << 27;
+    const AVX: u32 = 1 << 28;
+    const F16C: u32 = 1 << 29;
+    /// `CPUID.(7,0):EBX` bits.
+    const AVX2_EBX: u32 = 1 << 5;
+    const AVX512F_EBX: u32 = 1 << 16;
+    const AVX512BW_EBX: u32 = 1 << 30;
+    /// `CPUID.(7,0):ECX` bit.
+    const AVX512VNNI_ECX: u32 = 1 << 11;
+    /// `XCR0` state components the OS saves and restores: SSE and AVX (the YMM registers),
+    /// then the opmask registers, ZMM0-15's upper halves and ZMM16-31 (Intel SDM vol. 1,
+    /// 13.1). A CPU may support an instruction set whose registers the OS does not preserve;
+    /// using it then corrupts other threads' state, so both must agree.
+    const XCR0_YMM: u64 = 0b110;
+    const XCR0_ZMM: u64 = 0b1110_0000;
+
+    /// What the CPUID leaves and `XCR0` report, before deciding.
+    #[derive(Clone, Copy, Debug, Default)]
+    pub(super) struct Cpu {
+        /// Highest basic CPUID leaf (`CPUID.0:EAX`).
+        pub(super) max_leaf: u32,
+        /// `CPUID.1:ECX`.
+        pub(super) ecx1: u32,
+        /// `CPUID.(7,0):EBX`.
+        pub(super) ebx7: u32,
+        /// `CPUID.(7,0):ECX`.
+        pub(super) ecx7: u32,
+        /// `XCR0` (only read when `OSXSAVE` is set).
+        pub(super) xcr0: u64,
     }
 
-    #[cold]
-    #[inline(never)]
-    fn detect() -> u8 {
-        let mut f = KNOWN;
-        if std::is_x86_feature_detected!("avx2") {
-            f |= AVX2;
+    /// The kernels `cpu` may run. Each needs every target feature its `#[target_feature]`
+    /// enables or implies (`avx2` implies `avx` and SSE3 to SSE4.2; `avx512f` implies `avx2`,
+    /// `fma` and `f16c`) and the OS saving the registers it uses.
+    pub(super) fn decide(cpu: Cpu) -> u8 {
+        let has = |reg: u32, bits: u32| reg & bits == bits;
+        if cpu.max_leaf < 7 || !has(cpu.ecx1, OSXSAVE) || cpu.xcr0 & XCR0_YMM != XCR0_YMM {
+            return 0;
         }
-        if std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx512bw") {
-            f |= AVX512;
-            if std::is_x86_feature_detected!("avx512vnni") {
-                f |= AVX512_VNNI;
+        let avx2 = has(cpu.ecx1, SSE3 | SSSE3 | SSE4_1 | SSE4_2 | AVX) && has(cpu.ebx7, AVX2_EBX);
+        let avx512 = avx2
+            && has(cpu.ecx1, FMA | F16C)
+            && has(cpu.ebx7, AVX512F_EBX | AVX512BW_EBX)
+            && cpu.xcr0 & XCR0_ZMM == XCR0_ZMM;
+        let vnni = avx512 && has(cpu.ecx7, AVX512VNNI_ECX);
+        [(avx2, AVX2), (avx512, AVX512), (vnni, AVX512_VNNI)]
+            .into_iter()
+            .fold(0, |f, (on, bit)| if on { f | bit } else { f })
+    }
+
+    /// Read the CPUID leaves and `XCR0`.
+    #[cfg(not(miri))]
+    fn read() -> Cpu {
+        use core::arch::x86_64::{__cpuid, __cpuid_count};
+        let max_leaf = __cpuid(0).eax;
+        let ecx1 = __cpuid(1).ecx;
+        let mut cpu = Cpu {
+            max_leaf,
+            ecx1,
+            ..Cpu::default()
+        };
+        if max_leaf >= 7 {
+            let l7 = __cpuid_count(7, 0);
+            (cpu.ebx7, cpu.ecx7) = (l7.ebx, l7.ecx);
+        }
+        if ecx1 & OSXSAVE != 0 {
+            // SAFETY: OSXSAVE set means the OS enabled XSAVE (CR4.OSXSAVE), so XGETBV exists
+            // and may run at any privilege level.
+            cpu.xcr0 = unsafe { xcr0() };
+        }
+        cpu
+    }
+
+    /// `XGETBV` with `ECX = 0`.
+    ///
+    /// # Safety
+    /// `CPUID.1:ECX.OSXSAVE` is set (otherwise the instruction faults).
+    #[cfg(not(miri))]
+    #[target_feature(enable = "xsave")]
+    unsafe fn xcr0() -> u64 {
+        // SAFETY: per this function's contract.
+        unsafe { core::arch::x86_64::_xgetbv(0) }
+    }
+
+    #[cfg(not(miri))]
+    static FEATURES: core::sync::atomic::AtomicU8 = core::sync::atomic::AtomicU8::new(0);
+
+    /// The kernels this CPU may run: read once, then cached (a relaxed load: any thread that
+    /// races the first detection computes the same answer). Under Miri, which cannot run
+    /// `CPUID`, none, so Miri checks the portable path.
+    #[inline(always)]
+    pub(super) fn features() -> u8 {
+        #[cfg(miri)]
+        {
+            0
+        }
+        #[cfg(not(miri))]
+        {
+            use core::sync::atomic::Ordering;
+            let f = FEATURES.load(Ordering::Relaxed);
+            if f & KNOWN != 0 {
+                return f;
             }
+            #[cold]
+            #[inline(never)]
+            fn detect() -> u8 {
+                let f = KNOWN | decide(read());
+                FEATURES.store(f, Ordering::Relaxed);
+                f
+            }
+            detect()
         }
-        FEATURES.store(f, Ordering::Relaxed);
-        f
     }
 }
 
 /// Whether AVX2 may be used.
 #[inline]
 pub(crate) fn has_avx2() -> bool {
-    #[cfg(miri)]
-    {
-        false
-    }
-    #[cfg(all(feature = "std", not(miri)))]
-    {
-        detect::features() & detect::AVX2 != 0
-    }
-    #[cfg(all(not(feature = "std"), not(miri)))]
-    {
-        cfg!(target_feature = "avx2")
-    }
+    cfg!(all(target_feature = "avx2", not(miri))) || detect::features() & detect::AVX2 != 0
 }
 
 /// Whether AVX-512 (F + BW) may be used.
 #[inline]
 pub(crate) fn has_avx512() -> bool {
-    #[cfg(miri)]
-    {
-        false
-    }
-    #[cfg(all(feature = "std", not(miri)))]
-    {
-        detect::features() & detect::AVX512 != 0
-    }
-    #[cfg(all(not(feature = "std"), not(miri)))]
-    {
-        cfg!(all(target_feature = "avx512f", target_feature = "avx512bw"))
-    }
+    cfg!(all(
+        target_feature = "avx512f",
+        target_feature = "avx512bw",
+        not(miri)
+    )) || detect::features() & detect::AVX512 != 0
 }
 
 /// Whether AVX-512 (F + BW) with VNNI may be used.
 #[inline]
 pub(crate) fn has_avx512_vnni() -> bool {
-    #[cfg(miri)]
-    {
-        false
-    }
-    #[cfg(all(feature = "std", not(miri)))]
-    {
-        detect::features() & detect::AVX512_VNNI != 0
-    }
-    #[cfg(all(not(feature = "std"), not(miri)))]
-    {
-        cfg!(all(
-            target_feature = "avx512f",
-            target_feature = "avx512bw",
-            target_feature = "avx512vnni"
-        ))
-    }
+    cfg!(all(
+        target_feature = "avx512f",
+        target_feature = "avx512bw",
+        target_feature = "avx512vnni",
+        not(miri)
+    )) || detect::features() & detect::AVX512_VNNI != 0
 }
 
 /// AVX2 sum (unfolded, big-endian); falls back to portable if AVX2 is absent.
@@ -132,7 +205,7 @@ pub(crate) fn sum_avx2(data: &[u8]) -> u64 {
         return crate::portable::sum(data);
     }
     // SAFETY: AVX2 support was checked above.
-    le_to_be(by_blocks(data, BLOCK, |b| unsafe { avx2_sum_le(b) }))
+    swap(by_blocks(data, BLOCK, |b| unsafe { avx2_sum_le(b) }))
 }
 
 /// AVX-512 sum (unfolded, big-endian); falls back to portable if AVX-512 is absent.
@@ -142,7 +215,7 @@ pub(crate) fn sum_avx512(data: &[u8]) -> u64 {
         return crate::portable::sum(data);
     }
     // SAFETY: AVX-512 F and BW support was checked above.
-    le_to_be(by_blocks(data, BLOCK, |b| unsafe { avx512_sum_le(b) }))
+    swap(by_blocks(data, BLOCK, |b| unsafe { avx512_sum_le(b) }))
 }
 
 /// AVX-512 VNNI sum (unfolded, big-endian); falls back to portable if it is absent.
@@ -152,7 +225,7 @@ pub(crate) fn sum_avx512_vnni(data: &[u8]) -> u64 {
         return crate::portable::sum(data);
     }
     // SAFETY: AVX-512 F, BW and VNNI support was checked above.
-    le_to_be(by_blocks(data, VNNI_BLOCK, |b| unsafe { vnni_sum_le(b) }))
+    swap(by_blocks(data, VNNI_BLOCK, |b| unsafe { vnni_sum_le(b) }))
 }
 
 /// [`sum_avx512_vnni`] for data of at most one block (any IP packet), if the CPU has VNNI:
@@ -163,7 +236,7 @@ pub(crate) fn sum_packet_vnni(data: &[u8]) -> Option<u64> {
         return None;
     }
     // SAFETY: AVX-512 F, BW and VNNI support was checked above.
-    Some(le_to_be(unsafe { vnni_sum_le(data) }))
+    Some(swap(unsafe { vnni_sum_le(data) }))
 }
 
 /// AVX2 fused copy and sum (unfolded little-endian sum); `dst.len() == src.len()`.
@@ -409,14 +482,7 @@ fn copy_head<'d, 's>(dst: &'d mut [u8], src: &'s [u8]) -> (u64, &'d mut [u8], &'
 /// Join the head's sum and the rest's sum from [`split_head`].
 #[inline(always)]
 fn join_head(head: u64, rest: u64, odd: bool) -> u64 {
-    adc(
-        head,
-        if odd {
-            crate::accumulate::swap(rest)
-        } else {
-            rest
-        },
-    )
+    adc(head, if odd { swap(rest) } else { rest })
 }
 
 #[target_feature(enable = "avx512f,avx512bw")]
@@ -539,11 +605,7 @@ fn vnni_sum_le(data: &[u8]) -> u64 {
     let words = (lines * 32) as i64;
     // The exact sum of the (non-negative) words.
     let sum = (i64::from(_mm512_reduce_add_epi32(s)) + 32768 * words) as u64;
-    if off & 1 == 1 {
-        crate::accumulate::swap(sum)
-    } else {
-        sum
-    }
+    if off & 1 == 1 { swap(sum) } else { sum }
 }
 
 #[target_feature(enable = "avx512f,avx512bw")]
@@ -590,14 +652,70 @@ fn avx512_copy_sum_le(dst: &mut [u8], src: &[u8]) -> u64 {
 
 #[cfg(test)]
 mod tests {
+    use super::detect::{AVX2, AVX512, AVX512_VNNI, Cpu, decide};
     use super::*;
+
+    /// What a Zen 4 virtual machine (AVX2, AVX-512 F/BW and VNNI) reports under Linux, which
+    /// saves every register.
+    const ZEN4: Cpu = Cpu {
+        max_leaf: 0x1c,
+        ecx1: 0xfffa_3203,
+        ebx7: 0xf1bf_07ab,
+        ecx7: 0x0040_5fc6,
+        xcr0: 0xe7,
+    };
+
+    #[test]
+    fn decide_needs_the_cpu_and_the_os() {
+        assert_eq!(decide(ZEN4), AVX2 | AVX512 | AVX512_VNNI);
+        // The OS does not save ZMM state (e.g. AVX-512 disabled in XCR0): AVX2 only.
+        for missing in [0x20, 0x40, 0x80] {
+            let cpu = Cpu {
+                xcr0: ZEN4.xcr0 & !missing,
+                ..ZEN4
+            };
+            assert_eq!(decide(cpu), AVX2, "xcr0 {:#x}", cpu.xcr0);
+        }
+        // No YMM state, no OSXSAVE (XCR0 unreadable), or no leaf 7: nothing.
+        for cpu in [
+            Cpu { xcr0: 0x3, ..ZEN4 },
+            Cpu {
+                ecx1: ZEN4.ecx1 & !(1 << 27),
+                ..ZEN4
+            },
+            Cpu {
+                max_leaf: 6,
+                ..ZEN4
+            },
+        ] {
+            assert_eq!(decide(cpu), 0, "{cpu:?}");
+        }
+        // Each feature a kernel enables or implies, taken away alone.
+        let without = |ecx1: u32, ebx7: u32, ecx7: u32| Cpu {
+            ecx1: ZEN4.ecx1 & !ecx1,
+            ebx7: ZEN4.ebx7 & !ebx7,
+            ecx7: ZEN4.ecx7 & !ecx7,
+            ..ZEN4
+        };
+        for sse_avx in [1 << 0, 1 << 9, 1 << 19, 1 << 20, 1 << 28] {
+            assert_eq!(decide(without(sse_avx, 0, 0)), 0, "ecx1 bit {sse_avx:#x}");
+        }
+        assert_eq!(decide(without(0, 1 << 5, 0)), 0, "avx2");
+        for fma_f16c in [1 << 12, 1 << 29] {
+            assert_eq!(decide(without(fma_f16c, 0, 0)), AVX2, "{fma_f16c:#x}");
+        }
+        for f_bw in [1 << 16, 1 << 30] {
+            assert_eq!(decide(without(0, f_bw, 0)), AVX2, "ebx7 bit {f_bw:#x}");
+        }
+        assert_eq!(decide(without(0, 0, 1 << 11)), AVX2 | AVX512, "vnni");
+    }
 
     /// The block-joining path (only reached above 1 GiB in production) with small blocks.
     #[test]
     fn blocks_join_like_one_pass() {
         let data: [u8; 1001] = core::array::from_fn(|i| (i * 7 + 3) as u8);
         let whole = crate::portable::sum_le(&data);
-        let fold = crate::accumulate::fold64;
+        let fold = crate::ones::fold64;
         for block in [2, 64, 130, 256, 1000] {
             let joined = by_blocks(&data, block, crate::portable::sum_le);
             assert_eq!(fold(joined), fold(whole), "block {block}");
@@ -621,7 +739,6 @@ mod tests {
     /// The VNNI kernel's lane bounds: whole blocks of the words that move a lane furthest
     /// (0x0000 reads as -32768, 0xffff as +32767), joined across block boundaries, at every
     /// parity and at line-aligned and unaligned starts.
-    #[cfg(feature = "std")]
     #[test]
     fn vnni_extreme_words_over_blocks() {
         if !has_avx512_vnni() {
@@ -635,8 +752,8 @@ mod tests {
                 for off in [0, 1, 2, 63] {
                     for len in [VNNI_BLOCK, VNNI_BLOCK + 1, n] {
                         let d = &data[off..off + len];
-                        let want = crate::accumulate::fold64(crate::portable::sum(d));
-                        let got = crate::accumulate::fold64(sum_avx512_vnni(d));
+                        let want = crate::ones::fold64(crate::portable::sum(d));
+                        let got = crate::ones::fold64(sum_avx512_vnni(d));
                         assert_eq!(got, want, "fill {fill:#x} off {off} len {len}");
                     }
                 }

@@ -34,16 +34,17 @@
 //! has to recover; the data must still arrive intact. Impaired batches are copied into a
 //! `SendBatch` (the way a tunnel queues packets that arrive from its peer).
 //!
-//! Prints `READY` when both devices are up. With `--stats-on-stdin`, a `STATS` line on stdin is
-//! answered with `STATS rx_segments=… tx_segments=… dropped=… duplicated=… reordered=…`, and end
-//! of input stops the forwarder.
+//! The command line, `READY` and the `STATS` exchange on stdin/stdout are the test harness's
+//! protocol (`testkit::forwarder`), shared with the tun-rs peer and `cargo xtask netns-test`; the
+//! data path below is all `linux-tun`.
 
 use linux_tun::{ChecksumStatus, PushError, Reader, RecvBatch, SendBatch, SendError, Tun, Writer};
 use std::fs::File;
-use std::io::{self, BufRead, Write};
+use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
+use testkit::forwarder::{Args, Impairment, Mode, Stats, serve};
 
 /// Largest frame a read can return: vnet header + 64 KiB super-packet.
 const MAX_FRAME: usize = 12 + 65535;
@@ -52,39 +53,6 @@ const BATCH: usize = 128;
 /// Room a tunnel header needs in front of each packet (WireGuard: 16-byte header + UDP/IP are
 /// added by the socket; 32 leaves margin for other designs).
 const HEADROOM: usize = 32;
-
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Mode {
-    Plain,
-    Passthrough,
-    Verify,
-    Trust,
-}
-
-/// Segment drop/duplicate/reorder probabilities and the seed that makes a run repeatable.
-#[derive(Clone, Copy, Default)]
-struct Impairment {
-    drop: f64,
-    duplicate: f64,
-    reorder: f64,
-    seed: u64,
-}
-
-impl Impairment {
-    fn is_active(&self) -> bool {
-        self.drop > 0.0 || self.duplicate > 0.0 || self.reorder > 0.0
-    }
-}
-
-struct Args {
-    tun: [String; 2],
-    ns: [Option<String>; 2],
-    mtu: u32,
-    mode: Mode,
-    impair: Impairment,
-    copy_split: bool,
-    stats_on_stdin: bool,
-}
 
 /// Counters shared by both directions, reported on request.
 #[derive(Default)]
@@ -96,66 +64,13 @@ struct Counters {
     reordered: AtomicU64,
 }
 
-fn parse_args() -> Result<Args, String> {
-    let mut a = Args {
-        tun: [String::new(), String::new()],
-        ns: [None, None],
-        mtu: 1500,
-        mode: Mode::Verify,
-        impair: Impairment {
-            seed: 1,
-            ..Impairment::default()
-        },
-        copy_split: false,
-        stats_on_stdin: false,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(arg) = it.next() {
-        let mut value = || it.next().ok_or(format!("{arg} needs a value"));
-        let prob = |s: String| match s.parse::<f64>() {
-            Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
-            _ => Err(format!("{s} is not a probability in 0..=1")),
-        };
-        match arg.as_str() {
-            "--tun-a" => a.tun[0] = value()?,
-            "--tun-b" => a.tun[1] = value()?,
-            "--ns-a" => a.ns[0] = Some(value()?),
-            "--ns-b" => a.ns[1] = Some(value()?),
-            "--mtu" => a.mtu = value()?.parse().map_err(|e| format!("--mtu: {e}"))?,
-            "--mode" => {
-                a.mode = match value()?.as_str() {
-                    "plain" => Mode::Plain,
-                    "passthrough" => Mode::Passthrough,
-                    "verify" => Mode::Verify,
-                    "trust" => Mode::Trust,
-                    m => return Err(format!("unknown mode {m}")),
-                }
-            }
-            "--drop" => a.impair.drop = prob(value()?)?,
-            "--duplicate" => a.impair.duplicate = prob(value()?)?,
-            "--reorder" => a.impair.reorder = prob(value()?)?,
-            "--seed" => a.impair.seed = value()?.parse().map_err(|e| format!("--seed: {e}"))?,
-            "--stats-on-stdin" => a.stats_on_stdin = true,
-            "--copy-split" => a.copy_split = true,
-            other => return Err(format!("unknown argument {other}")),
-        }
-    }
-    if a.tun.iter().any(String::is_empty) {
-        return Err("usage: forwarder --tun-a NAME --tun-b NAME [--ns-a NS --ns-b NS] [--mode verify|trust|passthrough|plain] [--mtu N] [--drop P --duplicate P --reorder P --seed N] [--copy-split] [--stats-on-stdin]".into());
-    }
-    if a.impair.is_active() && matches!(a.mode, Mode::Plain | Mode::Passthrough) {
-        return Err("impairment works on segments: use it with --mode verify or trust".into());
-    }
-    Ok(a)
-}
-
 /// Open one device, inside `netns` when given: a short-lived thread joins the namespace so the
 /// interface is created there.
 fn open(name: &str, netns: Option<&str>, args: &Args) -> Result<Tun, String> {
     let builder = Tun::builder()
         .name(name)
         .offload(args.mode != Mode::Plain)
-        .mtu(args.mtu)
+        .mtu(u32::from(args.mtu))
         .up();
     let path = netns.map(|n| format!("/run/netns/{n}"));
     thread::scope(|s| {
@@ -208,7 +123,7 @@ fn libc_einval() -> i32 {
 /// How many wire segments a frame read with a vnet header stands for (for the statistics only).
 fn segments_in_frame(frame: &[u8]) -> u64 {
     use virtio_net_hdr::{Offload, VirtioNetHdr};
-    let Ok((hdr, packet)) = VirtioNetHdr::split_prefix(frame) else {
+    let Ok((hdr, packet)) = VirtioNetHdr::ref_from_packet(frame) else {
         return 1;
     };
     match hdr.decode(packet) {
@@ -414,7 +329,7 @@ fn account(sent: Result<usize, SendError>, queued: usize, c: &Counters) -> Resul
 }
 
 fn main() {
-    let args = match parse_args() {
+    let args = match Args::parse(std::env::args_os().skip(1)) {
         Ok(a) => a,
         Err(e) => {
             eprintln!("forwarder: {e}");
@@ -431,7 +346,7 @@ fn main() {
             std::process::exit(1);
         }
     };
-    let names = Arc::new([devs[0].name().to_string(), devs[1].name().to_string()]);
+    let names = Arc::new(devs.each_ref().map(|d| d.control().name().to_string()));
     let counters = Arc::new(Counters::default());
     let fail = move |from: usize, e: String| {
         eprintln!("forwarder: {} -> {}: {e}", names[from], names[1 - from]);
@@ -456,7 +371,7 @@ fn main() {
             // Each device splits into a reading and a writing half; each thread reads one
             // device and writes the other.
             let [a, b] = devs;
-            let ((rx_a, tx_a), (rx_b, tx_b)) = (a.split(), b.split());
+            let ((rx_a, tx_a), (rx_b, tx_b)) = (a.into_halves(), b.into_halves());
             for (from, rx, tx) in [(0, rx_a, tx_b), (1, rx_b, tx_a)] {
                 let c = Arc::clone(&counters);
                 let (trust, impair) = (args.mode == Mode::Trust, args.impair);
@@ -471,32 +386,16 @@ fn main() {
             }
         }
     }
-    println!("READY");
-    io::stdout().flush().ok();
-    if !args.stats_on_stdin {
-        loop {
-            thread::park();
-        }
-    }
-    let report = || {
+    serve(args.stats_on_stdin, || {
         let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        println!(
-            "STATS rx_segments={} tx_segments={} dropped={} duplicated={} reordered={}",
-            g(&counters.rx_segments),
-            g(&counters.tx_segments),
-            g(&counters.dropped),
-            g(&counters.duplicated),
-            g(&counters.reordered),
-        );
-        io::stdout().flush().ok();
-    };
-    for line in io::stdin().lock().lines() {
-        match line {
-            Ok(l) if l.trim() == "STATS" => report(),
-            Ok(_) => {}
-            Err(_) => break,
+        Stats {
+            rx_segments: g(&counters.rx_segments),
+            tx_segments: g(&counters.tx_segments),
+            dropped: g(&counters.dropped),
+            duplicated: g(&counters.duplicated),
+            reordered: g(&counters.reordered),
+            errors: 0,
         }
-    }
-    report();
+    });
     std::process::exit(0);
 }

@@ -5,17 +5,20 @@ use std::sync::Arc;
 
 use tokio::io::unix::AsyncFd;
 
-use crate::sys::{QueueFd, register_async};
+use crate::device::Queue;
+use crate::sys::{ArcFd, register_async};
+
+type QueueFd = ArcFd<Queue>;
 use crate::{ChecksumStatus, Control, Reader, RecvBatch, SendBatch, SendError, Tun, Writer};
 
-/// A TUN queue registered with tokio's reactor; [`split`](AsyncTun::split) it into async
+/// A TUN queue registered with tokio's reactor; divide it with [`into_halves`](AsyncTun::into_halves) into async
 /// batch halves.
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// use linux_tun::{AsyncTun, ChecksumStatus, RecvBatch, SendBatch, Tun};
 /// let tun = AsyncTun::new(Tun::builder().name("tun0").offload(true).up().open()?)?;
-/// let (mut rx, mut tx) = tun.split();
+/// let (mut rx, mut tx) = tun.into_halves();
 /// let reader = tokio::spawn(async move {
 ///     let mut batch = RecvBatch::new(128, 64);
 ///     loop {
@@ -56,7 +59,7 @@ impl AsyncTun {
     /// If registration fails (e.g. no runtime with I/O enabled).
     pub fn new(tun: Tun) -> io::Result<AsyncTun> {
         tun.q.set_blocking(false)?;
-        let fd = Arc::new(register_async(QueueFd(Arc::clone(&tun.q)))?);
+        let fd = Arc::new(register_async(ArcFd(Arc::clone(&tun.q)))?);
         Ok(AsyncTun { tun, fd })
     }
 
@@ -71,8 +74,8 @@ impl AsyncTun {
     }
 
     /// Async batch halves for two tasks.
-    pub fn split(self) -> (AsyncReader, AsyncWriter) {
-        let (r, w) = self.tun.split();
+    pub fn into_halves(self) -> (AsyncReader, AsyncWriter) {
+        let (r, w) = self.tun.into_halves();
         (
             AsyncReader {
                 inner: r,
@@ -113,7 +116,7 @@ impl AsyncReader {
         }
     }
 
-    /// The blocking-API half inside (for its test seam and control).
+    /// The blocking-API half inside (for its control, and the test seam).
     pub fn get_mut(&mut self) -> &mut Reader {
         &mut self.inner
     }
@@ -133,13 +136,20 @@ impl std::fmt::Debug for AsyncWriter {
 
 impl AsyncWriter {
     /// Write the whole batch as [`Writer::send`] does, waiting for writability instead of
-    /// returning `WouldBlock`. Returns how many packets were written in total.
+    /// returning `WouldBlock`. Returns how many packets were written in total; refusals are in
+    /// [`Writer::failures`] (via [`get_ref`](Self::get_ref)), across every attempt of this call.
     ///
     /// # Errors
     /// [`SendError::Io`] with the total written before the failure; the rest stay queued.
     pub async fn send(&mut self, batch: &mut SendBatch) -> Result<usize, SendError> {
-        batch.failures.clear();
-        self.until_written(|w, _first| w.send_more(batch)).await
+        self.until_written(|w, first| {
+            if first {
+                w.send(batch)
+            } else {
+                w.send_more(batch)
+            }
+        })
+        .await
     }
 
     /// Repeat `attempt` (told whether it is the first call) until it stops reporting
@@ -175,7 +185,7 @@ impl AsyncWriter {
     /// Write a received batch straight from its slab as [`Writer::send_received`] does,
     /// waiting for writability instead of returning `WouldBlock`. Returns how many packets
     /// were written in total; refusals are in [`Writer::failures`] (via
-    /// [`get_mut`](Self::get_mut)).
+    /// [`get_ref`](Self::get_ref)), as after [`send`](Self::send).
     ///
     /// # Errors
     /// [`SendError::Io`] with the total written before the failure; the rest stay in `batch`.
@@ -192,6 +202,12 @@ impl AsyncWriter {
             }
         })
         .await
+    }
+
+    /// The blocking-API half inside: its [`failures`](Writer::failures) and
+    /// [`control`](Writer::control).
+    pub fn get_ref(&self) -> &Writer {
+        &self.inner
     }
 
     /// The blocking-API half inside.

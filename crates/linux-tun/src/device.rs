@@ -10,6 +10,8 @@ use rustix::event::{PollFd, PollFlags};
 use rustix::fs::{Mode, OFlags};
 use rustix::io::ReadWriteFlags;
 
+use crate::GroConfig;
+use crate::error::DeviceOp;
 use crate::stats::{Counters, Event, EventHook, Stats};
 use crate::{Error, sys};
 
@@ -46,7 +48,7 @@ impl OffloadFlags {
     pub const fn bits(self) -> u32 {
         self.0
     }
-    /// A mask from raw bits (unknown bits are kept; [`Tun::set_offload`] rejects them).
+    /// A mask from raw bits (unknown bits are kept; [`Control::set_offload`] rejects them).
     pub const fn from_bits(bits: u32) -> OffloadFlags {
         OffloadFlags(bits)
     }
@@ -130,8 +132,11 @@ pub(crate) struct Device {
     pub(crate) gro: AtomicBool,
     pub(crate) counters: Counters,
     pub(crate) hook: Option<EventHook>,
+    /// How each writer's coalescer merges ([`Builder::gro_config`]).
+    pub(crate) gro_config: GroConfig,
     /// Test seam: the next this-many super-packet writes fail with `EINVAL` before reaching
-    /// the kernel. Set through [`Tun::__inject_gso_einval`]; zero in normal use.
+    /// the kernel. Set through [`Control::inject_gso_einval`]; absent from production builds.
+    #[cfg(any(test, feature = "test-seams"))]
     pub(crate) inject_gso_einval: AtomicU32,
 }
 
@@ -139,6 +144,23 @@ impl Device {
     pub(crate) fn emit(&self, event: Event) {
         if let Some(h) = &self.hook {
             h(&event);
+        }
+    }
+
+    /// Test seam: whether this super-packet write is to fail with `EINVAL` instead of reaching
+    /// the kernel (see [`Control::inject_gso_einval`]). Without the seam, a constant `false`:
+    /// the write path reads nothing.
+    #[inline(always)]
+    pub(crate) fn take_injected_gso_einval(&self) -> bool {
+        #[cfg(any(test, feature = "test-seams"))]
+        {
+            self.inject_gso_einval
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+                .is_ok()
+        }
+        #[cfg(not(any(test, feature = "test-seams")))]
+        {
+            false
         }
     }
 }
@@ -168,6 +190,7 @@ pub(crate) fn test_queue(vnet_len: usize) -> Arc<Queue> {
             gro: AtomicBool::new(vnet_len != 0),
             counters: Counters::default(),
             hook: None,
+            gro_config: GroConfig::default(),
             inject_gso_einval: AtomicU32::new(0),
         }),
         blocking: AtomicBool::new(false),
@@ -197,6 +220,12 @@ pub(crate) struct Queue {
     pub(crate) blocking: AtomicBool,
     /// `RWF_NOWAIT` support: `NOWAIT_UNTRIED`, `NOWAIT_WORKS` or `NOWAIT_UNSUPPORTED`.
     nowait: AtomicU8,
+}
+
+impl AsFd for Queue {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
 }
 
 impl Queue {
@@ -354,7 +383,7 @@ fn set_nonblock(fd: &OwnedFd, on: bool) -> io::Result<()> {
 ///     .mtu(1420)
 ///     .up()
 ///     .open()?;
-/// assert!(!tun.capabilities().gro);
+/// assert!(!tun.control().capabilities().gro);
 /// # Ok::<(), linux_tun::Error>(())
 /// ```
 #[derive(Clone)]
@@ -371,6 +400,7 @@ pub struct Builder {
     up: bool,
     blocking: bool,
     hook: Option<EventHook>,
+    gro_config: GroConfig,
 }
 
 impl fmt::Debug for Builder {
@@ -380,6 +410,7 @@ impl fmt::Debug for Builder {
             .field("offload", &self.offload)
             .field("offload_mask", &self.offload_mask)
             .field("gro", &self.gro)
+            .field("gro_config", &self.gro_config)
             .field("vnet_hdr_len", &self.vnet_hdr_len)
             .field("queues", &self.queues)
             .field("persist", &self.persist)
@@ -404,13 +435,14 @@ impl Default for Builder {
             up: false,
             blocking: true,
             hook: None,
+            gro_config: GroConfig::default(),
         }
     }
 }
 
 impl Builder {
     /// Device name; an existing (persistent) device of that name is attached to. Without a
-    /// name the kernel picks `tunN` ([`Tun::name`] tells which). A `%d` in the name is
+    /// name the kernel picks `tunN` ([`Control::name`] tells which). A `%d` in the name is
     /// replaced by the kernel with the first free number.
     pub fn name(mut self, name: &str) -> Self {
         name.clone_into(&mut self.name);
@@ -426,7 +458,7 @@ impl Builder {
     }
 
     /// The offload mask to ask for when offload is on (default [`OffloadFlags::ALL`]); the
-    /// kernel's refusals are probed down as in [`Tun::negotiate_offload`].
+    /// kernel's refusals are probed down as in [`Control::negotiate_offload`].
     pub fn offload_mask(mut self, mask: OffloadFlags) -> Self {
         self.offload_mask = mask;
         self
@@ -436,6 +468,24 @@ impl Builder {
     /// for kernels that reject super-packet writes while still reading super-packets.
     pub fn gro(mut self, on: bool) -> Self {
         self.gro = on;
+        self
+    }
+
+    /// How writes coalesce (default [`GroConfig::default`]: super-packets up to 65535 bytes,
+    /// segments arriving out of order within a batch merged too). E.g. smaller super-packets
+    /// for a receiver with small buffers, or `out_of_order: false` to merge exactly as the
+    /// kernel's GRO would. Applies to every [`Writer`](crate::Writer) of the device.
+    ///
+    /// ```no_run
+    /// use linux_tun::{GroConfig, Tun};
+    /// let mut gro = GroConfig::default();
+    /// gro.max_merged_len = 16 * 1024;
+    /// gro.out_of_order = false;
+    /// let tun = Tun::builder().name("tun0").gro_config(gro).open()?;
+    /// # Ok::<(), linux_tun::Error>(())
+    /// ```
+    pub fn gro_config(mut self, config: GroConfig) -> Self {
+        self.gro_config = config;
         self
     }
 
@@ -524,7 +574,7 @@ impl Builder {
         self.validate()?;
         let fd = open_dev()?;
         let name = sys::set_iff(fd.as_fd(), &self.name, self.iff_flags())
-            .map_err(|e| Error::device("TUNSETIFF", &self.name, e))?;
+            .map_err(|e| Error::device(DeviceOp::SetIff, &self.name, e))?;
         self.finish(fd, name, self.offload, self.queues > 1)
     }
 
@@ -553,7 +603,7 @@ impl Builder {
     pub fn adopt(&self, fd: OwnedFd) -> Result<Tun, Error> {
         self.validate()?;
         let (name, flags) =
-            sys::get_iff(fd.as_fd()).map_err(|e| Error::device("TUNGETIFF", "", e))?;
+            sys::get_iff(fd.as_fd()).map_err(|e| Error::device(DeviceOp::GetIff, "", e))?;
         if flags & libc::IFF_TUN == 0 {
             return Err(Error::InvalidConfig(
                 "adopted fd is not a TUN (IFF_TUN unset)",
@@ -565,7 +615,7 @@ impl Builder {
             ));
         }
         rustix::fs::fcntl_setfl(&fd, OFlags::RDWR | OFlags::NONBLOCK)
-            .map_err(|e| Error::device("F_SETFL", &name, e.into()))?;
+            .map_err(|e| Error::device(DeviceOp::SetFileFlags, &name, e.into()))?;
         let vnet = flags & libc::IFF_VNET_HDR != 0;
         self.finish(fd, name, vnet, flags & libc::IFF_MULTI_QUEUE != 0)
     }
@@ -576,15 +626,16 @@ impl Builder {
                 self.vnet_hdr_len
             } else {
                 sys::get_vnet_hdr_sz(fd.as_fd())
-                    .map_err(|e| Error::device("TUNGETVNETHDRSZ", &name, e))?
+                    .map_err(|e| Error::device(DeviceOp::GetVnetHdrLen, &name, e))?
             };
             sys::set_vnet_hdr_sz(fd.as_fd(), want)
-                .map_err(|e| Error::device("TUNSETVNETHDRSZ", &name, e))?;
+                .map_err(|e| Error::device(DeviceOp::SetVnetHdrLen, &name, e))?;
             want
         } else {
             0
         };
-        let ctl = control_socket(fd.as_fd()).map_err(|e| Error::device("socket", &name, e))?;
+        let ctl = control_socket(fd.as_fd())
+            .map_err(|e| Error::device(DeviceOp::ControlSocket, &name, e))?;
         let dev = Arc::new(Device {
             name,
             ctl,
@@ -594,29 +645,32 @@ impl Builder {
             gro: AtomicBool::new(vnet && self.gro),
             counters: Counters::default(),
             hook: self.hook.clone(),
+            gro_config: self.gro_config,
+            #[cfg(any(test, feature = "test-seams"))]
             inject_gso_einval: AtomicU32::new(0),
         });
         let dev_name = dev.name.clone();
         let q = Queue::new(fd, dev, self.blocking)
-            .map_err(|e| Error::device("F_SETFL", &dev_name, e))?;
+            .map_err(|e| Error::device(DeviceOp::SetFileFlags, &dev_name, e))?;
         let tun = Tun { q: Arc::new(q) };
+        let ctl = tun.control();
         // Always set the mask, also to 0: a persistent device keeps an earlier owner's mask,
         // and TSO without a vnet header would hand us unsplittable super-packets
         // (rule book §4 and "Known pitfalls": set the mask explicitly on attach).
         if vnet && self.offload {
-            tun.negotiate_offload(self.offload_mask)?;
+            ctl.negotiate_offload(self.offload_mask)?;
         } else {
-            tun.set_offload(OffloadFlags::NONE)?;
+            ctl.set_offload(OffloadFlags::NONE)?;
         }
         if let Some(p) = self.persist {
             sys::set_persist(tun.q.fd.as_fd(), p)
-                .map_err(|e| Error::device("TUNSETPERSIST", tun.name(), e))?;
+                .map_err(|e| Error::device(DeviceOp::SetPersist, ctl.name(), e))?;
         }
         if let Some(mtu) = self.mtu {
-            tun.set_mtu(mtu)?;
+            ctl.set_mtu(mtu)?;
         }
         if self.up {
-            tun.set_up(true)?;
+            ctl.set_up(true)?;
         }
         Ok(tun)
     }
@@ -669,15 +723,18 @@ fn open_dev() -> Result<OwnedFd, Error> {
     .map_err(|e| Error::Open(e.into()))
 }
 
-/// One queue of a TUN device: configuration, unbatched I/O, and [`split`](Tun::split) into
-/// batch [`Reader`](crate::Reader) and [`Writer`](crate::Writer) halves.
+/// One queue of a TUN device: unbatched I/O, [`into_halves`](Tun::into_halves) into batch
+/// [`Reader`](crate::Reader) and [`Writer`](crate::Writer) halves, and more queues of a
+/// multi-queue device. Everything about the device itself — name, capabilities, offloads,
+/// MTU, link state, statistics — is on its [`Control`], which every handle hands out.
 ///
 /// Dropping the last handle of a queue closes it; a non-persistent device disappears with its
 /// last queue.
 ///
 /// ```no_run
 /// let tun = linux_tun::Tun::builder().name("tun%d").offload(true).mtu(1500).up().open()?;
-/// println!("{} granted {:?}", tun.name(), tun.capabilities());
+/// let ctl = tun.control();
+/// println!("{} granted {:?}", ctl.name(), ctl.capabilities());
 /// # Ok::<(), linux_tun::Error>(())
 /// ```
 pub struct Tun {
@@ -687,9 +744,9 @@ pub struct Tun {
 impl fmt::Debug for Tun {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Tun")
-            .field("name", &self.name())
+            .field("name", &self.q.dev.name)
             .field("fd", &self.q.fd.as_raw_fd())
-            .field("capabilities", &self.capabilities())
+            .field("capabilities", &self.control().capabilities())
             .finish()
     }
 }
@@ -700,75 +757,23 @@ impl Tun {
         Builder::default()
     }
 
-    /// The device name the kernel assigned.
-    pub fn name(&self) -> &str {
-        &self.q.dev.name
-    }
-
-    /// What the kernel granted.
-    pub fn capabilities(&self) -> Capabilities {
-        self.control().capabilities()
-    }
-
-    /// A cloneable handle for device-wide settings and statistics that stays usable after
-    /// [`split`](Self::split).
+    /// The handle for device-wide settings, this queue's attachment and statistics; cheap to
+    /// clone, and it stays usable after [`into_halves`](Self::into_halves).
     pub fn control(&self) -> Control {
         Control {
             q: Arc::clone(&self.q),
         }
     }
 
-    /// Set the `TUNSETOFFLOAD` mask exactly (no probing).
-    ///
-    /// # Errors
-    /// [`Error::UnsupportedOffload`] for bits outside [`OffloadFlags::ALL`] or any offload on
-    /// a device without a vnet header; [`Error::Device`] if the kernel refuses the mask.
-    pub fn set_offload(&self, mask: OffloadFlags) -> Result<(), Error> {
-        self.control().set_offload(mask)
-    }
-
-    /// Ask for `wanted` and step down on `EINVAL` (rule book §4: any bit the kernel does not
-    /// know makes `set_offload` fail): `wanted`, then without `TSO_ECN`, then `CSUM` only,
-    /// then nothing. Returns the granted mask.
-    ///
-    /// # Errors
-    /// [`Error::Device`] for a failure other than `EINVAL`.
-    pub fn negotiate_offload(&self, wanted: OffloadFlags) -> Result<OffloadFlags, Error> {
-        self.control().negotiate_offload(wanted)
-    }
-
-    /// The MTU.
-    ///
-    /// # Errors
-    /// [`Error::Device`] (`SIOCGIFMTU`).
-    pub fn mtu(&self) -> Result<u32, Error> {
-        self.control().mtu()
-    }
-
-    /// Set the MTU.
-    ///
-    /// # Errors
-    /// [`Error::Device`] (`SIOCSIFMTU`).
-    pub fn set_mtu(&self, mtu: u32) -> Result<(), Error> {
-        self.control().set_mtu(mtu)
-    }
-
-    /// Bring the link up or down.
-    ///
-    /// # Errors
-    /// [`Error::Device`] (`SIOCSIFFLAGS`).
-    pub fn set_up(&self, up: bool) -> Result<(), Error> {
-        self.control().set_up(up)
-    }
-
     /// Switch between blocking and non-blocking reads and writes for this queue.
     ///
     /// # Errors
-    /// [`Error::Device`] if the fd's `O_NONBLOCK` flag cannot be changed (`F_SETFL`).
+    /// [`Error::Device`] ([`DeviceOp::SetFileFlags`]) if the fd's `O_NONBLOCK` flag cannot be
+    /// changed.
     pub fn set_blocking(&self, on: bool) -> Result<(), Error> {
         self.q
             .set_blocking(on)
-            .map_err(|e| Error::device("F_SETFL", self.name(), e))
+            .map_err(|e| Error::device(DeviceOp::SetFileFlags, &self.q.dev.name, e))
     }
 
     /// Open one more queue of this multi-queue device. Must run in the network namespace the
@@ -789,36 +794,14 @@ impl Tun {
             flags |= libc::IFF_VNET_HDR;
         }
         sys::set_iff(fd.as_fd(), &dev.name, flags)
-            .map_err(|e| Error::device("TUNSETIFF", &dev.name, e))?;
+            .map_err(|e| Error::device(DeviceOp::SetIff, &dev.name, e))?;
         if dev.vnet_len != 0 {
             sys::set_vnet_hdr_sz(fd.as_fd(), dev.vnet_len)
-                .map_err(|e| Error::device("TUNSETVNETHDRSZ", &dev.name, e))?;
+                .map_err(|e| Error::device(DeviceOp::SetVnetHdrLen, &dev.name, e))?;
         }
         let q = Queue::new(fd, Arc::clone(dev), self.q.is_blocking())
-            .map_err(|e| Error::device("F_SETFL", &dev.name, e))?;
+            .map_err(|e| Error::device(DeviceOp::SetFileFlags, &dev.name, e))?;
         Ok(Tun { q: Arc::new(q) })
-    }
-
-    /// Detach this queue (`TUNSETQUEUE`, `IFF_DETACH_QUEUE`): the kernel stops steering
-    /// packets to it until [`attach_queue`](Self::attach_queue).
-    ///
-    /// # Errors
-    /// [`Error::Device`] (e.g. `EINVAL` on a single-queue device).
-    pub fn detach_queue(&self) -> Result<(), Error> {
-        self.control().detach_queue()
-    }
-
-    /// Re-attach a detached queue (`TUNSETQUEUE`, `IFF_ATTACH_QUEUE`).
-    ///
-    /// # Errors
-    /// [`Error::Device`].
-    pub fn attach_queue(&self) -> Result<(), Error> {
-        self.control().attach_queue()
-    }
-
-    /// Counters since the device was opened (shared by all queues opened from this handle).
-    pub fn stats(&self) -> Stats {
-        self.q.dev.counters.snapshot(&self.q.dev)
     }
 
     /// Read one raw frame: the vnet header (when enabled) followed by the IP packet. Blocks
@@ -849,19 +832,11 @@ impl Tun {
 
     /// Split into a batch [`Reader`](crate::Reader) and [`Writer`](crate::Writer), usable
     /// from two threads.
-    pub fn split(self) -> (crate::Reader, crate::Writer) {
+    pub fn into_halves(self) -> (crate::Reader, crate::Writer) {
         (
             crate::Reader::new(Arc::clone(&self.q)),
             crate::Writer::new(self.q),
         )
-    }
-
-    /// Test seam, not part of the API: the next `n` super-packet (GSO) writes on this device
-    /// fail with `EINVAL` before reaching the kernel, as a kernel with the 2024 virtio
-    /// regression would answer (rule book §3.3 item 7). Lets tests drive the fallback.
-    #[doc(hidden)]
-    pub fn __inject_gso_einval(&self, n: u32) {
-        self.control().__inject_gso_einval(n);
     }
 }
 
@@ -877,8 +852,24 @@ impl AsRawFd for Tun {
     }
 }
 
-/// Device-wide settings, queue attachment and statistics; cheap to clone, usable from any
-/// thread while the [`Reader`](crate::Reader) and [`Writer`](crate::Writer) halves work.
+/// The one home of device-wide settings (offloads, GRO, MTU, link state), the queue's
+/// attachment and the statistics. Every handle gives one — [`Tun::control`],
+/// [`Reader::control`](crate::Reader::control), [`Writer::control`](crate::Writer::control)
+/// — so the same calls work before and after [`Tun::into_halves`]. Cheap to clone, usable from any
+/// thread while the halves work.
+///
+/// ```no_run
+/// use linux_tun::{OffloadFlags, Tun};
+/// let tun = Tun::builder().name("tun0").open()?;
+/// let ctl = tun.control();
+/// let (rx, tx) = tun.into_halves(); // `ctl` keeps working
+/// ctl.set_mtu(1420)?;
+/// ctl.set_up(true)?;
+/// assert!(ctl.capabilities().offload.contains(OffloadFlags::CSUM));
+/// println!("{}: {:?}", ctl.name(), ctl.stats());
+/// # let _ = (rx, tx);
+/// # Ok::<(), linux_tun::Error>(())
+/// ```
 #[derive(Clone)]
 pub struct Control {
     q: Arc<Queue>,
@@ -897,7 +888,7 @@ impl Control {
         Control { q }
     }
 
-    /// The device name.
+    /// The device name the kernel assigned (a `%d` in the requested name filled in).
     pub fn name(&self) -> &str {
         &self.q.dev.name
     }
@@ -913,25 +904,29 @@ impl Control {
         }
     }
 
-    /// See [`Tun::set_offload`].
+    /// Set the `TUNSETOFFLOAD` mask exactly (no probing).
     ///
     /// # Errors
-    /// As [`Tun::set_offload`].
+    /// [`Error::UnsupportedOffload`] for bits outside [`OffloadFlags::ALL`] or any offload on
+    /// a device without a vnet header; [`Error::Device`] ([`DeviceOp::SetOffload`]) if the
+    /// kernel refuses the mask.
     pub fn set_offload(&self, mask: OffloadFlags) -> Result<(), Error> {
         let dev = &self.q.dev;
         if mask.bits() & !OffloadFlags::ALL.bits() != 0 || (dev.vnet_len == 0 && !mask.is_empty()) {
             return Err(Error::UnsupportedOffload(mask.bits()));
         }
         sys::set_offload(self.q.fd.as_fd(), mask.bits())
-            .map_err(|e| Error::device("TUNSETOFFLOAD", &dev.name, e))?;
+            .map_err(|e| Error::device(DeviceOp::SetOffload, &dev.name, e))?;
         dev.offload.store(mask.bits(), Ordering::Relaxed);
         Ok(())
     }
 
-    /// See [`Tun::negotiate_offload`].
+    /// Ask for `wanted` and step down on `EINVAL` (rule book §4: any bit the kernel does not
+    /// know makes `set_offload` fail): `wanted`, then without `TSO_ECN`, then `CSUM` only,
+    /// then nothing. Returns the granted mask.
     ///
     /// # Errors
-    /// As [`Tun::negotiate_offload`].
+    /// [`Error::Device`] ([`DeviceOp::SetOffload`]) for a failure other than `EINVAL`.
     pub fn negotiate_offload(&self, wanted: OffloadFlags) -> Result<OffloadFlags, Error> {
         let no_ecn = OffloadFlags(wanted.bits() & !OffloadFlags::TSO_ECN.bits());
         let csum = OffloadFlags(wanted.bits() & OffloadFlags::CSUM.bits());
@@ -949,7 +944,7 @@ impl Control {
             }
         }
         Err(Error::device(
-            "TUNSETOFFLOAD",
+            DeviceOp::SetOffload,
             self.name(),
             io::Error::from_raw_os_error(libc::EINVAL),
         ))
@@ -970,69 +965,74 @@ impl Control {
     /// The MTU.
     ///
     /// # Errors
-    /// [`Error::Device`] (`SIOCGIFMTU`).
+    /// [`Error::Device`] ([`DeviceOp::GetMtu`]).
     pub fn mtu(&self) -> Result<u32, Error> {
         let dev = &self.q.dev;
         sys::get_mtu(dev.ctl.as_fd(), &dev.name)
-            .map_err(|e| Error::device("SIOCGIFMTU", &dev.name, e))
+            .map_err(|e| Error::device(DeviceOp::GetMtu, &dev.name, e))
     }
 
     /// Set the MTU.
     ///
     /// # Errors
-    /// [`Error::Device`] (`SIOCSIFMTU`).
+    /// [`Error::Device`] ([`DeviceOp::SetMtu`]).
     pub fn set_mtu(&self, mtu: u32) -> Result<(), Error> {
         let dev = &self.q.dev;
         sys::set_mtu(dev.ctl.as_fd(), &dev.name, mtu)
-            .map_err(|e| Error::device("SIOCSIFMTU", &dev.name, e))
+            .map_err(|e| Error::device(DeviceOp::SetMtu, &dev.name, e))
     }
 
     /// Bring the link up or down.
     ///
     /// # Errors
-    /// [`Error::Device`] (`SIOCSIFFLAGS`).
+    /// [`Error::Device`] ([`DeviceOp::SetLinkFlags`]).
     pub fn set_up(&self, up: bool) -> Result<(), Error> {
         let dev = &self.q.dev;
         sys::set_up(dev.ctl.as_fd(), &dev.name, up)
-            .map_err(|e| Error::device("SIOCSIFFLAGS", &dev.name, e))
+            .map_err(|e| Error::device(DeviceOp::SetLinkFlags, &dev.name, e))
     }
 
     /// Whether the link is up.
     ///
     /// # Errors
-    /// [`Error::Device`] (`SIOCGIFFLAGS`).
+    /// [`Error::Device`] ([`DeviceOp::GetLinkFlags`]).
     pub fn is_up(&self) -> Result<bool, Error> {
         let dev = &self.q.dev;
         sys::is_up(dev.ctl.as_fd(), &dev.name)
-            .map_err(|e| Error::device("SIOCGIFFLAGS", &dev.name, e))
+            .map_err(|e| Error::device(DeviceOp::GetLinkFlags, &dev.name, e))
     }
 
-    /// See [`Tun::detach_queue`].
+    /// Detach the queue this handle came from (`TUNSETQUEUE`, `IFF_DETACH_QUEUE`): the kernel
+    /// stops steering packets to it until [`attach_queue`](Self::attach_queue).
     ///
     /// # Errors
-    /// As [`Tun::detach_queue`].
+    /// [`Error::Device`] ([`DeviceOp::SetQueue`]; e.g. `EINVAL` on a single-queue device).
     pub fn detach_queue(&self) -> Result<(), Error> {
         sys::set_queue(self.q.fd.as_fd(), false)
-            .map_err(|e| Error::device("TUNSETQUEUE", self.name(), e))
+            .map_err(|e| Error::device(DeviceOp::SetQueue, self.name(), e))
     }
 
-    /// See [`Tun::attach_queue`].
+    /// Re-attach the detached queue this handle came from (`TUNSETQUEUE`,
+    /// `IFF_ATTACH_QUEUE`).
     ///
     /// # Errors
-    /// As [`Tun::attach_queue`].
+    /// [`Error::Device`] ([`DeviceOp::SetQueue`]).
     pub fn attach_queue(&self) -> Result<(), Error> {
         sys::set_queue(self.q.fd.as_fd(), true)
-            .map_err(|e| Error::device("TUNSETQUEUE", self.name(), e))
+            .map_err(|e| Error::device(DeviceOp::SetQueue, self.name(), e))
     }
 
-    /// Counters since the device was opened.
+    /// Counters since the device was opened (shared by all queues opened from one handle).
     pub fn stats(&self) -> Stats {
-        self.q.dev.counters.snapshot(&self.q.dev)
+        self.q.dev.counters.snapshot()
     }
 
-    /// Test seam, not part of the API: see [`Tun::__inject_gso_einval`].
-    #[doc(hidden)]
-    pub fn __inject_gso_einval(&self, n: u32) {
+    /// Test seam (feature `test-seams`, not for production): the next `n` super-packet (GSO)
+    /// writes on this device fail with `EINVAL` before reaching the kernel, as a kernel with
+    /// the 2024 virtio regression would answer (rule book §3.3 item 7). Lets tests drive the
+    /// fallback and [`GRO_DISABLE_AFTER`](crate::GRO_DISABLE_AFTER).
+    #[cfg(any(test, feature = "test-seams"))]
+    pub fn inject_gso_einval(&self, n: u32) {
         self.q.dev.inject_gso_einval.store(n, Ordering::Relaxed);
     }
 }

@@ -1,5 +1,6 @@
 //! Typed errors. Syscall failures keep their `std::io::Error`.
 
+use std::fmt;
 use std::io;
 
 /// Why opening, configuring or using a device failed.
@@ -12,8 +13,8 @@ pub enum Error {
     /// An ioctl or interface operation failed.
     #[error("{op} on {name:?}: {source}")]
     Device {
-        /// The operation (`TUNSETIFF`, `TUNSETOFFLOAD`, `SIOCSIFMTU`, …).
-        op: &'static str,
+        /// The operation, to match on (its `Display` is the system call's name).
+        op: DeviceOp,
         /// The device name (empty before the kernel assigned one).
         name: String,
         /// The kernel's answer.
@@ -35,12 +36,72 @@ pub enum Error {
 }
 
 impl Error {
-    pub(crate) fn device(op: &'static str, name: &str, source: io::Error) -> Error {
+    pub(crate) fn device(op: DeviceOp, name: &str, source: io::Error) -> Error {
         Error::Device {
             op,
             name: name.to_owned(),
             source,
         }
+    }
+}
+
+/// Which device operation an [`Error::Device`] comes from, so a caller can tell, say, a refused
+/// MTU from a refused offload mask without comparing strings. Displays as the system call
+/// (`TUNSETOFFLOAD`, `SIOCSIFMTU`, …).
+///
+/// ```
+/// use linux_tun::DeviceOp;
+/// assert_eq!(DeviceOp::SetMtu.to_string(), "SIOCSIFMTU");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum DeviceOp {
+    /// Attach the descriptor to a device, creating it if needed (`TUNSETIFF`).
+    SetIff,
+    /// Read an adopted descriptor's name and flags (`TUNGETIFF`).
+    GetIff,
+    /// Set the virtio header length (`TUNSETVNETHDRSZ`).
+    SetVnetHdrLen,
+    /// Read the virtio header length (`TUNGETVNETHDRSZ`).
+    GetVnetHdrLen,
+    /// Set the offload mask (`TUNSETOFFLOAD`).
+    SetOffload,
+    /// Set or clear persistence (`TUNSETPERSIST`).
+    SetPersist,
+    /// Attach or detach a queue (`TUNSETQUEUE`).
+    SetQueue,
+    /// Read the MTU (`SIOCGIFMTU`).
+    GetMtu,
+    /// Set the MTU (`SIOCSIFMTU`).
+    SetMtu,
+    /// Read the link flags (`SIOCGIFFLAGS`).
+    GetLinkFlags,
+    /// Bring the link up or down (`SIOCSIFFLAGS`).
+    SetLinkFlags,
+    /// Switch the descriptor between blocking and non-blocking (`fcntl(F_SETFL)`).
+    SetFileFlags,
+    /// Create the socket for MTU and link ioctls in the device's namespace (`socket`).
+    ControlSocket,
+}
+
+impl fmt::Display for DeviceOp {
+    /// The system call or ioctl, as the kernel's headers name it.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            DeviceOp::SetIff => "TUNSETIFF",
+            DeviceOp::GetIff => "TUNGETIFF",
+            DeviceOp::SetVnetHdrLen => "TUNSETVNETHDRSZ",
+            DeviceOp::GetVnetHdrLen => "TUNGETVNETHDRSZ",
+            DeviceOp::SetOffload => "TUNSETOFFLOAD",
+            DeviceOp::SetPersist => "TUNSETPERSIST",
+            DeviceOp::SetQueue => "TUNSETQUEUE",
+            DeviceOp::GetMtu => "SIOCGIFMTU",
+            DeviceOp::SetMtu => "SIOCSIFMTU",
+            DeviceOp::GetLinkFlags => "SIOCGIFFLAGS",
+            DeviceOp::SetLinkFlags => "SIOCSIFFLAGS",
+            DeviceOp::SetFileFlags => "F_SETFL",
+            DeviceOp::ControlSocket => "socket",
+        })
     }
 }
 

@@ -9,7 +9,11 @@
 //!   `IFF_VNET_HDR` and `IFF_MULTI_QUEUE`), negotiates `TUNSETOFFLOAD` (CSUM, TSO4, TSO6,
 //!   TSO_ECN, stepping down on refusal and always setting the mask explicitly — a persistent
 //!   device keeps an earlier owner's mask), sets MTU, link state and persistence, or adopts a
-//!   descriptor handed over by a privileged parent ([`Builder::adopt`]).
+//!   descriptor handed over by a privileged parent ([`Builder::adopt`]). How writes coalesce
+//!   is set there too ([`Builder::gro_config`], a [`GroConfig`]).
+//! - [`Control`], from any handle (`.control()` on [`Tun`], [`Reader`], [`Writer`]), is where
+//!   everything about the device lives: name, capabilities, offloads, GRO, MTU, link state,
+//!   queue attachment, statistics — before and after [`Tun::into_halves`].
 //! - [`Reader::recv`] fills a caller-owned [`RecvBatch`]: a super-packet is split (by
 //!   `tcp-tso`) into MSS segments with complete checksums, each with headroom for a tunnel
 //!   header, and the queue is drained until it is empty or the batch is full. Plain packets
@@ -22,7 +26,8 @@
 //!   one by one instead, and after [`GRO_DISABLE_AFTER`] refusals coalescing is turned off for
 //!   the device ([`Event::GroDisabled`]). [`Writer::send_received`] does the same straight from
 //!   a [`RecvBatch`] (a TUN-to-TUN forwarder, or packets decrypted in place): nothing is copied
-//!   into a [`SendBatch`] first.
+//!   into a [`SendBatch`] first. After either, [`Writer::failures`] lists the packets the
+//!   kernel refused one by one.
 //! - [`Stats`] and an [`Event`] hook ([`Builder::on_event`]) make every drop and fallback
 //!   visible. With the `tokio` feature, `AsyncTun` does the same on tokio's reactor.
 //!
@@ -35,8 +40,9 @@
 //! use linux_tun::{ChecksumStatus, RecvBatch, SendBatch, Tun};
 //!
 //! let tun = Tun::builder().name("tun0").offload(true).mtu(1500).up().open()?;
-//! println!("{} offloads: {:?}", tun.name(), tun.capabilities());
-//! let (mut rx, mut tx) = tun.split(); // one half per thread
+//! let ctl = tun.control(); // device settings and statistics, also after the split
+//! println!("{} offloads: {:?}", ctl.name(), ctl.capabilities());
+//! let (mut rx, mut tx) = tun.into_halves(); // one half per thread
 //!
 //! let outbound = std::thread::spawn(move || -> std::io::Result<()> {
 //!     let mut batch = RecvBatch::new(128, 64); // 128 packets, 64 bytes of headroom each
@@ -58,7 +64,7 @@
 //!     batch.push(ip, ChecksumStatus::KnownGood)?;
 //! }
 //! let written = tx.send(&mut batch)?; // GRO + one writev per super-packet
-//! for (index, err) in batch.failures() {
+//! for (index, err) in tx.failures() {
 //!     eprintln!("packet {index} refused: {err}");
 //! }
 //! # let _ = (written, outbound);
@@ -77,7 +83,7 @@
 //!     .into_iter()
 //!     .map(|q| {
 //!         std::thread::spawn(move || {
-//!             let (mut rx, _tx) = q.split();
+//!             let (mut rx, _tx) = q.into_halves();
 //!             let mut batch = RecvBatch::new(64, 0);
 //!             while rx.recv(&mut batch).is_ok() { /* … */ }
 //!         })
@@ -98,10 +104,12 @@
 //!
 //! # Test seams
 //!
-//! Two hidden hooks exist for tests and are not part of the API: `Tun::__inject_gso_einval`
-//! (the next `n` super-packet writes fail with `EINVAL` before reaching the kernel, driving the
-//! fallback) and `Reader::__inject_frame` (the next read returns the given bytes instead of
-//! the kernel's, to feed the read path headers the kernel never produces).
+//! The non-default feature `test-seams` adds two hooks for tests, not for production:
+//! `Control::inject_gso_einval` (the next `n` super-packet writes fail with `EINVAL` before
+//! reaching the kernel, driving the fallback) and `Reader::inject_frame` (a later read returns
+//! the given bytes instead of the kernel's, to feed the read path headers the kernel never
+//! produces). Without the feature they do not exist and the read and write paths check
+//! nothing for them. `cargo test --all-features` runs the tests that need them.
 #![deny(unsafe_code)]
 
 #[cfg(feature = "tokio")]
@@ -117,10 +125,14 @@ mod sys;
 #[cfg(feature = "tokio")]
 pub use async_io::{AsyncReader, AsyncTun, AsyncWriter};
 pub use device::{Builder, Capabilities, Control, OffloadFlags, Tun};
-pub use error::{Error, PacketError, PushError, SendError};
+pub use error::{DeviceOp, Error, PacketError, PushError, SendError};
 pub use recv::{IterMut, Reader, RecvBatch, RecvPacket, RecvPacketMut};
 pub use send::{GRO_DISABLE_AFTER, SendBatch, Writer};
 pub use stats::{DropReason, Event, Stats};
 pub use tcp_gro::ChecksumStatus;
+/// How writes coalesce segments into super-packets, for [`Builder::gro_config`]: the largest
+/// merged packet and whether segments arriving out of order within a batch merge
+/// (`tcp-gro`'s `Config`, re-exported so that no direct dependency on `tcp-gro` is needed).
+pub use tcp_gro::Config as GroConfig;
 /// The virtio header's validation error, as carried by [`DropReason::BadHeader`].
 pub use virtio_net_hdr::Error as HeaderError;

@@ -32,10 +32,10 @@ struct Meta {
     checksum: ChecksumStatus,
     /// Position in the batch when it was received (kept when written packets are removed).
     arrival: u32,
-    /// A segment split with its payload left in place ([`RecvBatch::zero_copy_split`]): the
-    /// payload's offset and length in the slab, after the headers at `offset`. Length 0 for a
-    /// packet in one piece.
-    tail: (usize, usize),
+    /// A segment split with its payload left in place ([`RecvBatch::zero_copy_split`]): where
+    /// the payload lies in the slab, apart from the headers at `offset`. Empty for a packet in
+    /// one piece.
+    payload: Span,
 }
 
 /// Caller-owned storage for one batch of received packets: a slab where every packet is
@@ -225,23 +225,17 @@ impl RecvBatch {
     }
 
     fn push(&mut self, offset: usize, len: usize, checksum: ChecksumStatus) {
-        self.push_parts(offset, len, (0, 0), checksum);
+        self.push_parts(offset, len, Span::default(), checksum);
     }
 
-    fn push_parts(
-        &mut self,
-        offset: usize,
-        len: usize,
-        tail: (usize, usize),
-        checksum: ChecksumStatus,
-    ) {
+    fn push_parts(&mut self, offset: usize, len: usize, payload: Span, checksum: ChecksumStatus) {
         let arrival = self.meta.len() as u32;
         self.meta.push(Meta {
             offset,
             len,
             checksum,
             arrival,
-            tail,
+            payload,
         });
     }
 
@@ -273,10 +267,9 @@ impl tcp_gro::PacketSource for RecvBatch {
     #[inline]
     fn parts(&self, index: usize) -> Option<(&[u8], &[u8])> {
         let m = self.meta.get(index)?;
-        let (at, n) = m.tail;
         Some((
             self.slab.get(m.offset..m.offset + m.len)?,
-            self.slab.get(at..at + n)?,
+            self.slab.get(m.payload.range())?,
         ))
     }
 }
@@ -296,17 +289,17 @@ impl<'a> RecvPacket<'a> {
     pub fn bytes(&self) -> &'a [u8] {
         &self.slab[self.meta.offset..self.meta.offset + self.meta.len]
     }
-    /// The IP packet as (first part, second part): headers and payload for a segment split
-    /// with its payload in place, the whole packet and nothing otherwise.
+    /// The IP packet as (header, payload): its headers and its payload for a segment split
+    /// with its payload in place, the whole packet and nothing otherwise — the two parts
+    /// `tcp-gro` coalesces.
     #[inline]
     pub fn parts(&self) -> (&'a [u8], &'a [u8]) {
-        let (at, n) = self.meta.tail;
-        (self.bytes(), &self.slab[at..at + n])
+        (self.bytes(), &self.slab[self.meta.payload.range()])
     }
     /// Whether the packet is in one piece (always, unless [`RecvBatch::zero_copy_split`]).
     #[inline]
     pub fn is_contiguous(&self) -> bool {
-        self.meta.tail.1 == 0
+        self.meta.payload.len == 0
     }
     /// Offset of the IP packet in [`RecvBatch::slab`]; the headroom precedes it.
     #[inline]
@@ -316,7 +309,7 @@ impl<'a> RecvPacket<'a> {
     /// Length of the IP packet (both parts).
     #[inline]
     pub fn len(&self) -> usize {
-        self.meta.len + self.meta.tail.1
+        self.meta.len + self.meta.payload.len
     }
     /// Whether the packet is empty (never for a delivered packet).
     #[inline]
@@ -423,7 +416,7 @@ struct Pending {
     next_segment: usize,
 }
 
-/// The receiving half of a queue; see [`Tun::split`](crate::Tun::split).
+/// The receiving half of a queue; see [`Tun::into_halves`](crate::Tun::into_halves).
 ///
 /// Owns a 64 KiB spill buffer; plain packets are read straight into the caller's batch.
 pub struct Reader {
@@ -434,6 +427,7 @@ pub struct Reader {
     /// Segments and slab bytes of the largest super-packet split in place by this `recv`.
     largest: (usize, usize),
     /// Test seam: frames handed to the next reads instead of the kernel's.
+    #[cfg(any(test, feature = "test-seams"))]
     injected: Vec<Vec<u8>>,
 }
 
@@ -454,6 +448,7 @@ impl Reader {
             spill: vec![0u8; MAX_PACKET].into_boxed_slice(),
             pending: None,
             largest: (0, 0),
+            #[cfg(any(test, feature = "test-seams"))]
             injected: Vec::new(),
         }
     }
@@ -469,8 +464,8 @@ impl Reader {
     /// complete checksums, then keeps reading without waiting until the kernel has nothing
     /// more, the batch is full, or it could not take another super-packet as large as one
     /// already read by this call (that one stays queued in the kernel for the next call). A
-    /// super-packet that does not fit is continued by the next call. Malformed frames are dropped and counted ([`Stats::dropped_malformed`]) and the
-    /// reading goes on.
+    /// super-packet that does not fit is continued by the next call. Malformed frames are
+    /// dropped and counted ([`Stats::dropped_malformed`]) and the reading goes on.
     ///
     /// # Errors
     /// `WouldBlock` in non-blocking mode when nothing is queued; the `read(2)` error
@@ -507,15 +502,16 @@ impl Reader {
         free > batch.headroom && batch.cap - batch.meta.len() >= segs && free >= bytes
     }
 
-    /// Test seam, not part of the API: queue a raw frame (vnet header included when enabled)
-    /// that the next read returns instead of asking the kernel. Lets tests feed the read path
-    /// headers the kernel would never produce.
-    #[doc(hidden)]
-    pub fn __inject_frame(&mut self, frame: &[u8]) {
+    /// Test seam (feature `test-seams`, not for production): queue a raw frame (vnet header
+    /// included when enabled) that a later read returns instead of asking the kernel, in the
+    /// order queued. Lets tests feed the read path headers the kernel would never produce.
+    #[cfg(any(test, feature = "test-seams"))]
+    pub fn inject_frame(&mut self, frame: &[u8]) {
         self.injected.insert(0, frame.to_vec());
     }
 
     fn readv(&mut self, iov: &mut [IoSliceMut<'_>], wait: bool) -> io::Result<usize> {
+        #[cfg(any(test, feature = "test-seams"))]
         if let Some(frame) = self.injected.pop() {
             let mut at = 0;
             for s in iov.iter_mut() {
@@ -711,8 +707,11 @@ impl Reader {
         let checksum = s.checksum;
         for i in 0..s.segments {
             let g = batch.segs[i];
-            let tail = (start + g.payload.offset, g.payload.len);
-            batch.push_parts(end + g.header.offset, g.header.len, tail, checksum);
+            let payload = Span {
+                offset: start + g.payload.offset,
+                len: g.payload.len,
+            };
+            batch.push_parts(end + g.header.offset, g.header.len, payload, checksum);
         }
         batch.used = end + s.used;
         let (segs, bytes) = self.largest;
@@ -785,12 +784,13 @@ fn header_from(bytes: &[u8; 12], vnet_len: usize) -> VirtioNetHdr {
     if vnet_len == 0 {
         return VirtioNetHdr::plain();
     }
-    VirtioNetHdr::split_prefix(bytes).map_or_else(|_| VirtioNetHdr::plain(), |(h, _)| *h)
+    VirtioNetHdr::ref_from_packet(bytes).map_or_else(|_| VirtioNetHdr::plain(), |(h, _)| *h)
 }
 
 fn drop_reason(e: SplitError) -> DropReason {
     match e {
         SplitError::Header(h) => DropReason::BadHeader(h),
+        SplitError::NothingToSegment { .. } => DropReason::NothingToSegment,
         _ => DropReason::BadPacket,
     }
 }
@@ -840,7 +840,7 @@ mod tests {
         let mut rx = Reader::new(Arc::clone(&q));
         let pkt = super_packet(40, 1000);
         let hdr = VirtioNetHdr::tcp_gso(inet_hdr::IpVersion::V4, 20, 20, 1000, false);
-        rx.__inject_frame(&frame(hdr, &pkt));
+        rx.inject_frame(&frame(hdr, &pkt));
         let mut batch = RecvBatch::new(16, 8);
         let mut calls = Vec::new();
         let mut all = Vec::new();
@@ -876,7 +876,7 @@ mod tests {
             want.push(slab[sp.range()].to_vec());
         }
         for _ in 0..2 {
-            rx.__inject_frame(&frame(hdr, &pkt));
+            rx.inject_frame(&frame(hdr, &pkt));
         }
         // Room for 64 packets: one super-packet of 45 fits, a second would not.
         let mut batch = RecvBatch::new(64, 32);
@@ -903,7 +903,7 @@ mod tests {
         let s = Plan::new(&hdr, &pkt)
             .and_then(|p| p.split(&pkt, 0, Slab::new(&mut slab, 0), &mut spans))
             .unwrap();
-        rx.__inject_frame(&frame(hdr, &pkt));
+        rx.inject_frame(&frame(hdr, &pkt));
         let mut batch = RecvBatch::new(64, 32).zero_copy_split(true);
         assert_eq!(rx.recv(&mut batch).unwrap(), s.segments);
         let mut next_payload = None;
@@ -933,7 +933,7 @@ mod tests {
         let q = test_queue(10);
         let mut rx = Reader::new(q);
         let jumbo: Vec<u8> = (0..9000u32).map(|i| (i % 253) as u8).collect();
-        rx.__inject_frame(&frame(VirtioNetHdr::plain(), &jumbo));
+        rx.inject_frame(&frame(VirtioNetHdr::plain(), &jumbo));
         let mut batch = RecvBatch::new(128, 16);
         assert_eq!(rx.recv(&mut batch).unwrap(), 1);
         let p = batch.get(0).unwrap();
@@ -947,7 +947,7 @@ mod tests {
         for i in 0..3u8 {
             let mut p = super_packet(1, 10 + usize::from(i));
             p[40] = i;
-            rx.__inject_frame(&p);
+            rx.inject_frame(&p);
         }
         let mut batch = RecvBatch::new(8, 4);
         assert_eq!(rx.recv(&mut batch).unwrap(), 3);
@@ -974,7 +974,7 @@ mod tests {
         for i in 0..4u8 {
             let mut p = super_packet(1, 10);
             p[40] = i;
-            rx.__inject_frame(&p);
+            rx.inject_frame(&p);
         }
         let mut batch = RecvBatch::new(8, 6);
         assert_eq!(rx.recv(&mut batch).unwrap(), 4);
@@ -989,6 +989,33 @@ mod tests {
         assert_eq!(batch.packet(1).map(|p| p[40]), Some(3));
         // Still disjoint, in order, with their headroom.
         assert_eq!(batch.iter_mut().count(), 2);
+    }
+
+    /// Rule book §5.4.1: payload ≤ gso_size < payload + options. The kernel's segmentation
+    /// drops it, so the reader drops it too, counted, under its own reason.
+    #[test]
+    fn nothing_to_segment_is_dropped_under_its_own_reason() {
+        let mut pkt = super_packet(1, 28);
+        pkt[32] = 0x80; // a 32-byte TCP header: 12 option bytes, 16 payload bytes
+        let hdr = VirtioNetHdr::tcp_gso(inet_hdr::IpVersion::V4, 20, 32, 19, false);
+        let e = Plan::new(&hdr, &pkt).unwrap_err();
+        assert_eq!(drop_reason(e), DropReason::NothingToSegment);
+        for zero_copy in [false, true] {
+            let q = test_queue(10);
+            let mut rx = Reader::new(Arc::clone(&q));
+            rx.inject_frame(&frame(hdr, &pkt));
+            // One segment's worth at gso_size 28 is delivered: the rule, not the packet.
+            let mut at_28 = hdr;
+            at_28.set_gso_size(28);
+            rx.inject_frame(&frame(at_28, &pkt));
+            let mut batch = RecvBatch::new(8, 4).zero_copy_split(zero_copy);
+            let got = drain_all(&mut rx, &mut batch);
+            assert_eq!(got.len(), 1);
+            assert_eq!(got[0].0.len(), pkt.len());
+            let c = &q.dev.counters;
+            assert_eq!(c.dropped_malformed.load(Ordering::Relaxed), 1);
+            assert_eq!(c.frames_read.load(Ordering::Relaxed), 2);
+        }
     }
 
     proptest! {
@@ -1007,7 +1034,7 @@ mod tests {
             let q = test_queue(vnet);
             let mut rx = Reader::new(Arc::clone(&q));
             for f in &frames {
-                rx.__inject_frame(f);
+                rx.inject_frame(f);
             }
             let mut batch = RecvBatch::new(cap, headroom).zero_copy_split(zero_copy);
             let got = drain_all(&mut rx, &mut batch);
@@ -1033,7 +1060,7 @@ mod tests {
             let hdr = VirtioNetHdr::tcp_gso(inet_hdr::IpVersion::V4, 20, 20, mss as u16, false);
             let mut f = frame(hdr, &pkt);
             f[field] = value;
-            let (h, p) = VirtioNetHdr::split_prefix(&f).unwrap();
+            let (h, p) = VirtioNetHdr::ref_from_packet(&f).unwrap();
             let mut want = Vec::new();
             let mut slab = vec![0u8; 200_000];
             let mut spans = vec![Span::default(); 70_000];
@@ -1047,7 +1074,7 @@ mod tests {
                 .is_ok();
             let q = test_queue(10);
             let mut rx = Reader::new(Arc::clone(&q));
-            rx.__inject_frame(&f);
+            rx.inject_frame(&f);
             let mut batch = RecvBatch::new(cap, headroom).zero_copy_split(zero_copy);
             let got: Vec<Vec<u8>> = drain_all(&mut rx, &mut batch).into_iter().map(|(b, _)| b).collect();
             let dropped = q.dev.counters.dropped_malformed.load(Ordering::Relaxed);

@@ -5,7 +5,7 @@ use std::io::{self, IoSlice};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use tcp_gro::{ChecksumStatus, Coalescer, Config, IoSliceBuf, PacketSource};
+use tcp_gro::{ChecksumStatus, Coalescer, IoSliceBuf, PacketSource};
 use virtio_net_hdr::VirtioNetHdr;
 
 use crate::device::{Control, Queue};
@@ -48,7 +48,6 @@ pub struct SendBatch {
     pushed: usize,
     len: usize,
     cap: usize,
-    pub(crate) failures: Vec<(usize, PacketError)>,
 }
 
 impl SendBatch {
@@ -63,7 +62,6 @@ impl SendBatch {
             pushed: 0,
             len: 0,
             cap,
-            failures: Vec::with_capacity(cap),
         }
     }
 
@@ -163,17 +161,9 @@ impl SendBatch {
         (i < self.len).then(|| self.bufs[i].as_ref())
     }
 
-    /// Drop all queued packets and reported failures.
+    /// Drop all queued packets.
     pub fn clear(&mut self) {
         self.len = 0;
-        self.failures.clear();
-    }
-
-    /// Packets of the last [`Writer::send`] the kernel refused, by their push order (0 for the
-    /// first packet pushed into the empty batch). They were not written and are no longer
-    /// queued.
-    pub fn failures(&self) -> &[(usize, PacketError)] {
-        &self.failures
     }
 
     /// Keep only packets still queued (after `WouldBlock` or an I/O error), in order.
@@ -209,15 +199,16 @@ impl AsRef<[u8]> for Buf {
     }
 }
 
-/// The sending half of a queue; see [`Tun::split`](crate::Tun::split).
+/// The sending half of a queue; see [`Tun::into_halves`](crate::Tun::into_halves).
 pub struct Writer {
     q: Arc<Queue>,
     gro: Coalescer,
     iov: IoSliceBuf,
     plain: [u8; 12],
-    /// Per-packet fate and refusals of the last `send_received` (reused storage).
+    /// Per-packet fate in the last `send_received` (reused storage).
     rx_status: Vec<Status>,
-    rx_failures: Vec<(usize, PacketError)>,
+    /// Refusals of the last `send` or `send_received` (reused storage).
+    failures: Vec<(usize, PacketError)>,
 }
 
 impl std::fmt::Debug for Writer {
@@ -241,13 +232,14 @@ impl Writer {
     pub(crate) fn new(q: Arc<Queue>) -> Writer {
         let mut plain = [0u8; 12];
         plain[..10].copy_from_slice(&VirtioNetHdr::plain().to_bytes());
+        let gro = Coalescer::new(q.dev.gro_config);
         Writer {
             q,
-            gro: Coalescer::new(Config::default()),
+            gro,
             iov: IoSliceBuf::with_capacity(64),
             plain,
             rx_status: Vec::new(),
-            rx_failures: Vec::new(),
+            failures: Vec::new(),
         }
     }
 
@@ -260,8 +252,8 @@ impl Writer {
     /// vnet header and GRO is on, each result with one `writev` (vnet header, headers,
     /// payload slices — no payload copy).
     ///
-    /// Returns how many packets were written. Packets the kernel refused individually are
-    /// listed in [`SendBatch::failures`]; the batch is then empty. A super-packet the kernel
+    /// Returns how many packets were written; the batch is then empty. Packets the kernel
+    /// refused individually are listed in [`failures`](Self::failures). A super-packet the kernel
     /// refuses with `EINVAL` is written again as its original segments (counted in
     /// [`Stats::gso_rejections`]); after [`GRO_DISABLE_AFTER`] such rejections GRO is turned
     /// off for the device and [`Event::GroDisabled`] is emitted.
@@ -273,7 +265,7 @@ impl Writer {
     ///
     /// [`Stats::gso_rejections`]: crate::Stats::gso_rejections
     pub fn send(&mut self, batch: &mut SendBatch) -> Result<usize, SendError> {
-        batch.failures.clear();
+        self.failures.clear();
         self.send_more(batch)
     }
 
@@ -283,12 +275,14 @@ impl Writer {
         let n = batch.len;
         let csum = &batch.csum;
         let orig = &batch.orig;
+        let mut failures = std::mem::take(&mut self.failures);
         let marks = Marks {
             status: &mut batch.status[..n],
-            failures: &mut batch.failures,
+            failures: &mut failures,
             orig: |i: usize| orig[i],
         };
         let (written, stop) = self.write_batch(&batch.bufs[..n], |i| csum[i], marks);
+        self.failures = failures;
         match stop {
             None => {
                 batch.len = 0;
@@ -312,15 +306,16 @@ impl Writer {
     /// tunnel's crypto).
     ///
     /// Returns how many packets were written; the batch is then empty. Packets the kernel
-    /// refused individually are listed in [`failures`](Self::failures). The `EINVAL` fallback
-    /// and [`GRO_DISABLE_AFTER`] work as in [`send`](Self::send).
+    /// refused individually are listed in [`failures`](Self::failures), as after
+    /// [`send`](Self::send). The `EINVAL` fallback and [`GRO_DISABLE_AFTER`] work as in
+    /// [`send`](Self::send).
     ///
     /// ```no_run
     /// use linux_tun::{ChecksumStatus, RecvBatch, Tun};
     /// let a = Tun::builder().name("tuna").up().open()?;
     /// let b = Tun::builder().name("tunb").up().open()?;
-    /// let (mut rx, _) = a.split();
-    /// let (_, mut tx) = b.split();
+    /// let (mut rx, _) = a.into_halves();
+    /// let (_, mut tx) = b.into_halves();
     /// let mut batch = RecvBatch::new(128, 0);
     /// loop {
     ///     rx.recv(&mut batch)?; // a super-packet split into segments, and more
@@ -341,7 +336,7 @@ impl Writer {
         batch: &mut RecvBatch,
         csum: ChecksumStatus,
     ) -> Result<usize, SendError> {
-        self.rx_failures.clear();
+        self.failures.clear();
         self.send_received_more(batch, csum)
     }
 
@@ -354,7 +349,7 @@ impl Writer {
     ) -> Result<usize, SendError> {
         let n = batch.len();
         let mut status = std::mem::take(&mut self.rx_status);
-        let mut failures = std::mem::take(&mut self.rx_failures);
+        let mut failures = std::mem::take(&mut self.failures);
         status.clear();
         status.resize(n, Status::Queued);
         let marks = Marks {
@@ -374,15 +369,31 @@ impl Writer {
             }
         };
         self.rx_status = status;
-        self.rx_failures = failures;
+        self.failures = failures;
         r
     }
 
-    /// Packets of the last [`send_received`](Self::send_received) the kernel refused, by
-    /// their index in the batch as [`Reader::recv`](crate::Reader::recv) filled it. They were
-    /// not written and are no longer in the batch.
+    /// The packets the kernel refused one by one in the last [`send`](Self::send) or
+    /// [`send_received`](Self::send_received), with why: the one place to look after either.
+    /// A packet is named by its index in the batch as it was handed over — push order for a
+    /// [`SendBatch`] (0 for the first packet pushed into the empty batch), position for a
+    /// [`RecvBatch`] as [`Reader::recv`](crate::Reader::recv) filled it. Refused packets were
+    /// not written and are no longer in the batch. Storage is reused: no allocation per call.
+    ///
+    /// ```no_run
+    /// use linux_tun::{ChecksumStatus, SendBatch, Tun};
+    /// let (_, mut tx) = Tun::builder().name("tun0").up().open()?.into_halves();
+    /// let mut batch = SendBatch::new(64);
+    /// batch.push(&[0x10, 0, 0, 0], ChecksumStatus::Unverified)?; // not IP: the kernel refuses it
+    /// let written = tx.send(&mut batch)?;
+    /// assert_eq!((written, tx.failures().len()), (0, 1));
+    /// for (index, err) in tx.failures() {
+    ///     eprintln!("packet {index} refused: {err}");
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn failures(&self) -> &[(usize, PacketError)] {
-        &self.rx_failures
+        &self.failures
     }
 
     /// Write packets `0..marks.status.len()` of `src`, coalesced when the device has a vnet
@@ -433,12 +444,12 @@ impl Writer {
     /// Write packet `i` alone with a plain vnet header; record its fate.
     fn write_one_plain(
         &self,
-        (packet, tail): (&[u8], &[u8]),
+        (header, payload): (&[u8], &[u8]),
         i: usize,
         marks: &mut Marks<'_, impl Fn(usize) -> usize>,
         vl: usize,
     ) -> Option<io::Error> {
-        let r = write_parts(&self.q, &self.plain[..vl], packet, tail);
+        let r = write_parts(&self.q, &self.plain[..vl], header, payload);
         match self.classify(r) {
             Outcome::Written => {
                 marks.status[i] = Status::Written;
@@ -457,8 +468,8 @@ impl Writer {
         vl: usize,
     ) -> Option<io::Error> {
         for i in 0..marks.status.len() {
-            if let Some((p, tail)) = src.parts(i) {
-                self.gro.push_parts(i, p, tail, csum(i));
+            if let Some((header, payload)) = src.parts(i) {
+                self.gro.push_parts(i, header, payload, csum(i));
             }
         }
         let dev = &self.q.dev;
@@ -468,12 +479,7 @@ impl Writer {
         for out in self.gro.drain(src) {
             vnet[..10].copy_from_slice(out.vnet_bytes());
             let merged = out.is_merged();
-            let injected = merged
-                && dev
-                    .inject_gso_einval
-                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
-                    .is_ok();
-            let r = if injected {
+            let r = if merged && dev.take_injected_gso_einval() {
                 Err(io::Error::from_raw_os_error(libc::EINVAL))
             } else {
                 out.with_io_slices(&vnet[..vl], &mut self.iov, |iov| self.q.writev(iov))
@@ -497,8 +503,8 @@ impl Writer {
                         segments: out.indices().len(),
                     });
                     for &i in out.indices() {
-                        let (packet, tail) = src.parts(i).unwrap_or_default();
-                        let r = write_parts(&self.q, &self.plain[..vl], packet, tail);
+                        let (header, payload) = src.parts(i).unwrap_or_default();
+                        let r = write_parts(&self.q, &self.plain[..vl], header, payload);
                         match classify_result(r) {
                             Outcome::Written => {
                                 bump(&dev.counters.writes, 1);
@@ -596,8 +602,12 @@ fn classify_result(r: io::Result<usize>) -> Outcome {
 
 /// Write one packet, in one or two parts (an empty second part is skipped by the write),
 /// behind the plain vnet header `vnet`.
-fn write_parts(q: &Queue, vnet: &[u8], packet: &[u8], tail: &[u8]) -> io::Result<usize> {
-    q.writev(&[IoSlice::new(vnet), IoSlice::new(packet), IoSlice::new(tail)])
+fn write_parts(q: &Queue, vnet: &[u8], header: &[u8], payload: &[u8]) -> io::Result<usize> {
+    q.writev(&[
+        IoSlice::new(vnet),
+        IoSlice::new(header),
+        IoSlice::new(payload),
+    ])
 }
 
 #[cfg(test)]
@@ -674,7 +684,7 @@ mod tests {
                 let mut p = testkit::packet::TcpPacket::super_v4(10, 10).build_gso().1;
                 p[40] = i;
                 f.extend_from_slice(&p);
-                rx.__inject_frame(&f);
+                rx.inject_frame(&f);
             }
             let mut batch = RecvBatch::new(8, 0);
             assert_eq!(rx.recv(&mut batch).unwrap(), 3);

@@ -4,8 +4,6 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::device::Device;
-
 /// Something noteworthy happened on the device; delivered to the
 /// [`on_event`](crate::Builder::on_event) hook.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +37,9 @@ pub enum DropReason {
     BadPacket,
     /// Larger than the read buffer or than an empty batch can hold.
     TooLarge,
+    /// A super-packet whose payload is not above `gso_size` but whose payload + TCP options
+    /// is: the kernel's software GSO drops it, and so does the reader (rule book §5.4.1).
+    NothingToSegment,
 }
 
 pub(crate) type EventHook = Arc<dyn Fn(&Event) + Send + Sync>;
@@ -53,7 +54,8 @@ pub struct Stats {
     pub super_packets_read: u64,
     /// Packets delivered to callers (segments counted individually).
     pub packets_delivered: u64,
-    /// Frames dropped because they were malformed or too large.
+    /// Frames dropped because they were malformed or too large, or because the kernel's
+    /// segmentation would drop them ([`DropReason::NothingToSegment`]).
     pub dropped_malformed: u64,
     /// `write`/`writev` calls that succeeded.
     pub writes: u64,
@@ -88,7 +90,7 @@ pub(crate) fn bump(c: &AtomicU64, n: u64) {
 }
 
 impl Counters {
-    pub(crate) fn snapshot(&self, _dev: &Device) -> Stats {
+    pub(crate) fn snapshot(&self) -> Stats {
         let l = |c: &AtomicU64| c.load(Ordering::Relaxed);
         Stats {
             frames_read: l(&self.frames_read),

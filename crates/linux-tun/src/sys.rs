@@ -167,22 +167,25 @@ pub(crate) fn is_up(sock: BorrowedFd<'_>, name: &str) -> io::Result<bool> {
     Ok(unsafe { req.ifr_ifru.ifru_flags } & libc::IFF_UP as libc::c_short != 0)
 }
 
-/// A queue's fd as tokio sees it: holding the `Arc` keeps the descriptor open for as long as
-/// the reactor has it registered.
+/// A descriptor as tokio sees it, kept open by the `Arc` that owns it for as long as the
+/// reactor has it registered.
 #[cfg(feature = "tokio")]
-pub(crate) struct QueueFd(pub(crate) std::sync::Arc<crate::device::Queue>);
+pub(crate) struct ArcFd<T>(pub(crate) std::sync::Arc<T>);
 
 #[cfg(feature = "tokio")]
-impl AsRawFd for QueueFd {
+impl<T: std::os::fd::AsFd> AsRawFd for ArcFd<T> {
     fn as_raw_fd(&self) -> std::os::fd::RawFd {
-        self.0.fd.as_raw_fd()
+        self.0.as_fd().as_raw_fd()
     }
 }
 
-/// Register a queue with tokio's reactor.
+/// Register a descriptor with tokio's reactor. `T` must own its descriptor for its whole
+/// life and never replace it (a queue holds an `OwnedFd` it never swaps).
 #[cfg(feature = "tokio")]
-pub(crate) fn register_async(q: QueueFd) -> io::Result<tokio::io::unix::AsyncFd<QueueFd>> {
-    // SAFETY: `QueueFd` owns an `Arc` of the queue whose `OwnedFd` is never replaced and is
+pub(crate) fn register_async<T: std::os::fd::AsFd>(
+    q: ArcFd<T>,
+) -> io::Result<tokio::io::unix::AsyncFd<ArcFd<T>>> {
+    // SAFETY: `ArcFd` holds an `Arc` of the owner, whose descriptor is never replaced and is
     // closed only when the last `Arc` drops, i.e. not while the `AsyncFd` holds this one; so
     // the descriptor stays valid and open for the registration's whole lifetime.
     Ok(unsafe { tokio::io::unix::AsyncFd::register(q) }?)

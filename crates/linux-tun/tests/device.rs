@@ -6,7 +6,7 @@ use std::io::IoSlice;
 use std::net::UdpSocket;
 
 use common::{LOCAL, PEER, netns_with_tun, udp4};
-use linux_tun::{Error, OffloadFlags, Tun};
+use linux_tun::{DeviceOp, Error, OffloadFlags, Tun};
 use testkit::{Netns, require_root};
 use virtio_net_hdr::{Flags, VirtioNetHdr};
 
@@ -27,46 +27,47 @@ fn create_negotiate_configure() {
         })
         .unwrap()
         .unwrap();
-    assert_eq!(tun.name(), "lt0");
-    let caps = tun.capabilities();
+    let ctl = tun.control();
+    assert_eq!(ctl.name(), "lt0");
+    let caps = ctl.capabilities();
     assert_eq!(caps.vnet_hdr_len, Some(10));
     // 6.18 grants everything we ask for.
     assert_eq!(caps.offload, OffloadFlags::ALL);
     assert!(caps.gro && !caps.multi_queue);
-    assert_eq!(tun.mtu().unwrap(), 1400);
+    assert_eq!(ctl.mtu().unwrap(), 1400);
     let link = ns.ip(&["-o", "link", "show", "lt0"]).unwrap();
     assert!(link.contains("mtu 1400") && link.contains(",UP"), "{link}");
 
     // Configuration works from a thread outside the namespace too (control socket).
-    tun.set_mtu(1300).unwrap();
+    ctl.set_mtu(1300).unwrap();
     assert!(
         ns.ip(&["-o", "link", "show", "lt0"])
             .unwrap()
             .contains("mtu 1300")
     );
-    tun.set_up(false).unwrap();
-    assert!(!tun.control().is_up().unwrap());
-    tun.set_up(true).unwrap();
+    ctl.set_up(false).unwrap();
+    assert!(!ctl.is_up().unwrap());
+    ctl.set_up(true).unwrap();
 
-    tun.set_offload(OffloadFlags::CSUM).unwrap();
-    assert_eq!(tun.capabilities().offload, OffloadFlags::CSUM);
+    ctl.set_offload(OffloadFlags::CSUM).unwrap();
+    assert_eq!(ctl.capabilities().offload, OffloadFlags::CSUM);
     // The kernel's own rule (rule book §4): TSO without CSUM is refused.
-    let e = tun.set_offload(OffloadFlags::TSO4).unwrap_err();
+    let e = ctl.set_offload(OffloadFlags::TSO4).unwrap_err();
     assert!(
         matches!(
             e,
             Error::Device {
-                op: "TUNSETOFFLOAD",
+                op: DeviceOp::SetOffload,
                 ..
             }
         ),
         "{e}"
     );
     // USO and unknown bits are refused before the kernel sees them (we split TCP only).
-    let e = tun.set_offload(OffloadFlags::from_bits(0x60)).unwrap_err();
+    let e = ctl.set_offload(OffloadFlags::from_bits(0x60)).unwrap_err();
     assert!(matches!(e, Error::UnsupportedOffload(0x60)), "{e}");
     assert_eq!(
-        tun.negotiate_offload(OffloadFlags::ALL).unwrap(),
+        ctl.negotiate_offload(OffloadFlags::ALL).unwrap(),
         OffloadFlags::ALL
     );
 }
@@ -85,7 +86,7 @@ fn kernel_chosen_name_header_size_and_plain_mode() {
             )
         })
         .unwrap();
-    let (a, b) = (a.unwrap(), b.unwrap());
+    let (a, b) = (a.unwrap().control(), b.unwrap().control());
     assert!(a.name().starts_with("tun") && b.name().starts_with("tun"));
     assert_ne!(a.name(), b.name());
     assert_eq!(a.capabilities().vnet_hdr_len, Some(12));
@@ -166,13 +167,13 @@ fn raw_write_and_read_roundtrip() {
     let mut buf = vec![0u8; 65536 + 10];
     let n = loop {
         let n = tun.read_raw(&mut buf).unwrap();
-        let (_, p) = VirtioNetHdr::split_prefix(&buf[..n]).unwrap();
+        let (_, p) = VirtioNetHdr::ref_from_packet(&buf[..n]).unwrap();
         // Skip anything that is not our datagram (e.g. IPv6 router solicitations).
         if p.len() >= 28 && p[0] >> 4 == 4 && p[9] == 17 && p[22..24] == 5555u16.to_be_bytes() {
             break n;
         }
     };
-    let (h, p) = VirtioNetHdr::split_prefix(&buf[..n]).unwrap();
+    let (h, p) = VirtioNetHdr::ref_from_packet(&buf[..n]).unwrap();
     assert_eq!(h.gso_type().0, 0);
     // With TUN_F_CSUM the kernel may hand over a partial UDP checksum.
     assert!(
@@ -220,7 +221,12 @@ fn adopt_a_descriptor_from_a_parent() {
     // What a privileged parent hands over: an attached TUN descriptor.
     use std::os::fd::AsFd;
     let fd = with_hdr.as_fd().try_clone_to_owned().unwrap();
-    let adopted = Tun::builder().offload(true).mtu(1280).adopt(fd).unwrap();
+    let adopted = Tun::builder()
+        .offload(true)
+        .mtu(1280)
+        .adopt(fd)
+        .unwrap()
+        .control();
     assert_eq!(adopted.name(), "lta0");
     let caps = adopted.capabilities();
     assert_eq!(
@@ -231,7 +237,7 @@ fn adopt_a_descriptor_from_a_parent() {
 
     // Without IFF_VNET_HDR on the descriptor, offload cannot be added afterwards.
     let fd = plain.as_fd().try_clone_to_owned().unwrap();
-    let adopted = Tun::builder().offload(true).adopt(fd).unwrap();
+    let adopted = Tun::builder().offload(true).adopt(fd).unwrap().control();
     let caps = adopted.capabilities();
     assert_eq!(
         (caps.vnet_hdr_len, caps.offload, caps.gro),
@@ -247,7 +253,7 @@ fn adopt_a_descriptor_from_a_parent() {
         matches!(
             e,
             Error::Device {
-                op: "TUNGETIFF",
+                op: DeviceOp::GetIff,
                 ..
             }
         ),

@@ -149,7 +149,7 @@ fn forward(pair: &Pair, done: &JoinHandle<std::io::Result<usize>>) -> Counts {
         loop {
             match pair.b.read_raw(&mut back) {
                 Ok(len) => {
-                    let (hdr, packet) = VirtioNetHdr::split_prefix(&back[..len]).unwrap();
+                    let (hdr, packet) = VirtioNetHdr::ref_from_packet(&back[..len]).unwrap();
                     // Offload mask 0: the kernel hands over plain packets with full checksums.
                     assert_eq!(hdr.gso_type(), virtio_net_hdr::GsoType::NONE);
                     match pair.a.write_raw(packet) {

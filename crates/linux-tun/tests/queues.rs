@@ -6,7 +6,7 @@ use std::net::UdpSocket;
 
 use common::tcp::{MSS, Peer};
 use common::{LOCAL, PEER};
-use linux_tun::{OffloadFlags, Tun};
+use linux_tun::{DeviceOp, OffloadFlags, Tun};
 use testkit::{Netns, require_root};
 
 /// Send one datagram from each of `n` fresh sockets (varied source ports spread the flow
@@ -58,7 +58,7 @@ fn multiqueue_attach_detach_moves_traffic() {
         .unwrap()
         .unwrap();
     assert_eq!(qs.len(), 2);
-    assert!(qs[0].capabilities().multi_queue);
+    assert!(qs[0].control().capabilities().multi_queue);
     ns.ip(&["addr", "add", "10.77.0.1/24", "dev", "ltmq0"])
         .unwrap();
 
@@ -66,18 +66,18 @@ fn multiqueue_attach_detach_moves_traffic() {
     let (a, b) = (count(&qs[0]), count(&qs[1]));
     assert_eq!(a + b, 32, "both attached: {a} + {b}");
 
-    qs[0].detach_queue().unwrap();
+    qs[0].control().detach_queue().unwrap();
     burst(&ns, 32);
     assert_eq!((count(&qs[0]), count(&qs[1])), (0, 32));
 
-    qs[0].attach_queue().unwrap();
+    qs[0].control().attach_queue().unwrap();
     qs[1].control().detach_queue().unwrap();
     burst(&ns, 32);
     assert_eq!((count(&qs[0]), count(&qs[1])), (32, 0));
 
     // A third queue joins at run time (from inside the namespace) and gets traffic alone.
     let q2 = ns.run(|| qs[0].open_queue()).unwrap().unwrap();
-    qs[0].detach_queue().unwrap();
+    qs[0].control().detach_queue().unwrap();
     burst(&ns, 8);
     assert_eq!((count(&qs[0]), count(&qs[1]), count(&q2)), (0, 0, 8));
 
@@ -88,9 +88,9 @@ fn multiqueue_attach_detach_moves_traffic() {
         Err(linux_tun::Error::InvalidConfig(_))
     ));
     assert!(matches!(
-        single.detach_queue(),
+        single.control().detach_queue(),
         Err(linux_tun::Error::Device {
-            op: "TUNSETQUEUE",
+            op: DeviceOp::SetQueue,
             ..
         })
     ));
@@ -105,7 +105,7 @@ fn persistent_device_stale_offload_mask_is_reset() {
     // First owner: persistent, full TSO, then gone.
     ns.run(|| {
         let t = Tun::builder().name("ltp0").persist(true).open().unwrap();
-        assert_eq!(t.capabilities().offload, OffloadFlags::ALL);
+        assert_eq!(t.control().capabilities().offload, OffloadFlags::ALL);
     })
     .unwrap();
     assert!(ns.links().unwrap().contains(&"ltp0".to_owned()));
@@ -126,7 +126,7 @@ fn persistent_device_stale_offload_mask_is_reset() {
     ns.ip(&["addr", "add", "10.77.0.1/24", "dev", "ltp0"])
         .unwrap();
     let ctl = tun.control();
-    let (rx, tx) = tun.split();
+    let (rx, tx) = tun.into_halves();
     let data: Vec<u8> = (0..(512 << 10)).map(|i: usize| (i % 253) as u8).collect();
     let sent = data.clone();
     let client = ns

@@ -35,7 +35,7 @@ fn async_batches_round_trip() {
     let (_ns, tun, sock, rt) = setup("lt-tokio", 9600);
     rt.block_on(async {
         let tun = AsyncTun::new(tun).unwrap();
-        let (mut rx, mut tx) = tun.split();
+        let (mut rx, mut tx) = tun.into_halves();
         // Nothing queued yet: the reader waits instead of failing with WouldBlock.
         let reader = tokio::spawn(async move {
             let mut batch = RecvBatch::new(64, 16);
@@ -85,7 +85,7 @@ fn async_send_received_echoes_a_batch_from_its_slab() {
     }
     let (_ns, tun, sock, rt) = setup("lt-tokecho", 9610);
     rt.block_on(async {
-        let (mut rx, mut tx) = AsyncTun::new(tun).unwrap().split();
+        let (mut rx, mut tx) = AsyncTun::new(tun).unwrap().into_halves();
         let echo = tokio::spawn(async move {
             let mut batch = RecvBatch::new(64, 16);
             let mut echoed = 0;

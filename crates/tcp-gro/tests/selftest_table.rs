@@ -253,7 +253,7 @@ fn ip_ecn_and_tos() {
 #[test]
 fn ip_ttl_and_hop_limit() {
     // gro.c has no IPv6 hop-limit case; since 6.10 `ipv6_gro_flush` flushes on it (rule book
-    // §2.3), and the veth oracle on 6.18 agrees (rule book, "Seen on this machine").
+    // §2.3), and the veth oracle on 6.18 agrees (rule book §1.1).
     both(|v6| {
         let out = run(&[pkt(v6, 0, 100), seg(v6, 100, 100).ttl(7).build()]);
         assert_eq!(payloads(&out), [100, 100]);

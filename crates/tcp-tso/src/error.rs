@@ -52,6 +52,26 @@ pub enum SplitError {
     /// [`finish_in_place`](crate::Plan::finish_in_place) was given a GSO header: the packet must be
     /// split, not finished.
     NeedsSplit,
+    /// A `*_planned` call was given a packet of another length than the one its
+    /// [`Plan`](crate::Plan) was built for.
+    PlanMismatch {
+        /// Length of the packet the plan was built for.
+        planned: usize,
+        /// Length of the packet given.
+        len: usize,
+    },
+    /// `payload ≤ gso_size < payload + TCP option bytes`: the kernel drops such a packet and
+    /// nothing comes out (rule book §5.4.1). `virtio_net_hdr_to_skb` marks it GSO because it
+    /// counts a fixed 20-byte TCP header; `tcp_gso_segment`, which counts the real one, then
+    /// finds no payload beyond `gso_size` to segment.
+    NothingToSegment {
+        /// Payload bytes after the TCP header.
+        payload: usize,
+        /// TCP option bytes (data offset × 4 − 20).
+        tcp_options: usize,
+        /// `gso_size`.
+        gso_size: usize,
+    },
 }
 
 /// What is wrong with the IP packet behind a TCP GSO header.
@@ -111,6 +131,19 @@ impl core::fmt::Display for SplitError {
                 "input range {start}..{end} is not inside the {slab_len}-byte slab"
             ),
             SplitError::NeedsSplit => f.write_str("a GSO packet must be split, not finished"),
+            SplitError::PlanMismatch { planned, len } => write!(
+                f,
+                "the plan is for a {planned}-byte packet, this one has {len} bytes"
+            ),
+            SplitError::NothingToSegment {
+                payload,
+                tcp_options,
+                gso_size,
+            } => write!(
+                f,
+                "payload {payload} ≤ gso_size {gso_size} < payload + {tcp_options} TCP option bytes: \
+                 nothing to segment, the kernel drops it"
+            ),
         }
     }
 }

@@ -34,13 +34,16 @@
 //! - `hdr_len` is ignored; the header length is `csum_start` + TCP data offset × 4.
 //! - CWR stays on the first segment only, with or without the GSO ECN bit; FIN and PSH only
 //!   on the last; IPv4 IDs increment (TUN cannot express `FIXEDID`).
-//! - A payload not above `gso_size` (including none) gives one segment: the packet with its
-//!   checksum completed, as the kernel passes such a write on unsplit.
-//! - TCP checksums are computed from the pseudo-header of the IP addresses, not from the
-//!   partial sum in the checksum field. That equals the kernel's result whenever the field
-//!   holds the pseudo-header sum (always, from a TUN) and stays right when a virtio guest uses
-//!   another convention. (An IPv6 Routing header with segments left would call for its final
-//!   destination instead; Linux does not hand such super-packets to a TUN.)
+//! - A payload not above `gso_size` (including none) gives one segment when payload + TCP
+//!   option bytes is not above it either: the packet as it was, with its checksum finished
+//!   as `skb_checksum_help` finishes it (a zero result stored as 0xffff), since the kernel
+//!   passes such a write on unsplit. When `payload ≤ gso_size < payload + options` the kernel
+//!   drops the packet and nothing comes out: [`SplitError::NothingToSegment`] (rule book
+//!   §5.4.1–§5.4.2).
+//! - TCP checksums are derived from the partial sum in the checksum field, as
+//!   `tcp_gso_segment` derives them: whatever pseudo-header the sender summed (an IPv6 Routing
+//!   header's final destination, rule book §5.4.3) carries over to every segment.
+//! - `gso_size` 0xffff (`GSO_BY_FRAGS`) is refused, as the kernel refuses it (§5.4.4).
 //!
 //! ```
 //! use tcp_tso::{ChecksumStatus, IpVersion, Plan, Slab, Span, VirtioNetHdr};

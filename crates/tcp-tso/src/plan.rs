@@ -1,6 +1,6 @@
 //! Validation of one packet and the per-segment arithmetic (rule book §5.1).
 
-use inet_csum::{Accumulator, fold_u32, pseudo_header_v4, pseudo_header_v6};
+use inet_csum::{Accumulator, fold_u32};
 use inet_hdr::{IpVersion, Ipv4Header, Ipv6Header, Protocol, TcpFlags, TcpHeader, classify};
 use virtio_net_hdr::{Error as HeaderError, Gso, GsoKind, Offload, VirtioNetHdr};
 use zerocopy::byteorder::ByteOrder;
@@ -63,14 +63,9 @@ struct Tcp {
     flags0: u8,
     /// Byte 12 of the TCP header (data offset, reserved, AE).
     doff_byte: u8,
-    /// Pseudo-header (length 0) plus the TCP header without seq, flag word and checksum,
-    /// folded to 16 bits.
+    /// The TCP header (with the sender's partial sum in its checksum field) without seq and
+    /// flag word, minus the whole L4 length, folded to 16 bits.
     tcp_base: u32,
-}
-
-/// Maps a header-view error that bounds checks already exclude.
-fn truncated(e: inet_hdr::ParseError) -> SplitError {
-    SplitError::Malformed(Malformed::Ip(e))
 }
 
 impl Plan {
@@ -193,11 +188,10 @@ impl Plan {
     /// writes or reads is then inside it.
     pub(crate) fn check_len(&self, packet: &[u8]) -> Result<(), SplitError> {
         if packet.len() != self.len {
-            return Err(Malformed::Ip(inet_hdr::ParseError::LengthMismatch {
-                header: self.len,
-                actual: packet.len(),
-            })
-            .into());
+            return Err(SplitError::PlanMismatch {
+                planned: self.len,
+                len: packet.len(),
+            });
         }
         Ok(())
     }
@@ -390,8 +384,20 @@ impl Tcp {
         if mss == 0 {
             return Err(HeaderError::ZeroGsoSize.into());
         }
-        let (tcp, _) = TcpHeader::ref_from_packet(&packet[l4..])
-            .map_err(|_| HeaderError::BadTcpDataOffset(0))?;
+        // virtio_net_hdr_to_skb refuses GSO_BY_FRAGS; `decode` already did (rule book §5.4.4).
+        if g.gso_size == u16::MAX {
+            return Err(HeaderError::GsoByFrags.into());
+        }
+        // The 20 fixed TCP header bytes must be in the packet (virtio_net_hdr_to_skb:
+        // csum_start + thlen pullable); `decode` checked that, a hand-built `Gso` may not have.
+        let (tcp, _) =
+            TcpHeader::ref_from_packet(packet.get(l4..).unwrap_or_default()).map_err(|_| {
+                HeaderError::CsumOutOfBounds {
+                    csum_start: l4,
+                    csum_offset: TcpHeader::CHECKSUM_OFFSET,
+                    packet_len: packet.len(),
+                }
+            })?;
         // tcp_gso_segment: doff*4 >= 20 and the whole TCP header inside the packet. The
         // header length is derived here, not taken from `Gso` (nor from `hdr_len`).
         let hl = l4 + tcp.header_len();
@@ -399,40 +405,46 @@ impl Tcp {
             return Err(HeaderError::BadTcpDataOffset(tcp.data_offset()).into());
         }
         let payload = packet.len() - hl;
-        // gso_segs = DIV_ROUND_UP(payload, mss). A payload that fits one segment (which the
-        // kernel's virtio_net_hdr_to_skb turns into a plain packet, rule book §3.3 item 5)
-        // gives one segment: the packet with its checksums completed.
+        // gso_segs = DIV_ROUND_UP(payload, mss). A payload that is not above gso_size either
+        // reaches tcp_gso_segment, which drops it, or never becomes GSO and is passed on
+        // unsplit: virtio_net_hdr_to_skb decides with a fixed 20-byte TCP header, so TCP
+        // options decide which (rule book §5.4.1).
+        let tcp_options = tcp.header_len() - TcpHeader::LEN;
+        if payload <= mss && payload + tcp_options > mss {
+            return Err(SplitError::NothingToSegment {
+                payload,
+                tcp_options,
+                gso_size: mss,
+            });
+        }
         let segments = payload.div_ceil(mss).max(1);
 
         let seq0 = tcp.seq();
         let flags0 = tcp.flags().bits();
         let doff_byte = tcp.data_offset_reserved;
         let flag_word0 = u16::from_be_bytes([doff_byte, flags0]);
-        let header_sum = Accumulator::new()
+        // Every segment's checksum is derived from the partial sum the sender left in the
+        // checksum field, as tcp_gso_segment does: that sum with the whole L4 length taken
+        // out and the segment's put in. So whatever destination the sender's pseudo-header
+        // used (an IPv6 Routing header's final destination; rule book §5.4.3) carries over.
+        let l4_len = (packet.len() - l4) as u32;
+        let tcp_base = Accumulator::new()
             .add(&packet[l4..hl])
             .add_u32(!seq0)
             .add_u16(!flag_word0)
-            .add_u16(!tcp.checksum());
+            .add_u32(!l4_len);
 
-        let (ip_base, id0, pseudo) = match version {
+        let (ip_base, id0) = match version {
             IpVersion::V4 => {
-                let (ip, _) = Ipv4Header::ref_from_packet(packet).map_err(truncated)?;
+                let (ip, _) = Ipv4Header::ref_from_packet(packet).map_err(Malformed::Ip)?;
                 let ip_base = Accumulator::new()
                     .add(&packet[..info.l3_len])
                     .add_u16(!ip.total_len())
                     .add_u16(!ip.id())
                     .add_u16(!ip.checksum());
-                let pseudo = pseudo_header_v4(ip.src, ip.dst, Protocol::TCP.0, 0);
-                (u32::from(ip_base.fold()), ip.id(), pseudo)
+                (u32::from(ip_base.fold()), ip.id())
             }
-            IpVersion::V6 => {
-                let (ip, _) = Ipv6Header::ref_from_packet(packet).map_err(truncated)?;
-                // RFC 8200 §8.1 pseudo-header with the IPv6 destination. (With a Routing header
-                // that still has segments left the final destination would differ; Linux does
-                // not hand such TCP super-packets to a TUN.)
-                let pseudo = pseudo_header_v6(&ip.src, &ip.dst, Protocol::TCP.0, 0);
-                (0, 0, pseudo)
-            }
+            IpVersion::V6 => (0, 0),
         };
         Ok(Tcp {
             version,
@@ -446,7 +458,7 @@ impl Tcp {
             seq0,
             flags0,
             doff_byte,
-            tcp_base: u32::from(pseudo.combine(header_sum).fold()),
+            tcp_base: u32::from(tcp_base.fold()),
         })
     }
 
@@ -461,9 +473,14 @@ impl Tcp {
     /// The fields are written through the offsets `inet-hdr` names: each value is computed
     /// once, stored once and added to the checksum, with no re-parse of the copied headers.
     /// `seg` is at least `hl` bytes, so every index is in bounds.
+    ///
+    /// A packet passed on unsplit (one segment: rule book §5.4.1) is what the kernel hands on
+    /// as is, its checksum finished by `skb_checksum_help`: only the TCP checksum changes.
     #[inline(always)]
     fn patch(&self, seg: &mut [u8], len: usize, i: usize, payload_sum: Accumulator) {
+        let unsplit = self.segments == 1;
         match self.version {
+            _ if unsplit => {}
             IpVersion::V4 => {
                 // inet_gso_segment: tot_len per segment, id = first id + i (u16 wrap; TUN
                 // cannot express FIXEDID), ip_send_check.
@@ -486,7 +503,7 @@ impl Tcp {
         }
         // tcp_gso_segment: seq advances by mss (u32 wrap); FIN and PSH only on the last
         // segment; CWR only on the first (cleared on the rest with or without the GSO ECN
-        // bit: rule book "Seen on this machine"); urgent pointer and options unchanged.
+        // bit: rule book §1.1); urgent pointer and options unchanged.
         let seq = self
             .seq0
             .wrapping_add((i as u32).wrapping_mul(self.mss as u32));
@@ -513,7 +530,13 @@ impl Tcp {
             + (seq & 0xffff)
             + u32::from(flag_word)
             + u32::from(payload_sum.fold());
-        put16(tcp, TcpHeader::CHECKSUM_OFFSET, !fold_u32(sum));
+        let mut check = !fold_u32(sum);
+        // A sum of zero: skb_checksum_help stores CSUM_MANGLED_0 (0xffff), gso_make_checksum
+        // stores 0 (rule book §5.4.2).
+        if unsplit && check == 0 {
+            check = 0xffff;
+        }
+        put16(tcp, TcpHeader::CHECKSUM_OFFSET, check);
     }
 }
 

@@ -101,7 +101,7 @@ impl Plan {
     /// # Errors
     /// [`SplitError::OutOfRoom`] when `spans` or the slab run out (the segments it counts are
     /// written and complete); [`SplitError::ResumePastEnd`] if `first_segment` is not below
-    /// [`segments`](Self::segments); [`SplitError::Malformed`] if `packet` is not the plan's
+    /// [`segments`](Self::segments); [`SplitError::PlanMismatch`] if `packet` is not the plan's
     /// packet (its length differs), before anything is written.
     ///
     /// ```
@@ -352,8 +352,8 @@ impl Plan {
     /// plain or `DATA_VALID` packet's status without touching it.
     ///
     /// # Errors
-    /// [`SplitError::NeedsSplit`] for a GSO packet; [`SplitError::Malformed`] if `packet` is
-    /// not the plan's packet (its length differs).
+    /// [`SplitError::NeedsSplit`] for a GSO packet; [`SplitError::PlanMismatch`] if `packet`
+    /// is not the plan's packet (its length differs).
     ///
     /// ```
     /// use tcp_tso::{ChecksumStatus, Plan, VirtioNetHdr};

@@ -2,11 +2,14 @@
 //! resumable; non-GSO packets pass through or are finished.
 
 use inet_hdr::{IpVersion, ParseError, TcpFlags};
-use tcp_tso::{ChecksumStatus, Malformed, Plan, Span, SplitError};
+use tcp_tso::{ChecksumStatus, Malformed, Plan, SegmentRef, Span, SplitError};
 use testkit::packet::TcpPacket;
 mod common;
-use common::{finish_in_place, segment_count, split, split_in_place, split_to_buffers};
-use virtio_net_hdr::{Error as HdrError, Flags, GsoKind, GsoType, VirtioNetHdr};
+use common::{
+    finish_in_place, segment_count, split, split_headers_planned, split_in_place, split_planned,
+    split_to_buffers,
+};
+use virtio_net_hdr::{Error as HdrError, Flags, Gso, GsoKind, GsoType, Offload, VirtioNetHdr};
 
 fn err(hdr: &VirtioNetHdr, pkt: &[u8]) -> SplitError {
     let mut slab = vec![0u8; 70_000];
@@ -567,4 +570,128 @@ fn needs_csum_zero_result_is_sent_as_ffff() {
     assert_eq!(finish_in_place(&h, &mut p), Ok(ChecksumStatus::KnownGood));
     assert_eq!(before, 0x0708);
     assert_eq!(u16::from_be_bytes([p[26], p[27]]), 0xffff);
+}
+
+const TIMESTAMPS: [u8; 12] = [1, 1, 8, 10, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88];
+
+#[test]
+fn gso_size_between_payload_and_options_is_nothing_to_segment() {
+    // Rule book §5.4.1: payload ≤ gso_size < payload + options. Both families, an empty
+    // payload, every entry point.
+    for (sp, payload, gso_size) in [
+        (TcpPacket::super_v4(16, 19), 16, 19),
+        (TcpPacket::super_v4(16, 16), 16, 16),
+        (TcpPacket::super_v6(16, 27), 16, 27),
+        (TcpPacket::super_v6(0, 1), 0, 1),
+    ] {
+        let (h, p) = sp.tcp_options(&TIMESTAMPS).build_gso();
+        assert_eq!(
+            err(&h, &p),
+            SplitError::NothingToSegment {
+                payload,
+                tcp_options: 12,
+                gso_size
+            }
+        );
+    }
+    // Just outside the range: split, and passed on unsplit.
+    let (h, p) = TcpPacket::super_v4(16, 15)
+        .tcp_options(&TIMESTAMPS)
+        .build_gso();
+    assert_eq!(segment_count(&h, &p), Ok(2));
+    let (h, p) = TcpPacket::super_v4(16, 28)
+        .tcp_options(&TIMESTAMPS)
+        .build_gso();
+    assert_eq!(segment_count(&h, &p), Ok(1));
+}
+
+#[test]
+fn gso_by_frags_is_refused() {
+    // Rule book §5.4.4: as check_kernel and decode.
+    let (mut h, p) = v4();
+    h.set_gso_size(0xffff);
+    assert_eq!(err(&h, &p), SplitError::Header(HdrError::GsoByFrags));
+    // A hand-built description says the same.
+    let g = Gso {
+        kind: GsoKind::TcpV4,
+        ecn: false,
+        gso_size: 0xffff,
+        l4_offset: 20,
+        l4_header_len: 20,
+        header_len: 40,
+    };
+    assert_eq!(
+        Plan::from_offload(Offload::Gso(g), &p),
+        Err(SplitError::Header(HdrError::GsoByFrags))
+    );
+}
+
+#[test]
+fn a_plan_for_another_packet_says_so() {
+    let (h, p) = v4();
+    let plan = Plan::new(&h, &p).unwrap();
+    let mut slab = vec![0u8; 10_000];
+    let mut spans = [Span::default(); 4];
+    let want = Err(SplitError::PlanMismatch {
+        planned: 3040,
+        len: 100,
+    });
+    assert_eq!(
+        split_planned(&plan, &p[..100], 0, &mut slab, 0, &mut spans),
+        want
+    );
+    let mut segs = [SegmentRef::default(); 4];
+    assert_eq!(
+        split_headers_planned(&plan, &p[..100], 0, &mut slab, 0, &mut segs),
+        want
+    );
+}
+
+#[test]
+fn a_hand_built_gso_without_room_for_the_tcp_header_is_out_of_bounds() {
+    // IPv4 header and 10 bytes of TCP header: decode says the checksum position is outside
+    // the packet, and a plan from a hand-built description says the same, not "data offset".
+    let (_, mut p) = TcpPacket::super_v4(0, 1000).build_gso();
+    p.truncate(30);
+    p[2..4].copy_from_slice(&30u16.to_be_bytes());
+    let want = HdrError::CsumOutOfBounds {
+        csum_start: 20,
+        csum_offset: 16,
+        packet_len: 30,
+    };
+    let h = VirtioNetHdr::tcp_gso(IpVersion::V4, 20, 20, 1000, false);
+    assert_eq!(h.decode(&p), Err(want));
+    let g = Gso {
+        kind: GsoKind::TcpV4,
+        ecn: false,
+        gso_size: 1000,
+        l4_offset: 20,
+        l4_header_len: 20,
+        header_len: 40,
+    };
+    assert_eq!(
+        Plan::from_offload(Offload::Gso(g), &p),
+        Err(SplitError::Header(want))
+    );
+}
+
+#[test]
+fn unsplit_zero_sum_is_ffff_and_segments_keep_zero() {
+    // Rule book §5.4.2, on top of the exact vectors: a write passed on unsplit whose sum is
+    // zero gets 0xffff (as a NEEDS_CSUM packet does); segments keep 0.
+    for (len, mss, stored) in [(100usize, 1000u16, 0xffffu16), (3000, 1000, 0)] {
+        let (h, mut p) = TcpPacket::super_v6(len, mss).build_gso();
+        let n = len.div_ceil(usize::from(mss));
+        for i in 0..n {
+            p[60 + i * usize::from(mss)..][..2].fill(0);
+        }
+        let segs = reference(&h, &p);
+        for (i, s) in segs.iter().enumerate() {
+            let c = [s[56], s[57]];
+            p[60 + i * usize::from(mss)..][..2].copy_from_slice(&c);
+        }
+        for s in reference(&h, &p) {
+            assert_eq!(u16::from_be_bytes([s[56], s[57]]), stored);
+        }
+    }
 }

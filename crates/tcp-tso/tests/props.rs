@@ -9,7 +9,7 @@ use tcp_tso::{Plan, SegmentRef, Span, SplitError};
 use testkit::packet::TcpPacket;
 mod common;
 use common::{finish_in_place, split, split_headers, split_in_place, split_to_buffers};
-use virtio_net_hdr::VirtioNetHdr;
+use virtio_net_hdr::{Error as HdrError, VirtioNetHdr};
 
 fn arb_packet() -> impl Strategy<Value = TcpPacket> {
     (
@@ -28,9 +28,29 @@ fn arb_packet() -> impl Strategy<Value = TcpPacket> {
         prop::collection::vec(any::<u8>(), 0..if cfg!(miri) { 600 } else { 6000 }),
         any::<(u32, u32, u16, u8, u8, bool, u16, u16, u8)>(),
         prop_oneof![1u16..=64, 1u16..=2000, 1u16..=u16::MAX],
+        // Now and then gso_size near the payload: from 3 below it to 3 above payload +
+        // options (rule book §5.4.1).
+        prop::option::weighted(0.25, 0usize..=46),
     )
         .prop_map(
-            |(v6, ext, opts, payload, (seq, ack, id, flags, tos, ecn, win, urg, ttl), mss)| {
+            |(
+                v6,
+                ext,
+                opts,
+                mut payload,
+                (seq, ack, id, flags, tos, ecn, win, urg, ttl),
+                mss,
+                near,
+            )| {
+                let mss = match near {
+                    Some(d) => {
+                        payload.truncate(200);
+                        (payload.len() + d % (opts.len() + 7))
+                            .saturating_sub(3)
+                            .max(1) as u16
+                    }
+                    None => mss,
+                };
                 let mut sp = if v6 {
                     TcpPacket::super_v6(0, mss).ipv6_dest_opts(ext)
                 } else {
@@ -91,6 +111,19 @@ proptest! {
         let hl = l4 + thl;
         let mss = usize::from(sp.gso_size);
         let payload = &p[hl..];
+        // Rule book §5.4: what the kernel refuses or drops gives nothing.
+        if mss == usize::from(u16::MAX) {
+            prop_assert_eq!(Plan::new(&h, &p), Err(SplitError::Header(HdrError::GsoByFrags)));
+            return Ok(());
+        }
+        if payload.len() <= mss && payload.len() + thl - 20 > mss {
+            prop_assert_eq!(Plan::new(&h, &p), Err(SplitError::NothingToSegment {
+                payload: payload.len(),
+                tcp_options: thl - 20,
+                gso_size: mss,
+            }));
+            return Ok(());
+        }
         let n = payload.len().div_ceil(mss).max(1);
         let (slab, spans) = split_all(&h, &p, 3);
         prop_assert_eq!(spans.len(), n);
@@ -140,6 +173,21 @@ proptest! {
     #[test]
     fn entry_points_agree(sp in arb_packet(), headroom in 0usize..80, at_frac in 0.0f64..=1.0, chunk in 1usize..8) {
         let (h, p) = sp.build_gso();
+        if let Err(e) = Plan::new(&h, &p) {
+            // Refused or dropped (rule book §5.4): every entry point says the same.
+            let mut slab = vec![0u8; 70_000 + p.len()];
+            let mut spans = vec![Span::default(); 4];
+            prop_assert_eq!(split(&h, &p, 0, &mut slab, headroom, &mut spans), Err(e));
+            let mut bufs = vec![vec![0u8; 70_000]; 2];
+            prop_assert_eq!(split_to_buffers(&h, &p, 0, &mut bufs, &mut [0; 2]), Err(e));
+            let mut segs = vec![SegmentRef::default(); 4];
+            prop_assert_eq!(split_headers(&h, &p, 0, &mut slab, headroom, &mut segs), Err(e));
+            let at = slab.len() - p.len();
+            slab[at..].copy_from_slice(&p);
+            let end = slab.len();
+            prop_assert_eq!(split_in_place(&h, &mut slab, at..end, headroom, &mut spans), Err(e));
+            return Ok(());
+        }
         let (want, want_spans) = split_all(&h, &p, headroom);
         let plan = Plan::new(&h, &p).unwrap();
         let n = plan.segments();
@@ -230,7 +278,7 @@ proptest! {
             packet[0] = (packet[0] & 0x0f) | 0x40;
             packet[2..4].copy_from_slice(&l.to_be_bytes());
         }
-        let (h, _) = VirtioNetHdr::split_prefix(&hdr).unwrap();
+        let (h, _) = VirtioNetHdr::ref_from_packet(&hdr).unwrap();
         let mut slab = vec![0u8; room];
         let mut spans = vec![Span::default(); nspans];
         match split(h, &packet, first, &mut slab, headroom, &mut spans) {

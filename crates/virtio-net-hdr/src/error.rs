@@ -13,7 +13,8 @@ pub enum Error {
     UnsupportedGsoType(u8),
     /// `gso_size == 0` with a GSO type.
     ZeroGsoSize,
-    /// `gso_size == GSO_BY_FRAGS` (0xFFFF).
+    /// `gso_size == GSO_BY_FRAGS` (0xFFFF): `virtio_net_hdr_to_skb` refuses it on a write, and
+    /// no read carries it (rule book §5.4.4).
     GsoByFrags,
     /// `hdr_len` (after the NEEDS_CSUM adjustment) exceeds the packet (`tun_get_user`).
     HdrLenTooLong {
@@ -67,6 +68,10 @@ pub enum Error {
         /// `gso_size`.
         gso_size: usize,
     },
+    /// The IP packet behind the header does not parse (`inet_hdr::classify`): the kernel's IP
+    /// input (`ip_rcv` / `ipv6_rcv`) would drop it after `virtio_net_hdr_to_skb` let it
+    /// through. Our writers never emit it.
+    Ip(inet_hdr::ParseError),
     /// `csum_start` is not the L4 header offset of the packet.
     CsumStartNotL4 {
         /// `csum_start`.
@@ -113,6 +118,7 @@ impl core::fmt::Display for Error {
             Error::PayloadNotAboveGsoSize { payload, gso_size } => {
                 write!(f, "GSO payload {payload} is not above gso_size {gso_size}")
             }
+            Error::Ip(e) => write!(f, "IP packet: {e}"),
             Error::CsumStartNotL4 {
                 csum_start,
                 l4_offset,
@@ -126,4 +132,11 @@ impl core::fmt::Display for Error {
     }
 }
 
-impl core::error::Error for Error {}
+impl core::error::Error for Error {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            Error::Ip(e) => Some(e),
+            _ => None,
+        }
+    }
+}

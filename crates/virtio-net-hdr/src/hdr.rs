@@ -226,11 +226,11 @@ macro_rules! constructors {
             ///
             /// ```
             /// let buf = [0u8; 30];
-            /// let (h, packet) = virtio_net_hdr::VirtioNetHdr::split_prefix(&buf).unwrap();
+            /// let (h, packet) = virtio_net_hdr::VirtioNetHdr::ref_from_packet(&buf).unwrap();
             /// assert_eq!((h.gso_size(), packet.len()), (0, 20));
             /// ```
             #[inline]
-            pub fn split_prefix(buf: &[u8]) -> Result<(&Self, &[u8]), Error> {
+            pub fn ref_from_packet(buf: &[u8]) -> Result<(&Self, &[u8]), Error> {
                 Self::ref_from_prefix(buf).map_err(|_| Error::Truncated)
             }
 
@@ -239,7 +239,7 @@ macro_rules! constructors {
             /// # Errors
             /// [`Error::Truncated`] if `buf` is shorter than 10 bytes.
             #[inline]
-            pub fn split_prefix_mut(buf: &mut [u8]) -> Result<(&mut Self, &mut [u8]), Error> {
+            pub fn mut_from_packet(buf: &mut [u8]) -> Result<(&mut Self, &mut [u8]), Error> {
                 Self::mut_from_prefix(buf).map_err(|_| Error::Truncated)
             }
         }

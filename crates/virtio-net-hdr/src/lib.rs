@@ -24,7 +24,7 @@
 //! # ]);
 //! # buf.resize(10 + 340, 0xab);
 //! // A buffer read from a TUN: 10-byte header, then the IP packet.
-//! let (hdr, packet) = VirtioNetHdr::split_prefix(&buf)?;
+//! let (hdr, packet) = VirtioNetHdr::ref_from_packet(&buf)?;
 //! match hdr.decode(packet)? {
 //!     Offload::Gso(gso) => {
 //!         assert_eq!(gso.kind, GsoKind::TcpV4);
@@ -43,4 +43,6 @@ mod validate;
 
 pub use error::Error;
 pub use hdr::{Flags, GsoType, VirtioNetHdr, VirtioNetHdrLe, VirtioNetHdrV1, VirtioNetHdrV1Le};
+/// The IP parse error [`Error::Ip`] carries.
+pub use inet_hdr::ParseError;
 pub use validate::{Gso, GsoKind, Offload};

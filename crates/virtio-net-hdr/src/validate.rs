@@ -76,9 +76,10 @@ impl<O: ByteOrder> VirtioNetHdr<O> {
     ///
     /// # Errors
     /// A typed [`Error`] for each malformed case: unknown or unsupported GSO type (UFO),
-    /// `gso_size` 0, GSO without NEEDS_CSUM, checksum position outside the packet,
-    /// `csum_start` below the minimum IP header, IP version not matching the GSO type, a TCP
-    /// data offset below 5 or past the end, a wrong `csum_offset` for the GSO type.
+    /// `gso_size` 0 or `GSO_BY_FRAGS` (0xffff), GSO without NEEDS_CSUM, checksum position
+    /// outside the packet, `csum_start` below the minimum IP header, IP version not matching
+    /// the GSO type, a TCP data offset below 5 or past the end, a wrong `csum_offset` for the
+    /// GSO type.
     ///
     /// ```
     /// use virtio_net_hdr::{VirtioNetHdr, Offload, Error};
@@ -158,7 +159,12 @@ impl<O: ByteOrder> VirtioNetHdr<O> {
                 found: csum_offset,
             });
         }
-        let l4_header_len = l4_header_len(kind, &packet[l4_offset..])?;
+        // The kernel never hands this out (gso_size is an MSS), and its own parser of a
+        // virtio header refuses it, as check_kernel does (rule book §5.4.4).
+        if gso_size == GSO_BY_FRAGS {
+            return Err(Error::GsoByFrags);
+        }
+        let l4_header_len = l4_header_len(kind, packet, l4_offset, csum_offset)?;
         Ok(Offload::Gso(Gso {
             kind,
             ecn: gso_type.has_ecn(),
@@ -322,9 +328,10 @@ impl<O: ByteOrder> VirtioNetHdr<O> {
     }
 
     /// The contract our writers keep, stricter than [`check_kernel`](Self::check_kernel): every
-    /// GSO header carries NEEDS_CSUM (rule book §3.3 item 3), `csum_start` is the packet's real
-    /// L4 offset, the IP version matches the GSO type, and the payload after the real L4
-    /// header exceeds `gso_size` (items 5–6: otherwise the kernel may drop it at segmentation).
+    /// GSO header carries NEEDS_CSUM (rule book §3.3 item 3), the IP packet parses (the kernel's
+    /// IP input would drop it otherwise), `csum_start` is the packet's real L4 offset, the IP
+    /// version matches the GSO type, and the payload after the real L4 header exceeds
+    /// `gso_size` (items 5–6: otherwise the kernel may drop it at segmentation, §5.4.1).
     ///
     /// # Errors
     /// The first violated rule.
@@ -349,7 +356,8 @@ impl<O: ByteOrder> VirtioNetHdr<O> {
         if !is_gso && !needs_csum {
             return Ok(());
         }
-        let info = classify(packet).map_err(|_| Error::VersionMismatch)?;
+        // The kernel's IP input drops what does not parse (after check_kernel accepted it).
+        let info = classify(packet).map_err(Error::Ip)?;
         let start = usize::from(self.csum_start());
         if needs_csum && start != info.l4_offset {
             return Err(Error::CsumStartNotL4 {
@@ -414,13 +422,23 @@ const fn l4_csum_offset(kind: GsoKind) -> usize {
     }
 }
 
-/// L4 header length at the start of `l4` (already known to hold the fixed header).
-fn l4_header_len(kind: GsoKind, l4: &[u8]) -> Result<usize, Error> {
+/// Length of the L4 header at `l4_offset` (already known to hold the fixed header).
+fn l4_header_len(
+    kind: GsoKind,
+    packet: &[u8],
+    l4_offset: usize,
+    csum_offset: usize,
+) -> Result<usize, Error> {
+    let l4 = packet.get(l4_offset..).unwrap_or_default();
     match kind {
         GsoKind::UdpL4 => Ok(UdpHeader::LEN),
         GsoKind::TcpV4 | GsoKind::TcpV6 => {
-            let (tcp, _) =
-                TcpHeader::ref_from_packet(l4).map_err(|_| Error::BadTcpDataOffset(0))?;
+            // The fixed header not in the packet is the bounds rule `partial_bounds` checks.
+            let (tcp, _) = TcpHeader::ref_from_packet(l4).map_err(|_| Error::CsumOutOfBounds {
+                csum_start: l4_offset,
+                csum_offset,
+                packet_len: packet.len(),
+            })?;
             let hl = tcp.header_len();
             if hl < TcpHeader::LEN || hl > l4.len() {
                 return Err(Error::BadTcpDataOffset(tcp.data_offset()));

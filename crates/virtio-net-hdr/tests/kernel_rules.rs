@@ -3,7 +3,7 @@
 use inet_hdr::IpVersion;
 use proptest::prelude::*;
 use testkit::packet::TcpPacket;
-use virtio_net_hdr::{Error, Flags, GsoKind, GsoType, Offload, VirtioNetHdr};
+use virtio_net_hdr::{Error, Flags, GsoKind, GsoType, Offload, ParseError, VirtioNetHdr};
 
 /// An IPv4 TCP super-packet as a TUN hands it out: `segments × mss` payload bytes, byte `i`
 /// being `i as u8`.
@@ -44,10 +44,13 @@ fn header_round_trips_through_bytes() {
     let b = h.to_bytes();
     // Host-native order (little-endian on the machines we run on).
     assert_eq!(b, [0x01, 0x81, 52, 0, 0xa8, 0x05, 20, 0, 16, 0]);
-    let (back, rest) = VirtioNetHdr::split_prefix(&b).unwrap();
+    let (back, rest) = VirtioNetHdr::ref_from_packet(&b).unwrap();
     assert_eq!(*back, h);
     assert!(rest.is_empty());
-    assert_eq!(VirtioNetHdr::split_prefix(&b[..9]), Err(Error::Truncated));
+    assert_eq!(
+        VirtioNetHdr::ref_from_packet(&b[..9]),
+        Err(Error::Truncated)
+    );
 }
 
 #[test]
@@ -89,9 +92,59 @@ fn zero_gso_size() {
 
 #[test]
 fn gso_by_frags() {
+    // Rule book §5.4.4: virtio_net_hdr_to_skb refuses it on a write; no read carries it, and
+    // a reader refuses it as the kernel's own parser would. All three agree, for every GSO
+    // type and whatever else the header says.
     let (mut h, p) = v4_gso();
     h.set_gso_size(0xffff);
     assert_eq!(h.check_kernel(&p), Err(Error::GsoByFrags));
+    assert_eq!(h.decode(&p), Err(Error::GsoByFrags));
+    assert_eq!(h.check_emit(&p), Err(Error::GsoByFrags));
+    let mut udp = h;
+    udp.set_gso_type(GsoType::UDP_L4);
+    udp.set_csum_offset(6);
+    assert_eq!(udp.check_kernel(&p), Err(Error::GsoByFrags));
+    assert_eq!(udp.decode(&p), Err(Error::GsoByFrags));
+    // One below is an ordinary (if large) gso_size: one segment's worth here.
+    h.set_gso_size(0xfffe);
+    assert!(matches!(h.decode(&p), Ok(Offload::Gso(g)) if g.gso_size == 0xfffe));
+    assert_eq!(h.check_kernel(&p), Ok(()));
+}
+
+#[test]
+fn check_emit_names_the_ip_rule() {
+    // The kernel takes these headers (check_kernel), its IP input then drops the packets;
+    // check_emit says why, by the IP rule that failed.
+    let (h, mut p) = v4_gso();
+    p[0] = 0x41; // IHL 1
+    assert_eq!(h.check_kernel(&p), Ok(()));
+    assert_eq!(h.check_emit(&p), Err(Error::Ip(ParseError::BadIhl(1))));
+    let (h, mut p) = v4_gso();
+    p[3] = p[3].wrapping_add(1); // total length one more than the buffer
+    assert_eq!(
+        h.check_emit(&p),
+        Err(Error::Ip(ParseError::LengthMismatch {
+            header: p.len() + 1,
+            actual: p.len()
+        }))
+    );
+    // The same for a non-GSO NEEDS_CSUM header.
+    let csum = VirtioNetHdr::needs_csum(20, 16);
+    assert_eq!(csum.check_kernel(&p), Ok(()));
+    assert!(matches!(
+        csum.check_emit(&p),
+        Err(Error::Ip(ParseError::LengthMismatch { .. }))
+    ));
+    // An IPv6 extension header cut short.
+    let mut p6 = v6_packet(0, 8);
+    p6[41] = 3; // 32 bytes claimed, 28 there
+    let h6 = VirtioNetHdr::needs_csum(48, 16);
+    assert_eq!(h6.check_kernel(&p6), Ok(()));
+    assert_eq!(h6.check_emit(&p6), Err(Error::Ip(ParseError::Truncated)));
+    assert_eq!(
+        core::error::Error::source(&Error::Ip(ParseError::Truncated)).map(|e| e.to_string()),
+        Some(ParseError::Truncated.to_string())
+    );
 }
 
 #[test]
@@ -340,7 +393,7 @@ proptest! {
     #[test]
     fn hostile_headers_never_panic(hdr in proptest::array::uniform10(any::<u8>()),
                                    pkt in proptest::collection::vec(any::<u8>(), 0..200)) {
-        let (h, _) = VirtioNetHdr::split_prefix(&hdr).unwrap();
+        let (h, _) = VirtioNetHdr::ref_from_packet(&hdr).unwrap();
         let _ = h.check_kernel(&pkt);
         if h.check_emit(&pkt).is_ok() {
             prop_assert!(h.check_kernel(&pkt).is_ok());

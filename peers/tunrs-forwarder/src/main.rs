@@ -9,15 +9,16 @@
 //!                 [--mode verify] [--stats-on-stdin]
 //! ```
 //!
-//! Prints `READY` when both devices are up. With `--stats-on-stdin`, each `STATS` line on stdin
-//! is answered with `STATS rx_segments=… tx_segments=… errors=…`, and end of input stops it.
+//! The command line, `READY` and the `STATS` exchange are the harness's (`testkit::forwarder`,
+//! shared with ours); the data path is tun-rs's alone, which is where its independence matters.
 
 use std::fs::File;
-use std::io::{self, BufRead, Write};
-use std::os::fd::AsRawFd;
+use std::io;
+use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
+use testkit::forwarder::{Args, Mode, Stats, serve};
 use tun_rs::{DeviceBuilder, GROTable, IDEAL_BATCH_SIZE, SyncDevice, VIRTIO_NET_HDR_LEN};
 
 /// Headroom in front of each packet: `send_multiple` writes the virtio header there.
@@ -30,44 +31,18 @@ struct Counters {
     errors: AtomicU64,
 }
 
-struct Args {
-    tun: [String; 2],
-    ns: [Option<String>; 2],
-    mtu: u16,
-    stats_on_stdin: bool,
-}
-
+/// Our harness's command line, minus what a plain tun-rs forwarder has no counterpart for.
 fn parse_args() -> Result<Args, String> {
-    let mut a = Args {
-        tun: [String::new(), String::new()],
-        ns: [None, None],
-        mtu: 1500,
-        stats_on_stdin: false,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(arg) = it.next() {
-        let mut value = || it.next().ok_or(format!("{arg} needs a value"));
-        match arg.as_str() {
-            "--tun-a" => a.tun[0] = value()?,
-            "--tun-b" => a.tun[1] = value()?,
-            "--ns-a" => a.ns[0] = Some(value()?),
-            "--ns-b" => a.ns[1] = Some(value()?),
-            "--mtu" => a.mtu = value()?.parse().map_err(|e| format!("--mtu: {e}"))?,
-            // tun-rs's GRO always validates checksums; it has no other mode.
-            "--mode" => match value()?.as_str() {
-                "verify" => {}
-                m => {
-                    return Err(format!(
-                        "tun-rs forwarder supports only --mode verify, not {m}"
-                    ));
-                }
-            },
-            "--stats-on-stdin" => a.stats_on_stdin = true,
-            other => return Err(format!("unknown argument {other}")),
-        }
+    let a = Args::parse(std::env::args_os().skip(1))?;
+    // tun-rs's GRO always validates checksums; it has no other mode.
+    if a.mode != Mode::Verify {
+        return Err(format!(
+            "tun-rs forwarder supports only --mode verify, not {}",
+            a.mode.as_str()
+        ));
     }
-    if a.tun.iter().any(String::is_empty) {
-        return Err("usage: tunrs-forwarder --tun-a NAME --tun-b NAME [--ns-a NS --ns-b NS] [--mtu N] [--stats-on-stdin]".into());
+    if a.impair.is_active() || a.copy_split {
+        return Err("tun-rs forwarder has no impairment or --copy-split".into());
     }
     Ok(a)
 }
@@ -80,11 +55,11 @@ fn open(name: &str, netns: Option<&str>, mtu: u16) -> io::Result<SyncDevice> {
     thread::spawn(move || {
         if let Some(path) = netns {
             let f = File::open(&path)?;
-            // SAFETY: setns on a valid namespace fd only changes this (short-lived) thread's
-            // network namespace.
-            if unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-                return Err(io::Error::last_os_error());
-            }
+            // Only this short-lived thread changes namespace.
+            rustix::thread::move_into_link_name_space(
+                f.as_fd(),
+                Some(rustix::thread::LinkNameSpaceType::Network),
+            )?;
         }
         DeviceBuilder::new()
             .name(name)
@@ -143,7 +118,9 @@ fn pump(from: &SyncDevice, to: &SyncDevice, mtu: usize, c: &Counters) -> io::Res
 }
 
 fn fatal(e: &io::Error) -> bool {
-    matches!(e.raw_os_error(), Some(libc::EBADF | libc::EBADFD))
+    use rustix::io::Errno;
+    let code = e.raw_os_error();
+    code == Some(Errno::BADF.raw_os_error()) || code == Some(Errno::BADFD.raw_os_error())
 }
 
 fn main() {
@@ -176,29 +153,11 @@ fn main() {
             }
         });
     }
-    println!("READY");
-    io::stdout().flush().ok();
-    if args.stats_on_stdin {
-        let report = || {
-            println!(
-                "STATS rx_segments={} tx_segments={} errors={}",
-                counters.rx_segments.load(Ordering::Relaxed),
-                counters.tx_segments.load(Ordering::Relaxed),
-                counters.errors.load(Ordering::Relaxed)
-            );
-            io::stdout().flush().ok();
-        };
-        for line in io::stdin().lock().lines() {
-            match line {
-                Ok(l) if l.trim() == "STATS" => report(),
-                Ok(_) => {}
-                Err(_) => break,
-            }
-        }
-        report();
-        std::process::exit(0);
-    }
-    loop {
-        thread::park();
-    }
+    serve(args.stats_on_stdin, || Stats {
+        rx_segments: counters.rx_segments.load(Ordering::Relaxed),
+        tx_segments: counters.tx_segments.load(Ordering::Relaxed),
+        errors: counters.errors.load(Ordering::Relaxed),
+        ..Stats::default()
+    });
+    std::process::exit(0);
 }

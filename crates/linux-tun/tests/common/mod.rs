@@ -18,7 +18,7 @@ pub const PEER: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 2);
 pub fn netns_with_tun(test: &str, builder: Builder) -> (Netns, Tun) {
     let ns = Netns::new(test).unwrap();
     let tun = ns.run(move || builder.up().open()).unwrap().unwrap();
-    ns.ip(&["addr", "add", "10.77.0.1/24", "dev", tun.name()])
+    ns.ip(&["addr", "add", "10.77.0.1/24", "dev", tun.control().name()])
         .unwrap();
     (ns, tun)
 }

@@ -130,11 +130,7 @@ impl Peer {
 
     pub fn flush(&mut self) -> usize {
         let n = self.tx.send(&mut self.outbound).unwrap();
-        assert!(
-            self.outbound.failures().is_empty(),
-            "{:?}",
-            self.outbound.failures()
-        );
+        assert!(self.tx.failures().is_empty(), "{:?}", self.tx.failures());
         n
     }
 

@@ -66,3 +66,25 @@ pub fn segment_count<O: ByteOrder>(
 ) -> Result<usize, SplitError> {
     Ok(Plan::new(hdr, packet)?.segments())
 }
+
+pub fn split_planned(
+    plan: &Plan,
+    packet: &[u8],
+    first_segment: usize,
+    slab: &mut [u8],
+    headroom: usize,
+    spans: &mut [Span],
+) -> Result<Split, SplitError> {
+    plan.split(packet, first_segment, Slab::new(slab, headroom), spans)
+}
+
+pub fn split_headers_planned(
+    plan: &Plan,
+    packet: &[u8],
+    first_segment: usize,
+    headers: &mut [u8],
+    headroom: usize,
+    segs: &mut [SegmentRef],
+) -> Result<Split, SplitError> {
+    plan.split_headers(packet, first_segment, Slab::new(headers, headroom), segs)
+}
