@@ -403,6 +403,7 @@ fn materialize_checks_capacity_first() {
 }
 
 #[test]
+#[cfg(feature = "std")] // the IoSlice helpers are the std feature's
 fn io_slices_cover_the_packet() {
     let packets = TcpPacket::v4().train(0, 3, 1000);
     let mut gro = Coalescer::new(Config::default());
