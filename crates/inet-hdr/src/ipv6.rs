@@ -3,7 +3,7 @@
 use zerocopy::byteorder::network_endian::{U16, U32};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 
-use crate::{Ecn, ParseError, Protocol};
+use crate::{Ecn, ParseError, Protocol, field};
 
 /// The fixed 40-byte IPv6 header.
 ///
@@ -48,12 +48,17 @@ pub struct Ipv6Header {
 
 impl Ipv6Header {
     /// Size of the fixed header.
-    pub const LEN: usize = 40;
-    /// Offset of the payload-length field.
-    pub const PAYLOAD_LEN_OFFSET: usize = core::mem::offset_of!(Ipv6Header, payload_len);
+    pub const LEN: usize = core::mem::size_of::<Ipv6Header>();
+    /// Offset of the payload-length field ([`field::ipv6::PAYLOAD_LEN`]).
+    pub const PAYLOAD_LEN_OFFSET: usize = field::ipv6::PAYLOAD_LEN.start;
+    /// Mask of the traffic-class bits of the first word ([`field::ipv6::VERSION_TC_FLOW`]):
+    /// what GRO's same-class test compares (`ipv6_gro_flush`).
+    pub const TRAFFIC_CLASS_MASK: u32 = 0x0FF0_0000;
+    /// Mask of the flow-label bits of the first word.
+    pub const FLOW_LABEL_MASK: u32 = 0x000F_FFFF;
     /// Mask of the version + flow label bits of the first word (what GRO's same-flow test
     /// compares: `0xF00FFFFF`).
-    pub const VERSION_FLOW_MASK: u32 = 0xF00F_FFFF;
+    pub const VERSION_FLOW_MASK: u32 = !Self::TRAFFIC_CLASS_MASK;
 
     /// View the fixed header at the start of `packet`.
     ///
@@ -81,7 +86,7 @@ impl Ipv6Header {
     /// Traffic class (8 bits, DSCP + ECN).
     #[inline]
     pub fn traffic_class(&self) -> u8 {
-        (self.version_tc_flow.get() >> 20) as u8
+        ((self.version_tc_flow.get() & Self::TRAFFIC_CLASS_MASK) >> 20) as u8
     }
     /// ECN codepoint (low 2 bits of the traffic class).
     #[inline]
@@ -91,7 +96,7 @@ impl Ipv6Header {
     /// Flow label (20 bits).
     #[inline]
     pub fn flow_label(&self) -> u32 {
-        self.version_tc_flow.get() & 0x000F_FFFF
+        self.version_tc_flow.get() & Self::FLOW_LABEL_MASK
     }
     /// Payload length.
     #[inline]

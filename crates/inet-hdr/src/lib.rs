@@ -3,7 +3,8 @@
 //! Each header is a `#[repr(C)]` zerocopy struct over the wire bytes with network-endian fields
 //! and named accessors: every field offset the offload crates use is named exactly once, here.
 //! [`classify`] inspects an IP packet and reports its version, L3 header length (walking IPv6
-//! extension headers), L4 protocol and offset, or a typed [`ParseError`].
+//! extension headers), L4 protocol and offset, or a typed [`ParseError`]. [`field`] names where
+//! each field lies, for hot paths that compare raw header words.
 //!
 //! ```
 //! use inet_hdr::{classify, IpVersion, Ipv4Header, TcpHeader, Protocol};
@@ -25,6 +26,7 @@
 #![forbid(unsafe_code)]
 
 mod classify;
+pub mod field;
 mod ipv4;
 mod ipv6;
 mod tcp;

@@ -58,6 +58,92 @@ fn ipv4_offsets_are_the_wire_offsets() {
     assert_eq!(UdpHeader::CHECKSUM_OFFSET, 6);
 }
 
+/// Every named field is where RFC 791 / 8200 / 9293 / 768 put it.
+#[test]
+fn fields_are_the_wire_offsets() {
+    use inet_hdr::field::{CHECKSUM_LEN, ipv4, ipv6, tcp, udp};
+    assert_eq!(CHECKSUM_LEN, 2);
+    assert_eq!(
+        (ipv4::VERSION_IHL, ipv4::TOS, ipv4::TTL, ipv4::PROTOCOL),
+        (0, 1, 8, 9)
+    );
+    assert_eq!(
+        [
+            ipv4::TOTAL_LEN,
+            ipv4::ID,
+            ipv4::FLAGS_FRAG_OFF,
+            ipv4::CHECKSUM
+        ],
+        [2..4, 4..6, 6..8, 10..12]
+    );
+    assert_eq!(
+        [ipv4::SRC, ipv4::DST, ipv4::ADDRS],
+        [12..16, 16..20, 12..20]
+    );
+    assert_eq!(ipv4::FRAG_TTL_PROTOCOL, 6..10);
+    assert_eq!(Ipv4Header::VERSION_IHL_NO_OPTIONS, 0x45);
+    assert_eq!((ipv6::NEXT_HEADER, ipv6::HOP_LIMIT), (6, 7));
+    assert_eq!(
+        [
+            ipv6::VERSION_TC_FLOW,
+            ipv6::PAYLOAD_LEN,
+            ipv6::NEXT_HEADER_HOP_LIMIT
+        ],
+        [0..4, 4..6, 6..8]
+    );
+    assert_eq!([ipv6::SRC, ipv6::DST, ipv6::ADDRS], [8..24, 24..40, 8..40]);
+    assert_eq!(
+        (
+            Ipv6Header::TRAFFIC_CLASS_MASK,
+            Ipv6Header::FLOW_LABEL_MASK,
+            Ipv6Header::VERSION_FLOW_MASK
+        ),
+        (0x0ff0_0000, 0x000f_ffff, 0xf00f_ffff)
+    );
+    assert_eq!((tcp::DATA_OFFSET, tcp::FLAGS), (12, 13));
+    assert_eq!(
+        [tcp::SRC_PORT, tcp::DST_PORT, tcp::PORTS, tcp::SEQ, tcp::ACK],
+        [0..2, 2..4, 0..4, 4..8, 8..12]
+    );
+    assert_eq!(
+        [tcp::WINDOW, tcp::CHECKSUM, tcp::URGENT_PTR, tcp::FLAG_WORD],
+        [14..16, 16..18, 18..20, 12..16]
+    );
+    assert_eq!(
+        [udp::SRC_PORT, udp::DST_PORT, udp::LENGTH, udp::CHECKSUM],
+        [0..2, 2..4, 4..6, 6..8]
+    );
+    // The kernel's TCP_FLAG_* values (include/net/tcp.h, big-endian flag word).
+    assert_eq!(TcpFlags::FIN.flag_word_bits(), 0x0001_0000);
+    assert_eq!(TcpFlags::PSH.flag_word_bits(), 0x0008_0000);
+    assert_eq!(TcpFlags::CWR.flag_word_bits(), 0x0080_0000);
+}
+
+/// The named fields read the same bytes as the header views.
+#[test]
+fn fields_read_what_the_views_read() {
+    use inet_hdr::field::{ipv4, ipv6, tcp};
+    let p = IPV4_TCP_SYN;
+    let (ip, _) = Ipv4Header::ref_from_packet(p).unwrap();
+    assert_eq!(p[ipv4::SRC], ip.src);
+    assert_eq!(p[ipv4::DST], ip.dst);
+    assert_eq!(p[ipv4::VERSION_IHL], Ipv4Header::VERSION_IHL_NO_OPTIONS);
+    assert_eq!(p[ipv4::TTL], ip.ttl());
+    let (t, _) = TcpHeader::ref_from_packet(&p[20..]).unwrap();
+    let w = &p[20..][tcp::FLAG_WORD];
+    assert_eq!(u32::from_be_bytes([w[0], w[1], w[2], w[3]]), t.flag_word());
+    assert_eq!(p[20..][tcp::FLAGS], t.flags().bits());
+    let p = IPV6_TCP_SYN;
+    let (ip, _) = Ipv6Header::ref_from_packet(p).unwrap();
+    assert_eq!(p[ipv6::SRC], ip.src);
+    assert_eq!(p[ipv6::DST], ip.dst);
+    assert_eq!(p[ipv6::NEXT_HEADER], Protocol::TCP.0);
+    assert_eq!(p[ipv6::HOP_LIMIT], ip.hop_limit());
+    let w = &p[ipv6::VERSION_TC_FLOW];
+    let w = u32::from_be_bytes([w[0], w[1], w[2], w[3]]);
+    assert_eq!(w & Ipv6Header::FLOW_LABEL_MASK, ip.flow_label());
+}
+
 #[test]
 fn ipv4_setters_write_exact_bytes() {
     let mut p = IPV4_TCP_SYN.to_vec();

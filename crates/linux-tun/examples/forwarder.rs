@@ -47,7 +47,7 @@ use std::thread;
 use testkit::forwarder::{Args, Impairment, Mode, Stats, serve};
 
 /// Largest frame a read can return: vnet header + 64 KiB super-packet.
-const MAX_FRAME: usize = 12 + 65535;
+const MAX_FRAME: usize = virtio_net_hdr::VirtioNetHdrV1::LEN + 65535;
 /// Packets per batch: one 64 KiB super-packet at MTU 1500 is 45 segments; 128 holds a few.
 const BATCH: usize = 128;
 /// Room a tunnel header needs in front of each packet (WireGuard: 16-byte header + UDP/IP are

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, Ordering};
 use rustix::event::{PollFd, PollFlags};
 use rustix::fs::{Mode, OFlags};
 use rustix::io::ReadWriteFlags;
+use virtio_net_hdr::{VirtioNetHdr, VirtioNetHdrV1};
 
 use crate::GroConfig;
 use crate::error::DeviceOp;
@@ -16,7 +17,7 @@ use crate::stats::{Counters, Event, EventHook, Stats};
 use crate::{Error, sys};
 
 /// Default vnet header length: the 10-byte legacy `struct virtio_net_hdr`.
-const DEFAULT_VNET_HDR_LEN: usize = 10;
+const DEFAULT_VNET_HDR_LEN: usize = VirtioNetHdr::LEN;
 
 /// A `TUNSETOFFLOAD` mask (`TUN_F_*`, `include/uapi/linux/if_tun.h`).
 ///
@@ -540,7 +541,9 @@ impl Builder {
         {
             return Err(Error::InvalidName(self.name.clone()));
         }
-        if self.vnet_hdr_len != 10 && self.vnet_hdr_len != 12 {
+        // The message names the two lengths.
+        const _: () = assert!(VirtioNetHdr::LEN == 10 && VirtioNetHdrV1::LEN == 12);
+        if self.vnet_hdr_len != VirtioNetHdr::LEN && self.vnet_hdr_len != VirtioNetHdrV1::LEN {
             return Err(Error::InvalidConfig("vnet_hdr_len must be 10 or 12"));
         }
         if self.queues == 0 {

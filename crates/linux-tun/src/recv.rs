@@ -5,7 +5,7 @@ use std::io::{self, IoSliceMut};
 use std::sync::Arc;
 
 use tcp_tso::{ChecksumStatus, Plan, SegmentRef, Slab, Span, SplitError};
-use virtio_net_hdr::{GsoType, VirtioNetHdr};
+use virtio_net_hdr::{GsoType, VirtioNetHdr, VirtioNetHdrV1};
 
 use crate::device::{Control, Queue};
 use crate::stats::{DropReason, Event, bump};
@@ -421,7 +421,8 @@ struct Pending {
 /// Owns a 64 KiB spill buffer; plain packets are read straight into the caller's batch.
 pub struct Reader {
     q: Arc<Queue>,
-    hdr: [u8; 12],
+    /// The vnet header of the frame just read (room for the longest a device uses).
+    hdr: [u8; VirtioNetHdrV1::LEN],
     spill: Box<[u8]>,
     pending: Option<Pending>,
     /// Segments and slab bytes of the largest super-packet split in place by this `recv`.
@@ -444,7 +445,7 @@ impl Reader {
     pub(crate) fn new(q: Arc<Queue>) -> Reader {
         Reader {
             q,
-            hdr: [0; 12],
+            hdr: [0; VirtioNetHdrV1::LEN],
             spill: vec![0u8; MAX_PACKET].into_boxed_slice(),
             pending: None,
             largest: (0, 0),
@@ -780,7 +781,7 @@ impl Reader {
     }
 }
 
-fn header_from(bytes: &[u8; 12], vnet_len: usize) -> VirtioNetHdr {
+fn header_from(bytes: &[u8; VirtioNetHdrV1::LEN], vnet_len: usize) -> VirtioNetHdr {
     if vnet_len == 0 {
         return VirtioNetHdr::plain();
     }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use tcp_gro::{ChecksumStatus, Coalescer, IoSliceBuf, PacketSource};
-use virtio_net_hdr::VirtioNetHdr;
+use virtio_net_hdr::{VirtioNetHdr, VirtioNetHdrV1};
 
 use crate::device::{Control, Queue};
 use crate::error::{PacketError, PushError, SendError};
@@ -204,7 +204,9 @@ pub struct Writer {
     q: Arc<Queue>,
     gro: Coalescer,
     iov: IoSliceBuf,
-    plain: [u8; 12],
+    /// A plain vnet header, as long as the longest a device uses (the first `vnet_len` bytes
+    /// are written).
+    plain: [u8; VirtioNetHdrV1::LEN],
     /// Per-packet fate in the last `send_received` (reused storage).
     rx_status: Vec<Status>,
     /// Refusals of the last `send` or `send_received` (reused storage).
@@ -230,8 +232,8 @@ enum Outcome {
 
 impl Writer {
     pub(crate) fn new(q: Arc<Queue>) -> Writer {
-        let mut plain = [0u8; 12];
-        plain[..10].copy_from_slice(&VirtioNetHdr::plain().to_bytes());
+        let mut plain = [0u8; VirtioNetHdrV1::LEN];
+        plain[..VirtioNetHdr::LEN].copy_from_slice(&VirtioNetHdr::plain().to_bytes());
         let gro = Coalescer::new(q.dev.gro_config);
         Writer {
             q,
@@ -473,11 +475,11 @@ impl Writer {
             }
         }
         let dev = &self.q.dev;
-        let mut vnet = [0u8; 12];
+        let mut vnet = [0u8; VirtioNetHdrV1::LEN];
         let mut stop = None;
         let mut rejected: u64 = 0;
         for out in self.gro.drain(src) {
-            vnet[..10].copy_from_slice(out.vnet_bytes());
+            vnet[..VirtioNetHdr::LEN].copy_from_slice(out.vnet_bytes());
             let merged = out.is_merged();
             let r = if merged && dev.take_injected_gso_einval() {
                 Err(io::Error::from_raw_os_error(libc::EINVAL))

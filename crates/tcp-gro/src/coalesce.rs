@@ -2,6 +2,7 @@
 
 use alloc::vec::Vec;
 
+use inet_hdr::field::{ipv4, ipv6};
 use inet_hdr::{IpVersion, Ipv4Header, Ipv6Header, Protocol, TcpFlags, TcpHeader};
 use virtio_net_hdr::VirtioNetHdr;
 
@@ -988,18 +989,17 @@ impl Coalescer {
                     ip.set_total_len(total as u16);
                     ip.fill_checksum();
                 }
-                inet_csum::pseudo_header_v4(
-                    [h[12], h[13], h[14], h[15]],
-                    [h[16], h[17], h[18], h[19]],
-                    Protocol::TCP.0,
-                    l4_len as u16,
-                )
+                let mut src = [0u8; 4];
+                let mut dst = [0u8; 4];
+                src.copy_from_slice(&h[ipv4::SRC]);
+                dst.copy_from_slice(&h[ipv4::DST]);
+                inet_csum::pseudo_header_v4(src, dst, Protocol::TCP.0, l4_len as u16)
             }
             IpVersion::V6 => {
                 let mut src = [0u8; 16];
                 let mut dst = [0u8; 16];
-                src.copy_from_slice(&h[8..24]);
-                dst.copy_from_slice(&h[24..40]);
+                src.copy_from_slice(&h[ipv6::SRC]);
+                dst.copy_from_slice(&h[ipv6::DST]);
                 if let Ok((ip, _)) = Ipv6Header::mut_from_packet(h) {
                     ip.set_payload_len((total - Ipv6Header::LEN) as u16);
                 }

@@ -2,6 +2,7 @@
 //! comparisons GRO makes: "same flow" and "same class" (everything but seq, length, ID and
 //! checksums equal).
 
+use inet_hdr::field::{Field, ipv4, ipv6, tcp};
 use inet_hdr::{IpVersion, Ipv4Header, Ipv6Header, Protocol, TcpFlags, TcpHeader, classify_prefix};
 
 use crate::ChecksumStatus;
@@ -12,11 +13,25 @@ use crate::ChecksumStatus;
 pub(crate) const TAIL_FLAGS: u8 = TcpFlags::PSH.0 | TcpFlags::FIN.0;
 /// The TCP flag word (data offset, reserved bits, flags, window) bits that must be equal for
 /// two segments to merge: all but PSH and FIN.
-const FLAG_WORD_MASK: u32 = !((TAIL_FLAGS as u32) << 16);
+const FLAG_WORD_MASK: u32 = !TcpFlags(TAIL_FLAGS).flag_word_bits();
 /// Flags that stop a segment from ever joining or starting a run: URG/RST/SYN end coalescing
 /// (`tcp_gro_receive` `out_check_final`), and a CWR segment always stands alone (rule book §0:
 /// the 6.18 kernel flushes on CWR).
 const LONE_FLAGS: u8 = TcpFlags::URG.0 | TcpFlags::RST.0 | TcpFlags::SYN.0 | TcpFlags::CWR.0;
+
+/// The header words compared below are read with [`be32`] / [`be64`] at the start of these
+/// fields: their widths are the words'.
+const _: () = {
+    const fn width(f: Field) -> usize {
+        f.end - f.start
+    }
+    assert!(width(ipv4::FRAG_TTL_PROTOCOL) == 4 && width(ipv4::ADDRS) == 8);
+    // `be32(p, ipv4::VERSION_IHL) >> 16` keeps version/IHL and TOS.
+    assert!(ipv4::TOS == ipv4::VERSION_IHL + 1);
+    assert!(width(ipv6::VERSION_TC_FLOW) == 4);
+    assert!(width(ipv6::SRC) == 2 * 8 && width(ipv6::DST) == 2 * 8);
+    assert!(width(tcp::PORTS) == 4 && width(tcp::ACK) == 4 && width(tcp::FLAG_WORD) == 4);
+};
 
 /// A TCP segment as GRO sees it. Every offset here is already bounds-checked against `packet`.
 ///
@@ -67,7 +82,9 @@ pub(crate) fn parse<'p>(packet: &'p [u8], tail: &'p [u8]) -> Option<Seg<'p>> {
             let (ip, _) = Ipv4Header::ref_from_packet(packet).ok()?;
             // inet_gro_receive: `*(u8 *)iph != 0x45` (options) and a bad header checksum are
             // passed up alone (rule book §2.2 items 1 and 3).
-            if packet[0] != 0x45 || !ip.verify_checksum(packet) {
+            if packet[ipv4::VERSION_IHL] != Ipv4Header::VERSION_IHL_NO_OPTIONS
+                || !ip.verify_checksum(packet)
+            {
                 return None;
             }
             (ip.id(), ip.dont_fragment(), ip.reserved_flag())
@@ -136,20 +153,24 @@ pub(crate) fn parse_continuation<'p>(
     let p = &packet[..hdr_len];
     // Ports first: the cheapest word that tells another flow apart (interleaved flows miss
     // here).
-    if be32(p, l4_off) != be32(held, l4_off) {
+    let ports = l4_off + tcp::PORTS.start;
+    if be32(p, ports) != be32(held, ports) {
         return None;
     }
     let (id, df) = match version {
         IpVersion::V4 => {
             let (ip, _) = Ipv4Header::ref_from_packet(p).ok()?;
-            // Bytes 0–1 (0x45: no options, rule book §2.2 item 1; TOS), 6–9 (DF and a zero
-            // fragment word, TTL, protocol TCP) and 12–19 (addresses) equal to the held
-            // header's; total length exact (`classify`); header checksum valid (item 3) — over
-            // the fixed 20 bytes, not `verify_checksum`'s IHL-sized slice: a constant length
-            // compiles to a few straight adds (measured 1.97 vs 1.76 µs per 44-segment batch).
-            if be32(p, 0) >> 16 != be32(held, 0) >> 16
-                || be32(p, 6) != be32(held, 6)
-                || be64(p, 12) != be64(held, 12)
+            // Version/IHL and TOS (0x45: no options, rule book §2.2 item 1), the flags +
+            // fragment, TTL and protocol word (DF and a zero fragment offset, protocol TCP)
+            // and the addresses equal to the held header's; total length exact
+            // (`classify`); header checksum valid (item 3) — over the fixed 20 bytes, not
+            // `verify_checksum`'s IHL-sized slice: a constant length compiles to a few
+            // straight adds (measured 1.97 vs 1.76 µs per 44-segment batch).
+            const WORD: usize = ipv4::FRAG_TTL_PROTOCOL.start;
+            const ADDRS: usize = ipv4::ADDRS.start;
+            if be32(p, ipv4::VERSION_IHL) >> 16 != be32(held, ipv4::VERSION_IHL) >> 16
+                || be32(p, WORD) != be32(held, WORD)
+                || be64(p, ADDRS) != be64(held, ADDRS)
                 || usize::from(ip.total_len()) != total
                 || !inet_csum::verify_header(&p[..Ipv4Header::LEN])
             {
@@ -162,9 +183,10 @@ pub(crate) fn parse_continuation<'p>(
             // Version, traffic class, flow label; next header and hop limit; addresses and
             // the extension headers (equal bytes walk to the same `l4_off`); payload length
             // exact (`classify`).
-            if be32(p, 0) != be32(held, 0)
-                || p[6..8] != held[6..8]
-                || p[8..l4_off] != held[8..l4_off]
+            const WORD: usize = ipv6::VERSION_TC_FLOW.start;
+            if be32(p, WORD) != be32(held, WORD)
+                || p[ipv6::NEXT_HEADER_HOP_LIMIT] != held[ipv6::NEXT_HEADER_HOP_LIMIT]
+                || p[ipv6::SRC.start..l4_off] != held[ipv6::SRC.start..l4_off]
                 || Ipv6Header::LEN + usize::from(ip.payload_len()) != total
             {
                 return None;
@@ -174,8 +196,9 @@ pub(crate) fn parse_continuation<'p>(
     };
     // TCP: ports (above), ACK number, the flag word but PSH/FIN (so the same data offset,
     // hence the same `hdr_len`, and no SYN/RST/URG/CWR: the held header has none), options.
-    if be32(p, l4_off + 8) != be32(held, l4_off + 8)
-        || (be32(p, l4_off + 12) ^ be32(held, l4_off + 12)) & FLAG_WORD_MASK != 0
+    let (ack, flag_word) = (l4_off + tcp::ACK.start, l4_off + tcp::FLAG_WORD.start);
+    if be32(p, ack) != be32(held, ack)
+        || (be32(p, flag_word) ^ be32(held, flag_word)) & FLAG_WORD_MASK != 0
         || p[l4_off + TcpHeader::LEN..] != held[l4_off + TcpHeader::LEN..]
     {
         return None;
@@ -261,16 +284,19 @@ fn be32(p: &[u8], at: usize) -> u32 {
 #[inline]
 fn flow_hash(p: &[u8], version: IpVersion, l4_off: usize) -> u64 {
     const K: u64 = 0x9e37_79b9_7f4a_7c15;
-    let ports = u64::from(be32(p, l4_off));
+    let ports = u64::from(be32(p, l4_off + tcp::PORTS.start));
     let x = match version {
-        // Source and destination address: one 64-bit word at offset 12.
-        IpVersion::V4 => be64(p, 12) ^ ports.rotate_left(23),
+        // Source and destination address: one 64-bit word.
+        IpVersion::V4 => be64(p, ipv4::ADDRS.start) ^ ports.rotate_left(23),
         IpVersion::V6 => {
-            let flow = u64::from(be32(p, 0) & Ipv6Header::VERSION_FLOW_MASK);
-            be64(p, 8)
-                ^ be64(p, 16).rotate_left(13)
-                ^ be64(p, 24).rotate_left(29)
-                ^ be64(p, 32).rotate_left(43)
+            const SRC: usize = ipv6::SRC.start;
+            const DST: usize = ipv6::DST.start;
+            let word = be32(p, ipv6::VERSION_TC_FLOW.start);
+            let flow = u64::from(word & Ipv6Header::VERSION_FLOW_MASK);
+            be64(p, SRC)
+                ^ be64(p, SRC + 8).rotate_left(13)
+                ^ be64(p, DST).rotate_left(29)
+                ^ be64(p, DST + 8).rotate_left(43)
                 ^ (ports << 20 | flow)
         }
     };
@@ -290,14 +316,16 @@ pub(crate) fn same_flow(held: &[u8], held_version: IpVersion, held_l4: usize, s:
     }
     let p = s.packet;
     let ip_same = match s.version {
-        IpVersion::V4 => be64(held, 12) == be64(p, 12),
+        IpVersion::V4 => be64(held, ipv4::ADDRS.start) == be64(p, ipv4::ADDRS.start),
         IpVersion::V6 => {
-            (be32(held, 0) ^ be32(p, 0)) & Ipv6Header::VERSION_FLOW_MASK == 0
-                && held[6] == p[6]
-                && held[8..held_l4] == p[8..held_l4]
+            const WORD: usize = ipv6::VERSION_TC_FLOW.start;
+            (be32(held, WORD) ^ be32(p, WORD)) & Ipv6Header::VERSION_FLOW_MASK == 0
+                && held[ipv6::NEXT_HEADER] == p[ipv6::NEXT_HEADER]
+                && held[ipv6::SRC.start..held_l4] == p[ipv6::SRC.start..held_l4]
         }
     };
-    ip_same && be32(held, held_l4) == be32(p, held_l4)
+    let ports = held_l4 + tcp::PORTS.start;
+    ip_same && be32(held, ports) == be32(p, ports)
 }
 
 /// Everything but sequence number, length, IPv4 ID, checksums and the tail flags equal, given
@@ -314,15 +342,23 @@ pub(crate) fn same_class(held: &[u8], s: &Seg<'_>) -> bool {
     let p = s.packet;
     let l4 = s.l4_off;
     let ip_same = match s.version {
-        // TOS (byte 1) and flags/fragment + TTL (bytes 6..9).
-        IpVersion::V4 => held[1] == p[1] && be32(held, 6) >> 8 == be32(p, 6) >> 8,
-        IpVersion::V6 => (be32(held, 0) ^ be32(p, 0)) & 0x0ff0_0000 == 0 && held[7] == p[7],
+        // TOS, and flags/fragment + TTL (the word but its last byte, the protocol).
+        IpVersion::V4 => {
+            const WORD: usize = ipv4::FRAG_TTL_PROTOCOL.start;
+            held[ipv4::TOS] == p[ipv4::TOS] && be32(held, WORD) >> 8 == be32(p, WORD) >> 8
+        }
+        IpVersion::V6 => {
+            const WORD: usize = ipv6::VERSION_TC_FLOW.start;
+            (be32(held, WORD) ^ be32(p, WORD)) & Ipv6Header::TRAFFIC_CLASS_MASK == 0
+                && held[ipv6::HOP_LIMIT] == p[ipv6::HOP_LIMIT]
+        }
     };
-    // ACK number (l4 + 8), then the flag word (l4 + 12: data offset, reserved, flags but
-    // PSH/FIN, window). Equal data offsets mean equal header lengths.
+    // ACK number, then the flag word (data offset, reserved, flags but PSH/FIN, window).
+    // Equal data offsets mean equal header lengths.
+    let (ack, flag_word) = (l4 + tcp::ACK.start, l4 + tcp::FLAG_WORD.start);
     ip_same
-        && be32(held, l4 + 8) == be32(p, l4 + 8)
-        && (be32(held, l4 + 12) ^ be32(p, l4 + 12)) & FLAG_WORD_MASK == 0
+        && be32(held, ack) == be32(p, ack)
+        && (be32(held, flag_word) ^ be32(p, flag_word)) & FLAG_WORD_MASK == 0
         && held.len() == s.hdr_len
         && (s.hdr_len == l4 + TcpHeader::LEN
             || held[l4 + TcpHeader::LEN..] == p[l4 + TcpHeader::LEN..s.hdr_len])

@@ -1,6 +1,7 @@
 //! Validation of one packet and the per-segment arithmetic (rule book §5.1).
 
 use inet_csum::{Accumulator, fold_u32};
+use inet_hdr::field::CHECKSUM_LEN;
 use inet_hdr::{IpVersion, Ipv4Header, Ipv6Header, Protocol, TcpFlags, TcpHeader, classify};
 use virtio_net_hdr::{Error as HeaderError, Gso, GsoKind, Offload, VirtioNetHdr};
 use zerocopy::byteorder::ByteOrder;
@@ -101,7 +102,7 @@ impl Plan {
             } => {
                 // `decode` bounds-checked csum_start + csum_offset + 2; re-check so a
                 // hand-built `Offload` cannot index out of bounds.
-                if csum_start + csum_offset + 2 > len {
+                if csum_start + csum_offset + CHECKSUM_LEN > len {
                     return Err(HeaderError::CsumOutOfBounds {
                         csum_start,
                         csum_offset,
@@ -248,7 +249,7 @@ impl Plan {
                 len: self.len,
             },
             Kind::Partial { start, offset } => {
-                let end = *start + *offset + 2;
+                let end = *start + *offset + CHECKSUM_LEN;
                 dst.copy_from_slice(&packet[..end]);
                 let sum = Accumulator::new().add(&packet[*start..]);
                 store_partial(dst, *start + *offset, sum);
@@ -277,7 +278,7 @@ impl Plan {
     pub(crate) fn header_part_len(&self) -> usize {
         match &self.kind {
             Kind::Plain(_) => 0,
-            Kind::Partial { start, offset } => *start + *offset + 2,
+            Kind::Partial { start, offset } => *start + *offset + CHECKSUM_LEN,
             Kind::Tcp(t) => t.hl,
         }
     }
@@ -385,7 +386,7 @@ impl Tcp {
             return Err(HeaderError::ZeroGsoSize.into());
         }
         // virtio_net_hdr_to_skb refuses GSO_BY_FRAGS; `decode` already did (rule book §5.4.4).
-        if g.gso_size == u16::MAX {
+        if g.gso_size == VirtioNetHdr::GSO_BY_FRAGS {
             return Err(HeaderError::GsoByFrags.into());
         }
         // The 20 fixed TCP header bytes must be in the packet (virtio_net_hdr_to_skb:

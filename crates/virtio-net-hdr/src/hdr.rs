@@ -139,6 +139,17 @@ pub struct VirtioNetHdrV1<O: ByteOrder = NativeEndian> {
 /// [`VirtioNetHdrV1`] with little-endian fields.
 pub type VirtioNetHdrV1Le = VirtioNetHdrV1<LittleEndian>;
 
+impl VirtioNetHdrV1 {
+    /// Size in bytes: the largest vnet header a TUN device here is set up with
+    /// (`TUNSETVNETHDRSZ`), so the room to read any of them into.
+    ///
+    /// ```
+    /// use virtio_net_hdr::{VirtioNetHdr, VirtioNetHdrV1};
+    /// assert_eq!((VirtioNetHdr::LEN, VirtioNetHdrV1::LEN), (10, 12));
+    /// ```
+    pub const LEN: usize = core::mem::size_of::<Self>();
+}
+
 const _: () = assert!(core::mem::size_of::<VirtioNetHdr>() == 10);
 const _: () = assert!(core::mem::size_of::<VirtioNetHdrLe>() == 10);
 const _: () = assert!(core::mem::size_of::<VirtioNetHdrV1>() == 12);
@@ -161,7 +172,10 @@ macro_rules! constructors {
     ($order:ty) => {
         impl VirtioNetHdr<$order> {
             /// Size in bytes.
-            pub const LEN: usize = 10;
+            pub const LEN: usize = core::mem::size_of::<Self>();
+            /// `GSO_BY_FRAGS`: a `gso_size` that means "segment along the frag list", which
+            /// the kernel never hands out on TUN and refuses on a write (rule book §5.4.4).
+            pub const GSO_BY_FRAGS: u16 = 0xffff;
 
             /// A zeroed header: a plain packet with complete checksums.
             ///
@@ -256,8 +270,8 @@ impl<O: ByteOrder> VirtioNetHdr<O> {
     /// assert_eq!((b[0], u16::from_ne_bytes([b[6], b[7]])), (1, 20));
     /// ```
     #[inline]
-    pub fn to_bytes(&self) -> [u8; 10] {
-        let mut b = [0u8; 10];
+    pub fn to_bytes(&self) -> [u8; VirtioNetHdr::LEN] {
+        let mut b = [0u8; VirtioNetHdr::LEN];
         b.copy_from_slice(IntoBytes::as_bytes(self));
         b
     }

@@ -1,14 +1,13 @@
 //! Decoding headers read from TUN and validating headers written to it.
 
-use inet_hdr::{IpVersion, TcpHeader, UdpHeader, classify};
+use inet_hdr::field::CHECKSUM_LEN;
+use inet_hdr::{IpVersion, Ipv4Header, Ipv6Header, TcpHeader, UdpHeader, classify};
 use zerocopy::byteorder::ByteOrder;
 
 use crate::{Error, Flags, GsoType, VirtioNetHdr};
 
 /// `UDP_MAX_SEGMENTS` since Linux 6.11 ("net: change maximum number of UDP segments to 128").
 const UDP_MAX_SEGMENTS: usize = 128;
-/// `GSO_BY_FRAGS`.
-const GSO_BY_FRAGS: u16 = 0xffff;
 
 /// The GSO kinds TUN can hand out or accept.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -104,10 +103,10 @@ impl<O: ByteOrder> VirtioNetHdr<O> {
             }
             if flags.contains(Flags::NEEDS_CSUM) {
                 let (start, off) = self.partial_bounds(packet, 0)?;
-                if start < inet_hdr::Ipv4Header::LEN {
+                if start < Ipv4Header::LEN {
                     return Err(Error::CsumStartTooSmall {
                         csum_start: start,
-                        min: 20,
+                        min: Ipv4Header::LEN,
                     });
                 }
                 return Ok(Offload::Partial {
@@ -142,8 +141,8 @@ impl<O: ByteOrder> VirtioNetHdr<O> {
             return Err(Error::VersionMismatch);
         }
         let min = match version {
-            IpVersion::V4 => inet_hdr::Ipv4Header::LEN,
-            IpVersion::V6 => inet_hdr::Ipv6Header::LEN,
+            IpVersion::V4 => Ipv4Header::LEN,
+            IpVersion::V6 => Ipv6Header::LEN,
         };
         let (l4_offset, csum_offset) = self.partial_bounds(packet, l4_min_len(kind))?;
         if l4_offset < min {
@@ -161,7 +160,7 @@ impl<O: ByteOrder> VirtioNetHdr<O> {
         }
         // The kernel never hands this out (gso_size is an MSS), and its own parser of a
         // virtio header refuses it, as check_kernel does (rule book §5.4.4).
-        if gso_size == GSO_BY_FRAGS {
+        if gso_size == VirtioNetHdr::GSO_BY_FRAGS {
             return Err(Error::GsoByFrags);
         }
         let l4_header_len = l4_header_len(kind, packet, l4_offset, csum_offset)?;
@@ -225,7 +224,7 @@ impl<O: ByteOrder> VirtioNetHdr<O> {
         // and it must not exceed the packet.
         let mut hdr_len = usize::from(self.hdr_len());
         if needs_csum {
-            hdr_len = hdr_len.max(start + off + 2);
+            hdr_len = hdr_len.max(start + off + CHECKSUM_LEN);
         }
         if hdr_len > len {
             return Err(Error::HdrLenTooLong {
@@ -233,13 +232,14 @@ impl<O: ByteOrder> VirtioNetHdr<O> {
                 packet_len: len,
             });
         }
-        // virtio_net_hdr_to_skb: GSO type and size.
+        // virtio_net_hdr_to_skb: GSO type and size; `nh_min_len` is `sizeof(struct iphdr)`, or
+        // `sizeof(struct ipv6hdr)` for TCPV6.
         let gso_type = self.gso_type();
         let (thlen, mut nh_min_len, is_gso) = match gso_type.base() {
-            GsoType::NONE => (0, 20, false),
-            GsoType::TCPV4 => (TcpHeader::LEN, 20, true),
-            GsoType::TCPV6 => (TcpHeader::LEN, 40, true),
-            GsoType::UDP | GsoType::UDP_L4 => (UdpHeader::LEN, 20, true),
+            GsoType::NONE => (0, Ipv4Header::LEN, false),
+            GsoType::TCPV4 => (TcpHeader::LEN, Ipv4Header::LEN, true),
+            GsoType::TCPV6 => (TcpHeader::LEN, Ipv6Header::LEN, true),
+            GsoType::UDP | GsoType::UDP_L4 => (UdpHeader::LEN, Ipv4Header::LEN, true),
             // Includes the 6.17+ UDP tunnel bits (0x20/0x40), which TUN rejects unless the vnet
             // header is ≥ 24 bytes (`virtio_net_hdr_tnl_to_skb`), and the proposed AccECN bit
             // (not in mainline uapi): rejecting them is never less strict than the kernel.
@@ -253,7 +253,7 @@ impl<O: ByteOrder> VirtioNetHdr<O> {
         }
         let p_off;
         if needs_csum {
-            let needed = start + thlen.max(off + 2);
+            let needed = start + thlen.max(off + CHECKSUM_LEN);
             if needed > len {
                 return Err(Error::CsumOutOfBounds {
                     csum_start: start,
@@ -318,7 +318,7 @@ impl<O: ByteOrder> VirtioNetHdr<O> {
                 }
                 _ => {}
             }
-            if self.gso_size() == GSO_BY_FRAGS {
+            if self.gso_size() == VirtioNetHdr::GSO_BY_FRAGS {
                 return Err(Error::GsoByFrags);
             }
         }
@@ -382,13 +382,14 @@ impl<O: ByteOrder> VirtioNetHdr<O> {
         Ok(())
     }
 
-    /// `(csum_start, csum_offset)` if `csum_start + max(min_l4, csum_offset + 2) <= len`.
+    /// `(csum_start, csum_offset)` if `csum_start + max(min_l4, csum_offset + 2) <= len` (2:
+    /// [`CHECKSUM_LEN`]).
     fn partial_bounds(&self, packet: &[u8], min_l4: usize) -> Result<(usize, usize), Error> {
         let (start, off) = (
             usize::from(self.csum_start()),
             usize::from(self.csum_offset()),
         );
-        if start + min_l4.max(off + 2) > packet.len() {
+        if start + min_l4.max(off + CHECKSUM_LEN) > packet.len() {
             return Err(Error::CsumOutOfBounds {
                 csum_start: start,
                 csum_offset: off,
