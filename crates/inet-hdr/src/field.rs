@@ -10,7 +10,11 @@
 //!
 //! ```
 //! use inet_hdr::field::{ipv4, tcp};
-//! let p = inet_hdr::testdata::IPV4_TCP_SYN;
+//! // An IPv4 header (protocol TCP, 10.0.0.1 → 10.0.0.2) and a TCP header (window 64240).
+//! let p = [
+//!     0x45, 0, 0, 40, 0, 1, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+//!     0x30, 0x39, 0, 80, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02, 0xfa, 0xf0, 0, 0, 0, 0,
+//! ];
 //! assert_eq!(p[ipv4::PROTOCOL], inet_hdr::Protocol::TCP.0);
 //! assert_eq!(p[ipv4::DST], [10, 0, 0, 2]);
 //! let l4 = inet_hdr::Ipv4Header::LEN;
