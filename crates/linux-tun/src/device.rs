@@ -628,8 +628,16 @@ impl Builder {
             let want = if self.offload {
                 self.vnet_hdr_len
             } else {
-                sys::get_vnet_hdr_sz(fd.as_fd())
-                    .map_err(|e| Error::device(DeviceOp::GetVnetHdrLen, &name, e))?
+                // Keep an adopted descriptor's length if it is one we read and write; the
+                // kernel allows any length from 10 up, and a longer one would not fit our
+                // header buffers: take the builder's then.
+                let cur = sys::get_vnet_hdr_sz(fd.as_fd())
+                    .map_err(|e| Error::device(DeviceOp::GetVnetHdrLen, &name, e))?;
+                if cur == VirtioNetHdr::LEN || cur == VirtioNetHdrV1::LEN {
+                    cur
+                } else {
+                    self.vnet_hdr_len
+                }
             };
             sys::set_vnet_hdr_sz(fd.as_fd(), want)
                 .map_err(|e| Error::device(DeviceOp::SetVnetHdrLen, &name, e))?;

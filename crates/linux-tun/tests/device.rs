@@ -6,7 +6,7 @@ use std::io::IoSlice;
 use std::net::UdpSocket;
 
 use common::{LOCAL, PEER, netns_with_tun, udp4};
-use linux_tun::{DeviceOp, Error, OffloadFlags, Tun};
+use linux_tun::{ChecksumStatus, DeviceOp, Error, OffloadFlags, SendBatch, Tun};
 use testkit::{Netns, require_root};
 use virtio_net_hdr::{Flags, VirtioNetHdr};
 
@@ -103,8 +103,16 @@ fn kernel_chosen_name_header_size_and_plain_mode() {
     let links = ns.links().unwrap();
     assert!(links.contains(&a.name().to_owned()) && links.contains(&b.name().to_owned()));
     drop((a, b));
+    // The device goes with the last reference to its file, and a process that another test
+    // thread is forking holds a copy until it execs (close-on-exec): give that a moment.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let mut links = ns.links().unwrap();
+    while links != ["lo"] && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        links = ns.links().unwrap();
+    }
     assert_eq!(
-        ns.links().unwrap(),
+        links,
         vec!["lo".to_owned()],
         "non-persistent devices vanish"
     );
@@ -243,6 +251,35 @@ fn adopt_a_descriptor_from_a_parent() {
         (caps.vnet_hdr_len, caps.offload, caps.gro),
         (None, OffloadFlags::NONE, false)
     );
+
+    // A descriptor whose header length we could not read or write (the kernel allows any
+    // from 10 up) gets the builder's length (10 by default) instead of overrunning our
+    // header buffers.
+    let fd = with_hdr.as_fd().try_clone_to_owned().unwrap();
+    let odd: libc::c_int = 20;
+    // SAFETY: TUNSETVNETHDRSZ reads one `int` through the pointer; `odd` outlives the call.
+    let rc = unsafe {
+        libc::ioctl(
+            std::os::fd::AsRawFd::as_raw_fd(&fd),
+            libc::TUNSETVNETHDRSZ,
+            &odd,
+        )
+    };
+    assert_eq!(rc, 0, "{}", std::io::Error::last_os_error());
+    let adopted = Tun::builder().offload(false).adopt(fd).unwrap();
+    assert_eq!(adopted.control().capabilities().vnet_hdr_len, Some(10));
+    let (_rx, mut tx) = adopted.into_halves();
+    let mut batch = SendBatch::new(1);
+    batch
+        .push(
+            &[
+                0x45, 0, 0, 20, 0, 0, 0x40, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+            ],
+            ChecksumStatus::Unverified,
+        )
+        .unwrap();
+    // The link is down (EIO): what matters is that the write path frames it without a panic.
+    let _ = tx.send(&mut batch);
 
     // Something that is not a TUN is refused with the failing ioctl named.
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
