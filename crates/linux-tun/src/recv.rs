@@ -590,14 +590,7 @@ impl Reader {
                 bump(&dev.counters.super_packets_read, 1);
             }
             match Plan::new(&self.header(), &self.spill[..len]) {
-                Ok(plan) => {
-                    self.pending = Some(Pending {
-                        plan,
-                        len,
-                        next_segment: 0,
-                    });
-                    self.drain_pending(batch);
-                }
+                Ok(plan) => self.split_from_spill(batch, plan, len),
                 Err(e) => self.drop_frame(drop_reason(e)),
             }
             return Ok(());
@@ -661,12 +654,7 @@ impl Reader {
             Err(SplitError::OutOfRoom { .. }) => {
                 // All or nothing in place: move it aside and deliver what fits now.
                 self.spill[..len].copy_from_slice(&batch.slab[start..start + len]);
-                self.pending = Some(Pending {
-                    plan,
-                    len,
-                    next_segment: 0,
-                });
-                self.drain_pending(batch);
+                self.split_from_spill(batch, plan, len);
             }
             Err(e) => self.drop_frame(drop_reason(e)),
         }
@@ -727,6 +715,17 @@ impl Reader {
     /// The header of the frame just read (a plain one without a vnet header).
     fn header(&self) -> VirtioNetHdr {
         header_from(&self.hdr, self.q.dev.vnet_len)
+    }
+
+    /// Split the `len`-byte packet in the spill buffer into the batch from its first segment;
+    /// what does not fit stays pending for the next call.
+    fn split_from_spill(&mut self, batch: &mut RecvBatch, plan: Plan, len: usize) {
+        self.pending = Some(Pending {
+            plan,
+            len,
+            next_segment: 0,
+        });
+        self.drain_pending(batch);
     }
 
     /// Continue a pending packet from the spill buffer into the batch.
