@@ -111,6 +111,7 @@
 //! produces). Without the feature they do not exist and the read and write paths check
 //! nothing for them. `cargo test --all-features` runs the tests that need them.
 #![deny(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(feature = "tokio")]
 mod async_io;
