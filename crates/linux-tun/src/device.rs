@@ -166,6 +166,28 @@ impl Device {
     }
 }
 
+/// An IPv4 TCP super-packet of `segments × mss` payload bytes as a TUN hands it out
+/// (10.0.0.1:12345 → 10.0.0.2:443, seq 0x01020304, ACK|PSH, ID 1, payload bytes counting up), its checksum
+/// field holding the pseudo-header sum (`CHECKSUM_PARTIAL`). For unit tests, which cannot use
+/// the workspace's dev-only packet builder (it is not part of this crate's package).
+#[cfg(test)]
+pub(crate) fn test_super_packet(segments: usize, mss: usize) -> Vec<u8> {
+    let payload = segments * mss;
+    let total = 40 + payload;
+    #[rustfmt::skip]
+    let mut p = vec![
+        0x45, 0, 0, 0, 0, 1, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2, // IPv4
+        0x30, 0x39, 0x01, 0xbb, 1, 2, 3, 4, 0, 0, 0, 1, 0x50, 0x18, 0xff, 0xff, 0, 0, 0, 0, // TCP
+    ];
+    p[2..4].copy_from_slice(&(total as u16).to_be_bytes());
+    let ip_sum = inet_csum::checksum(&p[..20]);
+    p[10..12].copy_from_slice(&ip_sum.to_be_bytes());
+    p.extend((0..payload).map(|i| i as u8));
+    let pseudo = inet_csum::pseudo_header_v4([10, 0, 0, 1], [10, 0, 0, 2], 6, (total - 20) as u16);
+    p[36..38].copy_from_slice(&pseudo.fold().to_be_bytes());
+    p
+}
+
 /// A queue over a non-blocking UDP socket (reads find nothing) for unit tests that feed the
 /// read path through the injection seam, without root or a TUN.
 #[cfg(test)]

@@ -802,12 +802,7 @@ mod tests {
     use proptest::prelude::*;
     use std::sync::atomic::Ordering;
 
-    /// An IPv4 TCP super-packet of `segments × mss` payload bytes, as a TUN hands it out.
-    fn super_packet(segments: usize, mss: usize) -> Vec<u8> {
-        testkit::packet::TcpPacket::super_v4(segments * mss, mss as u16)
-            .build_gso()
-            .1
-    }
+    use crate::device::test_super_packet as super_packet;
 
     fn frame(h: VirtioNetHdr, p: &[u8]) -> Vec<u8> {
         let mut f = h.to_bytes().to_vec();

@@ -683,7 +683,7 @@ mod tests {
             let mut rx = crate::Reader::new(Arc::clone(&q));
             for i in 0..3u8 {
                 let mut f = vec![0u8; vnet];
-                let mut p = testkit::packet::TcpPacket::super_v4(10, 10).build_gso().1;
+                let mut p = crate::device::test_super_packet(1, 10);
                 p[40] = i;
                 f.extend_from_slice(&p);
                 rx.inject_frame(&f);
