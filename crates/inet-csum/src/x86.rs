@@ -110,15 +110,24 @@ mod detect {
     #[cfg(not(miri))]
     fn read() -> Cpu {
         use core::arch::x86_64::{__cpuid, __cpuid_count};
-        let max_leaf = __cpuid(0).eax;
-        let ecx1 = __cpuid(1).ecx;
+        // `CPUID` is an unprivileged instruction every x86_64 CPU has; the intrinsics are safe
+        // to call from Rust 1.94 on and `unsafe` before, hence the blocks (needed below 1.94,
+        // redundant above).
+        // SAFETY: CPUID leaf 0 exists on every x86_64 CPU and has no side effects.
+        #[allow(unused_unsafe)]
+        let max_leaf = unsafe { __cpuid(0) }.eax;
+        // SAFETY: leaf 1 exists on every x86_64 CPU (max_leaf ≥ 1 there).
+        #[allow(unused_unsafe)]
+        let ecx1 = unsafe { __cpuid(1) }.ecx;
         let mut cpu = Cpu {
             max_leaf,
             ecx1,
             ..Cpu::default()
         };
         if max_leaf >= 7 {
-            let l7 = __cpuid_count(7, 0);
+            // SAFETY: leaf 7 exists, checked above; CPUID has no side effects.
+            #[allow(unused_unsafe)]
+            let l7 = unsafe { __cpuid_count(7, 0) };
             (cpu.ebx7, cpu.ecx7) = (l7.ebx, l7.ecx);
         }
         if ecx1 & OSXSAVE != 0 {
