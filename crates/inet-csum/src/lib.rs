@@ -1,4 +1,6 @@
-//! RFC 1071 Internet checksum, fast.
+#![doc = include_str!("../README.md")]
+//!
+//! # In more detail
 //!
 //! Every payload byte a tunnel moves is summed twice (once when a super-packet is split, once
 //! when segments are verified before coalescing), so this crate is on the hot path of everything

@@ -1,4 +1,6 @@
-//! Zero-copy IPv4, IPv6, TCP and UDP header views.
+#![doc = include_str!("../README.md")]
+//!
+//! # In more detail
 //!
 //! Each header is a `#[repr(C)]` zerocopy struct over the wire bytes with network-endian fields
 //! and named accessors: every field offset the offload crates use is named exactly once, here.

@@ -1,11 +1,4 @@
-//! Split TCP GSO super-packets into MSS-sized segments, the way the Linux kernel does.
-//!
-//! A TUN with TSO enabled hands userspace TCP super-packets of up to 64 KB behind a
-//! `virtio_net_hdr`; a tunnel must send segments that fit the path. This crate turns one
-//! super-packet into its segments, byte for byte what the kernel's software GSO
-//! (`tcp_gso_segment`, `inet_gso_segment`, `ipv6_gso_segment`; rule book §5.1) would
-//! produce, with complete IP and TCP checksums. It needs no TUN: a userspace netstack or a
-//! VMM serving a virtio-net device can use it as is. `no_std`, no allocation, no `unsafe`.
+#![doc = include_str!("../README.md")]
 //!
 //! # Vocabulary
 //! - [`Plan::new`] decodes and validates the virtio header against the packet once: how many
@@ -30,7 +23,7 @@
 //! [`ChecksumStatus::Unverified`].
 //!
 //! Decisions where the input leaves room for choice (all checked against Linux 6.18 by
-//! `linux-tun/tests/kernel_tso.rs`):
+//! `linux-tun/tests/kernel_tso.rs`; rule book = `docs/kernel-offload-rules.md` in the repository):
 //! - `hdr_len` is ignored; the header length is `csum_start` + TCP data offset × 4.
 //! - CWR stays on the first segment only, with or without the GSO ECN bit; FIN and PSH only
 //!   on the last; IPv4 IDs increment (TUN cannot express `FIXEDID`).
@@ -45,31 +38,6 @@
 //!   header's final destination, rule book §5.4.3) carries over to every segment.
 //! - `gso_size` 0xffff (`GSO_BY_FRAGS`) is refused, as the kernel refuses it (§5.4.4).
 //!
-//! ```
-//! use tcp_tso::{ChecksumStatus, IpVersion, Plan, Slab, Span, VirtioNetHdr};
-//!
-//! // A 3 × 1000-byte IPv4 super-packet as read from a TUN: IPv4 header (total length 3040),
-//! // TCP header (PSH|ACK), payload; and its virtio header (TCPV4, gso_size 1000).
-//! let mut packet = vec![
-//!     0x45, 0, 0x0b, 0xe0, 0, 1, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
-//!     0x30, 0x39, 0x01, 0xbb, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x18, 0xff, 0xff, 0, 0, 0, 0,
-//! ];
-//! packet.resize(40 + 3000, 0xab);
-//! let hdr = VirtioNetHdr::tcp_gso(IpVersion::V4, 20, 20, 1000, false);
-//!
-//! let plan = Plan::new(&hdr, &packet)?;
-//! let mut buf = [0u8; 4096];
-//! let mut spans = [Span::default(); 8];
-//! let out = plan.split(&packet, 0, Slab::new(&mut buf, 16), &mut spans)?;
-//! assert_eq!((out.segments, out.checksum), (3, ChecksumStatus::KnownGood));
-//! for span in &spans[..out.segments] {
-//!     let seg = &buf[span.range()];
-//!     assert_eq!(seg.len(), 20 + 20 + 1000);
-//!     assert!(inet_csum::verify(&seg[..20])); // IPv4 header checksum
-//!     assert!(span.offset >= 16); // 16 bytes of headroom before each belong to the caller
-//! }
-//! # Ok::<(), tcp_tso::SplitError>(())
-//! ```
 #![no_std]
 #![forbid(unsafe_code)]
 

@@ -1,4 +1,6 @@
-//! The `virtio_net_hdr` that prefixes every packet on a TUN opened with `IFF_VNET_HDR`.
+#![doc = include_str!("../README.md")]
+//!
+//! # In more detail
 //!
 //! - [`VirtioNetHdr`] (10 bytes) and [`VirtioNetHdrV1`] (12 bytes, `num_buffers`): zerocopy
 //!   structs, host-native byte order by default (what TUN uses without `TUNSETVNETLE`),
