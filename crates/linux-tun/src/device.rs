@@ -396,7 +396,10 @@ pub struct Builder {
     vnet_hdr_len: usize,
     queues: usize,
     persist: Option<bool>,
+    owner: Option<u32>,
+    group: Option<u32>,
     mtu: Option<u32>,
+    tx_queue_len: Option<u32>,
     up: bool,
     blocking: bool,
     hook: Option<EventHook>,
@@ -414,7 +417,10 @@ impl fmt::Debug for Builder {
             .field("vnet_hdr_len", &self.vnet_hdr_len)
             .field("queues", &self.queues)
             .field("persist", &self.persist)
+            .field("owner", &self.owner)
+            .field("group", &self.group)
             .field("mtu", &self.mtu)
+            .field("tx_queue_len", &self.tx_queue_len)
             .field("up", &self.up)
             .field("blocking", &self.blocking)
             .finish_non_exhaustive()
@@ -431,7 +437,10 @@ impl Default for Builder {
             vnet_hdr_len: DEFAULT_VNET_HDR_LEN,
             queues: 1,
             persist: None,
+            owner: None,
+            group: None,
             mtu: None,
+            tx_queue_len: None,
             up: false,
             blocking: true,
             hook: None,
@@ -509,9 +518,48 @@ impl Builder {
         self
     }
 
+    /// Let the user `uid` attach to the device without `CAP_NET_ADMIN` (`TUNSETOWNER`). With
+    /// [`persist(true)`](Self::persist) a privileged step creates the device once, and a
+    /// daemon running as `uid` opens it by name later — the kernel checks the owner on
+    /// `TUNSETIFF` (`tun_not_capable`). With [`group`](Self::group) too, an attacher must
+    /// match both. Unset (default): left as it is.
+    ///
+    /// The unprivileged open may attach, read, write and set offloads, but not change MTU,
+    /// transmit queue length or link state (those need `CAP_NET_ADMIN`): leave
+    /// [`mtu`](Self::mtu), [`tx_queue_len`](Self::tx_queue_len) and [`up`](Self::up) to the
+    /// privileged step.
+    ///
+    /// ```no_run
+    /// use linux_tun::Tun;
+    /// // Privileged, once (e.g. at boot): create `vpn0` for uid 1000 and let it stay.
+    /// Tun::builder().name("vpn0").persist(true).owner(1000).mtu(1420).up().open()?;
+    /// // Later, in the daemon running as uid 1000 without CAP_NET_ADMIN:
+    /// let tun = Tun::builder().name("vpn0").open()?;
+    /// # Ok::<(), linux_tun::Error>(())
+    /// ```
+    pub fn owner(mut self, uid: u32) -> Self {
+        self.owner = Some(uid);
+        self
+    }
+
+    /// Let members of group `gid` attach to the device without `CAP_NET_ADMIN`
+    /// (`TUNSETGROUP`); see [`owner`](Self::owner). Unset (default): left as it is.
+    pub fn group(mut self, gid: u32) -> Self {
+        self.group = Some(gid);
+        self
+    }
+
     /// Set the MTU after opening.
     pub fn mtu(mut self, mtu: u32) -> Self {
         self.mtu = Some(mtu);
+        self
+    }
+
+    /// Set the transmit queue length after opening: how many packets the kernel queues
+    /// towards the reader before it drops (the `qlen` of `ip link`; 500 for a new TUN). See
+    /// [`Control::set_tx_queue_len`].
+    pub fn tx_queue_len(mut self, len: u32) -> Self {
+        self.tx_queue_len = Some(len);
         self
     }
 
@@ -564,7 +612,7 @@ impl Builder {
     }
 
     /// Open the device (the first queue of a multi-queue device), negotiate offloads, apply
-    /// persistence, MTU and link state.
+    /// owner, group, persistence, MTU, transmit queue length and link state.
     ///
     /// The device is created in the network namespace of the calling thread.
     ///
@@ -662,12 +710,23 @@ impl Builder {
         } else {
             ctl.set_offload(OffloadFlags::NONE)?;
         }
+        if let Some(uid) = self.owner {
+            sys::set_owner(tun.q.fd.as_fd(), uid)
+                .map_err(|e| Error::device(DeviceOp::SetOwner, ctl.name(), e))?;
+        }
+        if let Some(gid) = self.group {
+            sys::set_group(tun.q.fd.as_fd(), gid)
+                .map_err(|e| Error::device(DeviceOp::SetGroup, ctl.name(), e))?;
+        }
         if let Some(p) = self.persist {
             sys::set_persist(tun.q.fd.as_fd(), p)
                 .map_err(|e| Error::device(DeviceOp::SetPersist, ctl.name(), e))?;
         }
         if let Some(mtu) = self.mtu {
             ctl.set_mtu(mtu)?;
+        }
+        if let Some(len) = self.tx_queue_len {
+            ctl.set_tx_queue_len(len)?;
         }
         if self.up {
             ctl.set_up(true)?;
@@ -980,6 +1039,50 @@ impl Control {
         let dev = &self.q.dev;
         sys::set_mtu(dev.ctl.as_fd(), &dev.name, mtu)
             .map_err(|e| Error::device(DeviceOp::SetMtu, &dev.name, e))
+    }
+
+    /// The transmit queue length: how many packets the kernel holds for this device's
+    /// readers before it drops (`qlen` in `ip link`).
+    ///
+    /// # Errors
+    /// [`Error::Device`] ([`DeviceOp::GetTxQueueLen`]).
+    pub fn tx_queue_len(&self) -> Result<u32, Error> {
+        let dev = &self.q.dev;
+        sys::get_tx_queue_len(dev.ctl.as_fd(), &dev.name)
+            .map_err(|e| Error::device(DeviceOp::GetTxQueueLen, &dev.name, e))
+    }
+
+    /// Set the transmit queue length (needs `CAP_NET_ADMIN`). Longer absorbs bursts when
+    /// the reader falls behind, at the cost of latency; the kernel drops beyond it (counted
+    /// as the link's TX drops).
+    ///
+    /// ```no_run
+    /// let tun = linux_tun::Tun::builder().name("tun0").open()?;
+    /// let ctl = tun.control();
+    /// ctl.set_tx_queue_len(4096)?;
+    /// assert_eq!(ctl.tx_queue_len()?, 4096);
+    /// println!("{} is interface {}", ctl.name(), ctl.ifindex()?);
+    /// # Ok::<(), linux_tun::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Device`] ([`DeviceOp::SetTxQueueLen`]; `EPERM` without `CAP_NET_ADMIN`).
+    pub fn set_tx_queue_len(&self, len: u32) -> Result<(), Error> {
+        let dev = &self.q.dev;
+        sys::set_tx_queue_len(dev.ctl.as_fd(), &dev.name, len)
+            .map_err(|e| Error::device(DeviceOp::SetTxQueueLen, &dev.name, e))
+    }
+
+    /// The interface index, for routes, addresses and sockets bound to the device (netlink
+    /// and `SO_BINDTOIFINDEX` name interfaces by index). Looked up in the device's own
+    /// namespace.
+    ///
+    /// # Errors
+    /// [`Error::Device`] ([`DeviceOp::GetIndex`]).
+    pub fn ifindex(&self) -> Result<u32, Error> {
+        let dev = &self.q.dev;
+        sys::get_ifindex(dev.ctl.as_fd(), &dev.name)
+            .map_err(|e| Error::device(DeviceOp::GetIndex, &dev.name, e))
     }
 
     /// Bring the link up or down.

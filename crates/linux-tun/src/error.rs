@@ -70,10 +70,20 @@ pub enum DeviceOp {
     SetPersist,
     /// Attach or detach a queue (`TUNSETQUEUE`).
     SetQueue,
+    /// Set the user allowed to attach without `CAP_NET_ADMIN` (`TUNSETOWNER`).
+    SetOwner,
+    /// Set the group allowed to attach without `CAP_NET_ADMIN` (`TUNSETGROUP`).
+    SetGroup,
     /// Read the MTU (`SIOCGIFMTU`).
     GetMtu,
     /// Set the MTU (`SIOCSIFMTU`).
     SetMtu,
+    /// Read the transmit queue length (`SIOCGIFTXQLEN`).
+    GetTxQueueLen,
+    /// Set the transmit queue length (`SIOCSIFTXQLEN`).
+    SetTxQueueLen,
+    /// Read the interface index (`SIOCGIFINDEX`).
+    GetIndex,
     /// Read the link flags (`SIOCGIFFLAGS`).
     GetLinkFlags,
     /// Bring the link up or down (`SIOCSIFFLAGS`).
@@ -95,8 +105,13 @@ impl fmt::Display for DeviceOp {
             DeviceOp::SetOffload => "TUNSETOFFLOAD",
             DeviceOp::SetPersist => "TUNSETPERSIST",
             DeviceOp::SetQueue => "TUNSETQUEUE",
+            DeviceOp::SetOwner => "TUNSETOWNER",
+            DeviceOp::SetGroup => "TUNSETGROUP",
             DeviceOp::GetMtu => "SIOCGIFMTU",
             DeviceOp::SetMtu => "SIOCSIFMTU",
+            DeviceOp::GetTxQueueLen => "SIOCGIFTXQLEN",
+            DeviceOp::SetTxQueueLen => "SIOCSIFTXQLEN",
+            DeviceOp::GetIndex => "SIOCGIFINDEX",
             DeviceOp::GetLinkFlags => "SIOCGIFFLAGS",
             DeviceOp::SetLinkFlags => "SIOCSIFFLAGS",
             DeviceOp::SetFileFlags => "F_SETFL",
