@@ -134,6 +134,8 @@ pub(crate) struct Device {
     pub(crate) hook: Option<EventHook>,
     /// How each writer's coalescer merges ([`Builder::gro_config`]).
     pub(crate) gro_config: GroConfig,
+    /// The device was found deleted ([`Queue::is_removed`]); it never comes back.
+    removed: AtomicBool,
     /// Test seam: the next this-many super-packet writes fail with `EINVAL` before reaching
     /// the kernel. Set through [`Control::inject_gso_einval`]; absent from production builds.
     #[cfg(any(test, feature = "test-seams"))]
@@ -191,6 +193,7 @@ pub(crate) fn test_queue(vnet_len: usize) -> Arc<Queue> {
             counters: Counters::default(),
             hook: None,
             gro_config: GroConfig::default(),
+            removed: AtomicBool::new(false),
             inject_gso_einval: AtomicU32::new(0),
         }),
         blocking: AtomicBool::new(false),
@@ -261,6 +264,9 @@ impl Queue {
                 Ok(_) => {
                     let r = fds[0].revents();
                     if r.intersects(PollFlags::ERR | PollFlags::NVAL) {
+                        // `tun_chr_poll` answers `EPOLLERR` only for a device that is gone or
+                        // being unregistered (rule book §1.3).
+                        self.dev.removed.store(true, Ordering::Relaxed);
                         return Err(io::Error::from_raw_os_error(libc::EBADFD));
                     }
                     return Ok(());
@@ -273,6 +279,42 @@ impl Queue {
 
     pub(crate) fn is_blocking(&self) -> bool {
         self.blocking.load(Ordering::Relaxed)
+    }
+
+    /// Whether the device was deleted. Once the kernel has unregistered it, every queue's
+    /// file is detached and `TUNGETIFF` answers `EBADFD` (`tun_detach_all`, `tun_get`); a
+    /// detached queue of a live multi-queue device still answers (rule book §1.3).
+    /// Remembered once seen.
+    pub(crate) fn is_removed(&self) -> bool {
+        if self.dev.removed.load(Ordering::Relaxed) {
+            return true;
+        }
+        let gone =
+            sys::get_iff(self.fd.as_fd()).is_err_and(|e| e.raw_os_error() == Some(libc::EBADFD));
+        if gone {
+            self.dev.removed.store(true, Ordering::Relaxed);
+        }
+        gone
+    }
+
+    /// Whether a failed read or write means the device was deleted. The kernel answers a
+    /// read blocked at that moment with `EFAULT`: `tun_detach_all` sets `RCV_SHUTDOWN` on
+    /// every queue and wakes its readers (`tun_ring_recv`), the only source of `EFAULT` for
+    /// buffers that are valid, as ours always are; it clears the queue's device pointer just
+    /// after the wake-up, so asking `TUNGETIFF` then could still find it. Later calls get
+    /// `EBADFD`, and writes get `EIO` while the link is being taken down first: those are
+    /// checked with [`is_removed`]. Other errors are not about the device (rule book §1.3).
+    ///
+    /// [`is_removed`]: Self::is_removed
+    pub(crate) fn removed_by(&self, e: &io::Error) -> bool {
+        match e.raw_os_error() {
+            Some(libc::EFAULT) => {
+                self.dev.removed.store(true, Ordering::Relaxed);
+                true
+            }
+            Some(libc::EBADFD | libc::EIO | libc::ENODEV) => self.is_removed(),
+            _ => false,
+        }
     }
 
     /// `read(2)` honouring the blocking mode; `EINTR` is retried.
@@ -694,6 +736,7 @@ impl Builder {
             counters: Counters::default(),
             hook: self.hook.clone(),
             gro_config: self.gro_config,
+            removed: AtomicBool::new(false),
             #[cfg(any(test, feature = "test-seams"))]
             inject_gso_einval: AtomicU32::new(0),
         });
@@ -868,25 +911,33 @@ impl Tun {
     /// truncates it (size it `65535 +` header length).
     ///
     /// # Errors
-    /// The `read(2)` error.
+    /// The `read(2)` error as the kernel gave it; after one,
+    /// [`Control::is_removed`] tells whether the device was deleted (`EFAULT`, `EBADFD`).
     pub fn read_raw(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.q.read(buf)
+        self.q.read(buf).inspect_err(|e| self.note_removal(e))
     }
 
     /// Write one raw frame (vnet header included when enabled).
     ///
     /// # Errors
-    /// The `write(2)` error (`EINVAL` for a header or packet the kernel rejects).
+    /// The `write(2)` error as the kernel gave it: `EINVAL` for a header or packet the kernel
+    /// rejects, `EIO` while the link is down; [`Control::is_removed`] tells a deleted device.
     pub fn write_raw(&self, frame: &[u8]) -> io::Result<usize> {
-        self.q.writev(&[IoSlice::new(frame)])
+        self.writev_raw(&[IoSlice::new(frame)])
     }
 
     /// Write one raw frame gathered from `bufs` with one `writev(2)`.
     ///
     /// # Errors
-    /// The `writev(2)` error.
+    /// As [`write_raw`](Self::write_raw).
     pub fn writev_raw(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        self.q.writev(bufs)
+        self.q.writev(bufs).inspect_err(|e| self.note_removal(e))
+    }
+
+    /// Remember a removal that `e` reveals for [`Control::is_removed`]: the `EFAULT` a read
+    /// blocked at the moment of deletion gets comes before the kernel has detached the file.
+    fn note_removal(&self, e: &io::Error) {
+        self.q.removed_by(e);
     }
 
     /// Split into a batch [`Reader`](crate::Reader) and [`Writer`](crate::Writer), usable
@@ -1123,6 +1174,30 @@ impl Control {
     pub fn attach_queue(&self) -> Result<(), Error> {
         sys::set_queue(self.q.fd.as_fd(), true)
             .map_err(|e| Error::device(DeviceOp::SetQueue, self.name(), e))
+    }
+
+    /// Whether the device has been deleted (`ip link del`) while this handle kept it open.
+    /// (Its namespace cannot go away meanwhile: an open queue holds it.) Asks the kernel
+    /// (`TUNGETIFF` fails with `EBADFD` on a file whose device is gone) unless a read or
+    /// write already found out. The batch halves report removal themselves
+    /// ([`RecvError::DeviceRemoved`], [`SendError::DeviceRemoved`]); this is for the raw
+    /// calls ([`Tun::read_raw`], [`Tun::write_raw`]), which return the kernel's errors as
+    /// they are.
+    ///
+    /// ```no_run
+    /// let tun = linux_tun::Tun::builder().name("tun0").up().open()?;
+    /// let mut frame = vec![0u8; 65536 + 12];
+    /// match tun.read_raw(&mut frame) {
+    ///     Err(_) if tun.control().is_removed() => eprintln!("tun0 was removed"),
+    ///     r => println!("{r:?}"),
+    /// }
+    /// # Ok::<(), linux_tun::Error>(())
+    /// ```
+    ///
+    /// [`RecvError::DeviceRemoved`]: crate::RecvError::DeviceRemoved
+    /// [`SendError::DeviceRemoved`]: crate::SendError::DeviceRemoved
+    pub fn is_removed(&self) -> bool {
+        self.q.is_removed()
     }
 
     /// Counters since the device was opened (shared by all queues opened from one handle).
