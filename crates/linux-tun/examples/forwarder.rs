@@ -34,11 +34,18 @@
 //! has to recover; the data must still arrive intact. Impaired batches are copied into a
 //! `SendBatch` (the way a tunnel queues packets that arrive from its peer).
 //!
+//! A device deleted under the forwarder (`ip link del`) ends it with `<name> was removed` and
+//! exit status 0: the library reports removal as its own error (`RecvError::DeviceRemoved`,
+//! `SendError::DeviceRemoved`; `Control::is_removed` after a raw call). A link that is down
+//! drops what is written to it, as the kernel would, and forwarding goes on.
+//!
 //! The command line, `READY` and the `STATS` exchange on stdin/stdout are the test harness's
 //! protocol (`testkit::forwarder`), shared with the tun-rs peer and `cargo xtask netns-test`; the
 //! data path below is all `linux-tun`.
 
-use linux_tun::{ChecksumStatus, PushError, Reader, RecvBatch, SendBatch, SendError, Tun, Writer};
+use linux_tun::{
+    ChecksumStatus, PushError, Reader, RecvBatch, RecvError, SendBatch, SendError, Tun, Writer,
+};
 use std::fs::File;
 use std::io;
 use std::sync::Arc;
@@ -62,6 +69,14 @@ struct Counters {
     dropped: AtomicU64,
     duplicated: AtomicU64,
     reordered: AtomicU64,
+}
+
+/// Why one direction stopped forwarding.
+enum Stop {
+    /// A device was deleted: the one read from (`reading`) or the one written to.
+    Removed { reading: bool },
+    /// Anything else, said in words.
+    Failed(String),
 }
 
 /// Open one device, inside `netns` when given: a short-lived thread joins the namespace so the
@@ -91,11 +106,16 @@ fn open(name: &str, netns: Option<&str>, args: &Args) -> Result<Tun, String> {
 }
 
 /// `plain` and `passthrough`: one frame per read, written out as it came (with its vnet header
-/// in pass-through). The kernel's super-packet goes out as a super-packet.
-fn pump_raw(from: &Tun, to: &Tun, count_segments: bool, c: &Counters) -> io::Result<()> {
+/// in pass-through). The kernel's super-packet goes out as a super-packet. Raw calls return the
+/// kernel's errors as they are; `Control::is_removed` tells a deleted device.
+fn pump_raw(from: &Tun, to: &Tun, count_segments: bool, c: &Counters) -> Result<(), Stop> {
     let mut frame = vec![0u8; MAX_FRAME];
     loop {
-        let n = from.read_raw(&mut frame)?;
+        let n = match from.read_raw(&mut frame) {
+            Ok(n) => n,
+            Err(_) if from.control().is_removed() => return Err(Stop::Removed { reading: true }),
+            Err(e) => return Err(Stop::Failed(format!("read: {e}"))),
+        };
         let segs = if count_segments {
             segments_in_frame(&frame[..n])
         } else {
@@ -107,17 +127,22 @@ fn pump_raw(from: &Tun, to: &Tun, count_segments: bool, c: &Counters) -> io::Res
             Ok(_) => {
                 c.tx_segments.fetch_add(segs, Ordering::Relaxed);
             }
-            // The receiving kernel refused this one frame: count it as lost, keep forwarding.
-            Err(e) if e.raw_os_error() == Some(libc_einval()) => {
+            // The receiving kernel refused this one frame (EINVAL), or dropped it because the
+            // link is down (EIO): count it as lost, keep forwarding.
+            Err(e) if is_errno(&e, rustix::io::Errno::INVAL) => {
                 c.dropped.fetch_add(segs, Ordering::Relaxed);
             }
-            Err(e) => return Err(e),
+            Err(_) if to.control().is_removed() => return Err(Stop::Removed { reading: false }),
+            Err(e) if is_errno(&e, rustix::io::Errno::IO) => {
+                c.dropped.fetch_add(segs, Ordering::Relaxed);
+            }
+            Err(e) => return Err(Stop::Failed(format!("write: {e}"))),
         }
     }
 }
 
-fn libc_einval() -> i32 {
-    rustix::io::Errno::INVAL.raw_os_error()
+fn is_errno(e: &io::Error, errno: rustix::io::Errno) -> bool {
+    e.raw_os_error() == Some(errno.raw_os_error())
 }
 
 /// How many wire segments a frame read with a vnet header stands for (for the statistics only).
@@ -198,7 +223,7 @@ fn pump_batches(
     impair: Impairment,
     direction: u64,
     c: &Counters,
-) -> Result<(), String> {
+) -> Result<(), Stop> {
     // Impaired batches are copied packet by packet into a send batch: they take contiguous
     // segments. Otherwise segments stay as headers + payload in place.
     let zero_copy = !copy_split && !impair.is_active();
@@ -219,7 +244,11 @@ fn pump_batches(
         }
     };
     loop {
-        let n = rx.recv(&mut inbound).map_err(|e| format!("read: {e}"))?;
+        let n = match rx.recv(&mut inbound) {
+            Ok(n) => n,
+            Err(RecvError::DeviceRemoved) => return Err(Stop::Removed { reading: true }),
+            Err(e) => return Err(Stop::Failed(format!("read: {e}"))),
+        };
         c.rx_segments.fetch_add(n as u64, Ordering::Relaxed);
         if !impair.is_active() {
             // The common path: every packet passes the hook where it lies, then the batch is
@@ -275,17 +304,16 @@ fn push(
     ip: &[u8],
     csum: ChecksumStatus,
     c: &Counters,
-) -> Result<(), String> {
+) -> Result<(), Stop> {
+    let queueing = |e: PushError| Stop::Failed(format!("queueing a packet: {e}"));
     match batch.push(ip, csum) {
         Ok(()) => Ok(()),
         Err(PushError::Full) => {
             flush(tx, batch, c)?;
-            batch
-                .push(ip, csum)
-                .map_err(|e| format!("queueing a packet: {e}"))
+            batch.push(ip, csum).map_err(queueing)
         }
         // A packet the batch cannot carry (empty or over 64 KiB) never comes out of a split.
-        Err(e) => Err(format!("queueing a packet: {e}")),
+        Err(e) => Err(queueing(e)),
     }
 }
 
@@ -296,35 +324,41 @@ fn send_received(
     batch: &mut RecvBatch,
     csum: ChecksumStatus,
     c: &Counters,
-) -> Result<(), String> {
+) -> Result<(), Stop> {
     let queued = batch.len();
-    account(tx.send_received(batch, csum), queued, c)
+    let r = account(tx.send_received(batch, csum), queued, c);
+    batch.clear(); // what a down link left in it is dropped
+    r
 }
 
 /// Write the batch (GRO + one `writev` per super-packet). Packets the kernel refused one by one
 /// are counted as dropped; TCP retransmits them.
-fn flush(tx: &mut Writer, batch: &mut SendBatch, c: &Counters) -> Result<(), String> {
+fn flush(tx: &mut Writer, batch: &mut SendBatch, c: &Counters) -> Result<(), Stop> {
     if batch.is_empty() {
         return Ok(());
     }
     let queued = batch.len();
-    account(tx.send(batch), queued, c)
+    let r = account(tx.send(batch), queued, c);
+    batch.clear(); // what a down link left in it is dropped
+    r
 }
 
-/// Count what a send wrote; packets refused one by one are counted as dropped (TCP
-/// retransmits them), an I/O error ends the forwarder.
-fn account(sent: Result<usize, SendError>, queued: usize, c: &Counters) -> Result<(), String> {
+/// Count what a send wrote; packets refused one by one, or not written because the link is
+/// down, are counted as dropped (TCP retransmits them). A deleted device or another I/O
+/// error ends the forwarder.
+fn account(sent: Result<usize, SendError>, queued: usize, c: &Counters) -> Result<(), Stop> {
     match sent {
-        Ok(written) => {
+        Ok(written) | Err(SendError::LinkDown { written }) => {
             c.tx_segments.fetch_add(written as u64, Ordering::Relaxed);
             c.dropped
                 .fetch_add((queued - written) as u64, Ordering::Relaxed);
             Ok(())
         }
-        Err(SendError::Io { written, source }) => {
-            Err(format!("write failed after {written} packets: {source}"))
-        }
-        Err(e) => Err(format!("write: {e}")),
+        Err(SendError::DeviceRemoved { .. }) => Err(Stop::Removed { reading: false }),
+        Err(SendError::Io { written, source }) => Err(Stop::Failed(format!(
+            "write failed after {written} packets: {source}"
+        ))),
+        Err(e) => Err(Stop::Failed(format!("write: {e}"))),
     }
 }
 
@@ -348,9 +382,17 @@ fn main() {
     };
     let names = Arc::new(devs.each_ref().map(|d| d.control().name().to_string()));
     let counters = Arc::new(Counters::default());
-    let fail = move |from: usize, e: String| {
-        eprintln!("forwarder: {} -> {}: {e}", names[from], names[1 - from]);
-        std::process::exit(1);
+    let fail = move |from: usize, stop: Stop| match stop {
+        // Deleting a device is how an operator takes a tunnel down: say so and end cleanly.
+        Stop::Removed { reading } => {
+            let gone = if reading { from } else { 1 - from };
+            eprintln!("forwarder: {} was removed; stopping", names[gone]);
+            std::process::exit(0);
+        }
+        Stop::Failed(e) => {
+            eprintln!("forwarder: {} -> {}: {e}", names[from], names[1 - from]);
+            std::process::exit(1);
+        }
     };
     match args.mode {
         Mode::Plain | Mode::Passthrough => {
@@ -361,8 +403,8 @@ fn main() {
                 let count = args.mode == Mode::Passthrough;
                 let fail = fail.clone();
                 thread::spawn(move || {
-                    if let Err(e) = pump_raw(&a, &b, count, &c) {
-                        fail(from, e.to_string());
+                    if let Err(stop) = pump_raw(&a, &b, count, &c) {
+                        fail(from, stop);
                     }
                 });
             }

@@ -3,13 +3,16 @@
 use std::io;
 use std::sync::Arc;
 
+use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 
 use crate::device::Queue;
 use crate::sys::{ArcFd, register_async};
 
 type QueueFd = ArcFd<Queue>;
-use crate::{ChecksumStatus, Control, Reader, RecvBatch, SendBatch, SendError, Tun, Writer};
+use crate::{
+    ChecksumStatus, Control, Reader, RecvBatch, RecvError, SendBatch, SendError, Tun, Writer,
+};
 
 /// A TUN queue registered with tokio's reactor; divide it with [`into_halves`](AsyncTun::into_halves) into async
 /// batch halves.
@@ -28,7 +31,7 @@ use crate::{ChecksumStatus, Control, Reader, RecvBatch, SendBatch, SendError, Tu
 ///         }
 ///     }
 ///     #[allow(unreachable_code)]
-///     Ok::<(), std::io::Error>(())
+///     Ok::<(), linux_tun::RecvError>(())
 /// });
 /// let mut out = SendBatch::new(128);
 /// # let decrypted: Vec<Vec<u8>> = Vec::new();
@@ -104,14 +107,23 @@ impl std::fmt::Debug for AsyncReader {
 impl AsyncReader {
     /// Wait until packets arrive, then fill `batch` as [`Reader::recv`] does.
     ///
+    /// Waits for readability or an error: a deleted device polls as `EPOLLERR` only
+    /// (`tun_chr_poll`, rule book §1.3), which plain readability never reports.
+    ///
     /// # Errors
-    /// The read error (never `WouldBlock`).
-    pub async fn recv(&mut self, batch: &mut RecvBatch) -> io::Result<usize> {
+    /// [`RecvError::DeviceRemoved`] once the device has been deleted (then on every call);
+    /// [`RecvError::Io`] with the read or reactor error. Never `WouldBlock`.
+    pub async fn recv(&mut self, batch: &mut RecvBatch) -> Result<usize, RecvError> {
         loop {
-            let mut guard = self.fd.readable().await?;
-            match guard.try_io(|_| self.inner.recv(batch)) {
-                Ok(r) => return r,
-                Err(_would_block) => continue,
+            let mut guard = self
+                .fd
+                .ready(Interest::READABLE | Interest::ERROR)
+                .await
+                .map_err(RecvError::Io)?;
+            match self.inner.recv(batch) {
+                // Nothing queued after all: forget this readiness and wait for the next.
+                Err(RecvError::WouldBlock) => guard.clear_ready(),
+                r => return r,
             }
         }
     }
@@ -140,7 +152,8 @@ impl AsyncWriter {
     /// [`Writer::failures`] (via [`get_ref`](Self::get_ref)), across every attempt of this call.
     ///
     /// # Errors
-    /// [`SendError::Io`] with the total written before the failure; the rest stay queued.
+    /// As [`Writer::send`] but never `WouldBlock`, with the total written before the
+    /// failure; the rest stay queued.
     pub async fn send(&mut self, batch: &mut SendBatch) -> Result<usize, SendError> {
         self.until_written(|w, first| {
             if first {
@@ -177,6 +190,16 @@ impl AsyncWriter {
                         source,
                     });
                 }
+                Err(SendError::DeviceRemoved { written }) => {
+                    return Err(SendError::DeviceRemoved {
+                        written: total + written,
+                    });
+                }
+                Err(SendError::LinkDown { written }) => {
+                    return Err(SendError::LinkDown {
+                        written: total + written,
+                    });
+                }
             }
             first = false;
         }
@@ -188,7 +211,7 @@ impl AsyncWriter {
     /// [`get_ref`](Self::get_ref)), as after [`send`](Self::send).
     ///
     /// # Errors
-    /// [`SendError::Io`] with the total written before the failure; the rest stay in `batch`.
+    /// As [`send`](Self::send); the rest stay in `batch`.
     pub async fn send_received(
         &mut self,
         batch: &mut RecvBatch,

@@ -135,6 +135,8 @@ pub(crate) struct Device {
     pub(crate) hook: Option<EventHook>,
     /// How each writer's coalescer merges ([`Builder::gro_config`]).
     pub(crate) gro_config: GroConfig,
+    /// The device was found deleted ([`Queue::is_removed`]); it never comes back.
+    removed: AtomicBool,
     /// Test seam: the next this-many super-packet writes fail with `EINVAL` before reaching
     /// the kernel. Set through [`Control::inject_gso_einval`]; absent from production builds.
     #[cfg(any(test, feature = "test-seams"))]
@@ -214,6 +216,7 @@ pub(crate) fn test_queue(vnet_len: usize) -> Arc<Queue> {
             counters: Counters::default(),
             hook: None,
             gro_config: GroConfig::default(),
+            removed: AtomicBool::new(false),
             inject_gso_einval: AtomicU32::new(0),
         }),
         blocking: AtomicBool::new(false),
@@ -284,6 +287,9 @@ impl Queue {
                 Ok(_) => {
                     let r = fds[0].revents();
                     if r.intersects(PollFlags::ERR | PollFlags::NVAL) {
+                        // `tun_chr_poll` answers `EPOLLERR` only for a device that is gone or
+                        // being unregistered (rule book §1.3).
+                        self.dev.removed.store(true, Ordering::Relaxed);
                         return Err(io::Error::from_raw_os_error(libc::EBADFD));
                     }
                     return Ok(());
@@ -296,6 +302,42 @@ impl Queue {
 
     pub(crate) fn is_blocking(&self) -> bool {
         self.blocking.load(Ordering::Relaxed)
+    }
+
+    /// Whether the device was deleted. Once the kernel has unregistered it, every queue's
+    /// file is detached and `TUNGETIFF` answers `EBADFD` (`tun_detach_all`, `tun_get`); a
+    /// detached queue of a live multi-queue device still answers (rule book §1.3).
+    /// Remembered once seen.
+    pub(crate) fn is_removed(&self) -> bool {
+        if self.dev.removed.load(Ordering::Relaxed) {
+            return true;
+        }
+        let gone =
+            sys::get_iff(self.fd.as_fd()).is_err_and(|e| e.raw_os_error() == Some(libc::EBADFD));
+        if gone {
+            self.dev.removed.store(true, Ordering::Relaxed);
+        }
+        gone
+    }
+
+    /// Whether a failed read or write means the device was deleted. The kernel answers a
+    /// read blocked at that moment with `EFAULT`: `tun_detach_all` sets `RCV_SHUTDOWN` on
+    /// every queue and wakes its readers (`tun_ring_recv`), the only source of `EFAULT` for
+    /// buffers that are valid, as ours always are; it clears the queue's device pointer just
+    /// after the wake-up, so asking `TUNGETIFF` then could still find it. Later calls get
+    /// `EBADFD`, and writes get `EIO` while the link is being taken down first: those are
+    /// checked with [`is_removed`]. Other errors are not about the device (rule book §1.3).
+    ///
+    /// [`is_removed`]: Self::is_removed
+    pub(crate) fn removed_by(&self, e: &io::Error) -> bool {
+        match e.raw_os_error() {
+            Some(libc::EFAULT) => {
+                self.dev.removed.store(true, Ordering::Relaxed);
+                true
+            }
+            Some(libc::EBADFD | libc::EIO | libc::ENODEV) => self.is_removed(),
+            _ => false,
+        }
     }
 
     /// `read(2)` honouring the blocking mode; `EINTR` is retried.
@@ -419,7 +461,10 @@ pub struct Builder {
     vnet_hdr_len: usize,
     queues: usize,
     persist: Option<bool>,
+    owner: Option<u32>,
+    group: Option<u32>,
     mtu: Option<u32>,
+    tx_queue_len: Option<u32>,
     up: bool,
     blocking: bool,
     hook: Option<EventHook>,
@@ -437,7 +482,10 @@ impl fmt::Debug for Builder {
             .field("vnet_hdr_len", &self.vnet_hdr_len)
             .field("queues", &self.queues)
             .field("persist", &self.persist)
+            .field("owner", &self.owner)
+            .field("group", &self.group)
             .field("mtu", &self.mtu)
+            .field("tx_queue_len", &self.tx_queue_len)
             .field("up", &self.up)
             .field("blocking", &self.blocking)
             .finish_non_exhaustive()
@@ -454,7 +502,10 @@ impl Default for Builder {
             vnet_hdr_len: DEFAULT_VNET_HDR_LEN,
             queues: 1,
             persist: None,
+            owner: None,
+            group: None,
             mtu: None,
+            tx_queue_len: None,
             up: false,
             blocking: true,
             hook: None,
@@ -532,9 +583,48 @@ impl Builder {
         self
     }
 
+    /// Let the user `uid` attach to the device without `CAP_NET_ADMIN` (`TUNSETOWNER`). With
+    /// [`persist(true)`](Self::persist) a privileged step creates the device once, and a
+    /// daemon running as `uid` opens it by name later — the kernel checks the owner on
+    /// `TUNSETIFF` (`tun_not_capable`). With [`group`](Self::group) too, an attacher must
+    /// match both. Unset (default): left as it is.
+    ///
+    /// The unprivileged open may attach, read, write and set offloads, but not change MTU,
+    /// transmit queue length or link state (those need `CAP_NET_ADMIN`): leave
+    /// [`mtu`](Self::mtu), [`tx_queue_len`](Self::tx_queue_len) and [`up`](Self::up) to the
+    /// privileged step.
+    ///
+    /// ```no_run
+    /// use linux_tun::Tun;
+    /// // Privileged, once (e.g. at boot): create `vpn0` for uid 1000 and let it stay.
+    /// Tun::builder().name("vpn0").persist(true).owner(1000).mtu(1420).up().open()?;
+    /// // Later, in the daemon running as uid 1000 without CAP_NET_ADMIN:
+    /// let tun = Tun::builder().name("vpn0").open()?;
+    /// # Ok::<(), linux_tun::Error>(())
+    /// ```
+    pub fn owner(mut self, uid: u32) -> Self {
+        self.owner = Some(uid);
+        self
+    }
+
+    /// Let members of group `gid` attach to the device without `CAP_NET_ADMIN`
+    /// (`TUNSETGROUP`); see [`owner`](Self::owner). Unset (default): left as it is.
+    pub fn group(mut self, gid: u32) -> Self {
+        self.group = Some(gid);
+        self
+    }
+
     /// Set the MTU after opening.
     pub fn mtu(mut self, mtu: u32) -> Self {
         self.mtu = Some(mtu);
+        self
+    }
+
+    /// Set the transmit queue length after opening: how many packets the kernel queues
+    /// towards the reader before it drops (the `qlen` of `ip link`; 500 for a new TUN). See
+    /// [`Control::set_tx_queue_len`].
+    pub fn tx_queue_len(mut self, len: u32) -> Self {
+        self.tx_queue_len = Some(len);
         self
     }
 
@@ -589,7 +679,7 @@ impl Builder {
     }
 
     /// Open the device (the first queue of a multi-queue device), negotiate offloads, apply
-    /// persistence, MTU and link state.
+    /// owner, group, persistence, MTU, transmit queue length and link state.
     ///
     /// The device is created in the network namespace of the calling thread.
     ///
@@ -679,6 +769,7 @@ impl Builder {
             counters: Counters::default(),
             hook: self.hook.clone(),
             gro_config: self.gro_config,
+            removed: AtomicBool::new(false),
             #[cfg(any(test, feature = "test-seams"))]
             inject_gso_einval: AtomicU32::new(0),
         });
@@ -695,12 +786,23 @@ impl Builder {
         } else {
             ctl.set_offload(OffloadFlags::NONE)?;
         }
+        if let Some(uid) = self.owner {
+            sys::set_owner(tun.q.fd.as_fd(), uid)
+                .map_err(|e| Error::device(DeviceOp::SetOwner, ctl.name(), e))?;
+        }
+        if let Some(gid) = self.group {
+            sys::set_group(tun.q.fd.as_fd(), gid)
+                .map_err(|e| Error::device(DeviceOp::SetGroup, ctl.name(), e))?;
+        }
         if let Some(p) = self.persist {
             sys::set_persist(tun.q.fd.as_fd(), p)
                 .map_err(|e| Error::device(DeviceOp::SetPersist, ctl.name(), e))?;
         }
         if let Some(mtu) = self.mtu {
             ctl.set_mtu(mtu)?;
+        }
+        if let Some(len) = self.tx_queue_len {
+            ctl.set_tx_queue_len(len)?;
         }
         if self.up {
             ctl.set_up(true)?;
@@ -842,25 +944,33 @@ impl Tun {
     /// truncates it (size it `65535 +` header length).
     ///
     /// # Errors
-    /// The `read(2)` error.
+    /// The `read(2)` error as the kernel gave it; after one,
+    /// [`Control::is_removed`] tells whether the device was deleted (`EFAULT`, `EBADFD`).
     pub fn read_raw(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.q.read(buf)
+        self.q.read(buf).inspect_err(|e| self.note_removal(e))
     }
 
     /// Write one raw frame (vnet header included when enabled).
     ///
     /// # Errors
-    /// The `write(2)` error (`EINVAL` for a header or packet the kernel rejects).
+    /// The `write(2)` error as the kernel gave it: `EINVAL` for a header or packet the kernel
+    /// rejects, `EIO` while the link is down; [`Control::is_removed`] tells a deleted device.
     pub fn write_raw(&self, frame: &[u8]) -> io::Result<usize> {
-        self.q.writev(&[IoSlice::new(frame)])
+        self.writev_raw(&[IoSlice::new(frame)])
     }
 
     /// Write one raw frame gathered from `bufs` with one `writev(2)`.
     ///
     /// # Errors
-    /// The `writev(2)` error.
+    /// As [`write_raw`](Self::write_raw).
     pub fn writev_raw(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        self.q.writev(bufs)
+        self.q.writev(bufs).inspect_err(|e| self.note_removal(e))
+    }
+
+    /// Remember a removal that `e` reveals for [`Control::is_removed`]: the `EFAULT` a read
+    /// blocked at the moment of deletion gets comes before the kernel has detached the file.
+    fn note_removal(&self, e: &io::Error) {
+        self.q.removed_by(e);
     }
 
     /// Split into a batch [`Reader`](crate::Reader) and [`Writer`](crate::Writer), usable
@@ -1015,6 +1125,50 @@ impl Control {
             .map_err(|e| Error::device(DeviceOp::SetMtu, &dev.name, e))
     }
 
+    /// The transmit queue length: how many packets the kernel holds for this device's
+    /// readers before it drops (`qlen` in `ip link`).
+    ///
+    /// # Errors
+    /// [`Error::Device`] ([`DeviceOp::GetTxQueueLen`]).
+    pub fn tx_queue_len(&self) -> Result<u32, Error> {
+        let dev = &self.q.dev;
+        sys::get_tx_queue_len(dev.ctl.as_fd(), &dev.name)
+            .map_err(|e| Error::device(DeviceOp::GetTxQueueLen, &dev.name, e))
+    }
+
+    /// Set the transmit queue length (needs `CAP_NET_ADMIN`). Longer absorbs bursts when
+    /// the reader falls behind, at the cost of latency; the kernel drops beyond it (counted
+    /// as the link's TX drops).
+    ///
+    /// ```no_run
+    /// let tun = linux_tun::Tun::builder().name("tun0").open()?;
+    /// let ctl = tun.control();
+    /// ctl.set_tx_queue_len(4096)?;
+    /// assert_eq!(ctl.tx_queue_len()?, 4096);
+    /// println!("{} is interface {}", ctl.name(), ctl.ifindex()?);
+    /// # Ok::<(), linux_tun::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Device`] ([`DeviceOp::SetTxQueueLen`]; `EPERM` without `CAP_NET_ADMIN`).
+    pub fn set_tx_queue_len(&self, len: u32) -> Result<(), Error> {
+        let dev = &self.q.dev;
+        sys::set_tx_queue_len(dev.ctl.as_fd(), &dev.name, len)
+            .map_err(|e| Error::device(DeviceOp::SetTxQueueLen, &dev.name, e))
+    }
+
+    /// The interface index, for routes, addresses and sockets bound to the device (netlink
+    /// and `SO_BINDTOIFINDEX` name interfaces by index). Looked up in the device's own
+    /// namespace.
+    ///
+    /// # Errors
+    /// [`Error::Device`] ([`DeviceOp::GetIndex`]).
+    pub fn ifindex(&self) -> Result<u32, Error> {
+        let dev = &self.q.dev;
+        sys::get_ifindex(dev.ctl.as_fd(), &dev.name)
+            .map_err(|e| Error::device(DeviceOp::GetIndex, &dev.name, e))
+    }
+
     /// Bring the link up or down.
     ///
     /// # Errors
@@ -1053,6 +1207,30 @@ impl Control {
     pub fn attach_queue(&self) -> Result<(), Error> {
         sys::set_queue(self.q.fd.as_fd(), true)
             .map_err(|e| Error::device(DeviceOp::SetQueue, self.name(), e))
+    }
+
+    /// Whether the device has been deleted (`ip link del`) while this handle kept it open.
+    /// (Its namespace cannot go away meanwhile: an open queue holds it.) Asks the kernel
+    /// (`TUNGETIFF` fails with `EBADFD` on a file whose device is gone) unless a read or
+    /// write already found out. The batch halves report removal themselves
+    /// ([`RecvError::DeviceRemoved`], [`SendError::DeviceRemoved`]); this is for the raw
+    /// calls ([`Tun::read_raw`], [`Tun::write_raw`]), which return the kernel's errors as
+    /// they are.
+    ///
+    /// ```no_run
+    /// let tun = linux_tun::Tun::builder().name("tun0").up().open()?;
+    /// let mut frame = vec![0u8; 65536 + 12];
+    /// match tun.read_raw(&mut frame) {
+    ///     Err(_) if tun.control().is_removed() => eprintln!("tun0 was removed"),
+    ///     r => println!("{r:?}"),
+    /// }
+    /// # Ok::<(), linux_tun::Error>(())
+    /// ```
+    ///
+    /// [`RecvError::DeviceRemoved`]: crate::RecvError::DeviceRemoved
+    /// [`SendError::DeviceRemoved`]: crate::SendError::DeviceRemoved
+    pub fn is_removed(&self) -> bool {
+        self.q.is_removed()
     }
 
     /// Counters since the device was opened (shared by all queues opened from one handle).

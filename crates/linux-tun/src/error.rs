@@ -70,10 +70,20 @@ pub enum DeviceOp {
     SetPersist,
     /// Attach or detach a queue (`TUNSETQUEUE`).
     SetQueue,
+    /// Set the user allowed to attach without `CAP_NET_ADMIN` (`TUNSETOWNER`).
+    SetOwner,
+    /// Set the group allowed to attach without `CAP_NET_ADMIN` (`TUNSETGROUP`).
+    SetGroup,
     /// Read the MTU (`SIOCGIFMTU`).
     GetMtu,
     /// Set the MTU (`SIOCSIFMTU`).
     SetMtu,
+    /// Read the transmit queue length (`SIOCGIFTXQLEN`).
+    GetTxQueueLen,
+    /// Set the transmit queue length (`SIOCSIFTXQLEN`).
+    SetTxQueueLen,
+    /// Read the interface index (`SIOCGIFINDEX`).
+    GetIndex,
     /// Read the link flags (`SIOCGIFFLAGS`).
     GetLinkFlags,
     /// Bring the link up or down (`SIOCSIFFLAGS`).
@@ -95,13 +105,69 @@ impl fmt::Display for DeviceOp {
             DeviceOp::SetOffload => "TUNSETOFFLOAD",
             DeviceOp::SetPersist => "TUNSETPERSIST",
             DeviceOp::SetQueue => "TUNSETQUEUE",
+            DeviceOp::SetOwner => "TUNSETOWNER",
+            DeviceOp::SetGroup => "TUNSETGROUP",
             DeviceOp::GetMtu => "SIOCGIFMTU",
             DeviceOp::SetMtu => "SIOCSIFMTU",
+            DeviceOp::GetTxQueueLen => "SIOCGIFTXQLEN",
+            DeviceOp::SetTxQueueLen => "SIOCSIFTXQLEN",
+            DeviceOp::GetIndex => "SIOCGIFINDEX",
             DeviceOp::GetLinkFlags => "SIOCGIFFLAGS",
             DeviceOp::SetLinkFlags => "SIOCSIFFLAGS",
             DeviceOp::SetFileFlags => "F_SETFL",
             DeviceOp::ControlSocket => "socket",
         })
+    }
+}
+
+/// Why [`Reader::recv`](crate::Reader::recv) returned no packets.
+///
+/// The device can be deleted under a running reader (`ip link del`): the kernel then answers
+/// a blocked read with `EFAULT` and every later one with `EBADFD` (`tun_ring_recv`,
+/// `tun_chr_read_iter`). Both are recognised and reported as
+/// [`DeviceRemoved`](Self::DeviceRemoved), at once and on every later call, so a data path
+/// can stop cleanly instead of printing the kernel's puzzling messages or retrying forever.
+///
+/// ```no_run
+/// use linux_tun::{RecvBatch, RecvError, Tun};
+/// let (mut rx, _tx) = Tun::builder().name("tun0").up().open()?.into_halves();
+/// let mut batch = RecvBatch::new(128, 0);
+/// loop {
+///     match rx.recv(&mut batch) {
+///         Ok(_) => { /* … forward the batch … */ }
+///         Err(RecvError::DeviceRemoved) => {
+///             eprintln!("{} was removed; shutting down", rx.control().name());
+///             break;
+///         }
+///         Err(e) => return Err(e.into()),
+///     }
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RecvError {
+    /// Non-blocking mode and nothing is queued.
+    #[error("would block: nothing queued")]
+    WouldBlock,
+    /// The device was deleted: no read of this queue will return a packet again, and every
+    /// later call returns this at once.
+    #[error("the device was removed")]
+    DeviceRemoved,
+    /// The read failed for another reason; the kernel's answer.
+    #[error("read failed: {0}")]
+    Io(#[source] io::Error),
+}
+
+impl From<RecvError> for io::Error {
+    /// For `?` in code that speaks `io::Error`: `WouldBlock` keeps its kind, a removed device
+    /// is `NotFound` (carrying the [`RecvError`]), anything else is the kernel's error.
+    fn from(e: RecvError) -> io::Error {
+        match e {
+            RecvError::WouldBlock => io::ErrorKind::WouldBlock.into(),
+            RecvError::DeviceRemoved => io::Error::new(io::ErrorKind::NotFound, e),
+            RecvError::Io(e) => e,
+        }
     }
 }
 
@@ -116,8 +182,26 @@ pub enum SendError {
         /// Input packets written before `EAGAIN`.
         written: usize,
     },
-    /// A write failed for a reason that is not about one packet (device gone, queue detached);
+    /// The device was deleted (the kernel answers writes with `EBADFD` once it is gone, and
+    /// with `EIO` while it is being taken down, see [`LinkDown`](Self::LinkDown)): nothing
+    /// will be written to this queue again, and every later call returns this at once.
     /// `written` packets were written and removed from the batch, the rest stay queued.
+    #[error("the device was removed after {written} packets were written")]
+    DeviceRemoved {
+        /// Input packets written before the device went away.
+        written: usize,
+    },
+    /// The link is down (`EIO`: `tun_get_user` drops what is written to a device that is not
+    /// up). `written` packets were written and removed from the batch, the rest stay queued.
+    /// A deleted device is taken down first, so a writer may see this just before
+    /// [`DeviceRemoved`](Self::DeviceRemoved).
+    #[error("the link is down after {written} packets were written")]
+    LinkDown {
+        /// Input packets written before the kernel refused.
+        written: usize,
+    },
+    /// A write failed for another reason that is not about one packet; `written` packets
+    /// were written and removed from the batch, the rest stay queued.
     #[error("write failed after {written} packets were written: {source}")]
     Io {
         /// Input packets written before the failure.

@@ -8,12 +8,14 @@
 //! - [`Tun::builder`] creates or attaches a device (`IFF_TUN | IFF_NO_PI`, optionally
 //!   `IFF_VNET_HDR` and `IFF_MULTI_QUEUE`), negotiates `TUNSETOFFLOAD` (CSUM, TSO4, TSO6,
 //!   TSO_ECN, stepping down on refusal and always setting the mask explicitly — a persistent
-//!   device keeps an earlier owner's mask), sets MTU, link state and persistence, or adopts a
+//!   device keeps an earlier owner's mask), sets MTU, transmit queue length, link state,
+//!   persistence and the owner or group who may open it later without privileges, or adopts a
 //!   descriptor handed over by a privileged parent ([`Builder::adopt`]). How writes coalesce
 //!   is set there too ([`Builder::gro_config`], a [`GroConfig`]).
 //! - [`Control`], from any handle (`.control()` on [`Tun`], [`Reader`], [`Writer`]), is where
-//!   everything about the device lives: name, capabilities, offloads, GRO, MTU, link state,
-//!   queue attachment, statistics — before and after [`Tun::into_halves`].
+//!   everything about the device lives: name, interface index, capabilities, offloads, GRO,
+//!   MTU, transmit queue length, link state, queue attachment, statistics, whether it was
+//!   removed — before and after [`Tun::into_halves`].
 //! - [`Reader::recv`] fills a caller-owned [`RecvBatch`]: a super-packet is split (by
 //!   `tcp-tso`) into MSS segments with complete checksums, each with headroom for a tunnel
 //!   header, and the queue is drained until it is empty or the batch is full. Plain packets
@@ -95,6 +97,56 @@
 //! # Ok::<(), linux_tun::Error>(())
 //! ```
 //!
+//! # A persistent device for an unprivileged daemon
+//!
+//! Creating a device needs `CAP_NET_ADMIN`; attaching to an existing one does not, for its
+//! owner or group ([`Builder::owner`], [`Builder::group`]). A privileged step creates and
+//! configures it once; the daemon opens it by name later, as that user, with no capabilities.
+//!
+//! ```no_run
+//! use linux_tun::Tun;
+//! // Privileged setup (e.g. at boot): the device stays after this handle drops.
+//! let setup = Tun::builder().name("vpn0").persist(true).owner(1000).group(1000);
+//! let ctl = setup.mtu(1420).tx_queue_len(1000).up().open()?.control();
+//! println!("vpn0 is interface {}", ctl.ifindex()?);
+//! // The daemon, running as uid 1000 without CAP_NET_ADMIN:
+//! let tun = Tun::builder().name("vpn0").open()?; // no mtu/up: those need privileges
+//! // Taking it down for good, privileged again: clear persistence, it goes with its last fd.
+//! Tun::builder().name("vpn0").persist(false).open()?;
+//! # drop(tun);
+//! # Ok::<(), linux_tun::Error>(())
+//! ```
+//!
+//! # A device that goes away
+//!
+//! Deleting the device (`ip link del`) under a running reader or writer makes the kernel
+//! answer `EFAULT` to a blocked read, `EBADFD` afterwards and `EIO` to writes while the link
+//! is taken down (rule book §1.3). The halves recognise this and say so:
+//! [`RecvError::DeviceRemoved`] and [`SendError::DeviceRemoved`], promptly — a blocked read
+//! wakes, the async reader too — and at once on every later call, so nothing retries in a
+//! loop. A link that is merely down gives [`SendError::LinkDown`]. After a raw call's error,
+//! [`Control::is_removed`] tells.
+//!
+//! ```no_run
+//! use linux_tun::{RecvBatch, RecvError, SendError, Tun};
+//! let (mut rx, _) = Tun::builder().name("tun0").up().open()?.into_halves();
+//! let (_, mut tx) = Tun::builder().name("tun1").up().open()?.into_halves();
+//! let mut batch = RecvBatch::new(128, 0);
+//! loop {
+//!     let checksum = match rx.recv(&mut batch) {
+//!         Ok(_) => batch.checksum(),
+//!         Err(RecvError::DeviceRemoved) => break eprintln!("tun0 was removed"),
+//!         Err(e) => return Err(e.into()),
+//!     };
+//!     match tx.send_received(&mut batch, checksum) {
+//!         Ok(_) | Err(SendError::LinkDown { .. }) => {} // a down link drops, as the kernel would
+//!         Err(SendError::DeviceRemoved { .. }) => break eprintln!("tun1 was removed"),
+//!         Err(e) => return Err(e.into()),
+//!     }
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # Namespaces
 //!
 //! A device is created in the network namespace of the thread that opens it; its descriptor
@@ -126,7 +178,7 @@ mod sys;
 #[cfg(feature = "tokio")]
 pub use async_io::{AsyncReader, AsyncTun, AsyncWriter};
 pub use device::{Builder, Capabilities, Control, OffloadFlags, Tun};
-pub use error::{DeviceOp, Error, PacketError, PushError, SendError};
+pub use error::{DeviceOp, Error, PacketError, PushError, RecvError, SendError};
 pub use recv::{IterMut, Reader, RecvBatch, RecvPacket, RecvPacketMut};
 pub use send::{GRO_DISABLE_AFTER, SendBatch, Writer};
 pub use stats::{DropReason, Event, Stats};

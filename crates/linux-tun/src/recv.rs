@@ -8,6 +8,7 @@ use tcp_tso::{ChecksumStatus, Plan, SegmentRef, Slab, Span, SplitError};
 use virtio_net_hdr::{GsoType, VirtioNetHdr, VirtioNetHdrV1};
 
 use crate::device::{Control, Queue};
+use crate::error::RecvError;
 use crate::stats::{DropReason, Event, bump};
 
 /// Largest IP packet a read accepts: the default `gso_max_size` (65536) bounds what TUN hands
@@ -469,11 +470,13 @@ impl Reader {
     /// dropped and counted ([`Stats::dropped_malformed`]) and the reading goes on.
     ///
     /// # Errors
-    /// `WouldBlock` in non-blocking mode when nothing is queued; the `read(2)` error
-    /// otherwise (an error after some packets were read is returned by the next call).
+    /// [`RecvError::WouldBlock`] in non-blocking mode when nothing is queued;
+    /// [`RecvError::DeviceRemoved`] once the device has been deleted (then on every call);
+    /// [`RecvError::Io`] with the `read(2)` error otherwise. An error after some packets were
+    /// read is returned by the next call.
     ///
     /// [`Stats::dropped_malformed`]: crate::Stats::dropped_malformed
-    pub fn recv(&mut self, batch: &mut RecvBatch) -> io::Result<usize> {
+    pub fn recv(&mut self, batch: &mut RecvBatch) -> Result<usize, RecvError> {
         batch.clear();
         self.largest = (0, 0);
         if self.pending.is_some() {
@@ -483,13 +486,24 @@ impl Reader {
             let wait = batch.is_empty() && self.q.is_blocking();
             if let Err(e) = self.read_one(batch, wait) {
                 if batch.is_empty() {
-                    return Err(e);
+                    return Err(self.recv_error(e));
                 }
                 break;
             }
         }
         bump(&self.q.dev.counters.packets_delivered, batch.len() as u64);
         Ok(batch.len())
+    }
+
+    /// Type a failed read: nothing queued, the device gone, or the kernel's error.
+    fn recv_error(&self, e: io::Error) -> RecvError {
+        if e.kind() == io::ErrorKind::WouldBlock {
+            RecvError::WouldBlock
+        } else if self.q.removed_by(&e) {
+            RecvError::DeviceRemoved
+        } else {
+            RecvError::Io(e)
+        }
     }
 
     /// Whether another frame is worth reading into `batch` now: not if a super-packet as large

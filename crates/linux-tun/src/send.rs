@@ -261,9 +261,10 @@ impl Writer {
     /// off for the device and [`Event::GroDisabled`] is emitted.
     ///
     /// # Errors
-    /// [`SendError::WouldBlock`] (non-blocking mode) or [`SendError::Io`] with the exact
-    /// number of packets written; those are removed from the batch and the rest stay queued
-    /// for the next call.
+    /// [`SendError::WouldBlock`] (non-blocking mode), [`SendError::DeviceRemoved`] once the
+    /// device has been deleted (then on every call), [`SendError::LinkDown`] while the link is
+    /// down, or [`SendError::Io`], each with the exact number of packets written; those are
+    /// removed from the batch and the rest stay queued for the next call.
     ///
     /// [`Stats::gso_rejections`]: crate::Stats::gso_rejections
     pub fn send(&mut self, batch: &mut SendBatch) -> Result<usize, SendError> {
@@ -292,7 +293,7 @@ impl Writer {
             }
             Some(e) => {
                 batch.retain_queued();
-                Err(send_error(e, written))
+                Err(self.send_error(e, written))
             }
         }
     }
@@ -329,10 +330,8 @@ impl Writer {
     /// ```
     ///
     /// # Errors
-    /// [`SendError::WouldBlock`] (non-blocking mode) or [`SendError::Io`] with the number of
-    /// packets written; the written and refused packets are removed from `batch`, the rest
-    /// stay in it (in order) for the next call.
-    ///
+    /// As [`send`](Self::send), with the number of packets written; the written and refused
+    /// packets are removed from `batch`, the rest stay in it (in order) for the next call.
     pub fn send_received(
         &mut self,
         batch: &mut RecvBatch,
@@ -367,7 +366,7 @@ impl Writer {
             }
             Some(e) => {
                 batch.retain(|i| status[i] == Status::Queued);
-                Err(send_error(e, written))
+                Err(self.send_error(e, written))
             }
         };
         self.rx_status = status;
@@ -555,6 +554,20 @@ impl Writer {
         }
     }
 
+    /// Type the error that stopped a batch: full queue, device gone, link down, or the
+    /// kernel's error.
+    fn send_error(&self, e: io::Error, written: usize) -> SendError {
+        if e.kind() == io::ErrorKind::WouldBlock {
+            SendError::WouldBlock { written }
+        } else if self.q.removed_by(&e) {
+            SendError::DeviceRemoved { written }
+        } else if e.raw_os_error() == Some(libc::EIO) {
+            SendError::LinkDown { written }
+        } else {
+            SendError::Io { written, source: e }
+        }
+    }
+
     fn classify(&self, r: io::Result<usize>) -> Outcome {
         let o = classify_result(r);
         if matches!(o, Outcome::Written) {
@@ -581,16 +594,8 @@ impl<O: Fn(usize) -> usize> Marks<'_, O> {
     }
 }
 
-fn send_error(e: io::Error, written: usize) -> SendError {
-    if e.kind() == io::ErrorKind::WouldBlock {
-        SendError::WouldBlock { written }
-    } else {
-        SendError::Io { written, source: e }
-    }
-}
-
 /// Sort a write result: per-packet refusals (`EINVAL`, `EMSGSIZE`) versus errors that stop
-/// the batch (`EAGAIN`, device gone, queue detached).
+/// the batch (`EAGAIN`, device gone, link down).
 fn classify_result(r: io::Result<usize>) -> Outcome {
     match r {
         Ok(_) => Outcome::Written,

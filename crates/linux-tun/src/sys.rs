@@ -95,6 +95,21 @@ pub(crate) fn set_persist(fd: BorrowedFd<'_>, on: bool) -> io::Result<()> {
     Ok(())
 }
 
+/// `TUNSETOWNER`: the uid by value (`tun_chr_ioctl` maps it through the caller's user
+/// namespace; an unmapped uid is `EINVAL`).
+pub(crate) fn set_owner(fd: BorrowedFd<'_>, uid: u32) -> io::Result<()> {
+    // SAFETY: TUNSETOWNER takes an integer argument by value; no memory is passed.
+    cvt(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TUNSETOWNER, libc::c_ulong::from(uid)) })?;
+    Ok(())
+}
+
+/// `TUNSETGROUP`: the gid by value, as `TUNSETOWNER`.
+pub(crate) fn set_group(fd: BorrowedFd<'_>, gid: u32) -> io::Result<()> {
+    // SAFETY: TUNSETGROUP takes an integer argument by value; no memory is passed.
+    cvt(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TUNSETGROUP, libc::c_ulong::from(gid)) })?;
+    Ok(())
+}
+
 /// `TUNSETVNETHDRSZ` (reads an `int` through the pointer).
 pub(crate) fn set_vnet_hdr_sz(fd: BorrowedFd<'_>, len: usize) -> io::Result<()> {
     let v = libc::c_int::try_from(len).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
@@ -138,6 +153,39 @@ pub(crate) fn set_mtu(sock: BorrowedFd<'_>, name: &str, mtu: u32) -> io::Result<
     // SAFETY: SIOCSIFMTU reads one `struct ifreq` from `req`, which outlives the call.
     cvt(unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFMTU, &mut req) })?;
     Ok(())
+}
+
+/// `SIOCGIFTXQLEN`. The kernel's `ifr_qlen` is the `int` member `ifr_ifindex` also names
+/// (`ifru_ivalue` in `include/uapi/linux/if.h`), `ifru_ifindex` in `libc`.
+pub(crate) fn get_tx_queue_len(sock: BorrowedFd<'_>, name: &str) -> io::Result<u32> {
+    let mut req = ifreq(name)?;
+    // SAFETY: SIOCGIFTXQLEN reads the name from and writes `ifr_qlen` into `req`, which
+    // outlives the call; `sock` is an open socket.
+    cvt(unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFTXQLEN, &mut req) })?;
+    // SAFETY: the kernel filled the integer union member (`ifr_qlen`).
+    let len = unsafe { req.ifr_ifru.ifru_ifindex };
+    u32::try_from(len).map_err(|_| io::Error::from(io::ErrorKind::InvalidData))
+}
+
+/// `SIOCSIFTXQLEN` (`dev_change_tx_queue_len`; negative lengths are `EINVAL`).
+pub(crate) fn set_tx_queue_len(sock: BorrowedFd<'_>, name: &str, len: u32) -> io::Result<()> {
+    let mut req = ifreq(name)?;
+    req.ifr_ifru.ifru_ifindex =
+        libc::c_int::try_from(len).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: SIOCSIFTXQLEN reads one `struct ifreq` from `req`, which outlives the call.
+    cvt(unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFTXQLEN, &mut req) })?;
+    Ok(())
+}
+
+/// `SIOCGIFINDEX`: the interface index of `name` in the socket's namespace.
+pub(crate) fn get_ifindex(sock: BorrowedFd<'_>, name: &str) -> io::Result<u32> {
+    let mut req = ifreq(name)?;
+    // SAFETY: SIOCGIFINDEX reads the name from and writes `ifr_ifindex` into `req`, which
+    // outlives the call; `sock` is an open socket.
+    cvt(unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFINDEX, &mut req) })?;
+    // SAFETY: the kernel filled the integer union member `ifru_ifindex`.
+    let index = unsafe { req.ifr_ifru.ifru_ifindex };
+    u32::try_from(index).map_err(|_| io::Error::from(io::ErrorKind::InvalidData))
 }
 
 /// `SIOCGIFFLAGS` then `SIOCSIFFLAGS` with `IFF_UP` set or cleared.

@@ -105,17 +105,25 @@ fn kernel_chosen_name_header_size_and_plain_mode() {
     drop((a, b));
     // The device goes with the last reference to its file, and a process that another test
     // thread is forking holds a copy until it execs (close-on-exec): give that a moment.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    let mut links = ns.links().unwrap();
-    while links != ["lo"] && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(20));
-        links = ns.links().unwrap();
-    }
     assert_eq!(
-        links,
+        links_once_closed(&ns),
         vec!["lo".to_owned()],
         "non-persistent devices vanish"
     );
+}
+
+/// The namespace's links once only `lo` is left, or after 2 s. A device goes when the last
+/// copy of its descriptor closes, and a process another test thread is spawning holds a copy
+/// until it `exec`s (close-on-exec): its close may come a moment after ours.
+fn links_once_closed(ns: &Netns) -> Vec<String> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let links = ns.links().unwrap();
+        if links == ["lo"] || std::time::Instant::now() > deadline {
+            return links;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
 }
 
 #[test]
@@ -296,4 +304,199 @@ fn adopt_a_descriptor_from_a_parent() {
         ),
         "{e}"
     );
+}
+
+/// The transmit queue length and the interface index, checked against what `ip` reports.
+#[test]
+fn transmit_queue_length_and_index() {
+    if !require_root("transmit_queue_length_and_index") {
+        return;
+    }
+    let ns = Netns::new("lt-qlen").unwrap();
+    let (a, b) = ns
+        .run(|| {
+            (
+                Tun::builder().name("ltq0").tx_queue_len(1234).open(),
+                Tun::builder().name("ltq1").open(),
+            )
+        })
+        .unwrap();
+    let (a, b) = (a.unwrap().control(), b.unwrap().control());
+    assert_eq!(a.tx_queue_len().unwrap(), 1234);
+    let link = ns.ip(&["-o", "link", "show", "ltq0"]).unwrap();
+    assert!(link.contains("qlen 1234"), "{link}");
+    assert_eq!(b.tx_queue_len().unwrap(), 500, "a new TUN's default");
+    a.set_tx_queue_len(77).unwrap();
+    assert_eq!(a.tx_queue_len().unwrap(), 77);
+    let link = ns.ip(&["-o", "link", "show", "ltq0"]).unwrap();
+    assert!(link.contains("qlen 77"), "{link}");
+
+    // `ip -o link` starts each line with the index: "7: ltq0: <…>".
+    for ctl in [&a, &b] {
+        let link = ns.ip(&["-o", "link", "show", ctl.name()]).unwrap();
+        let index: u32 = link.split(':').next().unwrap().trim().parse().unwrap();
+        assert_eq!(ctl.ifindex().unwrap(), index, "{link}");
+    }
+    assert_ne!(a.ifindex().unwrap(), b.ifindex().unwrap());
+    // The kernel's own range check: a length that does not fit its `int` is refused before
+    // the call, with the operation named.
+    let e = a.set_tx_queue_len(u32::MAX).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::Device {
+                op: DeviceOp::SetTxQueueLen,
+                ..
+            }
+        ),
+        "{e}"
+    );
+}
+
+/// Set in the re-executed test binary: the devices it is to attach, comma-separated, as the
+/// unprivileged child of `persistent_device_opens_for_its_owner_without_privileges`.
+const ATTACH_AS_CHILD: &str = "LINUX_TUN_TEST_ATTACH";
+
+/// The unprivileged user of the ownership test (nobody) and another one.
+const OWNER: u32 = 65534;
+const STRANGER: u32 = 65533;
+
+/// A persistent device owned by another uid (or group) is opened by a process with that uid
+/// and no capabilities at all; a process with another uid is refused with `EPERM`.
+#[test]
+fn persistent_device_opens_for_its_owner_without_privileges() {
+    if let Ok(names) = std::env::var(ATTACH_AS_CHILD) {
+        attach_as_child(&names);
+        return;
+    }
+    if !require_root("persistent_device_opens_for_its_owner_without_privileges") {
+        return;
+    }
+    let ns = Netns::new("lt-owner").unwrap();
+    ns.run(|| {
+        // Created and left behind, as a boot-time setup step would.
+        Tun::builder()
+            .name("lto0")
+            .persist(true)
+            .owner(OWNER)
+            .open()
+            .unwrap();
+        Tun::builder()
+            .name("ltg0")
+            .persist(true)
+            .group(OWNER)
+            .open()
+            .unwrap();
+    })
+    .unwrap();
+    let sysfs = |dev: &str, attr: &str| {
+        let path = format!("/sys/class/net/{dev}/{attr}");
+        ns.exec("cat", &[&path]).unwrap().trim().to_owned()
+    };
+    assert_eq!(sysfs("lto0", "owner"), OWNER.to_string());
+    assert_eq!(sysfs("lto0", "group"), "-1");
+    assert_eq!(sysfs("ltg0", "owner"), "-1");
+    assert_eq!(sysfs("ltg0", "group"), OWNER.to_string());
+
+    // The owner attaches; without CAP_NET_ADMIN it cannot change the MTU.
+    let out = run_unprivileged(&ns, OWNER, OWNER, "lto0");
+    assert!(out.contains("capeff=0000000000000000"), "{out}");
+    let index = ns.ip(&["-o", "link", "show", "lto0"]).unwrap();
+    let index = index.split(':').next().unwrap().trim();
+    assert!(
+        out.contains(&format!("lto0 attached ifindex={index} set_mtu=EPERM")),
+        "{out}"
+    );
+    // Another uid is refused on both; in the device's group it attaches to the group one.
+    let out = run_unprivileged(&ns, STRANGER, STRANGER, "lto0,ltg0");
+    assert!(out.contains("lto0 refused TUNSETIFF EPERM"), "{out}");
+    assert!(out.contains("ltg0 refused TUNSETIFF EPERM"), "{out}");
+    let out = run_unprivileged(&ns, STRANGER, OWNER, "ltg0,lto0");
+    assert!(out.contains("ltg0 attached"), "{out}");
+    assert!(out.contains("lto0 refused TUNSETIFF EPERM"), "{out}");
+
+    // Clean-up: persistence cleared by the privileged side, the device goes with its fd.
+    ns.run(|| Tun::builder().name("lto0").persist(false).open())
+        .unwrap()
+        .unwrap();
+    ns.ip(&["link", "del", "ltg0"]).unwrap();
+    assert_eq!(links_once_closed(&ns), vec!["lo".to_owned()]);
+}
+
+/// Run this test binary as `uid`/`gid` with no groups and no capabilities inside `ns`, in the
+/// child role for `names`; returns its report lines.
+///
+/// `ip netns exec` gives the child a mount namespace of its own: a tmpfs over `/dev/net`
+/// holding a world-usable TUN node and a copy of this binary makes the test independent of
+/// the host's `/dev/net/tun` mode and of whether the build directory is reachable for
+/// `uid`. Nothing outside the child changes.
+fn run_unprivileged(ns: &Netns, uid: u32, gid: u32, names: &str) -> String {
+    use std::os::unix::fs::MetadataExt;
+    let rdev = std::fs::metadata("/dev/net/tun").unwrap().rdev();
+    let (major, minor) = (rustix::fs::major(rdev), rustix::fs::minor(rdev));
+    let script = r#"mount -t tmpfs -o mode=755 lt-owner /dev/net \
+        && mknod -m 666 /dev/net/tun c "$3" "$4" && cp "$0" /dev/net/child \
+        && exec setpriv --reuid="$1" --regid="$2" --clear-groups --inh-caps=-all \
+           --bounding-set=-all /dev/net/child --exact \
+           persistent_device_opens_for_its_owner_without_privileges --nocapture \
+           --test-threads=1"#;
+    let out = std::process::Command::new("ip")
+        .args(["netns", "exec", ns.name(), "sh", "-c", script])
+        .arg(std::env::current_exe().unwrap())
+        .args([uid, gid, major, minor].map(|n| n.to_string()))
+        .env(ATTACH_AS_CHILD, names)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The test harness prints "test <name> ... " in front of the first line.
+    let report: Vec<&str> = stdout
+        .lines()
+        .filter_map(|l| l.split_once("CHILD ").map(|(_, r)| r))
+        .collect();
+    assert!(
+        report.iter().any(|l| l.starts_with(&format!("uid={uid} "))),
+        "{stdout}"
+    );
+    report.join("\n")
+}
+
+/// The child role: report who we are and what attaching to each device gave.
+fn attach_as_child(names: &str) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let cap_eff = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .unwrap()
+        .trim();
+    let uid = rustix::process::geteuid().as_raw();
+    println!("CHILD uid={uid} capeff={cap_eff}");
+    let errno = |e: &std::io::Error| match e.raw_os_error() {
+        Some(libc::EPERM) => "EPERM".to_owned(),
+        _ => e.to_string(),
+    };
+    for name in names.split(',') {
+        match Tun::builder().name(name).open() {
+            Ok(tun) => {
+                let ctl = tun.control();
+                let mtu = match ctl.set_mtu(1400) {
+                    Ok(()) => "ok".to_owned(),
+                    Err(Error::Device { source, .. }) => errno(&source),
+                    Err(e) => e.to_string(),
+                };
+                println!(
+                    "CHILD {name} attached ifindex={} set_mtu={mtu}",
+                    ctl.ifindex().unwrap()
+                );
+            }
+            Err(Error::Device { op, source, .. }) => {
+                println!("CHILD {name} refused {op} {}", errno(&source));
+            }
+            Err(e) => println!("CHILD {name} failed: {e}"),
+        }
+    }
 }

@@ -84,7 +84,7 @@ impl Peer {
         loop {
             match self.rx.recv(&mut self.inbound) {
                 Ok(n) => return n,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                Err(linux_tun::RecvError::WouldBlock) => {
                     assert!(
                         Instant::now() < self.deadline,
                         "peer: nothing arrived in time"
