@@ -1,9 +1,6 @@
-//! Linux TUN devices that move packets in batches at super-packet speed.
+#![doc = include_str!("../README.md")]
 //!
-//! A VPN or tunnel reads IP packets from a TUN, seals them, and writes what it receives back
-//! into the TUN. One packet per system call caps that at a few Gbit/s. With offload the kernel
-//! hands over 64 KiB TCP super-packets and accepts them back; this crate does the rest without
-//! the caller ever seeing a `virtio_net_hdr`:
+//! # In more detail
 //!
 //! - [`Tun::builder`] creates or attaches a device (`IFF_TUN | IFF_NO_PI`, optionally
 //!   `IFF_VNET_HDR` and `IFF_MULTI_QUEUE`), negotiates `TUNSETOFFLOAD` (CSUM, TSO4, TSO6,
@@ -35,43 +32,6 @@
 //!
 //! Nothing is allocated per packet: batches, the reader's 64 KiB spill buffer and the
 //! coalescer's tables are reused call after call.
-//!
-//! # A tunnel's data path
-//!
-//! ```no_run
-//! use linux_tun::{ChecksumStatus, RecvBatch, SendBatch, Tun};
-//!
-//! let tun = Tun::builder().name("tun0").offload(true).mtu(1500).up().open()?;
-//! let ctl = tun.control(); // device settings and statistics, also after the split
-//! println!("{} offloads: {:?}", ctl.name(), ctl.capabilities());
-//! let (mut rx, mut tx) = tun.into_halves(); // one half per thread
-//!
-//! let outbound = std::thread::spawn(move || -> std::io::Result<()> {
-//!     let mut batch = RecvBatch::new(128, 64); // 128 packets, 64 bytes of headroom each
-//!     loop {
-//!         rx.recv(&mut batch)?; // one super-packet split, plus whatever else was queued
-//!         for pkt in batch.iter_mut() {
-//!             let checksum = pkt.checksum(); // KnownGood: computed by the split
-//!             let (headroom, ip) = pkt.split_headroom_mut();
-//!             // seal `ip`, write the tunnel header into `headroom`, send both …
-//! #           let _ = (checksum, headroom, ip);
-//!         }
-//!     }
-//! });
-//!
-//! let mut batch = SendBatch::new(128);
-//! # let from_peer: Vec<Vec<u8>> = Vec::new();
-//! for ip in &from_peer {
-//!     // Authenticated by the tunnel's crypto: no need to re-verify TCP checksums.
-//!     batch.push(ip, ChecksumStatus::KnownGood)?;
-//! }
-//! let written = tx.send(&mut batch)?; // GRO + one writev per super-packet
-//! for (index, err) in tx.failures() {
-//!     eprintln!("packet {index} refused: {err}");
-//! }
-//! # let _ = (written, outbound);
-//! # Ok::<(), Box<dyn std::error::Error>>(())
-//! ```
 //!
 //! # Multi-queue
 //!
