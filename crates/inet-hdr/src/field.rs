@@ -136,6 +136,11 @@ pub mod tcp {
 
     const _: () = assert!(SRC_PORT.end == DST_PORT.start);
     const _: () = assert!(DATA_OFFSET + 1 == FLAGS && FLAGS + 1 == WINDOW.start);
+    // `TcpFlags::flag_word_bits` places the flags byte where the flag word holds it.
+    const _: () = assert!(
+        crate::TcpFlags::CWR.flag_word_bits()
+            == (crate::TcpFlags::CWR.bits() as u32) << (8 * (FLAG_WORD.end - 1 - FLAGS))
+    );
 }
 
 /// UDP header fields (RFC 768).

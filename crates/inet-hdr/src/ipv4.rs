@@ -3,7 +3,7 @@
 use zerocopy::byteorder::network_endian::U16;
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 
-use crate::{Ecn, ParseError, Protocol, field};
+use crate::{Ecn, ParseError, Protocol};
 
 /// The fixed 20-byte IPv4 header. Options, if any, follow it (`ihl() > 5`).
 ///
@@ -63,12 +63,6 @@ impl Ipv4Header {
     /// The version/IHL byte of a header without options (`0x45`): what GRO requires
     /// (`inet_gro_receive`: `*(u8 *)iph != 0x45` is passed up alone).
     pub const VERSION_IHL_NO_OPTIONS: u8 = (4 << 4) | (Self::LEN / 4) as u8;
-    /// Offset of the total-length field ([`field::ipv4::TOTAL_LEN`]).
-    pub const TOTAL_LEN_OFFSET: usize = field::ipv4::TOTAL_LEN.start;
-    /// Offset of the identification field ([`field::ipv4::ID`]).
-    pub const ID_OFFSET: usize = field::ipv4::ID.start;
-    /// Offset of the header-checksum field ([`field::ipv4::CHECKSUM`]).
-    pub const CHECKSUM_OFFSET: usize = field::ipv4::CHECKSUM.start;
     /// Reserved ("evil") flag bit in [`flags_frag_off`](Self::flags_frag_off).
     pub const FLAG_RESERVED: u16 = 0x8000;
     /// Don't Fragment.
@@ -208,9 +202,11 @@ impl Ipv4Header {
         if hl < Self::LEN || packet.len() < hl {
             return None;
         }
+        // Everything but the checksum field itself.
+        let at = core::mem::offset_of!(Ipv4Header, checksum);
         let c = inet_csum::Accumulator::new()
-            .add(&packet[..Self::CHECKSUM_OFFSET])
-            .add(&packet[field::ipv4::CHECKSUM.end..hl]);
+            .add(&packet[..at])
+            .add(&packet[at + core::mem::size_of::<U16>()..hl]);
         Some(c.finish())
     }
 

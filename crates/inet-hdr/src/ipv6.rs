@@ -3,7 +3,7 @@
 use zerocopy::byteorder::network_endian::{U16, U32};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 
-use crate::{Ecn, ParseError, Protocol, field};
+use crate::{Ecn, ParseError, Protocol};
 
 /// The fixed 40-byte IPv6 header.
 ///
@@ -49,9 +49,7 @@ pub struct Ipv6Header {
 impl Ipv6Header {
     /// Size of the fixed header.
     pub const LEN: usize = core::mem::size_of::<Ipv6Header>();
-    /// Offset of the payload-length field ([`field::ipv6::PAYLOAD_LEN`]).
-    pub const PAYLOAD_LEN_OFFSET: usize = field::ipv6::PAYLOAD_LEN.start;
-    /// Mask of the traffic-class bits of the first word ([`field::ipv6::VERSION_TC_FLOW`]):
+    /// Mask of the traffic-class bits of the first word (`field::ipv6::VERSION_TC_FLOW`):
     /// what GRO's same-class test compares (`ipv6_gro_flush`).
     pub const TRAFFIC_CLASS_MASK: u32 = 0x0FF0_0000;
     /// Mask of the flow-label bits of the first word.

@@ -28,13 +28,15 @@
 #![forbid(unsafe_code)]
 
 mod classify;
+mod error;
 pub mod field;
 mod ipv4;
 mod ipv6;
 mod tcp;
 mod udp;
 
-pub use classify::{IpInfo, IpVersion, ParseError, classify, classify_prefix};
+pub use classify::{IpInfo, IpVersion, classify, classify_prefix};
+pub use error::ParseError;
 pub use ipv4::Ipv4Header;
 pub use ipv6::{Ipv6ExtHeader, Ipv6Header};
 pub use tcp::{TcpFlags, TcpHeader};

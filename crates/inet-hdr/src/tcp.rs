@@ -3,7 +3,7 @@
 use zerocopy::byteorder::network_endian::{U16, U32};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 
-use crate::{ParseError, field};
+use crate::ParseError;
 
 /// TCP flags (byte 13 of the header).
 ///
@@ -41,7 +41,8 @@ impl TcpFlags {
     pub const fn bits(self) -> u8 {
         self.0
     }
-    /// These flags as bits of the 32-bit flag word at [`field::tcp::FLAG_WORD`], as the
+    /// These flags as bits of the 32-bit flag word (`field::tcp::FLAG_WORD`: data offset,
+    /// flags, window), as the
     /// kernel's `TCP_FLAG_*` constants are: to mask or compare flag words without unpacking
     /// them.
     ///
@@ -51,7 +52,8 @@ impl TcpFlags {
     /// ```
     #[inline]
     pub const fn flag_word_bits(self) -> u32 {
-        (self.0 as u32) << (8 * (field::tcp::FLAG_WORD.end - 1 - field::tcp::FLAGS))
+        // The flags byte is the second of the word (its bits 16..24).
+        (self.0 as u32) << 16
     }
     /// Whether every flag of `other` is set.
     #[inline]
@@ -142,13 +144,6 @@ impl TcpHeader {
     pub const LEN: usize = core::mem::size_of::<TcpHeader>();
     /// Largest header (data offset 15).
     pub const MAX_LEN: usize = 60;
-    /// Offset of the flag word (data offset, reserved, flags, window): what GRO compares
-    /// (`tcp_flag_word`; [`field::tcp::FLAG_WORD`]).
-    pub const FLAG_WORD_OFFSET: usize = field::tcp::FLAG_WORD.start;
-    /// Offset of the checksum field (`csum_offset` for TCP: 16; [`field::tcp::CHECKSUM`]).
-    pub const CHECKSUM_OFFSET: usize = field::tcp::CHECKSUM.start;
-    /// Offset of the sequence number ([`field::tcp::SEQ`]).
-    pub const SEQ_OFFSET: usize = field::tcp::SEQ.start;
 
     /// View the fixed header at the start of `segment`.
     ///

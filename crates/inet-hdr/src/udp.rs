@@ -3,7 +3,7 @@
 use zerocopy::byteorder::network_endian::U16;
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 
-use crate::{ParseError, field};
+use crate::ParseError;
 
 /// The 8-byte UDP header.
 ///
@@ -36,8 +36,6 @@ pub struct UdpHeader {
 impl UdpHeader {
     /// Size of the header.
     pub const LEN: usize = core::mem::size_of::<UdpHeader>();
-    /// Offset of the checksum field (`csum_offset` for UDP: 6; [`field::udp::CHECKSUM`]).
-    pub const CHECKSUM_OFFSET: usize = field::udp::CHECKSUM.start;
 
     /// View the header at the start of `datagram`.
     ///

@@ -48,14 +48,14 @@ fn ipv4_fields_from_bytes() {
 
 #[test]
 fn ipv4_offsets_are_the_wire_offsets() {
-    assert_eq!(Ipv4Header::TOTAL_LEN_OFFSET, 2);
-    assert_eq!(Ipv4Header::ID_OFFSET, 4);
-    assert_eq!(Ipv4Header::CHECKSUM_OFFSET, 10);
-    assert_eq!(Ipv6Header::PAYLOAD_LEN_OFFSET, 4);
-    assert_eq!(TcpHeader::SEQ_OFFSET, 4);
-    assert_eq!(TcpHeader::FLAG_WORD_OFFSET, 12);
-    assert_eq!(TcpHeader::CHECKSUM_OFFSET, 16);
-    assert_eq!(UdpHeader::CHECKSUM_OFFSET, 6);
+    assert_eq!(field::ipv4::TOTAL_LEN.start, 2);
+    assert_eq!(field::ipv4::ID.start, 4);
+    assert_eq!(field::ipv4::CHECKSUM.start, 10);
+    assert_eq!(field::ipv6::PAYLOAD_LEN.start, 4);
+    assert_eq!(field::tcp::SEQ.start, 4);
+    assert_eq!(field::tcp::FLAG_WORD.start, 12);
+    assert_eq!(field::tcp::CHECKSUM.start, 16);
+    assert_eq!(field::udp::CHECKSUM.start, 6);
 }
 
 /// Every named field is where RFC 791 / 8200 / 9293 / 768 put it.

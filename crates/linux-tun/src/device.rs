@@ -972,15 +972,6 @@ impl Tun {
     fn note_removal(&self, e: &io::Error) {
         self.q.removed_by(e);
     }
-
-    /// Split into a batch [`Reader`](crate::Reader) and [`Writer`](crate::Writer), usable
-    /// from two threads.
-    pub fn into_halves(self) -> (crate::Reader, crate::Writer) {
-        (
-            crate::Reader::new(Arc::clone(&self.q)),
-            crate::Writer::new(self.q),
-        )
-    }
 }
 
 impl AsFd for Tun {

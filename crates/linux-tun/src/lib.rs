@@ -129,6 +129,7 @@
 mod async_io;
 mod device;
 mod error;
+mod halves;
 mod recv;
 mod send;
 mod stats;

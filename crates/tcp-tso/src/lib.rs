@@ -43,11 +43,13 @@
 
 mod error;
 mod plan;
+mod span;
 mod split;
 
 pub use error::{Malformed, SplitError};
 pub use plan::Plan;
-pub use split::{SegmentRef, Slab, Span, Split};
+pub use span::Span;
+pub use split::{SegmentRef, Slab, Split};
 
 // The types this crate's signatures take and return, so a user needs no other dependency.
 pub use inet_csum::ChecksumStatus;

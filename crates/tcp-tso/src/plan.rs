@@ -1,7 +1,7 @@
 //! Validation of one packet and the per-segment arithmetic (rule book §5.1).
 
 use inet_csum::{Accumulator, fold_u32};
-use inet_hdr::field::CHECKSUM_LEN;
+use inet_hdr::field::{self, CHECKSUM_LEN};
 use inet_hdr::{IpVersion, Ipv4Header, Ipv6Header, Protocol, TcpFlags, TcpHeader, classify};
 use virtio_net_hdr::{Error as HeaderError, Gso, GsoKind, Offload, VirtioNetHdr};
 use zerocopy::byteorder::ByteOrder;
@@ -395,7 +395,7 @@ impl Tcp {
             TcpHeader::ref_from_packet(packet.get(l4..).unwrap_or_default()).map_err(|_| {
                 HeaderError::CsumOutOfBounds {
                     csum_start: l4,
-                    csum_offset: TcpHeader::CHECKSUM_OFFSET,
+                    csum_offset: field::tcp::CHECKSUM.start,
                     packet_len: packet.len(),
                 }
             })?;
@@ -487,17 +487,17 @@ impl Tcp {
                 // cannot express FIXEDID), ip_send_check.
                 let tot = len as u16;
                 let id = self.id0.wrapping_add(i as u16);
-                put16(seg, Ipv4Header::TOTAL_LEN_OFFSET, tot);
-                put16(seg, Ipv4Header::ID_OFFSET, id);
+                put16(seg, field::ipv4::TOTAL_LEN.start, tot);
+                put16(seg, field::ipv4::ID.start, id);
                 let check = !fold_u32(self.ip_base + u32::from(tot) + u32::from(id));
-                put16(seg, Ipv4Header::CHECKSUM_OFFSET, check);
+                put16(seg, field::ipv4::CHECKSUM.start, check);
             }
             IpVersion::V6 => {
                 // ipv6_gso_segment: payload_len = segment length − 40 (extension headers
                 // counted).
                 put16(
                     seg,
-                    Ipv6Header::PAYLOAD_LEN_OFFSET,
+                    field::ipv6::PAYLOAD_LEN.start,
                     (len - Ipv6Header::LEN) as u16,
                 );
             }
@@ -519,8 +519,8 @@ impl Tcp {
         // byte is the original one.
         let flag_word = u16::from_be_bytes([self.doff_byte, flags.bits()]);
         let tcp = &mut seg[self.l4..];
-        put32(tcp, TcpHeader::SEQ_OFFSET, seq);
-        put16(tcp, TcpHeader::FLAG_WORD_OFFSET, flag_word);
+        put32(tcp, field::tcp::SEQ.start, seq);
+        put16(tcp, field::tcp::FLAG_WORD.start, flag_word);
         let l4_len = (len - self.l4) as u32;
         // Sixteen-bit words added as plain u32s (no carry chain): at most eight terms below
         // 2^16 each, so no overflow; `fold_u32` does the end-around carry once.
@@ -537,7 +537,7 @@ impl Tcp {
         if unsplit && check == 0 {
             check = 0xffff;
         }
-        put16(tcp, TcpHeader::CHECKSUM_OFFSET, check);
+        put16(tcp, field::tcp::CHECKSUM.start, check);
     }
 }
 

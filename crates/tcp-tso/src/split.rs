@@ -3,7 +3,7 @@
 
 use core::ops::Range;
 
-use crate::{ChecksumStatus, Plan, SplitError};
+use crate::{ChecksumStatus, Plan, Span, SplitError};
 
 /// Caller storage that segments (or their headers) are laid out in, back to back as
 /// `[headroom][segment][headroom][segment]…` from its start. The `headroom` bytes before
@@ -44,28 +44,6 @@ impl<'a> Slab<'a> {
     #[inline]
     pub fn is_empty(&self) -> bool {
         self.buf.is_empty()
-    }
-}
-
-/// Where one output segment (an IP packet) lies in the caller's slab; the headroom bytes
-/// before `offset` are free for the caller.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Span {
-    /// Offset of the segment's first byte in the slab.
-    pub offset: usize,
-    /// Segment length.
-    pub len: usize,
-}
-
-impl Span {
-    /// The byte range of the segment, for indexing the slab.
-    ///
-    /// ```
-    /// assert_eq!(tcp_tso::Span { offset: 8, len: 4 }.range(), 8..12);
-    /// ```
-    #[inline]
-    pub fn range(&self) -> Range<usize> {
-        self.offset..self.offset + self.len
     }
 }
 

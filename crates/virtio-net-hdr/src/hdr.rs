@@ -222,7 +222,7 @@ macro_rules! constructors {
                 ecn: bool,
             ) -> Self {
                 let mut h =
-                    Self::needs_csum(csum_start, inet_hdr::TcpHeader::CHECKSUM_OFFSET as u16);
+                    Self::needs_csum(csum_start, inet_hdr::field::tcp::CHECKSUM.start as u16);
                 let base = match version {
                     IpVersion::V4 => GsoType::TCPV4,
                     IpVersion::V6 => GsoType::TCPV6,

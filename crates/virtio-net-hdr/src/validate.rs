@@ -1,6 +1,6 @@
 //! Decoding headers read from TUN and validating headers written to it.
 
-use inet_hdr::field::CHECKSUM_LEN;
+use inet_hdr::field::{self, CHECKSUM_LEN};
 use inet_hdr::{IpVersion, Ipv4Header, Ipv6Header, TcpHeader, UdpHeader, classify};
 use zerocopy::byteorder::ByteOrder;
 
@@ -295,9 +295,9 @@ impl<O: ByteOrder> VirtioNetHdr<O> {
                     if !needs_csum {
                         return Err(Error::GsoWithoutNeedsCsum);
                     }
-                    if off != UdpHeader::CHECKSUM_OFFSET {
+                    if off != field::udp::CHECKSUM.start {
                         return Err(Error::BadCsumOffset {
-                            expected: UdpHeader::CHECKSUM_OFFSET,
+                            expected: field::udp::CHECKSUM.start,
                             found: off,
                         });
                     }
@@ -309,10 +309,10 @@ impl<O: ByteOrder> VirtioNetHdr<O> {
                     }
                 }
                 GsoType::TCPV4 | GsoType::TCPV6
-                    if needs_csum && off != TcpHeader::CHECKSUM_OFFSET =>
+                    if needs_csum && off != field::tcp::CHECKSUM.start =>
                 {
                     return Err(Error::BadCsumOffset {
-                        expected: TcpHeader::CHECKSUM_OFFSET,
+                        expected: field::tcp::CHECKSUM.start,
                         found: off,
                     });
                 }
@@ -418,8 +418,8 @@ const fn l4_min_len(kind: GsoKind) -> usize {
 
 const fn l4_csum_offset(kind: GsoKind) -> usize {
     match kind {
-        GsoKind::TcpV4 | GsoKind::TcpV6 => TcpHeader::CHECKSUM_OFFSET,
-        GsoKind::UdpL4 => UdpHeader::CHECKSUM_OFFSET,
+        GsoKind::TcpV4 | GsoKind::TcpV6 => field::tcp::CHECKSUM.start,
+        GsoKind::UdpL4 => field::udp::CHECKSUM.start,
     }
 }
 
