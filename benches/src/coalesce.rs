@@ -7,7 +7,9 @@
 //! its buffers get the 64 KB of capacity it needs to merge (it refuses otherwise).
 //!
 //! Cases: 44 in-order 1448-byte segments of one flow (IPv4, IPv6); 128 segments over 8
-//! interleaved flows; 128 segments of 128 different flows (nothing merges: the worst case).
+//! interleaved flows; 128 segments of 128 different flows (nothing merges: the worst case);
+//! many flows interleaved (64 × 4 and 1024 × 2 segments), to see whether the cost per segment
+//! stays flat as flows grow. The last column is ours' verifying cost per segment.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -30,17 +32,25 @@ pub struct Case {
     pub expect_outputs: usize,
 }
 
+/// `flows` flows of `per_flow` in-order segments each, interleaved (one segment of every
+/// flow, then the next of every flow, …): what a busy tunnel's batch looks like.
+fn interleaved(flows: u16, per_flow: usize) -> Vec<Vec<u8>> {
+    let trains: Vec<Vec<Vec<u8>>> = (0..flows)
+        .map(|f| {
+            TcpPacket::v4()
+                .addrs4([10, 1, (f >> 8) as u8, f as u8], [10, 2, 0, 1])
+                .ports(2000 + f, 443)
+                .train(1000, per_flow, 1448)
+        })
+        .collect();
+    (0..per_flow)
+        .flat_map(|k| trains.iter().map(move |t| t[k].clone()))
+        .collect()
+}
+
 /// Every case.
 pub fn cases() -> Vec<Case> {
-    let mut eight = Vec::new();
-    let trains: Vec<Vec<Vec<u8>>> = (0..8u16)
-        .map(|f| TcpPacket::v4().ports(2000 + f, 443).train(1000, 16, 1448))
-        .collect();
-    for k in 0..16 {
-        for t in &trains {
-            eight.push(t[k].clone());
-        }
-    }
+    let eight = interleaved(8, 16);
     let lonely = (0..128u16)
         .map(|f| {
             TcpPacket::v4()
@@ -70,6 +80,16 @@ pub fn cases() -> Vec<Case> {
             name: "v4/128-unmergeable",
             packets: lonely,
             expect_outputs: 128,
+        },
+        Case {
+            name: "v4/64flows-x4",
+            packets: interleaved(64, 4),
+            expect_outputs: 64,
+        },
+        Case {
+            name: "v4/1024flows-x2",
+            packets: interleaved(1024, 2),
+            expect_outputs: 1024,
         },
     ]
 }
@@ -215,7 +235,10 @@ fn best_ns<S, R>(
 
 /// Print the comparison table.
 pub fn compare(timer: &Timer) {
-    println!("coalesce: µs per batch (best of N), GB/s of input, ratio = tun-rs time / ours");
+    println!(
+        "coalesce: µs per batch (best of N), GB/s of input, ratio = tun-rs time / ours, \
+         ns per segment (ours verifying)"
+    );
     println!(
         "{:<20} {:>16} {:>16} {:>16} {:>16}",
         "case", "ours verify", "ours trusted", "ours verify+copy", "tun-rs"
@@ -247,7 +270,7 @@ pub fn compare(timer: &Timer) {
         let r = best_ns(timer, &mut tr, |s| s.restore(&case), TunRs::run);
         let cell = |ns: f64| format!("{:>7.2} {:>5.1}", ns / 1000.0, bytes / ns);
         println!(
-            "{:<20} {:>16} {:>16} {:>16} {:>16}   ratio verify {:.1}x, trusted {:.1}x, copy {:.1}x",
+            "{:<20} {:>16} {:>16} {:>16} {:>16}   ratio verify {:.1}x, trusted {:.1}x, copy {:.1}x   {:.1} ns/seg",
             case.name,
             cell(v),
             cell(t),
@@ -255,7 +278,8 @@ pub fn compare(timer: &Timer) {
             cell(r),
             r / v,
             r / t,
-            r / m
+            r / m,
+            v / case.packets.len() as f64
         );
     }
 }
