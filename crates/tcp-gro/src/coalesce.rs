@@ -277,13 +277,13 @@ impl Coalescer {
         self.push_parts(index, packet, &[], csum);
     }
 
-    /// [`push`](Self::push) for a packet held in two parts: `head` followed by `tail` (the
-    /// packet's [`PacketSource::parts`] at [`drain`](Self::drain) time). It may merge when
-    /// `head` is exactly its IP + TCP headers and `tail` its payload — a segment as
-    /// `tcp_tso::Plan::split_headers` leaves it, payload not copied — or when `tail` is empty; any
-    /// other split is passed through whole, as if it were not TCP. A merged output's payload
-    /// slices are the members' tails, so a super-packet split without copying is written from
-    /// where its payload already lies.
+    /// [`push`](Self::push) for a packet held in two parts: `header` followed by `payload`
+    /// (the packet's [`PacketSource::parts`] at [`drain`](Self::drain) time). It may merge when
+    /// `header` is exactly its IP + TCP headers — a segment as `tcp_tso::Plan::split_headers`
+    /// leaves it, payload not copied — or when `payload` is empty (`header` is then the whole
+    /// packet); any other split is passed through whole, as if it were not TCP. A merged
+    /// output's payload slices are the members' payload parts, so a super-packet split without
+    /// copying is written from where its payload already lies.
     ///
     /// ```
     /// use tcp_gro::{ChecksumStatus, Coalescer, Config, PacketSource};
@@ -325,20 +325,26 @@ impl Coalescer {
     ///     (p, payload)
     /// }).collect());
     /// let mut gro = Coalescer::new(Config::default());
-    /// for (i, (head, tail)) in segs.0.iter().enumerate() {
-    ///     gro.push_parts(i, head, tail, ChecksumStatus::Unverified);
+    /// for (i, (header, payload)) in segs.0.iter().enumerate() {
+    ///     gro.push_parts(i, header, payload, ChecksumStatus::Unverified);
     /// }
     /// let out = gro.drain(&segs).next().unwrap();
     /// assert_eq!((out.len(), out.headers().len(), out.payloads().len()), (340, 40, 3));
     /// ```
-    pub fn push_parts(&mut self, index: usize, head: &[u8], tail: &[u8], csum: ChecksumStatus) {
+    pub fn push_parts(
+        &mut self,
+        index: usize,
+        header: &[u8],
+        payload: &[u8],
+        csum: ChecksumStatus,
+    ) {
         if self.drained {
             self.clear();
         }
-        if self.hot_path && self.push_hot(index, head, tail, csum) {
+        if self.hot_path && self.push_hot(index, header, payload, csum) {
             return;
         }
-        let Some(seg) = parse(head, tail) else {
+        let Some(seg) = parse(header, payload) else {
             self.slots.push(Slot::Pass(index, csum));
             return;
         };
@@ -383,7 +389,13 @@ impl Coalescer {
     /// it, other flows are skipped), find `same_class` true, and append if `can_append` allows
     /// — the same checks run here, in the same order, with the same checksum decision.
     #[inline]
-    fn push_hot(&mut self, index: usize, packet: &[u8], tail: &[u8], csum: ChecksumStatus) -> bool {
+    fn push_hot(
+        &mut self,
+        index: usize,
+        header: &[u8],
+        payload: &[u8],
+        csum: ChecksumStatus,
+    ) -> bool {
         let run_id = self.hot;
         if run_id == NIL {
             return false;
@@ -395,8 +407,8 @@ impl Coalescer {
             r.version,
             r.l4_off as usize,
             r.hash,
-            packet,
-            tail,
+            header,
+            payload,
         ) else {
             return false;
         };
@@ -619,7 +631,7 @@ impl Coalescer {
         let m = self.add_member(index, len, check, false);
         self.runs[run_id].unverified += u32::from(check == JoinCheck::Deferred);
         let at = self.runs[run_id].hdr_at as usize;
-        self.hdrs[at..at + seg.hdr_len].copy_from_slice(seg.header());
+        self.hdrs[at..at + seg.hdr_len].copy_from_slice(seg.hdr());
         let r = &mut self.runs[run_id];
         self.members[m as usize].next = r.head;
         r.head = m;
@@ -663,7 +675,7 @@ impl Coalescer {
         };
         let m = self.add_member(index, seg.payload_len as u32, check, true);
         let hdr_at = self.hdrs.len() as u32;
-        self.hdrs.extend_from_slice(seg.header());
+        self.hdrs.extend_from_slice(seg.hdr());
         let len = seg.payload_len as u32;
         let tail_flags = seg.flags & TAIL_FLAGS;
         self.runs.push(Run {
@@ -831,7 +843,7 @@ impl Coalescer {
         self.replaying = true;
         for &(index, csum) in &log {
             match packets.parts(index) {
-                Some((head, tail)) => self.push_parts(index, head, tail, csum),
+                Some((header, payload)) => self.push_parts(index, header, payload, csum),
                 // Missing now: drain skips it, as it skips a missing member.
                 None => self.slots.push(Slot::Pass(index, csum)),
             }
@@ -855,8 +867,9 @@ impl Coalescer {
             let mem = self.members[m as usize];
             if !mem.verified {
                 // `members_match` checked the index and the lengths.
-                let (p, tail) = packets.parts(mem.index).unwrap_or_default();
-                let ok = addrs.is_some_and(|a| l4_checksum_valid(p, tail, r.l4_off as usize, a));
+                let (header, payload) = packets.parts(mem.index).unwrap_or_default();
+                let l4_off = r.l4_off as usize;
+                let ok = addrs.is_some_and(|a| l4_checksum_valid(header, payload, l4_off, a));
                 self.members[m as usize].verified = ok;
                 bad += u32::from(!ok);
                 replay |= !ok && mem.deferred;
@@ -894,7 +907,7 @@ impl Coalescer {
                         // The stretch's own first segment supplies its headers.
                         let at = self.hdrs.len() as u32;
                         let first = self.members[start as usize].index;
-                        // `members_match`: the first part holds the headers.
+                        // `members_match`: the header part holds the headers.
                         let p = packets.packet(first).unwrap_or_default();
                         match p.get(..r.hdr_len as usize) {
                             Some(h) => self.hdrs.extend_from_slice(h),
@@ -920,12 +933,12 @@ impl Coalescer {
         let mut m = r.head;
         while m != NIL {
             let mem = self.members[m as usize];
-            // Still the shape it was pushed in: the same length, and a second part only
+            // Still the shape it was pushed in: the same length, and a payload part only
             // behind exactly the headers.
             match packets.parts(mem.index) {
-                Some((p, tail))
-                    if p.len() + tail.len() == (r.hdr_len + mem.payload_len) as usize
-                        && (tail.is_empty() || p.len() == r.hdr_len as usize) => {}
+                Some((header, payload))
+                    if header.len() + payload.len() == (r.hdr_len + mem.payload_len) as usize
+                        && (payload.is_empty() || header.len() == r.hdr_len as usize) => {}
                 _ => return false,
             }
             m = mem.next;
@@ -934,15 +947,15 @@ impl Coalescer {
     }
 
     fn emit_pass<S: PacketSource + ?Sized>(&mut self, packets: &S, index: usize) {
-        let Some((p, tail)) = packets.parts(index) else {
+        let Some((header, payload)) = packets.parts(index) else {
             return;
         };
         let first = self.out_indices.len() as u32;
         self.out_indices.push(index);
-        // Kept parallel to `out_indices`; a second part is the output's one payload slice.
+        // Kept parallel to `out_indices`; a payload part is the output's one payload slice.
         self.out_spans.push(PayloadSpan {
-            off: p.len() as u32,
-            len: tail.len() as u32,
+            off: header.len() as u32,
+            len: payload.len() as u32,
         });
         self.outs.push(OutEntry {
             vnet: VirtioNetHdr::plain(),
@@ -950,7 +963,7 @@ impl Coalescer {
             hdr: (0, 0),
             first,
             count: 1,
-            len: p.len() + tail.len(),
+            len: header.len() + payload.len(),
         });
     }
 
@@ -1048,7 +1061,7 @@ impl Coalescer {
             let s = self.out_spans[k];
             if let Some(b) = packets
                 .parts(self.out_indices[k])
-                .and_then(|(p, tail)| span_bytes(p, tail, s))
+                .and_then(|(header, payload)| span_bytes(header, payload, s))
             {
                 self.scratch.extend_from_slice(b);
             }
@@ -1097,7 +1110,7 @@ mod tests {
     // Plain bytes only from the builder: its crate links another copy of this one.
     use testkit::packet::TcpPacket;
 
-    /// Packets held as (first part, second part).
+    /// Packets held as (header, payload).
     struct TwoPart(Vec<(Vec<u8>, Vec<u8>)>);
 
     impl PacketSource for TwoPart {
@@ -1191,8 +1204,8 @@ mod tests {
     fn run_parts(hot_path: bool, cfg: Config, packets: &TwoPart, csum: ChecksumStatus) -> Written {
         let mut gro = Coalescer::new(cfg);
         gro.hot_path = hot_path;
-        for (i, (head, tail)) in packets.0.iter().enumerate() {
-            gro.push_parts(i, head, tail, csum);
+        for (i, (header, payload)) in packets.0.iter().enumerate() {
+            gro.push_parts(i, header, payload, csum);
         }
         written(gro.drain(packets))
     }

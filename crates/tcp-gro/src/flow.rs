@@ -33,15 +33,16 @@ const _: () = {
     assert!(width(tcp::PORTS) == 4 && width(tcp::ACK) == 4 && width(tcp::FLAG_WORD) == 4);
 };
 
-/// A TCP segment as GRO sees it. Every offset here is already bounds-checked against `packet`.
+/// A TCP segment as GRO sees it. Every offset here is already bounds-checked against `header`.
 ///
-/// A segment may come in two parts: `packet` then holds exactly its IP + TCP headers and
-/// `tail` its payload (see [`Coalescer::push_parts`](crate::Coalescer::push_parts)); otherwise
-/// `tail` is empty.
+/// A segment is held as (header, payload): `header` is the whole packet and `payload` empty,
+/// or, for a segment pushed in two parts (see
+/// [`Coalescer::push_parts`](crate::Coalescer::push_parts)), `header` is exactly its IP + TCP
+/// headers and `payload` its payload.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Seg<'p> {
-    pub(crate) packet: &'p [u8],
-    pub(crate) tail: &'p [u8],
+    pub(crate) header: &'p [u8],
+    pub(crate) payload: &'p [u8],
     pub(crate) version: IpVersion,
     pub(crate) l4_off: usize,
     pub(crate) hdr_len: usize,
@@ -60,30 +61,30 @@ pub(crate) struct Seg<'p> {
 
 impl Seg<'_> {
     /// The bytes of the IP and TCP headers.
-    pub(crate) fn header(&self) -> &[u8] {
-        &self.packet[..self.hdr_len]
+    pub(crate) fn hdr(&self) -> &[u8] {
+        &self.header[..self.hdr_len]
     }
 }
 
-/// Parse `packet` followed by `tail` (empty for a packet in one piece) as a GRO-able TCP
+/// Parse `header` followed by `payload` (empty for a packet in one piece) as a GRO-able TCP
 /// segment, or `None` if the kernel would pass it up without looking at TCP (not TCP,
 /// malformed, IPv4 options or fragment, bad IPv4 header checksum, IPv6 Fragment header): such
-/// packets never touch the flow table. A two-part packet whose first part is not exactly its
+/// packets never touch the flow table. A two-part packet whose header part is not exactly its
 /// IP + TCP headers is also `None`: it is passed through whole, as if it were not TCP.
 #[inline]
-pub(crate) fn parse<'p>(packet: &'p [u8], tail: &'p [u8]) -> Option<Seg<'p>> {
-    let total = packet.len() + tail.len();
-    let info = classify_prefix(packet, total).ok()?;
+pub(crate) fn parse<'p>(header: &'p [u8], payload: &'p [u8]) -> Option<Seg<'p>> {
+    let total = header.len() + payload.len();
+    let info = classify_prefix(header, total).ok()?;
     if info.protocol != Protocol::TCP || info.fragment {
         return None;
     }
     let (id, df, reserved) = match info.version {
         IpVersion::V4 => {
-            let (ip, _) = Ipv4Header::ref_from_packet(packet).ok()?;
+            let (ip, _) = Ipv4Header::ref_from_packet(header).ok()?;
             // inet_gro_receive: `*(u8 *)iph != 0x45` (options) and a bad header checksum are
             // passed up alone (rule book §2.2 items 1 and 3).
-            if packet[ipv4::VERSION_IHL] != Ipv4Header::VERSION_IHL_NO_OPTIONS
-                || !ip.verify_checksum(packet)
+            if header[ipv4::VERSION_IHL] != Ipv4Header::VERSION_IHL_NO_OPTIONS
+                || !ip.verify_checksum(header)
             {
                 return None;
             }
@@ -92,14 +93,14 @@ pub(crate) fn parse<'p>(packet: &'p [u8], tail: &'p [u8]) -> Option<Seg<'p>> {
         IpVersion::V6 => (0, false, false),
     };
     let l4_off = info.l4_offset;
-    let (tcp, _) = TcpHeader::ref_from_packet(&packet[l4_off..]).ok()?;
+    let (tcp, _) = TcpHeader::ref_from_packet(&header[l4_off..]).ok()?;
     let thl = tcp.header_len();
     // tcp_gro_pull_header: doff·4 < 20 is passed up alone.
-    if thl < TcpHeader::LEN || packet.len() - l4_off < thl {
+    if thl < TcpHeader::LEN || header.len() - l4_off < thl {
         return None;
     }
     let hdr_len = l4_off + thl;
-    if !tail.is_empty() && packet.len() != hdr_len {
+    if !payload.is_empty() && header.len() != hdr_len {
         return None;
     }
     let payload_len = total - hdr_len;
@@ -108,8 +109,8 @@ pub(crate) fn parse<'p>(packet: &'p [u8], tail: &'p [u8]) -> Option<Seg<'p>> {
     // `(len - 1) >= mss`. Either way the segment cannot merge but does complete its flow's run.
     let candidate = !reserved && payload_len > 0 && flags & LONE_FLAGS == 0;
     Some(Seg {
-        packet,
-        tail,
+        header,
+        payload,
         version: info.version,
         l4_off,
         hdr_len,
@@ -118,15 +119,15 @@ pub(crate) fn parse<'p>(packet: &'p [u8], tail: &'p [u8]) -> Option<Seg<'p>> {
         flags,
         id,
         df,
-        hash: flow_hash(packet, info.version, l4_off),
+        hash: flow_hash(header, info.version, l4_off),
         candidate,
     })
 }
 
 /// [`parse`] for a packet expected to continue a held run, whose header copy is `held` (a
 /// header [`parse`] accepted from a candidate, `version`, TCP at `l4_off`, flow hash `hash`):
-/// `Some` only if `parse(packet)` would give exactly the returned candidate segment **and**
-/// [`same_flow`] and [`same_class`] with `held` hold. Every byte that those checks and
+/// `Some` only if `parse(header, payload)` would give exactly the returned candidate segment
+/// **and** [`same_flow`] and [`same_class`] with `held` hold. Every byte that those checks and
 /// `parse`'s validity checks read is compared with `held` (equal bytes pass the same checks),
 /// so this is one pass of word compares instead of a parse, a hash and a lookup. `None`
 /// promises nothing: the caller takes the general path.
@@ -136,21 +137,21 @@ pub(crate) fn parse_continuation<'p>(
     version: IpVersion,
     l4_off: usize,
     hash: u64,
-    packet: &'p [u8],
-    tail: &'p [u8],
+    header: &'p [u8],
+    payload: &'p [u8],
 ) -> Option<Seg<'p>> {
     let hdr_len = held.len();
-    let total = packet.len() + tail.len();
-    // A candidate carries payload; this also bounds every read below. A second part follows
-    // exactly the headers.
+    let total = header.len() + payload.len();
+    // A candidate carries payload; this also bounds every read below. A payload held apart
+    // follows exactly the headers.
     if total <= hdr_len
-        || packet.len() < hdr_len
-        || (!tail.is_empty() && packet.len() != hdr_len)
+        || header.len() < hdr_len
+        || (!payload.is_empty() && header.len() != hdr_len)
         || hdr_len < l4_off + TcpHeader::LEN
     {
         return None;
     }
-    let p = &packet[..hdr_len];
+    let p = &header[..hdr_len];
     // Ports first: the cheapest word that tells another flow apart (interleaved flows miss
     // here).
     let ports = l4_off + tcp::PORTS.start;
@@ -205,8 +206,8 @@ pub(crate) fn parse_continuation<'p>(
     }
     let (tcp, _) = TcpHeader::ref_from_packet(&p[l4_off..]).ok()?;
     Some(Seg {
-        packet,
-        tail,
+        header,
+        payload,
         version,
         l4_off,
         hdr_len,
@@ -226,8 +227,8 @@ pub(crate) fn parse_continuation<'p>(
 #[inline]
 pub(crate) fn checksum_ok(seg: &Seg<'_>, mode: ChecksumStatus) -> bool {
     mode == ChecksumStatus::KnownGood
-        || pseudo_addrs(seg.packet, seg.version)
-            .is_some_and(|a| l4_checksum_valid(seg.packet, seg.tail, seg.l4_off, a))
+        || pseudo_addrs(seg.header, seg.version)
+            .is_some_and(|a| l4_checksum_valid(seg.header, seg.payload, seg.l4_off, a))
 }
 
 /// The part of the TCP pseudo header (RFC 793 §3.1, RFC 8200 §8.1) that every segment of a
@@ -247,19 +248,19 @@ pub(crate) fn pseudo_addrs(packet: &[u8], version: IpVersion) -> Option<u16> {
     Some(sum.fold())
 }
 
-/// Whether the TCP segment at `packet[l4_off..]` followed by `tail` checks out against the
+/// Whether the TCP segment at `header[l4_off..]` followed by `payload` checks out against the
 /// flow's [`pseudo_addrs`]: the pseudo header's length is the segment's (IPv4's 16-bit and
 /// IPv6's 32-bit length field add up the same for any length below 2^16). The streaming sum
 /// carries an odd byte across the two parts.
 #[inline]
-pub(crate) fn l4_checksum_valid(packet: &[u8], tail: &[u8], l4_off: usize, addrs: u16) -> bool {
-    let Some(l4) = packet.get(l4_off..) else {
+pub(crate) fn l4_checksum_valid(header: &[u8], payload: &[u8], l4_off: usize, addrs: u16) -> bool {
+    let Some(l4) = header.get(l4_off..) else {
         return false;
     };
     inet_csum::Accumulator::from_sum(addrs)
-        .add_u32((l4.len() + tail.len()) as u32)
+        .add_u32((l4.len() + payload.len()) as u32)
         .add(l4)
-        .add(tail)
+        .add(payload)
         .fold()
         == 0xffff
 }
@@ -314,7 +315,7 @@ pub(crate) fn same_flow(held: &[u8], held_version: IpVersion, held_l4: usize, s:
     if held_version != s.version || held_l4 != s.l4_off {
         return false;
     }
-    let p = s.packet;
+    let p = s.header;
     let ip_same = match s.version {
         IpVersion::V4 => be64(held, ipv4::ADDRS.start) == be64(p, ipv4::ADDRS.start),
         IpVersion::V6 => {
@@ -339,7 +340,7 @@ pub(crate) fn same_flow(held: &[u8], held_version: IpVersion, held_l4: usize, s:
 /// The urgent pointer is not compared (the kernel does not either: URG segments never merge).
 #[inline]
 pub(crate) fn same_class(held: &[u8], s: &Seg<'_>) -> bool {
-    let p = s.packet;
+    let p = s.header;
     let l4 = s.l4_off;
     let ip_same = match s.version {
         // TOS, and flags/fragment + TTL (the word but its last byte, the protocol).

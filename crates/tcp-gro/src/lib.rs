@@ -163,17 +163,17 @@ pub use virtio_net_hdr::{Flags, GsoType, VirtioNetHdr};
 /// assert_eq!((out.len(), out[0].len()), (1, 240));
 /// ```
 ///
-/// A source may also hold a packet in two parts, e.g. its headers in one buffer and its payload
-/// still in the super-packet it was split from (`tcp_tso::Plan::split_headers`): `packet` gives the
-/// first part and [`parts`](PacketSource::parts) both; push such packets with
-/// [`Coalescer::push_parts`].
+/// A source may also hold a packet in two parts, (header, payload): its headers in one buffer
+/// and its payload still in the super-packet it was split from
+/// (`tcp_tso::Plan::split_headers`). `packet` gives the header part and
+/// [`parts`](PacketSource::parts) both; push such packets with [`Coalescer::push_parts`].
 pub trait PacketSource {
     /// The bytes of the packet pushed as `index` (`None` if there is no such packet: its
-    /// output is skipped) — its first part, for a packet held in two.
+    /// output is skipped) — its header part, for a packet held in two.
     fn packet(&self, index: usize) -> Option<&[u8]>;
 
-    /// The packet pushed as `index` as (first part, second part): the packet is their
-    /// concatenation. By default the whole [`packet`](PacketSource::packet) and nothing.
+    /// The packet pushed as `index` as (header, payload): the packet is their concatenation.
+    /// By default the whole [`packet`](PacketSource::packet) and an empty payload.
     ///
     /// ```
     /// use tcp_gro::PacketSource;

@@ -17,15 +17,19 @@ pub(crate) struct PayloadSpan {
     pub(crate) len: u32,
 }
 
-/// The bytes at `s` in the packet `head` + `tail`, if they lie within one part (always, for
-/// a packet of the shape it was pushed in: the payload is all of the second part or lies in
-/// the first).
+/// The bytes at `s` in the packet `header` + `payload`, if they lie within one part (always,
+/// for a packet of the shape it was pushed in: the span is all of the payload part or lies in
+/// the header part).
 #[inline]
-pub(crate) fn span_bytes<'a>(head: &'a [u8], tail: &'a [u8], s: PayloadSpan) -> Option<&'a [u8]> {
+pub(crate) fn span_bytes<'a>(
+    header: &'a [u8],
+    payload: &'a [u8],
+    s: PayloadSpan,
+) -> Option<&'a [u8]> {
     let (off, len) = (s.off as usize, s.len as usize);
-    match off.checked_sub(head.len()) {
-        Some(t) => tail.get(t..t + len),
-        None => head.get(off..off + len),
+    match off.checked_sub(header.len()) {
+        Some(t) => payload.get(t..t + len),
+        None => header.get(off..off + len),
     }
 }
 
@@ -121,13 +125,13 @@ impl<'a, S: PacketSource + ?Sized> Iterator for Drain<'a, S> {
                 .first()
                 .and_then(|&i| self.packets.packet(i))
                 .unwrap_or_default();
-            // A packet passed through in two parts has its second part as its one payload.
-            let tail = self
+            // A packet passed through in two parts has its payload part as its one payload.
+            let payload = self
                 .spans
                 .get(first..first + 1)
                 .filter(|s| s[0].len > 0)
                 .unwrap_or(&[]);
-            (whole, tail)
+            (whole, payload)
         };
         Some(Output {
             entry: e,
@@ -183,13 +187,13 @@ impl<'a, S: PacketSource + ?Sized> Output<'a, S> {
     }
 
     /// The packet's headers: the patched IP + TCP headers of the first segment when merged, or
-    /// the whole packet when passed through (its first part, if it was pushed in two).
+    /// the whole packet when passed through (its header part, if it was pushed in two).
     pub fn headers(&self) -> &'a [u8] {
         self.headers
     }
 
     /// The payload slices that follow [`headers`](Self::headers), in sequence order, each still
-    /// living in its input packet (none for a pass-through, or its second part).
+    /// living in its input packet (none for a pass-through, or its payload part).
     pub fn payloads(&self) -> Payloads<'a, S> {
         Payloads {
             packets: self.packets,
@@ -442,7 +446,7 @@ impl<'a, S: PacketSource + ?Sized> Iterator for Payloads<'a, S> {
         let bytes = self
             .packets
             .parts(index)
-            .and_then(|(p, tail)| span_bytes(p, tail, s));
+            .and_then(|(header, payload)| span_bytes(header, payload, s));
         Some(bytes.unwrap_or(&[]))
     }
 
