@@ -2,10 +2,12 @@
 
 use alloc::vec::Vec;
 
+use inet_csum::ChecksumStatus;
 use inet_hdr::field::{ipv4, ipv6};
 use inet_hdr::{IpVersion, Ipv4Header, Ipv6Header, Protocol, TcpFlags, TcpHeader};
 use virtio_net_hdr::VirtioNetHdr;
 
+use crate::config::{Config, MAX_MERGED_LEN};
 use crate::flow::{
     Seg, TAIL_FLAGS, checksum_ok, l4_checksum_valid, parse, parse_continuation, pseudo_addrs,
     same_class, same_flow,
@@ -13,7 +15,7 @@ use crate::flow::{
 #[cfg(debug_assertions)]
 use crate::output::span_bytes;
 use crate::output::{Drain, OutEntry, PayloadSpan};
-use crate::{ChecksumStatus, Config, MAX_MERGED_LEN, PacketSource};
+use crate::source::PacketSource;
 
 /// Number of hash buckets (a power of two). Chains resolve collisions, so batches larger than
 /// this still work; 256 keeps chains short for the usual 64–128-packet batches.

@@ -2,10 +2,9 @@
 //! comparisons GRO makes: "same flow" and "same class" (everything but seq, length, ID and
 //! checksums equal).
 
+use inet_csum::ChecksumStatus;
 use inet_hdr::field::{Field, ipv4, ipv6, tcp};
 use inet_hdr::{IpVersion, Ipv4Header, Ipv6Header, Protocol, TcpFlags, TcpHeader, classify_prefix};
-
-use crate::ChecksumStatus;
 
 /// TCP flags that may differ between merged segments: only the last may carry them
 /// (`tcp_gro_receive`: `~(TCP_FLAG_CWR | TCP_FLAG_FIN | TCP_FLAG_PSH)`; CWR is handled apart,

@@ -7,7 +7,8 @@ use core::iter::FusedIterator;
 
 use virtio_net_hdr::VirtioNetHdr;
 
-use crate::{Coalescer, PacketSource};
+use crate::Coalescer;
+use crate::source::PacketSource;
 
 /// Where a member's payload lies in its input packet (offsets in the concatenation of the
 /// packet's [`parts`](PacketSource::parts)).
