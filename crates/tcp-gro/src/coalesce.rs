@@ -8,33 +8,17 @@ use inet_hdr::{IpVersion, Ipv4Header, Ipv6Header, Protocol, TcpFlags, TcpHeader}
 use virtio_net_hdr::VirtioNetHdr;
 
 use crate::config::{Config, MAX_MERGED_LEN};
-use crate::flow::{
-    Seg, TAIL_FLAGS, checksum_ok, l4_checksum_valid, parse, parse_continuation, pseudo_addrs,
-    same_class, same_flow,
-};
 #[cfg(debug_assertions)]
 use crate::output::span_bytes;
 use crate::output::{Drain, OutEntry, PayloadSpan};
+use crate::rules::{IdMode, RunState, parse_continuation, same_class, same_flow};
+use crate::segment::{Seg, checksum_ok, l4_checksum_valid, parse, pseudo_addrs};
 use crate::source::PacketSource;
 
 /// Number of hash buckets (a power of two). Chains resolve collisions, so batches larger than
 /// this still work; 256 keeps chains short for the usual 64–128-packet batches.
 const BUCKETS: usize = 256;
 const NIL: u32 = u32::MAX;
-
-/// How a run's IPv4 IDs continue (`inet_gro_flush`, kernel ≥ 6.10; rule book §0 and §2.2): the
-/// second segment decides.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum IdMode {
-    /// One segment so far (or IPv6).
-    Open,
-    /// Each segment's ID is the previous one's + 1 (u16 wrap).
-    Incrementing,
-    /// Every ID equal — accepted only with DF=1 (RFC 6864 atomic datagrams); DF=0 equal IDs do
-    /// not merge (our decision, rule book §0). The kernel re-segments such a run with
-    /// incrementing IDs, since TUN cannot express `SKB_GSO_TCP_FIXEDID`.
-    Fixed,
-}
 
 /// A held run of segments of one flow that will be written as one packet.
 #[derive(Clone, Copy, Debug)]
@@ -44,30 +28,15 @@ struct Run {
     chain: u32,
     /// Where the copy of the head segment's headers lives in `hdrs`.
     hdr_at: u32,
-    hdr_len: u32,
     l4_off: u32,
-    version: IpVersion,
     /// Members, as a linked list in sequence order.
     head: u32,
     tail: u32,
-    count: u32,
-    /// The head segment's payload length: `gso_size`, and the most any later segment may carry.
-    mss: u32,
-    payload: u32,
-    start_seq: u32,
-    end_seq: u32,
-    first_id: u16,
-    id_mode: IdMode,
-    df: bool,
-    /// PSH/FIN of the tail segment (OR-ed into the merged header, `tcp_gro_receive`).
-    tail_flags: u8,
-    /// No segment may be appended: the tail is short or carries PSH/FIN (`out_check_final`).
-    tail_closed: bool,
-    /// Completed by a same-flow packet that could not merge: nothing may join any more.
-    closed: bool,
     /// Members whose checksum is not known good: before drain's check, the unchecked ones;
     /// after it, the bad ones.
     unverified: u32,
+    /// What the merge rules know of the run.
+    state: RunState,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -403,10 +372,10 @@ impl Coalescer {
             return false;
         }
         let r = &self.runs[run_id as usize];
-        debug_assert!(!r.closed, "close_flow clears the hot run");
+        debug_assert!(!r.state.closed, "close_flow clears the hot run");
         let Some(seg) = parse_continuation(
             self.run_header(r),
-            r.version,
+            r.state.version,
             r.l4_off as usize,
             r.hash,
             header,
@@ -414,10 +383,10 @@ impl Coalescer {
         ) else {
             return false;
         };
-        let run_id = run_id as usize;
-        let Some(id_mode) = self.can_append(run_id, &seg) else {
+        let Some(id_mode) = r.state.can_append(&seg, self.config.max_merged_len) else {
             return false;
         };
+        let run_id = run_id as usize;
         match self.join_check(&seg, csum) {
             JoinCheck::Bad => self.slots.push(Slot::Pass(index, csum)),
             check => self.append(run_id, index, &seg, id_mode, check),
@@ -427,16 +396,16 @@ impl Coalescer {
 
     #[inline]
     fn run_header(&self, r: &Run) -> &[u8] {
-        &self.hdrs[r.hdr_at as usize..(r.hdr_at + r.hdr_len) as usize]
+        &self.hdrs[r.hdr_at as usize..(r.hdr_at + r.state.hdr_len) as usize]
     }
 
     fn flow_has_open_run(&self, bucket: usize, seg: &Seg<'_>) -> bool {
         let mut at = self.buckets[bucket];
         while at != NIL {
             let r = &self.runs[at as usize];
-            if !r.closed
+            if !r.state.closed
                 && r.hash == seg.hash
-                && same_flow(self.run_header(r), r.version, r.l4_off as usize, seg)
+                && same_flow(self.run_header(r), r.state.version, r.l4_off as usize, seg)
             {
                 return true;
             }
@@ -450,11 +419,11 @@ impl Coalescer {
         let mut at = self.buckets[bucket];
         while at != NIL {
             let r = self.runs[at as usize];
-            if !r.closed
+            if !r.state.closed
                 && r.hash == seg.hash
-                && same_flow(self.run_header(&r), r.version, r.l4_off as usize, seg)
+                && same_flow(self.run_header(&r), r.state.version, r.l4_off as usize, seg)
             {
-                self.runs[at as usize].closed = true;
+                self.runs[at as usize].state.closed = true;
             }
             at = r.chain;
         }
@@ -478,11 +447,11 @@ impl Coalescer {
             let run_id = at as usize;
             let r = &self.runs[run_id];
             at = r.chain;
-            if r.closed || r.hash != seg.hash {
+            if r.state.closed || r.hash != seg.hash {
                 continue;
             }
             let held = self.run_header(r);
-            if !same_flow(held, r.version, r.l4_off as usize, seg) {
+            if !same_flow(held, r.state.version, r.l4_off as usize, seg) {
                 continue;
             }
             if !same_class(held, seg) {
@@ -492,7 +461,8 @@ impl Coalescer {
             }
             // A segment that would join is verified first (the run's head is verified at
             // drain, once something has joined it).
-            if let Some(id_mode) = self.can_append(run_id, seg) {
+            let max_len = self.config.max_merged_len;
+            if let Some(id_mode) = r.state.can_append(seg, max_len) {
                 let check = self.join_check(seg, csum);
                 if check == JoinCheck::Bad {
                     return Merge::BadChecksum;
@@ -502,7 +472,7 @@ impl Coalescer {
                 return Merge::Done;
             }
             if self.config.out_of_order
-                && let Some(id_mode) = self.can_prepend(run_id, seg)
+                && let Some(id_mode) = self.runs[run_id].state.can_prepend(seg, max_len)
             {
                 let check = self.join_check(seg, csum);
                 if check == JoinCheck::Bad {
@@ -548,22 +518,6 @@ impl Coalescer {
         }
     }
 
-    /// Whether `seg` may be appended to the run's tail (`tcp_gro_receive`, rule book §2.4
-    /// items 3–9), and the run's IPv4 ID mode after it.
-    fn can_append(&self, run_id: usize, seg: &Seg<'_>) -> Option<IdMode> {
-        let r = &self.runs[run_id];
-        let len = seg.payload_len as u32;
-        if r.tail_closed
-            || seg.seq != r.end_seq
-            // `(len - 1) >= mss` flushes: larger than the first segment (or empty).
-            || len > r.mss
-            || (r.hdr_len + r.payload + len) as usize > self.config.max_merged_len
-        {
-            return None;
-        }
-        next_id_mode(r, seg, r.first_id.wrapping_add(r.count as u16))
-    }
-
     fn append(
         &mut self,
         run_id: usize,
@@ -578,47 +532,7 @@ impl Coalescer {
         r.unverified += u32::from(check == JoinCheck::Deferred);
         self.members[r.tail as usize].next = m;
         r.tail = m;
-        r.count += 1;
-        r.payload += len;
-        r.end_seq = r.end_seq.wrapping_add(len);
-        r.id_mode = id_mode;
-        r.tail_flags = seg.flags & TAIL_FLAGS;
-        // out_check_final: a shorter, PSH or FIN segment ends the run.
-        r.tail_closed = len < r.mss || r.tail_flags != 0;
-    }
-
-    /// Whether `seg`, which would end where the run begins (out-of-order arrival, rule book
-    /// §0), may be prepended: the result must be what in-order arrival would have built, so
-    /// `seg` becomes the first segment and must satisfy every rule as such.
-    fn can_prepend(&self, run_id: usize, seg: &Seg<'_>) -> Option<IdMode> {
-        let r = &self.runs[run_id];
-        let len = seg.payload_len as u32;
-        let fits = if r.count == 1 {
-            // The old head becomes the tail: it may be shorter than the new first segment.
-            len >= r.mss
-        } else {
-            // Every non-last segment must be exactly the first one's size.
-            len == r.mss
-        };
-        if !fits
-            || seg.flags & TAIL_FLAGS != 0
-            || seg.seq.wrapping_add(len) != r.start_seq
-            || (r.hdr_len + r.payload + len) as usize > self.config.max_merged_len
-        {
-            return None;
-        }
-        match r.version {
-            IpVersion::V6 => Some(IdMode::Open),
-            IpVersion::V4 => {
-                if r.id_mode != IdMode::Fixed && seg.id == r.first_id.wrapping_sub(1) {
-                    Some(IdMode::Incrementing)
-                } else if r.id_mode != IdMode::Incrementing && seg.id == r.first_id && seg.df {
-                    Some(IdMode::Fixed)
-                } else {
-                    None
-                }
-            }
-        }
+        r.state.append(seg, id_mode);
     }
 
     fn prepend(
@@ -637,15 +551,7 @@ impl Coalescer {
         let r = &mut self.runs[run_id];
         self.members[m as usize].next = r.head;
         r.head = m;
-        if r.count == 1 {
-            r.tail_closed = r.mss < len || r.tail_flags != 0;
-        }
-        r.count += 1;
-        r.mss = len;
-        r.payload += len;
-        r.start_seq = seg.seq;
-        r.first_id = seg.id;
-        r.id_mode = id_mode;
+        r.state.prepend(seg, id_mode);
     }
 
     /// Add a member (not linked yet) whose checksum is settled by `check` (a run's first
@@ -678,30 +584,15 @@ impl Coalescer {
         let m = self.add_member(index, seg.payload_len as u32, check, true);
         let hdr_at = self.hdrs.len() as u32;
         self.hdrs.extend_from_slice(seg.hdr());
-        let len = seg.payload_len as u32;
-        let tail_flags = seg.flags & TAIL_FLAGS;
         self.runs.push(Run {
             hash: seg.hash,
             chain: self.buckets[bucket],
             hdr_at,
-            hdr_len: seg.hdr_len as u32,
             l4_off: seg.l4_off as u32,
-            version: seg.version,
             head: m,
             tail: m,
-            count: 1,
-            mss: len,
-            payload: len,
-            start_seq: seg.seq,
-            end_seq: seg.seq.wrapping_add(len),
-            first_id: seg.id,
-            id_mode: IdMode::Open,
-            df: seg.df,
-            tail_flags,
-            // A PSH/FIN segment may still be prepended to, never appended to.
-            tail_closed: tail_flags != 0,
-            closed: false,
             unverified: u32::from(!known_good),
+            state: RunState::new(seg),
         });
         self.buckets[bucket] = id;
         self.slots.push(Slot::Run(id));
@@ -787,7 +678,7 @@ impl Coalescer {
                     let r = self.runs[id as usize];
                     // A run whose members changed since push (the caller broke `drain`'s
                     // contract) is not merged: its members are written as they are now.
-                    if r.count == 1 || !self.members_match(packets, &r) {
+                    if r.state.count == 1 || !self.members_match(packets, &r) {
                         let mut m = r.head;
                         while m != NIL {
                             let mem = self.members[m as usize];
@@ -808,7 +699,7 @@ impl Coalescer {
                         }
                     }
                     if self.runs[id as usize].unverified == 0 {
-                        self.emit_merged(&r, r.head, r.count, r.hdr_at);
+                        self.emit_merged(&r, r.head, r.state.count, r.hdr_at);
                         #[cfg(debug_assertions)]
                         self.debug_check_last(packets);
                     } else {
@@ -863,7 +754,7 @@ impl Coalescer {
         let mut replay = false;
         let mut bad = 0;
         // The addresses of the headers the merged packet is written with.
-        let addrs = pseudo_addrs(self.run_header(&r), r.version);
+        let addrs = pseudo_addrs(self.run_header(&r), r.state.version);
         let mut m = r.head;
         while m != NIL {
             let mem = self.members[m as usize];
@@ -911,7 +802,7 @@ impl Coalescer {
                         let first = self.members[start as usize].index;
                         // `members_match`: the header part holds the headers.
                         let p = packets.packet(first).unwrap_or_default();
-                        match p.get(..r.hdr_len as usize) {
+                        match p.get(..r.state.hdr_len as usize) {
                             Some(h) => self.hdrs.extend_from_slice(h),
                             None => return,
                         }
@@ -939,8 +830,9 @@ impl Coalescer {
             // behind exactly the headers.
             match packets.parts(mem.index) {
                 Some((header, payload))
-                    if header.len() + payload.len() == (r.hdr_len + mem.payload_len) as usize
-                        && (payload.is_empty() || header.len() == r.hdr_len as usize) => {}
+                    if header.len() + payload.len()
+                        == (r.state.hdr_len + mem.payload_len) as usize
+                        && (payload.is_empty() || header.len() == r.state.hdr_len as usize) => {}
                 _ => return false,
             }
             m = mem.next;
@@ -982,7 +874,7 @@ impl Coalescer {
             let mem = self.members[m as usize];
             self.out_indices.push(mem.index);
             self.out_spans.push(PayloadSpan {
-                off: r.hdr_len,
+                off: r.state.hdr_len,
                 len: mem.payload_len,
             });
             payload += mem.payload_len;
@@ -991,13 +883,17 @@ impl Coalescer {
         }
         let mss = self.members[first as usize].payload_len;
         // Only the run's tail may carry PSH/FIN.
-        let tail_flags = if last == r.tail { r.tail_flags } else { 0 };
-        let total = (r.hdr_len + payload) as usize;
+        let tail_flags = if last == r.tail {
+            r.state.tail_flags
+        } else {
+            0
+        };
+        let total = (r.state.hdr_len + payload) as usize;
         let l4 = r.l4_off as usize;
         let at = hdr_at as usize;
-        let h = &mut self.hdrs[at..at + r.hdr_len as usize];
+        let h = &mut self.hdrs[at..at + r.state.hdr_len as usize];
         let l4_len = total - l4;
-        let pseudo = match r.version {
+        let pseudo = match r.state.version {
             IpVersion::V4 => {
                 if let Ok((ip, _)) = Ipv4Header::mut_from_packet(h) {
                     // total ≤ max_merged_len ≤ 65535.
@@ -1033,16 +929,16 @@ impl Coalescer {
             ecn = flags.contains(TcpFlags::CWR);
         }
         let vnet = VirtioNetHdr::tcp_gso(
-            r.version,
+            r.state.version,
             r.l4_off as u16,
-            (r.hdr_len - r.l4_off) as u16,
+            (r.state.hdr_len - r.l4_off) as u16,
             mss as u16,
             ecn,
         );
         self.outs.push(OutEntry {
             vnet,
             merged: true,
-            hdr: (hdr_at, r.hdr_len),
+            hdr: (hdr_at, r.state.hdr_len),
             first: out_first,
             count,
             len: total,
@@ -1073,22 +969,6 @@ impl Coalescer {
             Ok(()),
             "emitted header fails check_emit"
         );
-    }
-}
-
-/// The IPv4 ID rule for appending (`inet_gro_flush`): `id == first_id + count`, or (DF=1 only)
-/// `id == first_id`; the second segment fixes the mode. `None` if the segment may not join.
-#[inline]
-fn next_id_mode(r: &Run, seg: &Seg<'_>, incremented: u16) -> Option<IdMode> {
-    if r.version == IpVersion::V6 {
-        return Some(IdMode::Open);
-    }
-    match r.id_mode {
-        IdMode::Incrementing if seg.id == incremented => Some(IdMode::Incrementing),
-        IdMode::Fixed if seg.id == r.first_id => Some(IdMode::Fixed),
-        IdMode::Open if seg.id == incremented => Some(IdMode::Incrementing),
-        IdMode::Open if seg.id == r.first_id && r.df && seg.df => Some(IdMode::Fixed),
-        _ => None,
     }
 }
 
@@ -1175,7 +1055,7 @@ mod tests {
         }
         let l4 = info.l4_offset;
         p[l4 + 16..l4 + 18].fill(0);
-        let Some(addrs) = crate::flow::pseudo_addrs(p, info.version) else {
+        let Some(addrs) = crate::segment::pseudo_addrs(p, info.version) else {
             return;
         };
         let c = inet_csum::Accumulator::from_sum(addrs)
@@ -1365,11 +1245,11 @@ mod tests {
             let mut elsewhere = alloc::vec![false; packets.len()];
             let parts = TwoPart(packets.iter().enumerate().map(|(i, p)| {
                 let (mode, at) = cuts[i % cuts.len()];
-                let cut = match (mode, crate::flow::parse(p, &[])) {
+                let cut = match (mode, crate::segment::parse(p, &[])) {
                     (1, Some(seg)) => seg.hdr_len,
                     (2, _) => {
                         let c = at.index(p.len() + 1);
-                        elsewhere[i] = crate::flow::parse(p, &[]).is_none_or(|s| s.hdr_len != c)
+                        elsewhere[i] = crate::segment::parse(p, &[]).is_none_or(|s| s.hdr_len != c)
                             && c != p.len();
                         c
                     }
@@ -1398,7 +1278,7 @@ mod tests {
                     for &i in indices {
                         prop_assert!(!elsewhere[i], "a packet cut off its header boundary merged");
                     }
-                    let h = crate::flow::parse(&packets[indices[0]], &[]).map_or(0, |s| s.hdr_len);
+                    let h = crate::segment::parse(&packets[indices[0]], &[]).map_or(0, |s| s.hdr_len);
                     let payload: Vec<u8> = indices.iter().flat_map(|&i| packets[i][h..].to_vec()).collect();
                     prop_assert_eq!(&bytes[h..], &payload[..]);
                 }

@@ -94,8 +94,9 @@ extern crate std;
 
 mod coalesce;
 mod config;
-mod flow;
 mod output;
+mod rules;
+mod segment;
 mod source;
 
 pub use coalesce::Coalescer;
