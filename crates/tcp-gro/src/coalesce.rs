@@ -11,70 +11,11 @@ use crate::config::{Config, MAX_MERGED_LEN};
 #[cfg(debug_assertions)]
 use crate::output::span_bytes;
 use crate::output::{Drain, OutEntry, PayloadSpan};
-use crate::rules::{IdMode, RunState, parse_continuation, same_class, same_flow};
-use crate::segment::{Seg, checksum_ok, l4_checksum_valid, parse, pseudo_addrs};
+use crate::rules::{parse_continuation, same_class, same_flow};
+use crate::segment::{Seg, parse};
 use crate::source::PacketSource;
-
-/// Number of hash buckets (a power of two). Chains resolve collisions, so batches larger than
-/// this still work; 256 keeps chains short for the usual 64–128-packet batches.
-const BUCKETS: usize = 256;
-const NIL: u32 = u32::MAX;
-
-/// A held run of segments of one flow that will be written as one packet.
-#[derive(Clone, Copy, Debug)]
-struct Run {
-    hash: u64,
-    /// Next run in the same hash bucket (older).
-    chain: u32,
-    /// Where the copy of the head segment's headers lives in `hdrs`.
-    hdr_at: u32,
-    l4_off: u32,
-    /// Members, as a linked list in sequence order.
-    head: u32,
-    tail: u32,
-    /// Members whose checksum is not known good: before drain's check, the unchecked ones;
-    /// after it, the bad ones.
-    unverified: u32,
-    /// What the merge rules know of the run.
-    state: RunState,
-}
-
-#[derive(Clone, Copy, Debug)]
-struct Member {
-    index: usize,
-    payload_len: u32,
-    next: u32,
-    /// ChecksumStatus verified (or known good). A run's first segment is verified only at drain,
-    /// and only if something merged with it: a segment that stays alone is written unchanged
-    /// and needs no verification.
-    verified: bool,
-    /// Joined its run on the promise of a good checksum, checked at drain (see
-    /// [`Coalescer::drain`]): if the check fails, the batch is replayed with checks at push.
-    deferred: bool,
-    /// Pushed as [`ChecksumStatus::KnownGood`] (for a replay).
-    known_good: bool,
-}
-
-/// How the checksum of a segment about to join a run is settled.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum JoinCheck {
-    /// Pushed as [`ChecksumStatus::KnownGood`]: it joins.
-    KnownGood,
-    /// Verified now and good: it joins.
-    Verified,
-    /// Verified now and bad: it passes alone (rule book §2.4).
-    Bad,
-    /// Joins now, verified at drain with the rest of its run.
-    Deferred,
-}
-
-/// One entry of the write order, in push order.
-#[derive(Clone, Copy, Debug)]
-enum Slot {
-    /// A packet written alone, and how it was pushed (for a replay).
-    Pass(usize, ChecksumStatus),
-    Run(u32),
-}
+use crate::table::{JoinCheck, NIL, Run, Slot, Table};
+use crate::verify::{checksum_ok, join_check, replay_order, verify_members};
 
 /// Reusable TCP GRO engine: push a batch, drain the packets to write, repeat.
 ///
@@ -126,14 +67,8 @@ enum Slot {
 #[derive(Debug)]
 pub struct Coalescer {
     config: Config,
-    buckets: Vec<u32>,
-    runs: Vec<Run>,
-    members: Vec<Member>,
-    slots: Vec<Slot>,
-    /// The run the last push started or joined, if it is the newest open run of its flow
-    /// ([`NIL`] otherwise): the run the general path would offer the next segment of that flow
-    /// first. Never a closed run: `close_flow` clears it. See [`push_hot`](Self::push_hot).
-    hot: u32,
+    /// The held runs; its hot run is what [`push_hot`](Self::push_hot) tries first.
+    table: Table,
     /// Whether [`push_hot`](Self::push_hot) is used (off only in tests, to compare it with the
     /// general path).
     hot_path: bool,
@@ -145,8 +80,6 @@ pub struct Coalescer {
     /// The batch's pushes (index and checksum mode), gathered for a replay; kept for its
     /// capacity.
     replay_log: Vec<(usize, ChecksumStatus)>,
-    /// Header copies of each run's head segment; patched in place by `finish`.
-    hdrs: Vec<u8>,
     /// Set by `drain`: the output arrays hold the last batch until the next push or clear.
     drained: bool,
     pub(crate) outs: Vec<OutEntry>,
@@ -170,16 +103,11 @@ impl Coalescer {
         let batch = 128;
         Coalescer {
             config,
-            buckets: alloc::vec![NIL; BUCKETS],
-            runs: Vec::with_capacity(batch),
-            members: Vec::with_capacity(batch),
-            slots: Vec::with_capacity(batch),
-            hot: NIL,
+            table: Table::with_capacity(batch),
             hot_path: true,
             defer: true,
             replaying: false,
             replay_log: Vec::with_capacity(batch),
-            hdrs: Vec::with_capacity(batch * 80),
             drained: false,
             outs: Vec::with_capacity(batch),
             out_indices: Vec::with_capacity(batch),
@@ -204,27 +132,16 @@ impl Coalescer {
     /// assert_eq!(gro.drain(&[[0u8; 0]; 0]).len(), 0);
     /// ```
     pub fn clear(&mut self) {
-        self.reset_table();
-        self.hdrs.clear();
+        self.table.clear();
         self.outs.clear();
         self.out_indices.clear();
         self.out_spans.clear();
         self.drained = false;
     }
 
-    fn reset_table(&mut self) {
-        if !self.runs.is_empty() {
-            self.buckets.fill(NIL);
-        }
-        self.runs.clear();
-        self.members.clear();
-        self.slots.clear();
-        self.hot = NIL;
-    }
-
     /// The header copies; merged outputs' patched headers live here until the next batch.
     pub(crate) fn header_arena(&self) -> &[u8] {
-        &self.hdrs
+        self.table.headers()
     }
 
     /// Offer the packet that the caller stores at `index` of the slice it will later pass to
@@ -316,18 +233,18 @@ impl Coalescer {
             return;
         }
         let Some(seg) = parse(header, payload) else {
-            self.slots.push(Slot::Pass(index, csum));
+            self.table.pass(index, csum);
             return;
         };
-        let bucket = (seg.hash >> 32) as usize & (BUCKETS - 1);
+        let bucket = Table::bucket(seg.hash);
         if !seg.candidate {
             // Not mergeable; if it is TCP of a held flow (and really from that flow: checksum
             // good) it completes that flow's runs (`tcp_gro_receive`: a held packet that the new
             // one cannot join is flushed), so nothing later of the flow jumps over it.
-            if self.flow_has_open_run(bucket, &seg) && checksum_ok(&seg, csum) {
-                self.close_flow(bucket, &seg);
+            if self.table.flow_has_open_run(bucket, &seg) && checksum_ok(&seg, csum) {
+                self.table.close_flow(bucket, &seg);
             }
-            self.slots.push(Slot::Pass(index, csum));
+            self.table.pass(index, csum);
             return;
         }
         match self.try_merge(bucket, index, &seg, csum) {
@@ -335,17 +252,17 @@ impl Coalescer {
             Merge::BadChecksum => {
                 // A bad segment passes alone and does not complete the held run (rule book
                 // §2.4: the checksum is validated before `tcp_gro_receive`).
-                self.slots.push(Slot::Pass(index, csum));
+                self.table.pass(index, csum);
             }
             Merge::No { close_flow } => {
                 if close_flow {
                     if !checksum_ok(&seg, csum) {
-                        self.slots.push(Slot::Pass(index, csum));
+                        self.table.pass(index, csum);
                         return;
                     }
-                    self.close_flow(bucket, &seg);
+                    self.table.close_flow(bucket, &seg);
                 }
-                self.start_run(bucket, index, &seg, csum);
+                self.table.start_run(bucket, index, &seg, csum);
             }
         }
     }
@@ -367,14 +284,14 @@ impl Coalescer {
         payload: &[u8],
         csum: ChecksumStatus,
     ) -> bool {
-        let run_id = self.hot;
+        let run_id = self.table.hot();
         if run_id == NIL {
             return false;
         }
-        let r = &self.runs[run_id as usize];
+        let r = self.table.run(run_id as usize);
         debug_assert!(!r.state.closed, "close_flow clears the hot run");
         let Some(seg) = parse_continuation(
-            self.run_header(r),
+            self.table.run_header(r),
             r.state.version,
             r.l4_off as usize,
             r.hash,
@@ -387,46 +304,11 @@ impl Coalescer {
             return false;
         };
         let run_id = run_id as usize;
-        match self.join_check(&seg, csum) {
-            JoinCheck::Bad => self.slots.push(Slot::Pass(index, csum)),
-            check => self.append(run_id, index, &seg, id_mode, check),
+        match join_check(&seg, csum, self.defers()) {
+            JoinCheck::Bad => self.table.pass(index, csum),
+            check => self.table.append(run_id, index, &seg, id_mode, check),
         }
         true
-    }
-
-    #[inline]
-    fn run_header(&self, r: &Run) -> &[u8] {
-        &self.hdrs[r.hdr_at as usize..(r.hdr_at + r.state.hdr_len) as usize]
-    }
-
-    fn flow_has_open_run(&self, bucket: usize, seg: &Seg<'_>) -> bool {
-        let mut at = self.buckets[bucket];
-        while at != NIL {
-            let r = &self.runs[at as usize];
-            if !r.state.closed
-                && r.hash == seg.hash
-                && same_flow(self.run_header(r), r.state.version, r.l4_off as usize, seg)
-            {
-                return true;
-            }
-            at = r.chain;
-        }
-        false
-    }
-
-    fn close_flow(&mut self, bucket: usize, seg: &Seg<'_>) {
-        self.hot = NIL;
-        let mut at = self.buckets[bucket];
-        while at != NIL {
-            let r = self.runs[at as usize];
-            if !r.state.closed
-                && r.hash == seg.hash
-                && same_flow(self.run_header(&r), r.state.version, r.l4_off as usize, seg)
-            {
-                self.runs[at as usize].state.closed = true;
-            }
-            at = r.chain;
-        }
     }
 
     /// Try to add `seg` to an open run of its flow, most recent first.
@@ -442,15 +324,15 @@ impl Coalescer {
         // Whether no open run of the flow came before this one in the chain (newest first):
         // only then may the run become the hot run.
         let mut newest = true;
-        let mut at = self.buckets[bucket];
+        let mut at = self.table.newest(bucket);
         while at != NIL {
             let run_id = at as usize;
-            let r = &self.runs[run_id];
+            let r = self.table.run(run_id);
             at = r.chain;
             if r.state.closed || r.hash != seg.hash {
                 continue;
             }
-            let held = self.run_header(r);
+            let held = self.table.run_header(r);
             if !same_flow(held, r.state.version, r.l4_off as usize, seg) {
                 continue;
             }
@@ -463,23 +345,23 @@ impl Coalescer {
             // drain, once something has joined it).
             let max_len = self.config.max_merged_len;
             if let Some(id_mode) = r.state.can_append(seg, max_len) {
-                let check = self.join_check(seg, csum);
+                let check = join_check(seg, csum, self.defers());
                 if check == JoinCheck::Bad {
                     return Merge::BadChecksum;
                 }
-                self.append(run_id, index, seg, id_mode, check);
-                self.hot = if newest { run_id as u32 } else { NIL };
+                self.table.append(run_id, index, seg, id_mode, check);
+                self.table.set_hot(if newest { run_id as u32 } else { NIL });
                 return Merge::Done;
             }
             if self.config.out_of_order
-                && let Some(id_mode) = self.runs[run_id].state.can_prepend(seg, max_len)
+                && let Some(id_mode) = self.table.run(run_id).state.can_prepend(seg, max_len)
             {
-                let check = self.join_check(seg, csum);
+                let check = join_check(seg, csum, self.defers());
                 if check == JoinCheck::Bad {
                     return Merge::BadChecksum;
                 }
-                self.prepend(run_id, index, seg, id_mode, check);
-                self.hot = if newest { run_id as u32 } else { NIL };
+                self.table.prepend(run_id, index, seg, id_mode, check);
+                self.table.set_hot(if newest { run_id as u32 } else { NIL });
                 return Merge::Done;
             }
             if !self.config.out_of_order {
@@ -492,112 +374,11 @@ impl Coalescer {
         Merge::No { close_flow }
     }
 
-    /// Settle the checksum of a segment about to join a run: known good, deferred to drain
-    /// (the normal case: a run's members are then verified one after another, see
-    /// [`verify_members`](Self::verify_members)), or — with deferral off or during a replay —
-    /// verified now.
+    /// Whether joiners' checksums are checked at drain: not while a replay pushes the batch
+    /// again with checks at push (nor in tests that turn deferral off).
     #[inline]
-    fn join_check(&mut self, seg: &Seg<'_>, csum: ChecksumStatus) -> JoinCheck {
-        if csum == ChecksumStatus::KnownGood {
-            JoinCheck::KnownGood
-        } else if self.defer && !self.replaying {
-            JoinCheck::Deferred
-        } else {
-            Self::join_check_now(seg, csum)
-        }
-    }
-
-    /// [`join_check`](Self::join_check) off the hot path: a replay, or deferral off.
-    #[cold]
-    #[inline(never)]
-    fn join_check_now(seg: &Seg<'_>, csum: ChecksumStatus) -> JoinCheck {
-        if checksum_ok(seg, csum) {
-            JoinCheck::Verified
-        } else {
-            JoinCheck::Bad
-        }
-    }
-
-    fn append(
-        &mut self,
-        run_id: usize,
-        index: usize,
-        seg: &Seg<'_>,
-        id_mode: IdMode,
-        check: JoinCheck,
-    ) {
-        let len = seg.payload_len as u32;
-        let m = self.add_member(index, len, check, false);
-        let r = &mut self.runs[run_id];
-        r.unverified += u32::from(check == JoinCheck::Deferred);
-        self.members[r.tail as usize].next = m;
-        r.tail = m;
-        r.state.append(seg, id_mode);
-    }
-
-    fn prepend(
-        &mut self,
-        run_id: usize,
-        index: usize,
-        seg: &Seg<'_>,
-        id_mode: IdMode,
-        check: JoinCheck,
-    ) {
-        let len = seg.payload_len as u32;
-        let m = self.add_member(index, len, check, false);
-        self.runs[run_id].unverified += u32::from(check == JoinCheck::Deferred);
-        let at = self.runs[run_id].hdr_at as usize;
-        self.hdrs[at..at + seg.hdr_len].copy_from_slice(seg.hdr());
-        let r = &mut self.runs[run_id];
-        self.members[m as usize].next = r.head;
-        r.head = m;
-        r.state.prepend(seg, id_mode);
-    }
-
-    /// Add a member (not linked yet) whose checksum is settled by `check` (a run's first
-    /// segment: [`JoinCheck::KnownGood`] or [`JoinCheck::Deferred`], its check being left to
-    /// drain either way).
-    #[inline]
-    fn add_member(&mut self, index: usize, payload_len: u32, check: JoinCheck, first: bool) -> u32 {
-        let m = self.members.len() as u32;
-        self.members.push(Member {
-            index,
-            payload_len,
-            next: NIL,
-            verified: matches!(check, JoinCheck::KnownGood | JoinCheck::Verified),
-            deferred: check == JoinCheck::Deferred && !first,
-            known_good: check == JoinCheck::KnownGood,
-        });
-        m
-    }
-
-    #[inline]
-    fn start_run(&mut self, bucket: usize, index: usize, seg: &Seg<'_>, csum: ChecksumStatus) {
-        let id = self.runs.len() as u32;
-        let known_good = csum == ChecksumStatus::KnownGood;
-        // The first segment is checked at drain, once something has joined it.
-        let check = if known_good {
-            JoinCheck::KnownGood
-        } else {
-            JoinCheck::Deferred
-        };
-        let m = self.add_member(index, seg.payload_len as u32, check, true);
-        let hdr_at = self.hdrs.len() as u32;
-        self.hdrs.extend_from_slice(seg.hdr());
-        self.runs.push(Run {
-            hash: seg.hash,
-            chain: self.buckets[bucket],
-            hdr_at,
-            l4_off: seg.l4_off as u32,
-            head: m,
-            tail: m,
-            unverified: u32::from(!known_good),
-            state: RunState::new(seg),
-        });
-        self.buckets[bucket] = id;
-        self.slots.push(Slot::Run(id));
-        // The newest run of its flow by construction.
-        self.hot = id;
+    fn defers(&self) -> bool {
+        self.defer && !self.replaying
     }
 
     /// Finish the batch: yields the packets to write, in write order. `packets` holds the
@@ -662,7 +443,7 @@ impl Coalescer {
             self.clear();
         }
         self.finish(packets);
-        self.reset_table();
+        self.table.reset();
         self.drained = true;
         Drain::new(self, packets)
     }
@@ -671,23 +452,23 @@ impl Coalescer {
         self.outs.clear();
         self.out_indices.clear();
         self.out_spans.clear();
-        for i in 0..self.slots.len() {
-            match self.slots[i] {
+        for i in 0..self.table.slots().len() {
+            match self.table.slots()[i] {
                 Slot::Pass(index, _) => self.emit_pass(packets, index),
                 Slot::Run(id) => {
-                    let r = self.runs[id as usize];
+                    let r = *self.table.run(id as usize);
                     // A run whose members changed since push (the caller broke `drain`'s
                     // contract) is not merged: its members are written as they are now.
                     if r.state.count == 1 || !self.members_match(packets, &r) {
                         let mut m = r.head;
                         while m != NIL {
-                            let mem = self.members[m as usize];
+                            let mem = self.table.member(m);
                             self.emit_pass(packets, mem.index);
                             m = mem.next;
                         }
                         continue;
                     }
-                    if r.unverified > 0 && self.verify_members(packets, id as usize) {
+                    if r.unverified > 0 && verify_members(&mut self.table, packets, id as usize) {
                         // A segment that joined on a deferred check is bad. Checked at push,
                         // it would have passed alone and left the run open for what came
                         // after it: push the batch again with checks at push (rare — only a
@@ -698,7 +479,7 @@ impl Coalescer {
                             return;
                         }
                     }
-                    if self.runs[id as usize].unverified == 0 {
+                    if self.table.run(id as usize).unverified == 0 {
                         self.emit_merged(&r, r.head, r.state.count, r.hdr_at);
                         #[cfg(debug_assertions)]
                         self.debug_check_last(packets);
@@ -714,63 +495,20 @@ impl Coalescer {
     /// finish it: the output is then exactly what checking at push gives. Reads the packets
     /// from `packets` (the caller's promise: the bytes pushed).
     fn replay<S: PacketSource + ?Sized>(&mut self, packets: &S) {
-        // The pushes, in push order: indices increase within a batch (`push`'s contract).
         let mut log = core::mem::take(&mut self.replay_log);
-        log.clear();
-        for slot in &self.slots {
-            if let Slot::Pass(index, csum) = *slot {
-                log.push((index, csum));
-            }
-        }
-        for m in &self.members {
-            let csum = if m.known_good {
-                ChecksumStatus::KnownGood
-            } else {
-                ChecksumStatus::Unverified
-            };
-            log.push((m.index, csum));
-        }
-        log.sort_unstable_by_key(|&(index, _)| index);
-        self.reset_table();
-        self.hdrs.clear();
+        replay_order(&self.table, &mut log);
+        self.table.clear();
         self.replaying = true;
         for &(index, csum) in &log {
             match packets.parts(index) {
                 Some((header, payload)) => self.push_parts(index, header, payload, csum),
                 // Missing now: drain skips it, as it skips a missing member.
-                None => self.slots.push(Slot::Pass(index, csum)),
+                None => self.table.pass(index, csum),
             }
         }
         self.replay_log = log;
         self.finish(packets);
         self.replaying = false;
-    }
-
-    /// Verify the members not verified at push (the head, and the joiners whose check was
-    /// deferred); record the results. `true` if a deferred one failed (the batch must be
-    /// replayed).
-    fn verify_members<S: PacketSource + ?Sized>(&mut self, packets: &S, run_id: usize) -> bool {
-        let r = self.runs[run_id];
-        let mut replay = false;
-        let mut bad = 0;
-        // The addresses of the headers the merged packet is written with.
-        let addrs = pseudo_addrs(self.run_header(&r), r.state.version);
-        let mut m = r.head;
-        while m != NIL {
-            let mem = self.members[m as usize];
-            if !mem.verified {
-                // `members_match` checked the index and the lengths.
-                let (header, payload) = packets.parts(mem.index).unwrap_or_default();
-                let l4_off = r.l4_off as usize;
-                let ok = addrs.is_some_and(|a| l4_checksum_valid(header, payload, l4_off, a));
-                self.members[m as usize].verified = ok;
-                bad += u32::from(!ok);
-                replay |= !ok && mem.deferred;
-            }
-            m = mem.next;
-        }
-        self.runs[run_id].unverified = bad;
-        replay
     }
 
     /// A run with a bad member (its head, verified late): the bad members pass through alone
@@ -783,7 +521,7 @@ impl Coalescer {
         let mut count = 0;
         let mut m = r.head;
         loop {
-            let mem = (m != NIL).then(|| self.members[m as usize]);
+            let mem = (m != NIL).then(|| self.table.member(m));
             if mem.is_some_and(|x| x.verified) {
                 if count == 0 {
                     start = m;
@@ -792,21 +530,19 @@ impl Coalescer {
             } else {
                 // End of a stretch.
                 if count == 1 {
-                    self.emit_pass(packets, self.members[start as usize].index);
+                    self.emit_pass(packets, self.table.member(start).index);
                 } else if count >= 2 {
                     let hdr_at = if start == r.head {
                         r.hdr_at
                     } else {
                         // The stretch's own first segment supplies its headers.
-                        let at = self.hdrs.len() as u32;
-                        let first = self.members[start as usize].index;
+                        let first = self.table.member(start).index;
                         // `members_match`: the header part holds the headers.
                         let p = packets.packet(first).unwrap_or_default();
                         match p.get(..r.state.hdr_len as usize) {
-                            Some(h) => self.hdrs.extend_from_slice(h),
+                            Some(h) => self.table.copy_header(h),
                             None => return,
                         }
-                        at
                     };
                     self.emit_merged(r, start, count, hdr_at);
                     #[cfg(debug_assertions)]
@@ -825,7 +561,7 @@ impl Coalescer {
     fn members_match<S: PacketSource + ?Sized>(&self, packets: &S, r: &Run) -> bool {
         let mut m = r.head;
         while m != NIL {
-            let mem = self.members[m as usize];
+            let mem = self.table.member(m);
             // Still the shape it was pushed in: the same length, and a payload part only
             // behind exactly the headers.
             match packets.parts(mem.index) {
@@ -871,7 +607,7 @@ impl Coalescer {
         let mut last = first;
         let mut m = first;
         for _ in 0..count {
-            let mem = self.members[m as usize];
+            let mem = self.table.member(m);
             self.out_indices.push(mem.index);
             self.out_spans.push(PayloadSpan {
                 off: r.state.hdr_len,
@@ -881,7 +617,7 @@ impl Coalescer {
             last = m;
             m = mem.next;
         }
-        let mss = self.members[first as usize].payload_len;
+        let mss = self.table.member(first).payload_len;
         // Only the run's tail may carry PSH/FIN.
         let tail_flags = if last == r.tail {
             r.state.tail_flags
@@ -890,8 +626,7 @@ impl Coalescer {
         };
         let total = (r.state.hdr_len + payload) as usize;
         let l4 = r.l4_off as usize;
-        let at = hdr_at as usize;
-        let h = &mut self.hdrs[at..at + r.state.hdr_len as usize];
+        let h = self.table.header_mut(hdr_at, r.state.hdr_len);
         let l4_len = total - l4;
         let pseudo = match r.state.version {
             IpVersion::V4 => {
@@ -953,7 +688,8 @@ impl Coalescer {
         };
         self.scratch.clear();
         let (at, n) = (e.hdr.0 as usize, e.hdr.1 as usize);
-        self.scratch.extend_from_slice(&self.hdrs[at..at + n]);
+        self.scratch
+            .extend_from_slice(&self.table.headers()[at..at + n]);
         let first = e.first as usize;
         for k in first..first + e.count as usize {
             let s = self.out_spans[k];
@@ -1055,7 +791,7 @@ mod tests {
         }
         let l4 = info.l4_offset;
         p[l4 + 16..l4 + 18].fill(0);
-        let Some(addrs) = crate::segment::pseudo_addrs(p, info.version) else {
+        let Some(addrs) = crate::verify::pseudo_addrs(p, info.version) else {
             return;
         };
         let c = inet_csum::Accumulator::from_sum(addrs)

@@ -98,6 +98,8 @@ mod output;
 mod rules;
 mod segment;
 mod source;
+mod table;
+mod verify;
 
 pub use coalesce::Coalescer;
 pub use config::{Config, MAX_MERGED_LEN};

@@ -1,7 +1,6 @@
 //! One pushed packet as GRO sees it: [`parse`] turns it into a [`Seg`] (or says it is not a
 //! TCP segment GRO looks at), with the flow hash the flow table files it under.
 
-use inet_csum::ChecksumStatus;
 use inet_hdr::field::{Field, ipv4, ipv6, tcp};
 use inet_hdr::{IpVersion, Ipv4Header, Ipv6Header, Protocol, TcpFlags, TcpHeader, classify_prefix};
 
@@ -103,49 +102,6 @@ pub(crate) fn parse<'p>(header: &'p [u8], payload: &'p [u8]) -> Option<Seg<'p>> 
         hash: flow_hash(header, info.version, l4_off),
         candidate,
     })
-}
-
-/// Whether the segment's TCP checksum is valid (the kernel's `skb_gro_checksum_validate` with
-/// the pseudo header, rule book §2.4); always true for [`ChecksumStatus::KnownGood`].
-#[inline]
-pub(crate) fn checksum_ok(seg: &Seg<'_>, mode: ChecksumStatus) -> bool {
-    mode == ChecksumStatus::KnownGood
-        || pseudo_addrs(seg.header, seg.version)
-            .is_some_and(|a| l4_checksum_valid(seg.header, seg.payload, seg.l4_off, a))
-}
-
-/// The part of the TCP pseudo header (RFC 793 §3.1, RFC 8200 §8.1) that every segment of a
-/// flow shares: addresses and protocol, folded. A run computes it once for all its members.
-#[inline]
-pub(crate) fn pseudo_addrs(packet: &[u8], version: IpVersion) -> Option<u16> {
-    let sum = match version {
-        IpVersion::V4 => {
-            let (ip, _) = Ipv4Header::ref_from_packet(packet).ok()?;
-            inet_csum::pseudo_header_v4(ip.src, ip.dst, Protocol::TCP.0, 0)
-        }
-        IpVersion::V6 => {
-            let (ip, _) = Ipv6Header::ref_from_packet(packet).ok()?;
-            inet_csum::pseudo_header_v6(&ip.src, &ip.dst, Protocol::TCP.0, 0)
-        }
-    };
-    Some(sum.fold())
-}
-
-/// Whether the TCP segment at `header[l4_off..]` followed by `payload` checks out against the
-/// flow's [`pseudo_addrs`]: the pseudo header's length is the segment's (IPv4's 16-bit and
-/// IPv6's 32-bit length field add up the same for any length below 2^16). The streaming sum
-/// carries an odd byte across the two parts.
-#[inline]
-pub(crate) fn l4_checksum_valid(header: &[u8], payload: &[u8], l4_off: usize, addrs: u16) -> bool {
-    let Some(l4) = header.get(l4_off..) else {
-        return false;
-    };
-    inet_csum::Accumulator::from_sum(addrs)
-        .add_u32((l4.len() + payload.len()) as u32)
-        .add(l4)
-        .add(payload)
-        .fold()
-        == 0xffff
 }
 
 /// Header words are read with [`be32`] / [`be64`] at the start of these fields (by the flow
