@@ -3,18 +3,14 @@
 use alloc::vec::Vec;
 
 use inet_csum::ChecksumStatus;
-use inet_hdr::field::{ipv4, ipv6};
-use inet_hdr::{IpVersion, Ipv4Header, Ipv6Header, Protocol, TcpFlags, TcpHeader};
-use virtio_net_hdr::VirtioNetHdr;
 
 use crate::config::{Config, MAX_MERGED_LEN};
-#[cfg(debug_assertions)]
-use crate::output::span_bytes;
-use crate::output::{Drain, OutEntry, PayloadSpan};
+use crate::emit;
+use crate::output::{Drain, Outputs};
 use crate::rules::{parse_continuation, same_class, same_flow};
 use crate::segment::{Seg, parse};
 use crate::source::PacketSource;
-use crate::table::{JoinCheck, NIL, Run, Slot, Table};
+use crate::table::{JoinCheck, NIL, Slot, Table};
 use crate::verify::{checksum_ok, join_check, replay_order, verify_members};
 
 /// Reusable TCP GRO engine: push a batch, drain the packets to write, repeat.
@@ -80,11 +76,10 @@ pub struct Coalescer {
     /// The batch's pushes (index and checksum mode), gathered for a replay; kept for its
     /// capacity.
     replay_log: Vec<(usize, ChecksumStatus)>,
-    /// Set by `drain`: the output arrays hold the last batch until the next push or clear.
+    /// Set by `drain`: the outputs hold the last batch until the next push or clear.
     drained: bool,
-    pub(crate) outs: Vec<OutEntry>,
-    pub(crate) out_indices: Vec<usize>,
-    pub(crate) out_spans: Vec<PayloadSpan>,
+    /// What the last drain wrote (its merged headers are in the table's header arena).
+    outputs: Outputs,
     /// Debug builds re-check every emitted header against `check_emit` on a contiguous copy.
     #[cfg(debug_assertions)]
     scratch: Vec<u8>,
@@ -109,9 +104,7 @@ impl Coalescer {
             replaying: false,
             replay_log: Vec::with_capacity(batch),
             drained: false,
-            outs: Vec::with_capacity(batch),
-            out_indices: Vec::with_capacity(batch),
-            out_spans: Vec::with_capacity(batch),
+            outputs: Outputs::with_capacity(batch),
             #[cfg(debug_assertions)]
             scratch: Vec::new(),
         }
@@ -133,15 +126,8 @@ impl Coalescer {
     /// ```
     pub fn clear(&mut self) {
         self.table.clear();
-        self.outs.clear();
-        self.out_indices.clear();
-        self.out_spans.clear();
+        self.outputs.clear();
         self.drained = false;
-    }
-
-    /// The header copies; merged outputs' patched headers live here until the next batch.
-    pub(crate) fn header_arena(&self) -> &[u8] {
-        self.table.headers()
     }
 
     /// Offer the packet that the caller stores at `index` of the slice it will later pass to
@@ -443,29 +429,29 @@ impl Coalescer {
             self.clear();
         }
         self.finish(packets);
+        #[cfg(debug_assertions)]
+        emit::debug_check(
+            &self.outputs,
+            self.table.headers(),
+            packets,
+            &mut self.scratch,
+        );
         self.table.reset();
         self.drained = true;
-        Drain::new(self, packets)
+        Drain::new(&self.outputs, self.table.headers(), packets)
     }
 
     fn finish<S: PacketSource + ?Sized>(&mut self, packets: &S) {
-        self.outs.clear();
-        self.out_indices.clear();
-        self.out_spans.clear();
+        self.outputs.clear();
         for i in 0..self.table.slots().len() {
             match self.table.slots()[i] {
-                Slot::Pass(index, _) => self.emit_pass(packets, index),
+                Slot::Pass(index, _) => emit::pass(&mut self.outputs, packets, index),
                 Slot::Run(id) => {
                     let r = *self.table.run(id as usize);
                     // A run whose members changed since push (the caller broke `drain`'s
                     // contract) is not merged: its members are written as they are now.
-                    if r.state.count == 1 || !self.members_match(packets, &r) {
-                        let mut m = r.head;
-                        while m != NIL {
-                            let mem = self.table.member(m);
-                            self.emit_pass(packets, mem.index);
-                            m = mem.next;
-                        }
+                    if r.state.count == 1 || !emit::members_match(&self.table, packets, &r) {
+                        emit::alone(&mut self.outputs, &self.table, packets, &r);
                         continue;
                     }
                     if r.unverified > 0 && verify_members(&mut self.table, packets, id as usize) {
@@ -479,12 +465,11 @@ impl Coalescer {
                             return;
                         }
                     }
+                    let out = &mut self.outputs;
                     if self.table.run(id as usize).unverified == 0 {
-                        self.emit_merged(&r, r.head, r.state.count, r.hdr_at);
-                        #[cfg(debug_assertions)]
-                        self.debug_check_last(packets);
+                        emit::merged(out, &mut self.table, &r, r.head, r.state.count, r.hdr_at);
                     } else {
-                        self.emit_split(packets, &r);
+                        emit::split(out, &mut self.table, packets, &r);
                     }
                 }
             }
@@ -509,202 +494,6 @@ impl Coalescer {
         self.replay_log = log;
         self.finish(packets);
         self.replaying = false;
-    }
-
-    /// A run with a bad member (its head, verified late): the bad members pass through alone
-    /// and the good stretches between them are written as runs of their own — what the kernel
-    /// builds when a bad segment is dropped from GRO (every rule still holds for a stretch:
-    /// its first segment is full-sized, its IDs continue, its tail is the run's tail or a
-    /// full-sized segment without PSH/FIN).
-    fn emit_split<S: PacketSource + ?Sized>(&mut self, packets: &S, r: &Run) {
-        let mut start = NIL;
-        let mut count = 0;
-        let mut m = r.head;
-        loop {
-            let mem = (m != NIL).then(|| self.table.member(m));
-            if mem.is_some_and(|x| x.verified) {
-                if count == 0 {
-                    start = m;
-                }
-                count += 1;
-            } else {
-                // End of a stretch.
-                if count == 1 {
-                    self.emit_pass(packets, self.table.member(start).index);
-                } else if count >= 2 {
-                    let hdr_at = if start == r.head {
-                        r.hdr_at
-                    } else {
-                        // The stretch's own first segment supplies its headers.
-                        let first = self.table.member(start).index;
-                        // `members_match`: the header part holds the headers.
-                        let p = packets.packet(first).unwrap_or_default();
-                        match p.get(..r.state.hdr_len as usize) {
-                            Some(h) => self.table.copy_header(h),
-                            None => return,
-                        }
-                    };
-                    self.emit_merged(r, start, count, hdr_at);
-                    #[cfg(debug_assertions)]
-                    self.debug_check_last(packets);
-                }
-                count = 0;
-                match mem {
-                    Some(bad) => self.emit_pass(packets, bad.index),
-                    None => break,
-                }
-            }
-            m = mem.map_or(NIL, |x| x.next);
-        }
-    }
-
-    fn members_match<S: PacketSource + ?Sized>(&self, packets: &S, r: &Run) -> bool {
-        let mut m = r.head;
-        while m != NIL {
-            let mem = self.table.member(m);
-            // Still the shape it was pushed in: the same length, and a payload part only
-            // behind exactly the headers.
-            match packets.parts(mem.index) {
-                Some((header, payload))
-                    if header.len() + payload.len()
-                        == (r.state.hdr_len + mem.payload_len) as usize
-                        && (payload.is_empty() || header.len() == r.state.hdr_len as usize) => {}
-                _ => return false,
-            }
-            m = mem.next;
-        }
-        true
-    }
-
-    fn emit_pass<S: PacketSource + ?Sized>(&mut self, packets: &S, index: usize) {
-        let Some((header, payload)) = packets.parts(index) else {
-            return;
-        };
-        let first = self.out_indices.len() as u32;
-        self.out_indices.push(index);
-        // Kept parallel to `out_indices`; a payload part is the output's one payload slice.
-        self.out_spans.push(PayloadSpan {
-            off: header.len() as u32,
-            len: payload.len() as u32,
-        });
-        self.outs.push(OutEntry {
-            vnet: VirtioNetHdr::plain(),
-            merged: false,
-            hdr: (0, 0),
-            first,
-            count: 1,
-            len: header.len() + payload.len(),
-        });
-    }
-
-    /// Write `count` members of run `r` from member `first` as one packet: patch the header
-    /// copy at `hdr_at` in place and record the output (rule book §2.4 `tcp_gro_complete`,
-    /// §2.2 `inet_gro_complete`, §2.3 `ipv6_gro_complete`, §6 "Writer").
-    fn emit_merged(&mut self, r: &Run, first: u32, count: u32, hdr_at: u32) {
-        // The members, their payload, and whether the stretch ends at the run's tail.
-        let out_first = self.out_indices.len() as u32;
-        let mut payload = 0u32;
-        let mut last = first;
-        let mut m = first;
-        for _ in 0..count {
-            let mem = self.table.member(m);
-            self.out_indices.push(mem.index);
-            self.out_spans.push(PayloadSpan {
-                off: r.state.hdr_len,
-                len: mem.payload_len,
-            });
-            payload += mem.payload_len;
-            last = m;
-            m = mem.next;
-        }
-        let mss = self.table.member(first).payload_len;
-        // Only the run's tail may carry PSH/FIN.
-        let tail_flags = if last == r.tail {
-            r.state.tail_flags
-        } else {
-            0
-        };
-        let total = (r.state.hdr_len + payload) as usize;
-        let l4 = r.l4_off as usize;
-        let h = self.table.header_mut(hdr_at, r.state.hdr_len);
-        let l4_len = total - l4;
-        let pseudo = match r.state.version {
-            IpVersion::V4 => {
-                if let Ok((ip, _)) = Ipv4Header::mut_from_packet(h) {
-                    // total ≤ max_merged_len ≤ 65535.
-                    ip.set_total_len(total as u16);
-                    ip.fill_checksum();
-                }
-                let mut src = [0u8; 4];
-                let mut dst = [0u8; 4];
-                src.copy_from_slice(&h[ipv4::SRC]);
-                dst.copy_from_slice(&h[ipv4::DST]);
-                inet_csum::pseudo_header_v4(src, dst, Protocol::TCP.0, l4_len as u16)
-            }
-            IpVersion::V6 => {
-                let mut src = [0u8; 16];
-                let mut dst = [0u8; 16];
-                src.copy_from_slice(&h[ipv6::SRC]);
-                dst.copy_from_slice(&h[ipv6::DST]);
-                if let Ok((ip, _)) = Ipv6Header::mut_from_packet(h) {
-                    ip.set_payload_len((total - Ipv6Header::LEN) as u16);
-                }
-                inet_csum::pseudo_header_v6(&src, &dst, Protocol::TCP.0, l4_len as u32)
-            }
-        };
-        let mut ecn = false;
-        if let Ok((tcp, _)) = TcpHeader::mut_from_packet(&mut h[l4..]) {
-            let flags = tcp.flags() | TcpFlags(tail_flags);
-            tcp.set_flags(flags);
-            // CHECKSUM_PARTIAL: the folded, non-inverted pseudo-header sum over the merged L4
-            // length (`tcp_gro_complete`: `th->check = ~tcp_v4_check(len, …)`).
-            tcp.set_checksum(pseudo.fold());
-            // SKB_GSO_TCP_ECN if the first header has CWR — never in practice: a CWR segment
-            // never merges (rule book §0).
-            ecn = flags.contains(TcpFlags::CWR);
-        }
-        let vnet = VirtioNetHdr::tcp_gso(
-            r.state.version,
-            r.l4_off as u16,
-            (r.state.hdr_len - r.l4_off) as u16,
-            mss as u16,
-            ecn,
-        );
-        self.outs.push(OutEntry {
-            vnet,
-            merged: true,
-            hdr: (hdr_at, r.state.hdr_len),
-            first: out_first,
-            count,
-            len: total,
-        });
-    }
-
-    /// Debug builds: the header we just emitted must pass `check_emit` on the contiguous packet.
-    #[cfg(debug_assertions)]
-    fn debug_check_last<S: PacketSource + ?Sized>(&mut self, packets: &S) {
-        let Some(&e) = self.outs.last() else {
-            return;
-        };
-        self.scratch.clear();
-        let (at, n) = (e.hdr.0 as usize, e.hdr.1 as usize);
-        self.scratch
-            .extend_from_slice(&self.table.headers()[at..at + n]);
-        let first = e.first as usize;
-        for k in first..first + e.count as usize {
-            let s = self.out_spans[k];
-            if let Some(b) = packets
-                .parts(self.out_indices[k])
-                .and_then(|(header, payload)| span_bytes(header, payload, s))
-            {
-                self.scratch.extend_from_slice(b);
-            }
-        }
-        debug_assert_eq!(
-            e.vnet.check_emit(&self.scratch),
-            Ok(()),
-            "emitted header fails check_emit"
-        );
     }
 }
 

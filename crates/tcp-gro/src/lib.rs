@@ -94,6 +94,7 @@ extern crate std;
 
 mod coalesce;
 mod config;
+mod emit;
 mod output;
 mod rules;
 mod segment;

@@ -1,5 +1,6 @@
-//! What a drained batch looks like to the writer: [`Output`] (headers + payload slices),
-//! [`Drain`], and the scatter-gather helpers.
+//! What a drained batch looks like to the writer: the batch's outputs as drain records them
+//! ([`Outputs`]), and the views that borrow them — [`Drain`], [`Output`] (headers + payload
+//! slices) — with the scatter-gather helpers.
 
 use alloc::vec::Vec;
 use core::fmt;
@@ -7,7 +8,6 @@ use core::iter::FusedIterator;
 
 use virtio_net_hdr::VirtioNetHdr;
 
-use crate::Coalescer;
 use crate::source::PacketSource;
 
 /// Where a member's payload lies in its input packet (offsets in the concatenation of the
@@ -34,21 +34,106 @@ pub(crate) fn span_bytes<'a>(
     }
 }
 
-/// One output packet, as recorded by `Coalescer::finish`.
+/// One output packet.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct OutEntry {
-    pub(crate) vnet: VirtioNetHdr,
-    pub(crate) merged: bool,
-    /// Patched header range in the coalescer's header arena (merged only).
-    pub(crate) hdr: (u32, u32),
-    /// Range in `out_indices` (and, when merged, `out_spans`).
-    pub(crate) first: u32,
-    pub(crate) count: u32,
+struct OutEntry {
+    vnet: VirtioNetHdr,
+    merged: bool,
+    /// Patched header range in the header arena (merged only).
+    hdr: (u32, u32),
+    /// Range in `indices` (and, when merged, `spans`).
+    first: u32,
+    count: u32,
     /// Total IP packet length.
-    pub(crate) len: usize,
+    len: usize,
 }
 
-/// The packets of a drained batch, in write order (see [`Coalescer::drain`]).
+/// A drained batch's outputs in write order, filled by drain and read through [`Drain`]; the
+/// storage is kept from batch to batch. A merged output's headers lie in the header arena that
+/// [`Drain`] is given beside these.
+#[derive(Debug)]
+pub(crate) struct Outputs {
+    entries: Vec<OutEntry>,
+    /// Each output's input indices, one range per output.
+    indices: Vec<usize>,
+    /// Parallel to `indices`: where each member's payload lies in its packet.
+    spans: Vec<PayloadSpan>,
+}
+
+impl Outputs {
+    /// Empty outputs with room for `batch` packets.
+    pub(crate) fn with_capacity(batch: usize) -> Self {
+        Outputs {
+            entries: Vec::with_capacity(batch),
+            indices: Vec::with_capacity(batch),
+            spans: Vec::with_capacity(batch),
+        }
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.entries.clear();
+        self.indices.clear();
+        self.spans.clear();
+    }
+
+    /// A packet written as it is, `header_len` + `payload_len` bytes in its two parts, with a
+    /// plain virtio header.
+    #[inline]
+    pub(crate) fn push_pass(&mut self, index: usize, header_len: usize, payload_len: usize) {
+        let first = self.indices.len() as u32;
+        self.indices.push(index);
+        // Kept parallel to `indices`; a payload part is the output's one payload slice.
+        self.spans.push(PayloadSpan {
+            off: header_len as u32,
+            len: payload_len as u32,
+        });
+        self.entries.push(OutEntry {
+            vnet: VirtioNetHdr::plain(),
+            merged: false,
+            hdr: (0, 0),
+            first,
+            count: 1,
+            len: header_len + payload_len,
+        });
+    }
+
+    /// How many members the outputs hold: where the next merged output's members start.
+    #[inline]
+    pub(crate) fn members_pushed(&self) -> u32 {
+        self.indices.len() as u32
+    }
+
+    /// A member of the merged output being built (see [`push_merged`](Self::push_merged)).
+    #[inline]
+    pub(crate) fn push_member(&mut self, index: usize, span: PayloadSpan) {
+        self.indices.push(index);
+        self.spans.push(span);
+    }
+
+    /// A merged output of the members pushed since [`members_pushed`](Self::members_pushed)
+    /// was `first`, behind the patched headers at `hdr` (offset, length) in the header arena;
+    /// `len` bytes in all.
+    #[inline]
+    pub(crate) fn push_merged(
+        &mut self,
+        vnet: VirtioNetHdr,
+        hdr: (u32, u32),
+        first: u32,
+        len: usize,
+    ) {
+        self.entries.push(OutEntry {
+            vnet,
+            merged: true,
+            hdr,
+            first,
+            count: self.indices.len() as u32 - first,
+            len,
+        });
+    }
+}
+
+/// The packets of a drained batch, in write order (see
+/// [`Coalescer::drain`](crate::Coalescer::drain)).
 ///
 /// ```
 /// use tcp_gro::{ChecksumStatus, Coalescer, Config};
@@ -78,7 +163,8 @@ pub(crate) struct OutEntry {
 /// assert_eq!(drain.len(), 1);
 /// ```
 ///
-/// `S` is the packet source passed to [`Coalescer::drain`] (e.g. `[Vec<u8>]`).
+/// `S` is the packet source passed to [`Coalescer::drain`](crate::Coalescer::drain) (e.g.
+/// `[Vec<u8>]`).
 #[derive(Debug)]
 pub struct Drain<'a, S: ?Sized> {
     outs: &'a [OutEntry],
@@ -90,12 +176,14 @@ pub struct Drain<'a, S: ?Sized> {
 }
 
 impl<'a, S: PacketSource + ?Sized> Drain<'a, S> {
-    pub(crate) fn new(c: &'a Coalescer, packets: &'a S) -> Self {
+    /// The outputs `outputs`, their merged headers in `headers` (the header arena), their
+    /// payloads in `packets`.
+    pub(crate) fn new(outputs: &'a Outputs, headers: &'a [u8], packets: &'a S) -> Self {
         Drain {
-            outs: &c.outs,
-            indices: &c.out_indices,
-            spans: &c.out_spans,
-            hdrs: c.header_arena(),
+            outs: &outputs.entries,
+            indices: &outputs.indices,
+            spans: &outputs.spans,
+            hdrs: headers,
             packets,
             pos: 0,
         }
@@ -155,7 +243,8 @@ impl<S: PacketSource + ?Sized> FusedIterator for Drain<'_, S> {}
 /// One packet to write: a merged super-packet (patched headers + payload slices borrowed from
 /// the input packets) or a packet passed through unchanged.
 ///
-/// `S` is the packet source passed to [`Coalescer::drain`] (e.g. `[Vec<u8>]`).
+/// `S` is the packet source passed to [`Coalescer::drain`](crate::Coalescer::drain) (e.g.
+/// `[Vec<u8>]`).
 #[derive(Debug)]
 pub struct Output<'a, S: ?Sized = [Vec<u8>]> {
     entry: &'a OutEntry,
