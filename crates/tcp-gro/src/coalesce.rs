@@ -1,4 +1,7 @@
-//! The coalescer: flow table, merge decisions, and the finishing pass that patches headers.
+//! The coalescer, the crate's engine: [`push`](Coalescer::push) decides where each packet
+//! goes (the hot path, or parse, look up its flow's runs in the table and apply the rules), and
+//! [`drain`](Coalescer::drain) checks the runs' deferred checksums, pushes the batch again if
+//! one fails, and emits the outputs.
 
 use alloc::vec::Vec;
 
