@@ -409,9 +409,10 @@ impl Coalescer {
     /// Each merged run gets its head segment's headers patched (IPv4 total length and header
     /// checksum, or IPv6 payload length; TCP flags with the tail's PSH/FIN; the TCP checksum
     /// field set to the folded pseudo-header sum over the merged length) and a GSO virtio
-    /// header that passes [`VirtioNetHdr::check_emit`]. A run whose members no longer match
-    /// `packets` (an index out of range, or a length that changed since `push`) is not merged:
-    /// its members are passed through as they are now, and a missing index is skipped.
+    /// header that passes [`VirtioNetHdr::check_emit`](crate::VirtioNetHdr::check_emit). A run
+    /// whose members no longer match `packets` (an index out of range, or a length that changed
+    /// since `push`) is not merged: its members are passed through as they are now, and a
+    /// missing index is skipped.
     ///
     /// The table is reset; the outputs stay readable until the next [`push`](Self::push),
     /// [`drain`](Self::drain) or [`clear`](Self::clear). Each drain covers the packets pushed
