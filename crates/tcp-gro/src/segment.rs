@@ -41,6 +41,7 @@ pub(crate) struct Seg<'p> {
 
 impl Seg<'_> {
     /// The bytes of the IP and TCP headers.
+    #[inline]
     pub(crate) fn hdr(&self) -> &[u8] {
         &self.header[..self.hdr_len]
     }
