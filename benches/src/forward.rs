@@ -141,8 +141,8 @@ impl Ours {
             segs: &self.segs[..n],
         };
         for i in 0..n {
-            if let Some((head, tail)) = src.parts(i) {
-                self.gro.push_parts(i, head, tail, csum);
+            if let Some((header, payload)) = src.parts(i) {
+                self.gro.push_parts(i, header, payload, csum);
             }
         }
         drain(&mut self.gro, &mut self.iov, &src)

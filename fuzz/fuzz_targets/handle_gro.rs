@@ -120,13 +120,13 @@ fuzz_target!(|input: Input| {
             .collect(),
     );
     let mut gro = Coalescer::new(cfg);
-    for (i, (head, tail)) in parts.0.iter().enumerate() {
+    for (i, (header, payload)) in parts.0.iter().enumerate() {
         let csum = if input.packets[i].1 {
             ChecksumStatus::KnownGood
         } else {
             ChecksumStatus::Unverified
         };
-        gro.push_parts(i, head, tail, csum);
+        gro.push_parts(i, header, payload, csum);
     }
     let mut seen = vec![false; packets.len()];
     let mut bytes_in_outputs = 0usize;

@@ -1,109 +1,20 @@
-//! The coalescer: flow table, merge decisions, and the finishing pass that patches headers.
+//! The coalescer, the crate's engine: [`push`](Coalescer::push) decides where each packet
+//! goes (the hot path, or parse, look up its flow's runs in the table and apply the rules), and
+//! [`drain`](Coalescer::drain) checks the runs' deferred checksums, pushes the batch again if
+//! one fails, and emits the outputs.
 
 use alloc::vec::Vec;
 
-use inet_hdr::field::{ipv4, ipv6};
-use inet_hdr::{IpVersion, Ipv4Header, Ipv6Header, Protocol, TcpFlags, TcpHeader};
-use virtio_net_hdr::VirtioNetHdr;
+use inet_csum::ChecksumStatus;
 
-use crate::flow::{
-    Seg, TAIL_FLAGS, checksum_ok, l4_checksum_valid, parse, parse_continuation, pseudo_addrs,
-    same_class, same_flow,
-};
-#[cfg(debug_assertions)]
-use crate::output::span_bytes;
-use crate::output::{Drain, OutEntry, PayloadSpan};
-use crate::{ChecksumStatus, Config, MAX_MERGED_LEN, PacketSource};
-
-/// Number of hash buckets (a power of two). Chains resolve collisions, so batches larger than
-/// this still work; 256 keeps chains short for the usual 64–128-packet batches.
-const BUCKETS: usize = 256;
-const NIL: u32 = u32::MAX;
-
-/// How a run's IPv4 IDs continue (`inet_gro_flush`, kernel ≥ 6.10; rule book §0 and §2.2): the
-/// second segment decides.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum IdMode {
-    /// One segment so far (or IPv6).
-    Open,
-    /// Each segment's ID is the previous one's + 1 (u16 wrap).
-    Incrementing,
-    /// Every ID equal — accepted only with DF=1 (RFC 6864 atomic datagrams); DF=0 equal IDs do
-    /// not merge (our decision, rule book §0). The kernel re-segments such a run with
-    /// incrementing IDs, since TUN cannot express `SKB_GSO_TCP_FIXEDID`.
-    Fixed,
-}
-
-/// A held run of segments of one flow that will be written as one packet.
-#[derive(Clone, Copy, Debug)]
-struct Run {
-    hash: u64,
-    /// Next run in the same hash bucket (older).
-    chain: u32,
-    /// Where the copy of the head segment's headers lives in `hdrs`.
-    hdr_at: u32,
-    hdr_len: u32,
-    l4_off: u32,
-    version: IpVersion,
-    /// Members, as a linked list in sequence order.
-    head: u32,
-    tail: u32,
-    count: u32,
-    /// The head segment's payload length: `gso_size`, and the most any later segment may carry.
-    mss: u32,
-    payload: u32,
-    start_seq: u32,
-    end_seq: u32,
-    first_id: u16,
-    id_mode: IdMode,
-    df: bool,
-    /// PSH/FIN of the tail segment (OR-ed into the merged header, `tcp_gro_receive`).
-    tail_flags: u8,
-    /// No segment may be appended: the tail is short or carries PSH/FIN (`out_check_final`).
-    tail_closed: bool,
-    /// Completed by a same-flow packet that could not merge: nothing may join any more.
-    closed: bool,
-    /// Members whose checksum is not known good: before drain's check, the unchecked ones;
-    /// after it, the bad ones.
-    unverified: u32,
-}
-
-#[derive(Clone, Copy, Debug)]
-struct Member {
-    index: usize,
-    payload_len: u32,
-    next: u32,
-    /// ChecksumStatus verified (or known good). A run's first segment is verified only at drain,
-    /// and only if something merged with it: a segment that stays alone is written unchanged
-    /// and needs no verification.
-    verified: bool,
-    /// Joined its run on the promise of a good checksum, checked at drain (see
-    /// [`Coalescer::drain`]): if the check fails, the batch is replayed with checks at push.
-    deferred: bool,
-    /// Pushed as [`ChecksumStatus::KnownGood`] (for a replay).
-    known_good: bool,
-}
-
-/// How the checksum of a segment about to join a run is settled.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum JoinCheck {
-    /// Pushed as [`ChecksumStatus::KnownGood`]: it joins.
-    KnownGood,
-    /// Verified now and good: it joins.
-    Verified,
-    /// Verified now and bad: it passes alone (rule book §2.4).
-    Bad,
-    /// Joins now, verified at drain with the rest of its run.
-    Deferred,
-}
-
-/// One entry of the write order, in push order.
-#[derive(Clone, Copy, Debug)]
-enum Slot {
-    /// A packet written alone, and how it was pushed (for a replay).
-    Pass(usize, ChecksumStatus),
-    Run(u32),
-}
+use crate::config::{Config, MAX_MERGED_LEN};
+use crate::emit;
+use crate::output::{Drain, Outputs};
+use crate::rules::{parse_continuation, same_class, same_flow};
+use crate::segment::{Seg, parse};
+use crate::source::PacketSource;
+use crate::table::{JoinCheck, NIL, Slot, Table};
+use crate::verify::{checksum_ok, join_check, replay_order, verify_members};
 
 /// Reusable TCP GRO engine: push a batch, drain the packets to write, repeat.
 ///
@@ -155,32 +66,25 @@ enum Slot {
 #[derive(Debug)]
 pub struct Coalescer {
     config: Config,
-    buckets: Vec<u32>,
-    runs: Vec<Run>,
-    members: Vec<Member>,
-    slots: Vec<Slot>,
-    /// The run the last push started or joined, if it is the newest open run of its flow
-    /// ([`NIL`] otherwise): the run the general path would offer the next segment of that flow
-    /// first. Never a closed run: `close_flow` clears it. See [`push_hot`](Self::push_hot).
-    hot: u32,
-    /// Whether [`push_hot`](Self::push_hot) is used (off only in tests, to compare it with the
-    /// general path).
+    /// The held runs; its hot run is what [`push_hot`](Self::push_hot) tries first.
+    table: Table,
+    /// This crate's tests only: whether [`push_hot`](Self::push_hot) is used (turned off to
+    /// hold it equal to the general path). Any other build always uses it.
+    #[cfg(test)]
     hot_path: bool,
-    /// Whether joiners' checksums are checked at drain instead of at push (off only in tests,
-    /// to compare the two).
+    /// This crate's tests only: whether joiners' checksums are checked at drain instead of at
+    /// push (turned off to hold the two equal). Any other build always defers.
+    #[cfg(test)]
     defer: bool,
     /// Set while [`replay`](Self::replay) pushes the batch again with checks at push.
     replaying: bool,
     /// The batch's pushes (index and checksum mode), gathered for a replay; kept for its
     /// capacity.
     replay_log: Vec<(usize, ChecksumStatus)>,
-    /// Header copies of each run's head segment; patched in place by `finish`.
-    hdrs: Vec<u8>,
-    /// Set by `drain`: the output arrays hold the last batch until the next push or clear.
+    /// Set by `drain`: the outputs hold the last batch until the next push or clear.
     drained: bool,
-    pub(crate) outs: Vec<OutEntry>,
-    pub(crate) out_indices: Vec<usize>,
-    pub(crate) out_spans: Vec<PayloadSpan>,
+    /// What the last drain wrote (its merged headers are in the table's header arena).
+    outputs: Outputs,
     /// Debug builds re-check every emitted header against `check_emit` on a contiguous copy.
     #[cfg(debug_assertions)]
     scratch: Vec<u8>,
@@ -199,20 +103,15 @@ impl Coalescer {
         let batch = 128;
         Coalescer {
             config,
-            buckets: alloc::vec![NIL; BUCKETS],
-            runs: Vec::with_capacity(batch),
-            members: Vec::with_capacity(batch),
-            slots: Vec::with_capacity(batch),
-            hot: NIL,
+            table: Table::with_capacity(batch),
+            #[cfg(test)]
             hot_path: true,
+            #[cfg(test)]
             defer: true,
             replaying: false,
             replay_log: Vec::with_capacity(batch),
-            hdrs: Vec::with_capacity(batch * 80),
             drained: false,
-            outs: Vec::with_capacity(batch),
-            out_indices: Vec::with_capacity(batch),
-            out_spans: Vec::with_capacity(batch),
+            outputs: Outputs::with_capacity(batch),
             #[cfg(debug_assertions)]
             scratch: Vec::new(),
         }
@@ -233,27 +132,9 @@ impl Coalescer {
     /// assert_eq!(gro.drain(&[[0u8; 0]; 0]).len(), 0);
     /// ```
     pub fn clear(&mut self) {
-        self.reset_table();
-        self.hdrs.clear();
-        self.outs.clear();
-        self.out_indices.clear();
-        self.out_spans.clear();
+        self.table.clear();
+        self.outputs.clear();
         self.drained = false;
-    }
-
-    fn reset_table(&mut self) {
-        if !self.runs.is_empty() {
-            self.buckets.fill(NIL);
-        }
-        self.runs.clear();
-        self.members.clear();
-        self.slots.clear();
-        self.hot = NIL;
-    }
-
-    /// The header copies; merged outputs' patched headers live here until the next batch.
-    pub(crate) fn header_arena(&self) -> &[u8] {
-        &self.hdrs
     }
 
     /// Offer the packet that the caller stores at `index` of the slice it will later pass to
@@ -277,13 +158,13 @@ impl Coalescer {
         self.push_parts(index, packet, &[], csum);
     }
 
-    /// [`push`](Self::push) for a packet held in two parts: `head` followed by `tail` (the
-    /// packet's [`PacketSource::parts`] at [`drain`](Self::drain) time). It may merge when
-    /// `head` is exactly its IP + TCP headers and `tail` its payload — a segment as
-    /// `tcp_tso::Plan::split_headers` leaves it, payload not copied — or when `tail` is empty; any
-    /// other split is passed through whole, as if it were not TCP. A merged output's payload
-    /// slices are the members' tails, so a super-packet split without copying is written from
-    /// where its payload already lies.
+    /// [`push`](Self::push) for a packet held in two parts: `header` followed by `payload`
+    /// (the packet's [`PacketSource::parts`] at [`drain`](Self::drain) time). It may merge when
+    /// `header` is exactly its IP + TCP headers — a segment as `tcp_tso::Plan::split_headers`
+    /// leaves it, payload not copied — or when `payload` is empty (`header` is then the whole
+    /// packet); any other split is passed through whole, as if it were not TCP. A merged
+    /// output's payload slices are the members' payload parts, so a super-packet split without
+    /// copying is written from where its payload already lies.
     ///
     /// ```
     /// use tcp_gro::{ChecksumStatus, Coalescer, Config, PacketSource};
@@ -325,32 +206,38 @@ impl Coalescer {
     ///     (p, payload)
     /// }).collect());
     /// let mut gro = Coalescer::new(Config::default());
-    /// for (i, (head, tail)) in segs.0.iter().enumerate() {
-    ///     gro.push_parts(i, head, tail, ChecksumStatus::Unverified);
+    /// for (i, (header, payload)) in segs.0.iter().enumerate() {
+    ///     gro.push_parts(i, header, payload, ChecksumStatus::Unverified);
     /// }
     /// let out = gro.drain(&segs).next().unwrap();
     /// assert_eq!((out.len(), out.headers().len(), out.payloads().len()), (340, 40, 3));
     /// ```
-    pub fn push_parts(&mut self, index: usize, head: &[u8], tail: &[u8], csum: ChecksumStatus) {
+    pub fn push_parts(
+        &mut self,
+        index: usize,
+        header: &[u8],
+        payload: &[u8],
+        csum: ChecksumStatus,
+    ) {
         if self.drained {
             self.clear();
         }
-        if self.hot_path && self.push_hot(index, head, tail, csum) {
+        if self.uses_hot_path() && self.push_hot(index, header, payload, csum) {
             return;
         }
-        let Some(seg) = parse(head, tail) else {
-            self.slots.push(Slot::Pass(index, csum));
+        let Some(seg) = parse(header, payload) else {
+            self.table.pass(index, csum);
             return;
         };
-        let bucket = (seg.hash >> 32) as usize & (BUCKETS - 1);
+        let bucket = Table::bucket(seg.hash);
         if !seg.candidate {
             // Not mergeable; if it is TCP of a held flow (and really from that flow: checksum
             // good) it completes that flow's runs (`tcp_gro_receive`: a held packet that the new
             // one cannot join is flushed), so nothing later of the flow jumps over it.
-            if self.flow_has_open_run(bucket, &seg) && checksum_ok(&seg, csum) {
-                self.close_flow(bucket, &seg);
+            if self.table.flow_has_open_run(bucket, &seg) && checksum_ok(&seg, csum) {
+                self.table.close_flow(bucket, &seg);
             }
-            self.slots.push(Slot::Pass(index, csum));
+            self.table.pass(index, csum);
             return;
         }
         match self.try_merge(bucket, index, &seg, csum) {
@@ -358,17 +245,17 @@ impl Coalescer {
             Merge::BadChecksum => {
                 // A bad segment passes alone and does not complete the held run (rule book
                 // §2.4: the checksum is validated before `tcp_gro_receive`).
-                self.slots.push(Slot::Pass(index, csum));
+                self.table.pass(index, csum);
             }
             Merge::No { close_flow } => {
                 if close_flow {
                     if !checksum_ok(&seg, csum) {
-                        self.slots.push(Slot::Pass(index, csum));
+                        self.table.pass(index, csum);
                         return;
                     }
-                    self.close_flow(bucket, &seg);
+                    self.table.close_flow(bucket, &seg);
                 }
-                self.start_run(bucket, index, &seg, csum);
+                self.table.start_run(bucket, index, &seg, csum);
             }
         }
     }
@@ -383,67 +270,38 @@ impl Coalescer {
     /// it, other flows are skipped), find `same_class` true, and append if `can_append` allows
     /// — the same checks run here, in the same order, with the same checksum decision.
     #[inline]
-    fn push_hot(&mut self, index: usize, packet: &[u8], tail: &[u8], csum: ChecksumStatus) -> bool {
-        let run_id = self.hot;
+    fn push_hot(
+        &mut self,
+        index: usize,
+        header: &[u8],
+        payload: &[u8],
+        csum: ChecksumStatus,
+    ) -> bool {
+        let run_id = self.table.hot();
         if run_id == NIL {
             return false;
         }
-        let r = &self.runs[run_id as usize];
-        debug_assert!(!r.closed, "close_flow clears the hot run");
+        let r = self.table.run(run_id as usize);
+        debug_assert!(!r.state.closed, "close_flow clears the hot run");
         let Some(seg) = parse_continuation(
-            self.run_header(r),
-            r.version,
+            self.table.run_header(r),
+            r.state.version,
             r.l4_off as usize,
             r.hash,
-            packet,
-            tail,
+            header,
+            payload,
         ) else {
             return false;
         };
-        let run_id = run_id as usize;
-        let Some(id_mode) = self.can_append(run_id, &seg) else {
+        let Some(id_mode) = r.state.can_append(&seg, self.config.max_merged_len) else {
             return false;
         };
-        match self.join_check(&seg, csum) {
-            JoinCheck::Bad => self.slots.push(Slot::Pass(index, csum)),
-            check => self.append(run_id, index, &seg, id_mode, check),
+        let run_id = run_id as usize;
+        match join_check(&seg, csum, self.defers()) {
+            JoinCheck::Bad => self.table.pass(index, csum),
+            check => self.table.append(run_id, index, &seg, id_mode, check),
         }
         true
-    }
-
-    #[inline]
-    fn run_header(&self, r: &Run) -> &[u8] {
-        &self.hdrs[r.hdr_at as usize..(r.hdr_at + r.hdr_len) as usize]
-    }
-
-    fn flow_has_open_run(&self, bucket: usize, seg: &Seg<'_>) -> bool {
-        let mut at = self.buckets[bucket];
-        while at != NIL {
-            let r = &self.runs[at as usize];
-            if !r.closed
-                && r.hash == seg.hash
-                && same_flow(self.run_header(r), r.version, r.l4_off as usize, seg)
-            {
-                return true;
-            }
-            at = r.chain;
-        }
-        false
-    }
-
-    fn close_flow(&mut self, bucket: usize, seg: &Seg<'_>) {
-        self.hot = NIL;
-        let mut at = self.buckets[bucket];
-        while at != NIL {
-            let r = self.runs[at as usize];
-            if !r.closed
-                && r.hash == seg.hash
-                && same_flow(self.run_header(&r), r.version, r.l4_off as usize, seg)
-            {
-                self.runs[at as usize].closed = true;
-            }
-            at = r.chain;
-        }
     }
 
     /// Try to add `seg` to an open run of its flow, most recent first.
@@ -459,16 +317,16 @@ impl Coalescer {
         // Whether no open run of the flow came before this one in the chain (newest first):
         // only then may the run become the hot run.
         let mut newest = true;
-        let mut at = self.buckets[bucket];
+        let mut at = self.table.newest(bucket);
         while at != NIL {
             let run_id = at as usize;
-            let r = &self.runs[run_id];
+            let r = self.table.run(run_id);
             at = r.chain;
-            if r.closed || r.hash != seg.hash {
+            if r.state.closed || r.hash != seg.hash {
                 continue;
             }
-            let held = self.run_header(r);
-            if !same_flow(held, r.version, r.l4_off as usize, seg) {
+            let held = self.table.run_header(r);
+            if !same_flow(held, r.state.version, r.l4_off as usize, seg) {
                 continue;
             }
             if !same_class(held, seg) {
@@ -478,24 +336,25 @@ impl Coalescer {
             }
             // A segment that would join is verified first (the run's head is verified at
             // drain, once something has joined it).
-            if let Some(id_mode) = self.can_append(run_id, seg) {
-                let check = self.join_check(seg, csum);
+            let max_len = self.config.max_merged_len;
+            if let Some(id_mode) = r.state.can_append(seg, max_len) {
+                let check = join_check(seg, csum, self.defers());
                 if check == JoinCheck::Bad {
                     return Merge::BadChecksum;
                 }
-                self.append(run_id, index, seg, id_mode, check);
-                self.hot = if newest { run_id as u32 } else { NIL };
+                self.table.append(run_id, index, seg, id_mode, check);
+                self.table.set_hot(if newest { run_id as u32 } else { NIL });
                 return Merge::Done;
             }
             if self.config.out_of_order
-                && let Some(id_mode) = self.can_prepend(run_id, seg)
+                && let Some(id_mode) = self.table.run(run_id).state.can_prepend(seg, max_len)
             {
-                let check = self.join_check(seg, csum);
+                let check = join_check(seg, csum, self.defers());
                 if check == JoinCheck::Bad {
                     return Merge::BadChecksum;
                 }
-                self.prepend(run_id, index, seg, id_mode, check);
-                self.hot = if newest { run_id as u32 } else { NIL };
+                self.table.prepend(run_id, index, seg, id_mode, check);
+                self.table.set_hot(if newest { run_id as u32 } else { NIL });
                 return Merge::Done;
             }
             if !self.config.out_of_order {
@@ -508,191 +367,32 @@ impl Coalescer {
         Merge::No { close_flow }
     }
 
-    /// Settle the checksum of a segment about to join a run: known good, deferred to drain
-    /// (the normal case: a run's members are then verified one after another, see
-    /// [`verify_members`](Self::verify_members)), or — with deferral off or during a replay —
-    /// verified now.
-    #[inline]
-    fn join_check(&mut self, seg: &Seg<'_>, csum: ChecksumStatus) -> JoinCheck {
-        if csum == ChecksumStatus::KnownGood {
-            JoinCheck::KnownGood
-        } else if self.defer && !self.replaying {
-            JoinCheck::Deferred
-        } else {
-            Self::join_check_now(seg, csum)
-        }
-    }
-
-    /// [`join_check`](Self::join_check) off the hot path: a replay, or deferral off.
-    #[cold]
-    #[inline(never)]
-    fn join_check_now(seg: &Seg<'_>, csum: ChecksumStatus) -> JoinCheck {
-        if checksum_ok(seg, csum) {
-            JoinCheck::Verified
-        } else {
-            JoinCheck::Bad
-        }
-    }
-
-    /// Whether `seg` may be appended to the run's tail (`tcp_gro_receive`, rule book §2.4
-    /// items 3–9), and the run's IPv4 ID mode after it.
-    fn can_append(&self, run_id: usize, seg: &Seg<'_>) -> Option<IdMode> {
-        let r = &self.runs[run_id];
-        let len = seg.payload_len as u32;
-        if r.tail_closed
-            || seg.seq != r.end_seq
-            // `(len - 1) >= mss` flushes: larger than the first segment (or empty).
-            || len > r.mss
-            || (r.hdr_len + r.payload + len) as usize > self.config.max_merged_len
+    /// Whether [`push_hot`](Self::push_hot) is tried first: always, but in this crate's tests
+    /// that turn it off.
+    #[inline(always)]
+    fn uses_hot_path(&self) -> bool {
+        #[cfg(test)]
         {
-            return None;
+            self.hot_path
         }
-        next_id_mode(r, seg, r.first_id.wrapping_add(r.count as u16))
-    }
-
-    fn append(
-        &mut self,
-        run_id: usize,
-        index: usize,
-        seg: &Seg<'_>,
-        id_mode: IdMode,
-        check: JoinCheck,
-    ) {
-        let len = seg.payload_len as u32;
-        let m = self.add_member(index, len, check, false);
-        let r = &mut self.runs[run_id];
-        r.unverified += u32::from(check == JoinCheck::Deferred);
-        self.members[r.tail as usize].next = m;
-        r.tail = m;
-        r.count += 1;
-        r.payload += len;
-        r.end_seq = r.end_seq.wrapping_add(len);
-        r.id_mode = id_mode;
-        r.tail_flags = seg.flags & TAIL_FLAGS;
-        // out_check_final: a shorter, PSH or FIN segment ends the run.
-        r.tail_closed = len < r.mss || r.tail_flags != 0;
-    }
-
-    /// Whether `seg`, which would end where the run begins (out-of-order arrival, rule book
-    /// §0), may be prepended: the result must be what in-order arrival would have built, so
-    /// `seg` becomes the first segment and must satisfy every rule as such.
-    fn can_prepend(&self, run_id: usize, seg: &Seg<'_>) -> Option<IdMode> {
-        let r = &self.runs[run_id];
-        let len = seg.payload_len as u32;
-        let fits = if r.count == 1 {
-            // The old head becomes the tail: it may be shorter than the new first segment.
-            len >= r.mss
-        } else {
-            // Every non-last segment must be exactly the first one's size.
-            len == r.mss
-        };
-        if !fits
-            || seg.flags & TAIL_FLAGS != 0
-            || seg.seq.wrapping_add(len) != r.start_seq
-            || (r.hdr_len + r.payload + len) as usize > self.config.max_merged_len
+        #[cfg(not(test))]
         {
-            return None;
-        }
-        match r.version {
-            IpVersion::V6 => Some(IdMode::Open),
-            IpVersion::V4 => {
-                if r.id_mode != IdMode::Fixed && seg.id == r.first_id.wrapping_sub(1) {
-                    Some(IdMode::Incrementing)
-                } else if r.id_mode != IdMode::Incrementing && seg.id == r.first_id && seg.df {
-                    Some(IdMode::Fixed)
-                } else {
-                    None
-                }
-            }
+            true
         }
     }
 
-    fn prepend(
-        &mut self,
-        run_id: usize,
-        index: usize,
-        seg: &Seg<'_>,
-        id_mode: IdMode,
-        check: JoinCheck,
-    ) {
-        let len = seg.payload_len as u32;
-        let m = self.add_member(index, len, check, false);
-        self.runs[run_id].unverified += u32::from(check == JoinCheck::Deferred);
-        let at = self.runs[run_id].hdr_at as usize;
-        self.hdrs[at..at + seg.hdr_len].copy_from_slice(seg.header());
-        let r = &mut self.runs[run_id];
-        self.members[m as usize].next = r.head;
-        r.head = m;
-        if r.count == 1 {
-            r.tail_closed = r.mss < len || r.tail_flags != 0;
-        }
-        r.count += 1;
-        r.mss = len;
-        r.payload += len;
-        r.start_seq = seg.seq;
-        r.first_id = seg.id;
-        r.id_mode = id_mode;
-    }
-
-    /// Add a member (not linked yet) whose checksum is settled by `check` (a run's first
-    /// segment: [`JoinCheck::KnownGood`] or [`JoinCheck::Deferred`], its check being left to
-    /// drain either way).
+    /// Whether joiners' checksums are checked at drain: not while a replay pushes the batch
+    /// again with checks at push (nor in this crate's tests that turn deferral off).
     #[inline]
-    fn add_member(&mut self, index: usize, payload_len: u32, check: JoinCheck, first: bool) -> u32 {
-        let m = self.members.len() as u32;
-        self.members.push(Member {
-            index,
-            payload_len,
-            next: NIL,
-            verified: matches!(check, JoinCheck::KnownGood | JoinCheck::Verified),
-            deferred: check == JoinCheck::Deferred && !first,
-            known_good: check == JoinCheck::KnownGood,
-        });
-        m
-    }
-
-    #[inline]
-    fn start_run(&mut self, bucket: usize, index: usize, seg: &Seg<'_>, csum: ChecksumStatus) {
-        let id = self.runs.len() as u32;
-        let known_good = csum == ChecksumStatus::KnownGood;
-        // The first segment is checked at drain, once something has joined it.
-        let check = if known_good {
-            JoinCheck::KnownGood
-        } else {
-            JoinCheck::Deferred
-        };
-        let m = self.add_member(index, seg.payload_len as u32, check, true);
-        let hdr_at = self.hdrs.len() as u32;
-        self.hdrs.extend_from_slice(seg.header());
-        let len = seg.payload_len as u32;
-        let tail_flags = seg.flags & TAIL_FLAGS;
-        self.runs.push(Run {
-            hash: seg.hash,
-            chain: self.buckets[bucket],
-            hdr_at,
-            hdr_len: seg.hdr_len as u32,
-            l4_off: seg.l4_off as u32,
-            version: seg.version,
-            head: m,
-            tail: m,
-            count: 1,
-            mss: len,
-            payload: len,
-            start_seq: seg.seq,
-            end_seq: seg.seq.wrapping_add(len),
-            first_id: seg.id,
-            id_mode: IdMode::Open,
-            df: seg.df,
-            tail_flags,
-            // A PSH/FIN segment may still be prepended to, never appended to.
-            tail_closed: tail_flags != 0,
-            closed: false,
-            unverified: u32::from(!known_good),
-        });
-        self.buckets[bucket] = id;
-        self.slots.push(Slot::Run(id));
-        // The newest run of its flow by construction.
-        self.hot = id;
+    fn defers(&self) -> bool {
+        #[cfg(test)]
+        {
+            self.defer && !self.replaying
+        }
+        #[cfg(not(test))]
+        {
+            !self.replaying
+        }
     }
 
     /// Finish the batch: yields the packets to write, in write order. `packets` holds the
@@ -709,9 +409,10 @@ impl Coalescer {
     /// Each merged run gets its head segment's headers patched (IPv4 total length and header
     /// checksum, or IPv6 payload length; TCP flags with the tail's PSH/FIN; the TCP checksum
     /// field set to the folded pseudo-header sum over the merged length) and a GSO virtio
-    /// header that passes [`VirtioNetHdr::check_emit`]. A run whose members no longer match
-    /// `packets` (an index out of range, or a length that changed since `push`) is not merged:
-    /// its members are passed through as they are now, and a missing index is skipped.
+    /// header that passes [`VirtioNetHdr::check_emit`](crate::VirtioNetHdr::check_emit). A run
+    /// whose members no longer match `packets` (an index out of range, or a length that changed
+    /// since `push`) is not merged: its members are passed through as they are now, and a
+    /// missing index is skipped.
     ///
     /// The table is reset; the outputs stay readable until the next [`push`](Self::push),
     /// [`drain`](Self::drain) or [`clear`](Self::clear). Each drain covers the packets pushed
@@ -757,32 +458,32 @@ impl Coalescer {
             self.clear();
         }
         self.finish(packets);
-        self.reset_table();
+        #[cfg(debug_assertions)]
+        emit::debug_check(
+            &self.outputs,
+            self.table.headers(),
+            packets,
+            &mut self.scratch,
+        );
+        self.table.reset();
         self.drained = true;
-        Drain::new(self, packets)
+        Drain::new(&self.outputs, self.table.headers(), packets)
     }
 
     fn finish<S: PacketSource + ?Sized>(&mut self, packets: &S) {
-        self.outs.clear();
-        self.out_indices.clear();
-        self.out_spans.clear();
-        for i in 0..self.slots.len() {
-            match self.slots[i] {
-                Slot::Pass(index, _) => self.emit_pass(packets, index),
+        self.outputs.clear();
+        for i in 0..self.table.slots().len() {
+            match self.table.slots()[i] {
+                Slot::Pass(index, _) => emit::pass(&mut self.outputs, packets, index),
                 Slot::Run(id) => {
-                    let r = self.runs[id as usize];
+                    let r = *self.table.run(id as usize);
                     // A run whose members changed since push (the caller broke `drain`'s
                     // contract) is not merged: its members are written as they are now.
-                    if r.count == 1 || !self.members_match(packets, &r) {
-                        let mut m = r.head;
-                        while m != NIL {
-                            let mem = self.members[m as usize];
-                            self.emit_pass(packets, mem.index);
-                            m = mem.next;
-                        }
+                    if r.state.count == 1 || !emit::members_match(&self.table, packets, &r) {
+                        emit::alone(&mut self.outputs, &self.table, packets, &r);
                         continue;
                     }
-                    if r.unverified > 0 && self.verify_members(packets, id as usize) {
+                    if r.unverified > 0 && verify_members(&mut self.table, packets, id as usize) {
                         // A segment that joined on a deferred check is bad. Checked at push,
                         // it would have passed alone and left the run open for what came
                         // after it: push the batch again with checks at push (rare — only a
@@ -793,12 +494,11 @@ impl Coalescer {
                             return;
                         }
                     }
-                    if self.runs[id as usize].unverified == 0 {
-                        self.emit_merged(&r, r.head, r.count, r.hdr_at);
-                        #[cfg(debug_assertions)]
-                        self.debug_check_last(packets);
+                    let out = &mut self.outputs;
+                    if self.table.run(id as usize).unverified == 0 {
+                        emit::merged(out, &mut self.table, &r, r.head, r.state.count, r.hdr_at);
                     } else {
-                        self.emit_split(packets, &r);
+                        emit::split(out, &mut self.table, packets, &r);
                     }
                 }
             }
@@ -809,271 +509,20 @@ impl Coalescer {
     /// finish it: the output is then exactly what checking at push gives. Reads the packets
     /// from `packets` (the caller's promise: the bytes pushed).
     fn replay<S: PacketSource + ?Sized>(&mut self, packets: &S) {
-        // The pushes, in push order: indices increase within a batch (`push`'s contract).
         let mut log = core::mem::take(&mut self.replay_log);
-        log.clear();
-        for slot in &self.slots {
-            if let Slot::Pass(index, csum) = *slot {
-                log.push((index, csum));
-            }
-        }
-        for m in &self.members {
-            let csum = if m.known_good {
-                ChecksumStatus::KnownGood
-            } else {
-                ChecksumStatus::Unverified
-            };
-            log.push((m.index, csum));
-        }
-        log.sort_unstable_by_key(|&(index, _)| index);
-        self.reset_table();
-        self.hdrs.clear();
+        replay_order(&self.table, &mut log);
+        self.table.clear();
         self.replaying = true;
         for &(index, csum) in &log {
             match packets.parts(index) {
-                Some((head, tail)) => self.push_parts(index, head, tail, csum),
+                Some((header, payload)) => self.push_parts(index, header, payload, csum),
                 // Missing now: drain skips it, as it skips a missing member.
-                None => self.slots.push(Slot::Pass(index, csum)),
+                None => self.table.pass(index, csum),
             }
         }
         self.replay_log = log;
         self.finish(packets);
         self.replaying = false;
-    }
-
-    /// Verify the members not verified at push (the head, and the joiners whose check was
-    /// deferred); record the results. `true` if a deferred one failed (the batch must be
-    /// replayed).
-    fn verify_members<S: PacketSource + ?Sized>(&mut self, packets: &S, run_id: usize) -> bool {
-        let r = self.runs[run_id];
-        let mut replay = false;
-        let mut bad = 0;
-        // The addresses of the headers the merged packet is written with.
-        let addrs = pseudo_addrs(self.run_header(&r), r.version);
-        let mut m = r.head;
-        while m != NIL {
-            let mem = self.members[m as usize];
-            if !mem.verified {
-                // `members_match` checked the index and the lengths.
-                let (p, tail) = packets.parts(mem.index).unwrap_or_default();
-                let ok = addrs.is_some_and(|a| l4_checksum_valid(p, tail, r.l4_off as usize, a));
-                self.members[m as usize].verified = ok;
-                bad += u32::from(!ok);
-                replay |= !ok && mem.deferred;
-            }
-            m = mem.next;
-        }
-        self.runs[run_id].unverified = bad;
-        replay
-    }
-
-    /// A run with a bad member (its head, verified late): the bad members pass through alone
-    /// and the good stretches between them are written as runs of their own — what the kernel
-    /// builds when a bad segment is dropped from GRO (every rule still holds for a stretch:
-    /// its first segment is full-sized, its IDs continue, its tail is the run's tail or a
-    /// full-sized segment without PSH/FIN).
-    fn emit_split<S: PacketSource + ?Sized>(&mut self, packets: &S, r: &Run) {
-        let mut start = NIL;
-        let mut count = 0;
-        let mut m = r.head;
-        loop {
-            let mem = (m != NIL).then(|| self.members[m as usize]);
-            if mem.is_some_and(|x| x.verified) {
-                if count == 0 {
-                    start = m;
-                }
-                count += 1;
-            } else {
-                // End of a stretch.
-                if count == 1 {
-                    self.emit_pass(packets, self.members[start as usize].index);
-                } else if count >= 2 {
-                    let hdr_at = if start == r.head {
-                        r.hdr_at
-                    } else {
-                        // The stretch's own first segment supplies its headers.
-                        let at = self.hdrs.len() as u32;
-                        let first = self.members[start as usize].index;
-                        // `members_match`: the first part holds the headers.
-                        let p = packets.packet(first).unwrap_or_default();
-                        match p.get(..r.hdr_len as usize) {
-                            Some(h) => self.hdrs.extend_from_slice(h),
-                            None => return,
-                        }
-                        at
-                    };
-                    self.emit_merged(r, start, count, hdr_at);
-                    #[cfg(debug_assertions)]
-                    self.debug_check_last(packets);
-                }
-                count = 0;
-                match mem {
-                    Some(bad) => self.emit_pass(packets, bad.index),
-                    None => break,
-                }
-            }
-            m = mem.map_or(NIL, |x| x.next);
-        }
-    }
-
-    fn members_match<S: PacketSource + ?Sized>(&self, packets: &S, r: &Run) -> bool {
-        let mut m = r.head;
-        while m != NIL {
-            let mem = self.members[m as usize];
-            // Still the shape it was pushed in: the same length, and a second part only
-            // behind exactly the headers.
-            match packets.parts(mem.index) {
-                Some((p, tail))
-                    if p.len() + tail.len() == (r.hdr_len + mem.payload_len) as usize
-                        && (tail.is_empty() || p.len() == r.hdr_len as usize) => {}
-                _ => return false,
-            }
-            m = mem.next;
-        }
-        true
-    }
-
-    fn emit_pass<S: PacketSource + ?Sized>(&mut self, packets: &S, index: usize) {
-        let Some((p, tail)) = packets.parts(index) else {
-            return;
-        };
-        let first = self.out_indices.len() as u32;
-        self.out_indices.push(index);
-        // Kept parallel to `out_indices`; a second part is the output's one payload slice.
-        self.out_spans.push(PayloadSpan {
-            off: p.len() as u32,
-            len: tail.len() as u32,
-        });
-        self.outs.push(OutEntry {
-            vnet: VirtioNetHdr::plain(),
-            merged: false,
-            hdr: (0, 0),
-            first,
-            count: 1,
-            len: p.len() + tail.len(),
-        });
-    }
-
-    /// Write `count` members of run `r` from member `first` as one packet: patch the header
-    /// copy at `hdr_at` in place and record the output (rule book §2.4 `tcp_gro_complete`,
-    /// §2.2 `inet_gro_complete`, §2.3 `ipv6_gro_complete`, §6 "Writer").
-    fn emit_merged(&mut self, r: &Run, first: u32, count: u32, hdr_at: u32) {
-        // The members, their payload, and whether the stretch ends at the run's tail.
-        let out_first = self.out_indices.len() as u32;
-        let mut payload = 0u32;
-        let mut last = first;
-        let mut m = first;
-        for _ in 0..count {
-            let mem = self.members[m as usize];
-            self.out_indices.push(mem.index);
-            self.out_spans.push(PayloadSpan {
-                off: r.hdr_len,
-                len: mem.payload_len,
-            });
-            payload += mem.payload_len;
-            last = m;
-            m = mem.next;
-        }
-        let mss = self.members[first as usize].payload_len;
-        // Only the run's tail may carry PSH/FIN.
-        let tail_flags = if last == r.tail { r.tail_flags } else { 0 };
-        let total = (r.hdr_len + payload) as usize;
-        let l4 = r.l4_off as usize;
-        let at = hdr_at as usize;
-        let h = &mut self.hdrs[at..at + r.hdr_len as usize];
-        let l4_len = total - l4;
-        let pseudo = match r.version {
-            IpVersion::V4 => {
-                if let Ok((ip, _)) = Ipv4Header::mut_from_packet(h) {
-                    // total ≤ max_merged_len ≤ 65535.
-                    ip.set_total_len(total as u16);
-                    ip.fill_checksum();
-                }
-                let mut src = [0u8; 4];
-                let mut dst = [0u8; 4];
-                src.copy_from_slice(&h[ipv4::SRC]);
-                dst.copy_from_slice(&h[ipv4::DST]);
-                inet_csum::pseudo_header_v4(src, dst, Protocol::TCP.0, l4_len as u16)
-            }
-            IpVersion::V6 => {
-                let mut src = [0u8; 16];
-                let mut dst = [0u8; 16];
-                src.copy_from_slice(&h[ipv6::SRC]);
-                dst.copy_from_slice(&h[ipv6::DST]);
-                if let Ok((ip, _)) = Ipv6Header::mut_from_packet(h) {
-                    ip.set_payload_len((total - Ipv6Header::LEN) as u16);
-                }
-                inet_csum::pseudo_header_v6(&src, &dst, Protocol::TCP.0, l4_len as u32)
-            }
-        };
-        let mut ecn = false;
-        if let Ok((tcp, _)) = TcpHeader::mut_from_packet(&mut h[l4..]) {
-            let flags = tcp.flags() | TcpFlags(tail_flags);
-            tcp.set_flags(flags);
-            // CHECKSUM_PARTIAL: the folded, non-inverted pseudo-header sum over the merged L4
-            // length (`tcp_gro_complete`: `th->check = ~tcp_v4_check(len, …)`).
-            tcp.set_checksum(pseudo.fold());
-            // SKB_GSO_TCP_ECN if the first header has CWR — never in practice: a CWR segment
-            // never merges (rule book §0).
-            ecn = flags.contains(TcpFlags::CWR);
-        }
-        let vnet = VirtioNetHdr::tcp_gso(
-            r.version,
-            r.l4_off as u16,
-            (r.hdr_len - r.l4_off) as u16,
-            mss as u16,
-            ecn,
-        );
-        self.outs.push(OutEntry {
-            vnet,
-            merged: true,
-            hdr: (hdr_at, r.hdr_len),
-            first: out_first,
-            count,
-            len: total,
-        });
-    }
-
-    /// Debug builds: the header we just emitted must pass `check_emit` on the contiguous packet.
-    #[cfg(debug_assertions)]
-    fn debug_check_last<S: PacketSource + ?Sized>(&mut self, packets: &S) {
-        let Some(&e) = self.outs.last() else {
-            return;
-        };
-        self.scratch.clear();
-        let (at, n) = (e.hdr.0 as usize, e.hdr.1 as usize);
-        self.scratch.extend_from_slice(&self.hdrs[at..at + n]);
-        let first = e.first as usize;
-        for k in first..first + e.count as usize {
-            let s = self.out_spans[k];
-            if let Some(b) = packets
-                .parts(self.out_indices[k])
-                .and_then(|(p, tail)| span_bytes(p, tail, s))
-            {
-                self.scratch.extend_from_slice(b);
-            }
-        }
-        debug_assert_eq!(
-            e.vnet.check_emit(&self.scratch),
-            Ok(()),
-            "emitted header fails check_emit"
-        );
-    }
-}
-
-/// The IPv4 ID rule for appending (`inet_gro_flush`): `id == first_id + count`, or (DF=1 only)
-/// `id == first_id`; the second segment fixes the mode. `None` if the segment may not join.
-#[inline]
-fn next_id_mode(r: &Run, seg: &Seg<'_>, incremented: u16) -> Option<IdMode> {
-    if r.version == IpVersion::V6 {
-        return Some(IdMode::Open);
-    }
-    match r.id_mode {
-        IdMode::Incrementing if seg.id == incremented => Some(IdMode::Incrementing),
-        IdMode::Fixed if seg.id == r.first_id => Some(IdMode::Fixed),
-        IdMode::Open if seg.id == incremented => Some(IdMode::Incrementing),
-        IdMode::Open if seg.id == r.first_id && r.df && seg.df => Some(IdMode::Fixed),
-        _ => None,
     }
 }
 
@@ -1084,333 +533,4 @@ enum Merge {
 }
 
 #[cfg(test)]
-mod tests {
-    //! The hot path ([`Coalescer::push_hot`]) against the general path alone: the same outputs,
-    //! byte for byte, for trains that hit it and for mutated packets built to nearly hit it.
-
-    use alloc::vec::Vec;
-
-    use inet_hdr::{Ipv4Header, Protocol, classify};
-    use proptest::prelude::*;
-
-    use super::*;
-    // Plain bytes only from the builder: its crate links another copy of this one.
-    use testkit::packet::TcpPacket;
-
-    /// Packets held as (first part, second part).
-    struct TwoPart(Vec<(Vec<u8>, Vec<u8>)>);
-
-    impl PacketSource for TwoPart {
-        fn packet(&self, index: usize) -> Option<&[u8]> {
-            self.0.get(index).map(|p| &p.0[..])
-        }
-
-        fn parts(&self, index: usize) -> Option<(&[u8], &[u8])> {
-            self.0.get(index).map(|p| (&p.0[..], &p.1[..]))
-        }
-    }
-
-    /// Everything observable about a drained batch.
-    type Summary = Vec<(Vec<usize>, bool, Vec<u8>, Vec<u8>, Vec<Vec<u8>>)>;
-
-    fn run(hot_path: bool, cfg: Config, packets: &[Vec<u8>], csum: ChecksumStatus) -> Summary {
-        run_checks(hot_path, true, cfg, packets, csum)
-    }
-
-    /// [`run`] with deferred checksum checks on or off.
-    fn run_checks(
-        hot_path: bool,
-        defer: bool,
-        cfg: Config,
-        packets: &[Vec<u8>],
-        csum: ChecksumStatus,
-    ) -> Summary {
-        let mut gro = Coalescer::new(cfg);
-        gro.hot_path = hot_path;
-        gro.defer = defer;
-        for (i, p) in packets.iter().enumerate() {
-            gro.push(i, p, csum);
-        }
-        gro.drain(packets)
-            .map(|o| {
-                (
-                    o.indices().to_vec(),
-                    o.is_merged(),
-                    o.headers().to_vec(),
-                    o.vnet_bytes().to_vec(),
-                    o.payloads().map(<[u8]>::to_vec).collect(),
-                )
-            })
-            .collect()
-    }
-
-    /// Make a mutated packet's IPv4 header (`ip`) and TCP (`tcp`) checksums valid again, so
-    /// that the mutation reaches the merge rules instead of failing a checksum — or, fixing only
-    /// one, reaches exactly the other check.
-    fn fix(p: &mut [u8], ip: bool, tcp: bool) {
-        if ip
-            && p.first() == Some(&0x45)
-            && let Ok((ip, _)) = Ipv4Header::mut_from_packet(p)
-        {
-            ip.fill_checksum();
-        }
-        let Ok(info) = classify(p) else { return };
-        if !tcp || info.protocol != Protocol::TCP || p.len() < info.l4_offset + 20 {
-            return;
-        }
-        let l4 = info.l4_offset;
-        p[l4 + 16..l4 + 18].fill(0);
-        let Some(addrs) = crate::flow::pseudo_addrs(p, info.version) else {
-            return;
-        };
-        let c = inet_csum::Accumulator::from_sum(addrs)
-            .add_u32((p.len() - l4) as u32)
-            .add(&p[l4..])
-            .finish();
-        p[l4 + 16..l4 + 18].copy_from_slice(&c.to_be_bytes());
-    }
-
-    /// (indices, merged, vnet bytes, the whole packet) of every output.
-    type Written = Vec<(Vec<usize>, bool, Vec<u8>, Vec<u8>)>;
-
-    fn written<S: PacketSource + ?Sized>(drain: Drain<'_, S>) -> Written {
-        drain
-            .map(|o| {
-                let mut buf = alloc::vec![0u8; o.len()];
-                assert_eq!(o.materialize(&mut buf), Ok(o.len()));
-                (
-                    o.indices().to_vec(),
-                    o.is_merged(),
-                    o.vnet_bytes().to_vec(),
-                    buf,
-                )
-            })
-            .collect()
-    }
-
-    fn run_parts(hot_path: bool, cfg: Config, packets: &TwoPart, csum: ChecksumStatus) -> Written {
-        let mut gro = Coalescer::new(cfg);
-        gro.hot_path = hot_path;
-        for (i, (head, tail)) in packets.0.iter().enumerate() {
-            gro.push_parts(i, head, tail, csum);
-        }
-        written(gro.drain(packets))
-    }
-
-    fn batch() -> impl Strategy<Value = Vec<Vec<u8>>> {
-        let flow = (
-            any::<bool>(),
-            any::<bool>(),
-            any::<bool>(),
-            1usize..12,
-            1usize..200,
-            any::<u16>(),
-            any::<bool>(),
-        );
-        (
-            proptest::collection::vec(flow, 1..4),
-            any::<bool>(),
-            proptest::collection::vec(
-                (
-                    any::<prop::sample::Index>(),
-                    // Mostly the headers (IPv4 + TCP with timestamps: 52 bytes; IPv6 with an
-                    // extension header: 80).
-                    prop_oneof![3 => 0usize..80, 1 => 0usize..200],
-                    any::<u8>(),
-                    any::<bool>(),
-                    any::<bool>(),
-                ),
-                0..6,
-            ),
-            proptest::collection::vec(any::<prop::sample::Index>(), 0..3),
-        )
-            .prop_flat_map(|(flows, shuffle, flips, dups)| {
-                let trains: Vec<Vec<Vec<u8>>> = flows
-                    .iter()
-                    .enumerate()
-                    .map(|(f, &(v6, ts, fixed_id, n, mss, id, ext))| {
-                        let mut s = if v6 { TcpPacket::v6() } else { TcpPacket::v4() };
-                        s = s.ports(1000 + f as u16, 443).ip_id(id);
-                        if ts {
-                            s = s.timestamps(7, 9);
-                        }
-                        if ext && v6 {
-                            // Destination Options (8 bytes): TCP at 48.
-                            s = s.ext_header(60, &[1, 4, 0, 0, 0, 0]);
-                        }
-                        (0..n)
-                            .map(|i| {
-                                let step = if fixed_id && !v6 { 0 } else { i as u16 };
-                                s.clone()
-                                    .seq(5000 + (i * mss) as u32)
-                                    .ip_id(id.wrapping_add(step))
-                                    .payload_len(mss)
-                                    .build()
-                            })
-                            .collect()
-                    })
-                    .collect();
-                // Round-robin interleave, then mutate, duplicate and maybe shuffle.
-                let mut packets = Vec::new();
-                let longest = trains.iter().map(Vec::len).max().unwrap_or(0);
-                for k in 0..longest {
-                    for t in &trains {
-                        if let Some(p) = t.get(k) {
-                            packets.push(p.clone());
-                        }
-                    }
-                }
-                for (i, at, x, fix_ip, fix_tcp) in flips {
-                    let n = packets.len();
-                    let p = &mut packets[i.index(n)];
-                    if at < p.len() {
-                        p[at] ^= x;
-                        fix(p, fix_ip, fix_tcp);
-                    }
-                }
-                for d in dups {
-                    let n = packets.len();
-                    let p = packets[d.index(n)].clone();
-                    packets.push(p);
-                }
-                let packets = Just(packets);
-                if shuffle {
-                    packets.prop_shuffle().boxed()
-                } else {
-                    packets.boxed()
-                }
-            })
-    }
-
-    proptest! {
-        #![proptest_config(ProptestConfig {
-            cases: if cfg!(miri) { 4 } else { 1024 },
-            ..ProptestConfig::default()
-        })]
-
-        #[test]
-        fn hot_path_is_the_general_path(
-            packets in batch(),
-            known_good in any::<bool>(),
-            out_of_order in any::<bool>(),
-        ) {
-            let csum = if known_good { ChecksumStatus::KnownGood } else { ChecksumStatus::Unverified };
-            let cfg = Config { out_of_order, ..Config::default() };
-            prop_assert_eq!(run(true, cfg, &packets, csum), run(false, cfg, &packets, csum));
-        }
-
-        /// Checking joiners' checksums at drain (and replaying the batch when one fails) gives
-        /// exactly what checking them at push gives — also when a corrupt copy of a segment
-        /// arrives just before the good one, the case where the two orders of work differ.
-        #[test]
-        fn deferred_checks_are_checks_at_push(
-            mut packets in batch(),
-            corrupt in proptest::collection::vec(
-                (any::<prop::sample::Index>(), any::<prop::sample::Index>(), 1u8..),
-                0..3,
-            ),
-            out_of_order in any::<bool>(),
-            hot in any::<bool>(),
-        ) {
-            for (at, byte, x) in corrupt {
-                let i = at.index(packets.len());
-                let mut bad = packets[i].clone();
-                let b = byte.index(bad.len());
-                bad[b] ^= x;
-                packets.insert(i, bad);
-            }
-            let cfg = Config { out_of_order, ..Config::default() };
-            prop_assert_eq!(
-                run_checks(hot, true, cfg, &packets, ChecksumStatus::Unverified),
-                run_checks(hot, false, cfg, &packets, ChecksumStatus::Unverified)
-            );
-        }
-    }
-
-    proptest! {
-        #![proptest_config(ProptestConfig {
-            cases: if cfg!(miri) { 4 } else { 512 },
-            ..ProptestConfig::default()
-        })]
-
-        /// Packets pushed as headers + payload (how `tcp_tso::Plan::split_headers` leaves segments)
-        /// give exactly the output of the same packets in one piece, on the hot path and off;
-        /// a packet cut anywhere else is passed through whole, and every merged output is its
-        /// members' payloads behind one header.
-        #[test]
-        fn two_parts_are_the_packet(
-            packets in batch(),
-            cuts in proptest::collection::vec((0u8..3, any::<prop::sample::Index>()), 64),
-            known_good in any::<bool>(),
-            out_of_order in any::<bool>(),
-            hot in any::<bool>(),
-        ) {
-            let csum = if known_good { ChecksumStatus::KnownGood } else { ChecksumStatus::Unverified };
-            let cfg = Config { out_of_order, ..Config::default() };
-            let mut elsewhere = alloc::vec![false; packets.len()];
-            let parts = TwoPart(packets.iter().enumerate().map(|(i, p)| {
-                let (mode, at) = cuts[i % cuts.len()];
-                let cut = match (mode, crate::flow::parse(p, &[])) {
-                    (1, Some(seg)) => seg.hdr_len,
-                    (2, _) => {
-                        let c = at.index(p.len() + 1);
-                        elsewhere[i] = crate::flow::parse(p, &[]).is_none_or(|s| s.hdr_len != c)
-                            && c != p.len();
-                        c
-                    }
-                    _ => p.len(),
-                };
-                (p[..cut].to_vec(), p[cut..].to_vec())
-            }).collect());
-            let got = run_parts(hot, cfg, &parts, csum);
-            if !elsewhere.contains(&true) {
-                let mut gro = Coalescer::new(cfg);
-                gro.hot_path = hot;
-                for (i, p) in packets.iter().enumerate() {
-                    gro.push(i, p, csum);
-                }
-                prop_assert_eq!(got, written(gro.drain(&packets[..])));
-            } else {
-                let mut seen = alloc::vec![0usize; packets.len()];
-                for (indices, merged, _, bytes) in &got {
-                    for &i in indices {
-                        seen[i] += 1;
-                    }
-                    if !merged {
-                        prop_assert_eq!(bytes, &packets[indices[0]]);
-                        continue;
-                    }
-                    for &i in indices {
-                        prop_assert!(!elsewhere[i], "a packet cut off its header boundary merged");
-                    }
-                    let h = crate::flow::parse(&packets[indices[0]], &[]).map_or(0, |s| s.hdr_len);
-                    let payload: Vec<u8> = indices.iter().flat_map(|&i| packets[i][h..].to_vec()).collect();
-                    prop_assert_eq!(&bytes[h..], &payload[..]);
-                }
-                prop_assert!(seen.iter().all(|&n| n == 1));
-            }
-        }
-    }
-
-    /// The hot path is taken for an in-order train (so the property above compares something).
-    #[test]
-    fn hot_path_taken_for_a_train() {
-        for base in [TcpPacket::v4().timestamps(1, 2), TcpPacket::v6()] {
-            let packets = base.train(1, 8, 100);
-            let mut gro = Coalescer::new(Config::default());
-            gro.push(0, &packets[0], ChecksumStatus::Unverified);
-            for (i, p) in packets.iter().enumerate().skip(1) {
-                assert!(
-                    gro.push_hot(i, p, &[], ChecksumStatus::Unverified),
-                    "segment {i}"
-                );
-            }
-            // A header change (here the window) is not for the hot path.
-            let other = base.clone().seq(801).window(9).payload_len(100).build();
-            assert!(!gro.push_hot(8, &other, &[], ChecksumStatus::Unverified));
-            let out: Vec<_> = gro.drain(&packets).collect();
-            assert_eq!(out.len(), 1);
-            assert_eq!(out[0].indices(), &[0, 1, 2, 3, 4, 5, 6, 7]);
-        }
-    }
-}
+mod tests;

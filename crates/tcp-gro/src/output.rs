@@ -1,5 +1,6 @@
-//! What a drained batch looks like to the writer: [`Output`] (headers + payload slices),
-//! [`Drain`], and the scatter-gather helpers.
+//! What a drained batch looks like to the writer: the batch's outputs as drain records them
+//! ([`Outputs`]), and the views that borrow them — [`Drain`], [`Output`] (headers + payload
+//! slices) — with the scatter-gather helpers.
 
 use alloc::vec::Vec;
 use core::fmt;
@@ -7,7 +8,7 @@ use core::iter::FusedIterator;
 
 use virtio_net_hdr::VirtioNetHdr;
 
-use crate::{Coalescer, PacketSource};
+use crate::source::PacketSource;
 
 /// Where a member's payload lies in its input packet (offsets in the concatenation of the
 /// packet's [`parts`](PacketSource::parts)).
@@ -17,33 +18,122 @@ pub(crate) struct PayloadSpan {
     pub(crate) len: u32,
 }
 
-/// The bytes at `s` in the packet `head` + `tail`, if they lie within one part (always, for
-/// a packet of the shape it was pushed in: the payload is all of the second part or lies in
-/// the first).
+/// The bytes at `s` in the packet `header` + `payload`, if they lie within one part (always,
+/// for a packet of the shape it was pushed in: the span is all of the payload part or lies in
+/// the header part).
 #[inline]
-pub(crate) fn span_bytes<'a>(head: &'a [u8], tail: &'a [u8], s: PayloadSpan) -> Option<&'a [u8]> {
+pub(crate) fn span_bytes<'a>(
+    header: &'a [u8],
+    payload: &'a [u8],
+    s: PayloadSpan,
+) -> Option<&'a [u8]> {
     let (off, len) = (s.off as usize, s.len as usize);
-    match off.checked_sub(head.len()) {
-        Some(t) => tail.get(t..t + len),
-        None => head.get(off..off + len),
+    match off.checked_sub(header.len()) {
+        Some(t) => payload.get(t..t + len),
+        None => header.get(off..off + len),
     }
 }
 
-/// One output packet, as recorded by `Coalescer::finish`.
+/// One output packet.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct OutEntry {
-    pub(crate) vnet: VirtioNetHdr,
-    pub(crate) merged: bool,
-    /// Patched header range in the coalescer's header arena (merged only).
-    pub(crate) hdr: (u32, u32),
-    /// Range in `out_indices` (and, when merged, `out_spans`).
-    pub(crate) first: u32,
-    pub(crate) count: u32,
+struct OutEntry {
+    vnet: VirtioNetHdr,
+    merged: bool,
+    /// Patched header range in the header arena (merged only).
+    hdr: (u32, u32),
+    /// Range in `indices` (and, when merged, `spans`).
+    first: u32,
+    count: u32,
     /// Total IP packet length.
-    pub(crate) len: usize,
+    len: usize,
 }
 
-/// The packets of a drained batch, in write order (see [`Coalescer::drain`]).
+/// A drained batch's outputs in write order, filled by drain and read through [`Drain`]; the
+/// storage is kept from batch to batch. A merged output's headers lie in the header arena that
+/// [`Drain`] is given beside these.
+#[derive(Debug)]
+pub(crate) struct Outputs {
+    entries: Vec<OutEntry>,
+    /// Each output's input indices, one range per output.
+    indices: Vec<usize>,
+    /// Parallel to `indices`: where each member's payload lies in its packet.
+    spans: Vec<PayloadSpan>,
+}
+
+impl Outputs {
+    /// Empty outputs with room for `batch` packets.
+    pub(crate) fn with_capacity(batch: usize) -> Self {
+        Outputs {
+            entries: Vec::with_capacity(batch),
+            indices: Vec::with_capacity(batch),
+            spans: Vec::with_capacity(batch),
+        }
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.entries.clear();
+        self.indices.clear();
+        self.spans.clear();
+    }
+
+    /// A packet written as it is, `header_len` + `payload_len` bytes in its two parts, with a
+    /// plain virtio header.
+    #[inline]
+    pub(crate) fn push_pass(&mut self, index: usize, header_len: usize, payload_len: usize) {
+        let first = self.indices.len() as u32;
+        self.indices.push(index);
+        // Kept parallel to `indices`; a payload part is the output's one payload slice.
+        self.spans.push(PayloadSpan {
+            off: header_len as u32,
+            len: payload_len as u32,
+        });
+        self.entries.push(OutEntry {
+            vnet: VirtioNetHdr::plain(),
+            merged: false,
+            hdr: (0, 0),
+            first,
+            count: 1,
+            len: header_len + payload_len,
+        });
+    }
+
+    /// How many members the outputs hold: where the next merged output's members start.
+    #[inline]
+    pub(crate) fn members_pushed(&self) -> u32 {
+        self.indices.len() as u32
+    }
+
+    /// A member of the merged output being built (see [`push_merged`](Self::push_merged)).
+    #[inline]
+    pub(crate) fn push_member(&mut self, index: usize, span: PayloadSpan) {
+        self.indices.push(index);
+        self.spans.push(span);
+    }
+
+    /// A merged output of the members pushed since [`members_pushed`](Self::members_pushed)
+    /// was `first`, behind the patched headers at `hdr` (offset, length) in the header arena;
+    /// `len` bytes in all.
+    #[inline]
+    pub(crate) fn push_merged(
+        &mut self,
+        vnet: VirtioNetHdr,
+        hdr: (u32, u32),
+        first: u32,
+        len: usize,
+    ) {
+        self.entries.push(OutEntry {
+            vnet,
+            merged: true,
+            hdr,
+            first,
+            count: self.indices.len() as u32 - first,
+            len,
+        });
+    }
+}
+
+/// The packets of a drained batch, in write order (see
+/// [`Coalescer::drain`](crate::Coalescer::drain)).
 ///
 /// ```
 /// use tcp_gro::{ChecksumStatus, Coalescer, Config};
@@ -73,7 +163,8 @@ pub(crate) struct OutEntry {
 /// assert_eq!(drain.len(), 1);
 /// ```
 ///
-/// `S` is the packet source passed to [`Coalescer::drain`] (e.g. `[Vec<u8>]`).
+/// `S` is the packet source passed to [`Coalescer::drain`](crate::Coalescer::drain) (e.g.
+/// `[Vec<u8>]`).
 #[derive(Debug)]
 pub struct Drain<'a, S: ?Sized> {
     outs: &'a [OutEntry],
@@ -85,12 +176,14 @@ pub struct Drain<'a, S: ?Sized> {
 }
 
 impl<'a, S: PacketSource + ?Sized> Drain<'a, S> {
-    pub(crate) fn new(c: &'a Coalescer, packets: &'a S) -> Self {
+    /// The outputs `outputs`, their merged headers in `headers` (the header arena), their
+    /// payloads in `packets`.
+    pub(crate) fn new(outputs: &'a Outputs, headers: &'a [u8], packets: &'a S) -> Self {
         Drain {
-            outs: &c.outs,
-            indices: &c.out_indices,
-            spans: &c.out_spans,
-            hdrs: c.header_arena(),
+            outs: &outputs.entries,
+            indices: &outputs.indices,
+            spans: &outputs.spans,
+            hdrs: headers,
             packets,
             pos: 0,
         }
@@ -121,13 +214,13 @@ impl<'a, S: PacketSource + ?Sized> Iterator for Drain<'a, S> {
                 .first()
                 .and_then(|&i| self.packets.packet(i))
                 .unwrap_or_default();
-            // A packet passed through in two parts has its second part as its one payload.
-            let tail = self
+            // A packet passed through in two parts has its payload part as its one payload.
+            let payload = self
                 .spans
                 .get(first..first + 1)
                 .filter(|s| s[0].len > 0)
                 .unwrap_or(&[]);
-            (whole, tail)
+            (whole, payload)
         };
         Some(Output {
             entry: e,
@@ -150,7 +243,8 @@ impl<S: PacketSource + ?Sized> FusedIterator for Drain<'_, S> {}
 /// One packet to write: a merged super-packet (patched headers + payload slices borrowed from
 /// the input packets) or a packet passed through unchanged.
 ///
-/// `S` is the packet source passed to [`Coalescer::drain`] (e.g. `[Vec<u8>]`).
+/// `S` is the packet source passed to [`Coalescer::drain`](crate::Coalescer::drain) (e.g.
+/// `[Vec<u8>]`).
 #[derive(Debug)]
 pub struct Output<'a, S: ?Sized = [Vec<u8>]> {
     entry: &'a OutEntry,
@@ -183,13 +277,13 @@ impl<'a, S: PacketSource + ?Sized> Output<'a, S> {
     }
 
     /// The packet's headers: the patched IP + TCP headers of the first segment when merged, or
-    /// the whole packet when passed through (its first part, if it was pushed in two).
+    /// the whole packet when passed through (its header part, if it was pushed in two).
     pub fn headers(&self) -> &'a [u8] {
         self.headers
     }
 
     /// The payload slices that follow [`headers`](Self::headers), in sequence order, each still
-    /// living in its input packet (none for a pass-through, or its second part).
+    /// living in its input packet (none for a pass-through, or its payload part).
     pub fn payloads(&self) -> Payloads<'a, S> {
         Payloads {
             packets: self.packets,
@@ -442,7 +536,7 @@ impl<'a, S: PacketSource + ?Sized> Iterator for Payloads<'a, S> {
         let bytes = self
             .packets
             .parts(index)
-            .and_then(|(p, tail)| span_bytes(p, tail, s));
+            .and_then(|(header, payload)| span_bytes(header, payload, s));
         Some(bytes.unwrap_or(&[]))
     }
 
