@@ -1,4 +1,3 @@
-#![cfg(feature = "std")] // with_io_slices and IoSliceBuf are the std feature's
 //! No allocation per batch after warm-up: a counting global allocator watches push + drain +
 //! materialize + `with_io_slices` on this thread for the benchmark-shaped batches.
 

@@ -7,8 +7,142 @@ use inet_hdr::{Ipv4Header, Protocol, classify};
 use proptest::prelude::*;
 
 use super::*;
-// Plain bytes only from the builder: its crate links another copy of this one.
-use testkit::packet::TcpPacket;
+
+/// A TCP segment's bytes, built here rather than with the workspace's dev-only packet builder
+/// so that these tests also build from the published crate. Defaults as that builder's:
+/// 10.0.0.1:40000 → 10.0.0.2:5201 (fd00::1 → fd00::2, flow label 0x12345), TTL/hop limit 64,
+/// DF, ACK, ack 1, window 502; the payload counts up from its sequence number.
+#[derive(Clone)]
+struct TcpPacket {
+    v6: bool,
+    ports: (u16, u16),
+    ip_id: u16,
+    seq: u32,
+    window: u16,
+    options: Vec<u8>,
+    /// An IPv6 extension header: its next-header code and body (padded to 8-byte units).
+    ext: Option<(u8, Vec<u8>)>,
+    payload_len: usize,
+}
+
+impl TcpPacket {
+    fn v4() -> Self {
+        TcpPacket {
+            v6: false,
+            ports: (40000, 5201),
+            ip_id: 0,
+            seq: 0,
+            window: 502,
+            options: Vec::new(),
+            ext: None,
+            payload_len: 0,
+        }
+    }
+    fn v6() -> Self {
+        TcpPacket {
+            v6: true,
+            ..Self::v4()
+        }
+    }
+    fn ports(mut self, src: u16, dst: u16) -> Self {
+        self.ports = (src, dst);
+        self
+    }
+    fn ip_id(mut self, id: u16) -> Self {
+        self.ip_id = id;
+        self
+    }
+    fn seq(mut self, seq: u32) -> Self {
+        self.seq = seq;
+        self
+    }
+    fn window(mut self, window: u16) -> Self {
+        self.window = window;
+        self
+    }
+    fn timestamps(mut self, tsval: u32, tsecr: u32) -> Self {
+        self.options = [1, 1, 8, 10].to_vec();
+        self.options.extend_from_slice(&tsval.to_be_bytes());
+        self.options.extend_from_slice(&tsecr.to_be_bytes());
+        self
+    }
+    fn ext_header(mut self, kind: u8, body: &[u8]) -> Self {
+        let mut b = body.to_vec();
+        while !(b.len() + 2).is_multiple_of(8) {
+            b.push(0);
+        }
+        self.ext = Some((kind, b));
+        self
+    }
+    fn payload_len(mut self, n: usize) -> Self {
+        self.payload_len = n;
+        self
+    }
+    /// `n` in-order segments of `mss` bytes from `seq0`, IPv4 IDs counting up from `seq0`.
+    fn train(&self, seq0: u32, n: usize, mss: usize) -> Vec<Vec<u8>> {
+        (0..n)
+            .map(|i| {
+                self.clone()
+                    .seq(seq0.wrapping_add((i * mss) as u32))
+                    .ip_id((seq0 as u16).wrapping_add(i as u16))
+                    .payload_len(mss)
+                    .build()
+            })
+            .collect()
+    }
+    /// The segment with valid IPv4 header and TCP checksums.
+    fn build(&self) -> Vec<u8> {
+        let (src4, dst4) = ([10, 0, 0, 1], [10, 0, 0, 2]);
+        let mut src6 = [0u8; 16];
+        let mut dst6 = [0u8; 16];
+        (src6[0], src6[15], dst6[0], dst6[15]) = (0xfd, 1, 0xfd, 2);
+        let mut tcp = Vec::new();
+        tcp.extend_from_slice(&self.ports.0.to_be_bytes());
+        tcp.extend_from_slice(&self.ports.1.to_be_bytes());
+        tcp.extend_from_slice(&self.seq.to_be_bytes());
+        tcp.extend_from_slice(&1u32.to_be_bytes());
+        tcp.push((((20 + self.options.len()) / 4) << 4) as u8);
+        tcp.push(0x10); // ACK
+        tcp.extend_from_slice(&self.window.to_be_bytes());
+        tcp.extend_from_slice(&[0, 0, 0, 0]);
+        tcp.extend_from_slice(&self.options);
+        tcp.extend((0..self.payload_len).map(|i| self.seq.wrapping_add(i as u32) as u8));
+        let l4 = tcp.len();
+        let sum = if self.v6 {
+            inet_csum::pseudo_header_v6(&src6, &dst6, 6, l4 as u32)
+        } else {
+            inet_csum::pseudo_header_v4(src4, dst4, 6, l4 as u16)
+        };
+        let c = sum.add(&tcp).finish();
+        tcp[16..18].copy_from_slice(&c.to_be_bytes());
+        let mut p = Vec::new();
+        if self.v6 {
+            let ext_len = self.ext.as_ref().map_or(0, |(_, b)| 2 + b.len());
+            p.extend_from_slice(&0x6001_2345u32.to_be_bytes());
+            p.extend_from_slice(&((ext_len + l4) as u16).to_be_bytes());
+            p.push(self.ext.as_ref().map_or(6, |(k, _)| *k));
+            p.push(64);
+            p.extend_from_slice(&src6);
+            p.extend_from_slice(&dst6);
+            if let Some((_, body)) = &self.ext {
+                p.push(6);
+                p.push((((2 + body.len()) / 8) - 1) as u8);
+                p.extend_from_slice(body);
+            }
+        } else {
+            p.extend_from_slice(&[0x45, 0]);
+            p.extend_from_slice(&((20 + l4) as u16).to_be_bytes());
+            p.extend_from_slice(&self.ip_id.to_be_bytes());
+            p.extend_from_slice(&[0x40, 0, 64, 6, 0, 0]);
+            p.extend_from_slice(&src4);
+            p.extend_from_slice(&dst4);
+            let c = inet_csum::checksum(&p);
+            p[10..12].copy_from_slice(&c.to_be_bytes());
+        }
+        p.extend_from_slice(&tcp);
+        p
+    }
+}
 
 /// Packets held as (header, payload).
 struct TwoPart(Vec<(Vec<u8>, Vec<u8>)>);
