@@ -832,9 +832,9 @@ mod tests {
             assert!(n <= batch.capacity());
             for p in batch.iter() {
                 assert!(p.offset() >= batch.headroom());
-                let (head, tail) = p.parts();
-                assert!(p.offset() + head.len() <= batch.slab().len());
-                out.push(([head, tail].concat(), p.checksum().is_known_good()));
+                let (header, payload) = p.parts();
+                assert!(p.offset() + header.len() <= batch.slab().len());
+                out.push(([header, payload].concat(), p.checksum().is_known_good()));
             }
             if n == 0 {
                 break;
@@ -918,20 +918,20 @@ mod tests {
         let mut next_payload = None;
         for (i, p) in batch.iter().enumerate() {
             assert!(!p.is_contiguous());
-            let (head, tail) = p.parts();
+            let (header, payload) = p.parts();
             assert_eq!(
-                [head, tail].concat(),
+                [header, payload].concat(),
                 &slab[spans[i].range()],
                 "segment {i}"
             );
-            assert_eq!(batch.parts(i), Some((head, tail)));
+            assert_eq!(batch.parts(i), Some((header, payload)));
             assert_eq!(p.len(), spans[i].len);
             // The payload is where the read put it: right after the previous one.
-            let at = tail.as_ptr() as usize;
+            let at = payload.as_ptr() as usize;
             if let Some(want) = next_payload {
                 assert_eq!(at, want);
             }
-            next_payload = Some(at + tail.len());
+            next_payload = Some(at + payload.len());
             assert!(p.checksum().is_known_good());
         }
         assert!(rx.pending.is_none());

@@ -1,5 +1,6 @@
-//! TCP GRO for TUN writers: decide which packets of a batch merge, and describe each packet to
-//! write with its `virtio_net_hdr`.
+#![doc = include_str!("../README.md")]
+//!
+//! # In more detail
 //!
 //! A tunnel receives MSS-sized TCP segments and must write them to a TUN. Writing a batch as a
 //! few 64 KB super-packets instead of dozens of 1.5 KB packets is where the throughput comes
