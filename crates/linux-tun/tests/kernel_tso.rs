@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use inet_hdr::{IpVersion, Ipv4Header, Protocol, TcpFlags, TcpHeader, classify};
 use linux_tun::Tun;
 use tcp_tso::{Plan, Slab, Span, SplitError};
-use testkit::packet::TcpPacket as SuperPacket;
+use testkit::packet::TcpPacket;
 use testkit::{Netns, require_root};
 use virtio_net_hdr::{Error as HdrError, VirtioNetHdr};
 
@@ -50,7 +50,7 @@ struct Input {
 }
 
 impl Input {
-    fn of(sp: &SuperPacket) -> Input {
+    fn of(sp: &TcpPacket) -> Input {
         let (hdr, pkt) = sp.build_gso();
         Input { hdr, pkt }
     }
@@ -317,14 +317,14 @@ fn assert_same(oracle: &mut Oracle, what: &str, input: &Input) -> Agreed {
     compare(oracle, what, input).unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn v4(payload: usize, mss: u16) -> SuperPacket {
-    let mut sp = SuperPacket::super_v4(payload, mss);
+fn v4(payload: usize, mss: u16) -> TcpPacket {
+    let mut sp = TcpPacket::super_v4(payload, mss);
     (sp.src4, sp.dst4) = (SRC4, DST4);
     sp
 }
 
-fn v6(payload: usize, mss: u16) -> SuperPacket {
-    let mut sp = SuperPacket::super_v6(payload, mss);
+fn v6(payload: usize, mss: u16) -> TcpPacket {
+    let mut sp = TcpPacket::super_v6(payload, mss);
     (sp.src6, sp.dst6) = (SRC6, DST6);
     sp
 }
@@ -355,7 +355,7 @@ impl Ext6 {
 
 /// `sp` (IPv6) with the extension headers of `ext`, its partial checksum summed with the
 /// final destination as a sender computes it.
-fn with_ext6(sp: &SuperPacket, ext: &Ext6) -> Input {
+fn with_ext6(sp: &TcpPacket, ext: &Ext6) -> Input {
     let mut sp = sp.clone();
     let mut chain: Vec<(u8, usize)> = Vec::new();
     if ext.hop_by_hop > 0 {
@@ -449,7 +449,7 @@ fn kernel_segments_equal_ours() {
     }
     let mut oracle = Oracle::new("kernel-tso");
     let ack_psh = TcpFlags::ACK | TcpFlags::PSH;
-    let mut cases: Vec<(&str, SuperPacket)> = vec![
+    let mut cases: Vec<(&str, TcpPacket)> = vec![
         ("v4 64K at 1448", v4(65_535 - 40, 1448).flags(ack_psh)),
         ("v4 at 536", v4(20_000, 536).flags(ack_psh)),
         ("v4 at 8948", v4(40_000, 8948).flags(ack_psh)),
@@ -521,7 +521,7 @@ fn gso_size_between_payload_and_options_like_the_kernel() {
         (0, 12, Agreed::Segments(1)),
         (1, 1, Agreed::Dropped),
     ];
-    for family in [v4 as fn(usize, u16) -> SuperPacket, v6] {
+    for family in [v4 as fn(usize, u16) -> TcpPacket, v6] {
         for &(payload, gso_size, ref want) in &table {
             let sp = family(payload, gso_size)
                 .tcp_options(&TIMESTAMPS)
@@ -545,7 +545,7 @@ fn zero_checksums_like_the_kernel() {
         return;
     }
     let mut oracle = Oracle::new("kernel-tso-zero");
-    for family in [v4 as fn(usize, u16) -> SuperPacket, v6] {
+    for family in [v4 as fn(usize, u16) -> TcpPacket, v6] {
         for (payload, mss, stored) in [(100, 1000, 0xffff), (3_500, 1000, 0x0000)] {
             let sp = family(payload, mss).tcp_options(&TIMESTAMPS);
             let mut input = Input::of(&sp);

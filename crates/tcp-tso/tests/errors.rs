@@ -6,8 +6,8 @@ use tcp_tso::{ChecksumStatus, Malformed, Plan, SegmentRef, Span, SplitError};
 use testkit::packet::TcpPacket;
 mod common;
 use common::{
-    finish_in_place, segment_count, split, split_headers_planned, split_in_place, split_planned,
-    split_to_buffers,
+    finish_in_place, segments_of, split, split_headers_with, split_in_place, split_to_buffers,
+    split_with,
 };
 use virtio_net_hdr::{Error as HdrError, Flags, Gso, GsoKind, GsoType, Offload, VirtioNetHdr};
 
@@ -16,7 +16,7 @@ fn err(hdr: &VirtioNetHdr, pkt: &[u8]) -> SplitError {
     let mut spans = [Span::default(); 64];
     let e = split(hdr, pkt, 0, &mut slab, 0, &mut spans).unwrap_err();
     // Every entry point reports the same error.
-    assert_eq!(segment_count(hdr, pkt), Err(e));
+    assert_eq!(segments_of(hdr, pkt), Err(e));
     let mut bufs = vec![vec![0u8; 70_000]; 2];
     let mut lens = [0usize; 2];
     assert_eq!(split_to_buffers(hdr, pkt, 0, &mut bufs, &mut lens), Err(e));
@@ -598,11 +598,11 @@ fn gso_size_between_payload_and_options_is_nothing_to_segment() {
     let (h, p) = TcpPacket::super_v4(16, 15)
         .tcp_options(&TIMESTAMPS)
         .build_gso();
-    assert_eq!(segment_count(&h, &p), Ok(2));
+    assert_eq!(segments_of(&h, &p), Ok(2));
     let (h, p) = TcpPacket::super_v4(16, 28)
         .tcp_options(&TIMESTAMPS)
         .build_gso();
-    assert_eq!(segment_count(&h, &p), Ok(1));
+    assert_eq!(segments_of(&h, &p), Ok(1));
 }
 
 #[test]
@@ -637,12 +637,12 @@ fn a_plan_for_another_packet_says_so() {
         len: 100,
     });
     assert_eq!(
-        split_planned(&plan, &p[..100], 0, &mut slab, 0, &mut spans),
+        split_with(&plan, &p[..100], 0, &mut slab, 0, &mut spans),
         want
     );
     let mut segs = [SegmentRef::default(); 4];
     assert_eq!(
-        split_headers_planned(&plan, &p[..100], 0, &mut slab, 0, &mut segs),
+        split_headers_with(&plan, &p[..100], 0, &mut slab, 0, &mut segs),
         want
     );
 }

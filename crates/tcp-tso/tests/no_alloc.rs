@@ -7,7 +7,7 @@ use std::cell::Cell;
 use tcp_tso::{Plan, Span};
 use testkit::packet::TcpPacket;
 mod common;
-use common::{finish_in_place, segment_count, split, split_in_place, split_to_buffers};
+use common::{finish_in_place, segments_of, split, split_in_place, split_to_buffers};
 use virtio_net_hdr::VirtioNetHdr;
 
 struct Counting;
@@ -54,7 +54,7 @@ fn no_allocation_per_call() {
         for _ in 0..3 {
             split(&h, &p, 0, &mut slab, 64, &mut spans).unwrap();
             split_to_buffers(&h, &p, 0, &mut bufs, &mut lens).unwrap();
-            segment_count(&h, &p).unwrap();
+            segments_of(&h, &p).unwrap();
             // Errors allocate nothing either.
             split(&h, &p, 0, &mut slab, 64, &mut spans[..1]).unwrap_err();
             finish_in_place(&needs, &mut single).unwrap();

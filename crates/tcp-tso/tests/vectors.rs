@@ -29,7 +29,7 @@ use tcp_tso::{ChecksumStatus, SegmentRef, Span, SplitError};
 use testkit::packet::TcpPacket;
 mod common;
 use common::{
-    finish_in_place, segment_count, split, split_headers, split_in_place, split_to_buffers,
+    finish_in_place, segments_of, split, split_headers, split_in_place, split_to_buffers,
 };
 use virtio_net_hdr::VirtioNetHdr;
 
@@ -443,14 +443,14 @@ fn gso_size_between_payload_and_options_gives_nothing() {
         split(&hdr, V4_DROP_IN, 0, &mut slab, 0, &mut spans),
         Err(want)
     );
-    assert_eq!(segment_count(&hdr, V4_DROP_IN), Err(want));
+    assert_eq!(segments_of(&hdr, V4_DROP_IN), Err(want));
     // At payload + options it is passed on unsplit; below the payload it is split.
     let mut at_28 = hdr;
     at_28.set_gso_size(28);
-    assert_eq!(segment_count(&at_28, V4_DROP_IN), Ok(1));
+    assert_eq!(segments_of(&at_28, V4_DROP_IN), Ok(1));
     let mut at_15 = hdr;
     at_15.set_gso_size(15);
-    assert_eq!(segment_count(&at_15, V4_DROP_IN), Ok(2));
+    assert_eq!(segments_of(&at_15, V4_DROP_IN), Ok(2));
 }
 
 #[test]

@@ -60,14 +60,14 @@ pub fn finish_in_place<O: ByteOrder>(
     Plan::new(hdr, packet)?.finish_in_place(packet)
 }
 
-pub fn segment_count<O: ByteOrder>(
+pub fn segments_of<O: ByteOrder>(
     hdr: &VirtioNetHdr<O>,
     packet: &[u8],
 ) -> Result<usize, SplitError> {
     Ok(Plan::new(hdr, packet)?.segments())
 }
 
-pub fn split_planned(
+pub fn split_with(
     plan: &Plan,
     packet: &[u8],
     first_segment: usize,
@@ -78,7 +78,7 @@ pub fn split_planned(
     plan.split(packet, first_segment, Slab::new(slab, headroom), spans)
 }
 
-pub fn split_headers_planned(
+pub fn split_headers_with(
     plan: &Plan,
     packet: &[u8],
     first_segment: usize,
