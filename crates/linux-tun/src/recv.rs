@@ -443,6 +443,11 @@ impl std::fmt::Debug for Reader {
 }
 
 impl Reader {
+    /// The queue this half moves batches through.
+    pub(crate) fn queue(&self) -> &Queue {
+        &self.q
+    }
+
     pub(crate) fn new(q: Arc<Queue>) -> Reader {
         Reader {
             q,

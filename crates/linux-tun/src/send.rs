@@ -231,6 +231,11 @@ enum Outcome {
 }
 
 impl Writer {
+    /// The queue this half moves batches through.
+    pub(crate) fn queue(&self) -> &Queue {
+        &self.q
+    }
+
     pub(crate) fn new(q: Arc<Queue>) -> Writer {
         let mut plain = [0u8; VirtioNetHdrV1::LEN];
         plain[..VirtioNetHdr::LEN].copy_from_slice(&VirtioNetHdr::plain().to_bytes());

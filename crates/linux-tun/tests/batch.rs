@@ -403,3 +403,47 @@ mod seams {
         }
     }
 }
+
+/// The halves' descriptor works in the caller's own event loop: it polls readable once a
+/// packet is queued, and not before.
+#[test]
+fn halves_descriptor_polls_readable_when_a_packet_arrives() {
+    if !require_root("halves_descriptor_polls_readable_when_a_packet_arrives") {
+        return;
+    }
+    use rustix::event::{PollFd, PollFlags, Timespec, poll};
+    use std::os::fd::{AsFd, AsRawFd};
+    let (ns, tun) = netns_with_tun("lt-asfd", Tun::builder().offload(false).blocking(false));
+    ns.sysctl("net.ipv6.conf.all.disable_ipv6", "1").unwrap();
+    let (mut rx, tx) = tun.into_halves();
+    assert_eq!(rx.as_fd().as_raw_fd(), tx.as_fd().as_raw_fd());
+    let mut batch = RecvBatch::new(8, 0);
+    let ready = |rx: &linux_tun::Reader, ms: i64| {
+        let mut fds = [PollFd::new(rx, PollFlags::IN)];
+        let t = Timespec {
+            tv_sec: ms / 1000,
+            tv_nsec: ms % 1000 * 1_000_000,
+        };
+        poll(&mut fds, Some(&t)).unwrap()
+    };
+    // Whatever the kernel sent when the link came up is drained first; then it goes quiet.
+    let mut quiet = false;
+    for _ in 0..20 {
+        while rx.recv(&mut batch).is_ok_and(|n| n > 0) {}
+        if ready(&rx, 50) == 0 {
+            quiet = true;
+            break;
+        }
+    }
+    assert!(quiet, "the descriptor stays readable with nothing to read");
+    let sock = ns.run(|| UdpSocket::bind((LOCAL, 9500)).unwrap()).unwrap();
+    sock.send_to(&[7; 100], (PEER, 9600)).unwrap();
+    assert_eq!(ready(&rx, 2000), 1);
+    let n = rx.recv(&mut batch).unwrap();
+    assert!(
+        batch
+            .iter()
+            .take(n)
+            .any(|p| p.len() == 128 && p.bytes()[28] == 7)
+    );
+}
