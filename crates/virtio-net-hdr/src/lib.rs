@@ -45,6 +45,7 @@ mod validate;
 
 pub use error::Error;
 pub use hdr::{Flags, GsoType, VirtioNetHdr, VirtioNetHdrLe, VirtioNetHdrV1, VirtioNetHdrV1Le};
-/// The IP parse error [`Error::Ip`] carries.
-pub use inet_hdr::ParseError;
+// The types this crate's signatures take and return: the IP version `VirtioNetHdr::tcp_gso`
+// and `GsoKind::ip_version` speak of, the parse error `Error::Ip` carries.
+pub use inet_hdr::{IpVersion, ParseError};
 pub use validate::{Gso, GsoKind, Offload};
