@@ -14,6 +14,19 @@ fn pattern(n: usize) -> Vec<u8> {
     (0..n).map(|i| (i * 7 + i / 251) as u8).collect()
 }
 
+/// A TCP receiver in the namespace on `port`: accepts one connection and returns all it read.
+fn receive_one_stream(ns: &testkit::Netns, port: u16) -> std::thread::JoinHandle<Vec<u8>> {
+    let listener = ns
+        .run(move || TcpListener::bind((LOCAL, port)).unwrap())
+        .unwrap();
+    std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut v = Vec::new();
+        s.read_to_end(&mut v).unwrap();
+        v
+    })
+}
+
 #[test]
 fn tcp_from_namespace_arrives_as_valid_segments() {
     if !require_root("tcp_from_namespace_arrives_as_valid_segments") {
@@ -53,15 +66,7 @@ fn gro_writes_reach_a_namespace_receiver_exactly() {
     let (ns, tun) = netns_with_tun("lt-gro", Tun::builder().offload(true).blocking(false));
     let ctl = tun.control();
     let (rx, tx) = tun.into_halves();
-    let listener = ns
-        .run(|| TcpListener::bind((LOCAL, 7001)).unwrap())
-        .unwrap();
-    let server = std::thread::spawn(move || {
-        let (mut s, _) = listener.accept().unwrap();
-        let mut v = Vec::new();
-        s.read_to_end(&mut v).unwrap();
-        v
-    });
+    let server = receive_one_stream(&ns, 7001);
     let data = pattern(2 << 20);
     let mut peer = Peer::new(rx, tx);
     peer.send_stream(40001, 7001, &data, 40, |_, _| {});
@@ -90,15 +95,7 @@ fn gro_config_from_the_builder_bounds_every_merge() {
     let (ns, tun) = netns_with_tun("lt-grocfg", builder);
     let ctl = tun.control();
     let (rx, tx) = tun.into_halves();
-    let listener = ns
-        .run(|| TcpListener::bind((LOCAL, 7006)).unwrap())
-        .unwrap();
-    let server = std::thread::spawn(move || {
-        let (mut s, _) = listener.accept().unwrap();
-        let mut v = Vec::new();
-        s.read_to_end(&mut v).unwrap();
-        v
-    });
+    let server = receive_one_stream(&ns, 7006);
     let data = pattern(1 << 20);
     let mut peer = Peer::new(rx, tx);
     peer.send_stream(40006, 7006, &data, 40, |_, _| {});
@@ -122,15 +119,7 @@ fn gro_off_keeps_reading_super_packets_and_writes_segments() {
     let caps = ctl.capabilities();
     assert!(!caps.gro && caps.offload.has_tso() && caps.vnet_hdr_len == Some(10));
     let (rx, tx) = tun.into_halves();
-    let listener = ns
-        .run(|| TcpListener::bind((LOCAL, 7003)).unwrap())
-        .unwrap();
-    let server = std::thread::spawn(move || {
-        let (mut s, _) = listener.accept().unwrap();
-        let mut v = Vec::new();
-        s.read_to_end(&mut v).unwrap();
-        v
-    });
+    let server = receive_one_stream(&ns, 7003);
     let data = pattern(256 << 10);
     let mut peer = Peer::new(rx, tx);
     peer.send_stream(40003, 7003, &data, 40, |_, _| {});
@@ -226,15 +215,7 @@ fn twelve_byte_vnet_header_both_directions() {
     client.join().unwrap().unwrap();
     assert!(got == data && obs.all_checksums_valid, "{obs:?}");
 
-    let listener = ns
-        .run(|| TcpListener::bind((LOCAL, 7005)).unwrap())
-        .unwrap();
-    let server = std::thread::spawn(move || {
-        let (mut s, _) = listener.accept().unwrap();
-        let mut v = Vec::new();
-        s.read_to_end(&mut v).unwrap();
-        v
-    });
+    let server = receive_one_stream(&ns, 7005);
     peer.send_stream(40005, 7005, &data, 40, |_, _| {});
     assert!(server.join().unwrap() == data);
     let s = ctl.stats();
@@ -245,8 +226,7 @@ fn twelve_byte_vnet_header_both_directions() {
 /// Tests that drive what the kernel never does through the `test-seams` hooks.
 #[cfg(feature = "test-seams")]
 mod seams {
-    use std::io::Read;
-    use std::net::{TcpListener, UdpSocket};
+    use std::net::UdpSocket;
     use std::sync::{Arc, Mutex};
 
     use linux_tun::{DropReason, Event, RecvBatch, Tun};
@@ -274,15 +254,7 @@ mod seams {
         let ctl = tun.control();
         ctl.inject_gso_einval(1);
         let (rx, tx) = tun.into_halves();
-        let listener = ns
-            .run(|| TcpListener::bind((LOCAL, 7002)).unwrap())
-            .unwrap();
-        let server = std::thread::spawn(move || {
-            let (mut s, _) = listener.accept().unwrap();
-            let mut v = Vec::new();
-            s.read_to_end(&mut v).unwrap();
-            v
-        });
+        let server = super::receive_one_stream(&ns, 7002);
         let data = pattern(1 << 20);
         let mut peer = Peer::new(rx, tx);
         let mut gso_before_disable = 0;
