@@ -43,15 +43,14 @@
 
 mod error;
 mod plan;
-mod span;
 mod split;
 
 pub use error::{Malformed, SplitError};
 pub use plan::Plan;
-pub use span::Span;
-pub use split::{SegmentRef, Slab, Split};
 
-// The types this crate's signatures take and return, so a user needs no other dependency.
+// The types this crate's signatures take and return, so a user needs no other dependency: the
+// storage shapes are `offload-buf`'s, shared with every splitter (one shape for TCP and UDP).
+pub use offload_buf::{SegmentRef, Slab, Span, Split};
 pub use inet_csum::ChecksumStatus;
 pub use inet_hdr::{IpVersion, ParseError};
 pub use virtio_net_hdr::{

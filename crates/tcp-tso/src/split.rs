@@ -1,75 +1,9 @@
-//! The output side of a split: the caller's storage, where each segment landed, and the
-//! [`Plan`] methods that write segments into it.
+//! The [`Plan`] methods that write segments into the caller's storage (`offload-buf`'s [`Slab`],
+//! [`Span`], [`SegmentRef`], [`Split`]).
 
 use core::ops::Range;
 
-use crate::{ChecksumStatus, Plan, Span, SplitError};
-
-/// Caller storage that segments (or their headers) are laid out in, back to back as
-/// `[headroom][segment][headroom][segment]…` from its start. The `headroom` bytes before
-/// each segment are left untouched and belong to that segment alone, e.g. for a tunnel
-/// header written later without moving the packet.
-///
-/// ```
-/// let mut buf = [0u8; 2048];
-/// let slab = tcp_tso::Slab::new(&mut buf, 16);
-/// assert_eq!((slab.len(), slab.headroom()), (2048, 16));
-/// ```
-#[derive(Debug)]
-pub struct Slab<'a> {
-    buf: &'a mut [u8],
-    headroom: usize,
-}
-
-impl<'a> Slab<'a> {
-    /// Storage `buf`, with `headroom` free bytes before each segment.
-    #[inline]
-    pub fn new(buf: &'a mut [u8], headroom: usize) -> Self {
-        Slab { buf, headroom }
-    }
-
-    /// The free bytes before each segment.
-    #[inline]
-    pub fn headroom(&self) -> usize {
-        self.headroom
-    }
-
-    /// Bytes of storage.
-    #[inline]
-    pub fn len(&self) -> usize {
-        self.buf.len()
-    }
-
-    /// Whether the storage has no bytes.
-    #[inline]
-    pub fn is_empty(&self) -> bool {
-        self.buf.is_empty()
-    }
-}
-
-/// One segment of a [`Plan::split_headers`] split: the segment is the bytes at `header` in
-/// the caller's header slab followed by the bytes at `payload` in the super-packet.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct SegmentRef {
-    /// The segment's headers in the header slab. Empty for a plain packet passed through.
-    pub header: Span,
-    /// The segment's payload in the input packet, not copied.
-    pub payload: Span,
-}
-
-/// What one call produced.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Split {
-    /// Segments written by this call.
-    pub segments: usize,
-    /// What is known about the written segments' checksums: [`ChecksumStatus::KnownGood`]
-    /// when this call computed them (or the kernel marked the packet `DATA_VALID`),
-    /// [`ChecksumStatus::Unverified`] for a plain packet passed through as received. Hand it
-    /// to a coalescer as is.
-    pub checksum: ChecksumStatus,
-    /// Slab bytes used, headroom included (0 for [`Plan::split_to_buffers`]).
-    pub used: usize,
-}
+use crate::{ChecksumStatus, Plan, SegmentRef, Slab, Span, Split, SplitError};
 
 impl Plan {
     /// Write segments `first_segment..` of `packet` (the packet this plan was built for) into
@@ -277,7 +211,7 @@ impl Plan {
         input: Range<usize>,
         spans: &mut [Span],
     ) -> Result<Split, SplitError> {
-        let Slab { buf, headroom } = slab;
+        let (buf, headroom) = slab.into_parts();
         let Some(packet) = buf.get(input.clone()) else {
             return Err(SplitError::InputOutsideSlab {
                 start: input.start,
@@ -369,7 +303,7 @@ impl Plan {
     ) -> Result<Split, SplitError> {
         let n = self.segments();
         resume_check(first_segment, n)?;
-        let Slab { buf, headroom } = slab;
+        let (buf, headroom) = slab.into_parts();
         let mut pos = 0usize;
         let mut written = 0usize;
         for i in first_segment..n {
