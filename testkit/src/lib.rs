@@ -25,6 +25,7 @@
 
 pub mod forwarder;
 pub mod packet;
+pub mod udp;
 
 use std::fs::File;
 use std::os::fd::AsFd;

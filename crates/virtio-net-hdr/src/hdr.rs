@@ -233,6 +233,28 @@ macro_rules! constructors {
                 h
             }
 
+            /// The header for a UDP super-packet we write (USO, rule book §6, "Writer"):
+            /// NEEDS_CSUM, `csum_offset` 6, `gso_type` UDP_L4 (for IPv4 and IPv6 alike),
+            /// `hdr_len = csum_start + 8`.
+            ///
+            /// ```
+            /// use virtio_net_hdr::{VirtioNetHdr, GsoType};
+            /// let h = VirtioNetHdr::udp_gso(20, 1472);
+            /// assert_eq!(h.gso_type(), GsoType::UDP_L4);
+            /// assert_eq!((h.hdr_len(), h.gso_size(), h.csum_offset()), (28, 1472, 6));
+            /// ```
+            #[inline]
+            pub fn udp_gso(csum_start: u16, gso_size: u16) -> Self {
+                let mut h =
+                    Self::needs_csum(csum_start, inet_hdr::field::udp::CHECKSUM.start as u16);
+                h.gso_type = GsoType::UDP_L4.0;
+                h.hdr_len.set(
+                    csum_start.saturating_add(core::mem::size_of::<inet_hdr::UdpHeader>() as u16),
+                );
+                h.gso_size.set(gso_size);
+                h
+            }
+
             /// View the header at the start of `buf`; returns it and the packet after it.
             ///
             /// # Errors
