@@ -50,9 +50,9 @@ pub use plan::Plan;
 
 // The types this crate's signatures take and return, so a user needs no other dependency: the
 // storage shapes are `offload-buf`'s, shared with every splitter (one shape for TCP and UDP).
-pub use offload_buf::{SegmentRef, Slab, Span, Split};
 pub use inet_csum::ChecksumStatus;
 pub use inet_hdr::{IpVersion, ParseError};
+pub use offload_buf::{SegmentRef, Slab, Span, Split};
 pub use virtio_net_hdr::{
     Error as HeaderError, Flags, GsoKind, GsoType, Offload, VirtioNetHdr, VirtioNetHdrLe,
 };
