@@ -6,8 +6,10 @@
 mod fuzz;
 mod netns_test;
 mod signal;
+mod sockopt;
 mod sys;
 mod traffic;
+mod udp_traffic;
 
 const USAGE: &str = "\
 usage: cargo xtask <command>
@@ -26,6 +28,8 @@ fn main() {
         // Hidden: the traffic endpoints, re-executed inside the namespaces by netns-test.
         "__send" => endpoint(traffic::send(rest)),
         "__recv" => endpoint(traffic::recv(rest)),
+        "__udp-send" => endpoint(udp_traffic::send(rest)),
+        "__udp-recv" => endpoint(udp_traffic::recv(rest)),
         "-h" | "--help" | "help" => {
             println!("{USAGE}");
             0

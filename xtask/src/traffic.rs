@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 /// Pattern period: not a multiple of any MSS or power of two, so a segment shifted by a whole
 /// number of segments (a duplicated or misplaced merge) never lines up with the expected bytes.
-const PERIOD: usize = (1 << 20) + 7;
+pub(crate) const PERIOD: usize = (1 << 20) + 7;
 /// Largest slice handed to one `write`/`read`.
 const CHUNK: usize = 256 * 1024;
 /// Identifies our preamble (ASCII "tofx").
@@ -27,12 +27,12 @@ const MAGIC: u32 = 0x746f_6678;
 
 /// The pattern, with the first `CHUNK` bytes repeated after the period so that every slice of up to
 /// `CHUNK` bytes starting anywhere in the period is contiguous.
-struct Pattern {
+pub(crate) struct Pattern {
     bytes: Vec<u8>,
 }
 
 impl Pattern {
-    fn new(seed: u64) -> Self {
+    pub(crate) fn new(seed: u64) -> Self {
         let mut bytes = vec![0u8; PERIOD + CHUNK];
         let mut state = seed;
         for chunk in bytes[..PERIOD].chunks_mut(8) {
@@ -45,7 +45,7 @@ impl Pattern {
     }
 
     /// The expected bytes at pattern position `pos` (< PERIOD), `len` ≤ CHUNK long.
-    fn at(&self, pos: usize, len: usize) -> &[u8] {
+    pub(crate) fn at(&self, pos: usize, len: usize) -> &[u8] {
         &self.bytes[pos..pos + len]
     }
 }
