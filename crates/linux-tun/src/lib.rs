@@ -140,10 +140,14 @@ mod sys;
 pub use async_io::{AsyncReader, AsyncTun, AsyncWriter};
 pub use device::{Builder, Capabilities, Control, OffloadFlags, Tun};
 pub use error::{DeviceOp, Error, PacketError, PushError, RecvError, SendError};
-pub use recv::{IterMut, Reader, RecvBatch, RecvPacket, RecvPacketMut};
+pub use recv::{IterMut, Reader, RecvBatch, RecvInfo, RecvPacket, RecvPacketMut};
 pub use send::{GRO_DISABLE_AFTER, SendBatch, Writer};
 pub use stats::{DropReason, Event, Stats};
 pub use tcp_gro::ChecksumStatus;
+/// Where [`Writer::send_from`] finds the packets to write: a slice or `Vec` of buffers, or a
+/// packet pool of the caller's (`tcp-gro`'s trait, re-exported so that no direct dependency
+/// on `tcp-gro` is needed).
+pub use tcp_gro::PacketSource;
 /// How writes coalesce segments into super-packets, for [`Builder::gro_config`]: the largest
 /// merged packet and whether segments arriving out of order within a batch merge
 /// (`tcp-gro`'s `Config`, re-exported so that no direct dependency on `tcp-gro` is needed).

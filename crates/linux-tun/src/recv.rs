@@ -407,6 +407,23 @@ impl<'a> Iterator for IterMut<'a> {
     }
 }
 
+/// What [`Reader::recv_into`] delivered into one caller buffer: the packet is
+/// `buf[offset..offset + len]`.
+///
+/// ```
+/// use linux_tun::{ChecksumStatus, RecvInfo};
+/// let info = [RecvInfo::default(); 64]; // reused call after call
+/// assert_eq!((info[0].len, info[0].checksum), (0, ChecksumStatus::Unverified));
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RecvInfo {
+    /// Length of the IP packet.
+    pub len: usize,
+    /// What is known about its checksums, as [`RecvPacket::checksum`] says.
+    pub checksum: ChecksumStatus,
+}
+
 /// A packet (or the rest of a super-packet) read but not yet delivered: it sits in the
 /// reader's buffer until the next call has room.
 #[derive(Clone, Copy, Debug)]
@@ -498,6 +515,68 @@ impl Reader {
         }
         bump(&self.q.dev.counters.packets_delivered, batch.len() as u64);
         Ok(batch.len())
+    }
+
+    /// Fill the caller's own buffers, one packet per buffer, each packet written at `offset`
+    /// (headroom for the caller's own header), and return how many were filled: packet `k`
+    /// is `bufs[k].as_mut()[offset..offset + info[k].len]`, its checksum state
+    /// `info[k].checksum`. For a data path whose packet buffers come from a pool of its own
+    /// instead of a [`RecvBatch`]; otherwise it reads and splits exactly as
+    /// [`recv`](Self::recv) does, with the same bytes.
+    ///
+    /// At most `bufs.len().min(info.len())` packets are delivered (none if that is 0). A plain
+    /// packet is read straight into its buffer; a super-packet is split
+    /// (`tcp_tso::Plan::split_to_buffers`) into the buffers from the reader's spill buffer,
+    /// and the segments that do not fit stay there for the next call, as do later frames
+    /// (left queued in the kernel while the buffers left could not take a super-packet as
+    /// large as one already read by this call). Size each buffer for `offset` + the largest
+    /// packet (the MTU): a packet longer than the buffer it is due for waits for the next
+    /// call, or, if no packet came before it in this call, is dropped and counted
+    /// ([`DropReason::TooLarge`]). The same call mixes with [`recv`](Self::recv): either
+    /// continues what the other left.
+    ///
+    /// ```no_run
+    /// use linux_tun::{RecvInfo, Tun};
+    /// let (mut rx, _tx) = Tun::builder().name("tun0").offload(true).up().open()?.into_halves();
+    /// const HEADROOM: usize = 32; // the tunnel's own header goes in front
+    /// let mut pool = vec![vec![0u8; HEADROOM + 1500]; 64];
+    /// let mut info = [RecvInfo::default(); 64];
+    /// let n = rx.recv_into(&mut pool, HEADROOM, &mut info)?;
+    /// for (buf, info) in pool.iter_mut().zip(&info).take(n) {
+    ///     let (header, packet) = buf.split_at_mut(HEADROOM);
+    ///     let packet = &packet[..info.len]; // checksums complete if `info.checksum` is KnownGood
+    /// #   let _ = (header, packet);
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`recv`](Self::recv).
+    pub fn recv_into<B: AsMut<[u8]>>(
+        &mut self,
+        bufs: &mut [B],
+        offset: usize,
+        info: &mut [RecvInfo],
+    ) -> Result<usize, RecvError> {
+        let cap = bufs.len().min(info.len());
+        let (bufs, info) = (&mut bufs[..cap], &mut info[..cap]);
+        let mut filled = self.drain_pending_into(bufs, offset, info, true);
+        // Segments of the largest super-packet read by this call.
+        let mut largest = 0;
+        while self.pending.is_none() && cap - filled >= largest.max(1) {
+            let wait = filled == 0 && self.q.is_blocking();
+            let first = filled == 0;
+            match self.read_into(&mut bufs[filled..], offset, &mut info[filled..], wait, first) {
+                Ok((delivered, segments)) => {
+                    filled += delivered;
+                    largest = largest.max(segments);
+                }
+                Err(e) if filled == 0 => return Err(self.recv_error(e)),
+                Err(_) => break,
+            }
+        }
+        bump(&self.q.dev.counters.packets_delivered, filled as u64);
+        Ok(filled)
     }
 
     /// Type a failed read: nothing queued, the device gone, or the kernel's error.
@@ -791,6 +870,146 @@ impl Reader {
             batch.push(base + sp.offset, sp.len, checksum);
         }
         batch.used = base + used;
+    }
+
+    /// Read one frame for [`recv_into`](Self::recv_into): a plain packet straight into
+    /// `bufs[0]` at `offset`, anything else made contiguous in the spill buffer and split
+    /// from there into `bufs`. `first`: nothing was delivered by this call yet. Returns the
+    /// packets delivered and, for a super-packet, its segment count.
+    fn read_into<B: AsMut<[u8]>>(
+        &mut self,
+        bufs: &mut [B],
+        offset: usize,
+        info: &mut [RecvInfo],
+        wait: bool,
+        first: bool,
+    ) -> io::Result<(usize, usize)> {
+        let vl = self.q.dev.vnet_len;
+        let Some(buf) = bufs.first_mut() else {
+            return Ok((0, 0));
+        };
+        let room = buf.as_mut().get_mut(offset..).unwrap_or_default();
+        // The frame lands in the caller's buffer and, past its end, in the spill buffer.
+        let a = room.len().min(MAX_PACKET);
+        let n = {
+            let mut hdr = std::mem::take(&mut self.hdr);
+            let mut spill = std::mem::take(&mut self.spill);
+            let r = {
+                let mut iov = [
+                    IoSliceMut::new(&mut hdr[..vl]),
+                    IoSliceMut::new(&mut room[..a]),
+                    IoSliceMut::new(&mut spill[a..]),
+                ];
+                self.readv(&mut iov, wait)
+            };
+            self.hdr = hdr;
+            self.spill = spill;
+            r?
+        };
+        let dev = &self.q.dev;
+        bump(&dev.counters.frames_read, 1);
+        let Some(len) = n.checked_sub(vl).filter(|&l| l > 0) else {
+            self.drop_frame(DropReason::Truncated);
+            return Ok((0, 0));
+        };
+        if len >= MAX_PACKET {
+            self.drop_frame(DropReason::TooLarge);
+            return Ok((0, 0));
+        }
+        let hdr = self.header();
+        let gso = hdr.gso_type().base() != GsoType::NONE;
+        if gso {
+            bump(&dev.counters.super_packets_read, 1);
+        } else if len <= a {
+            // A plain packet, where it belongs: finish a partial checksum in place.
+            let pkt = &mut room[..len];
+            let done = Plan::new(&hdr, pkt).and_then(|plan| plan.finish_in_place(pkt));
+            return match done {
+                Ok(checksum) => {
+                    info[0] = RecvInfo { len, checksum };
+                    Ok((1, 0))
+                }
+                Err(e) => {
+                    self.drop_frame(drop_reason(e));
+                    Ok((0, 0))
+                }
+            };
+        }
+        // A super-packet (its segments go to buffers of their own) or a packet longer than
+        // its buffer: contiguous in the spill buffer, split from there.
+        let k = a.min(len);
+        self.spill[..k].copy_from_slice(&room[..k]);
+        let plan = match Plan::new(&hdr, &self.spill[..len]) {
+            Ok(plan) => plan,
+            Err(e) => {
+                self.drop_frame(drop_reason(e));
+                return Ok((0, 0));
+            }
+        };
+        self.pending = Some(Pending {
+            plan,
+            len,
+            next_segment: 0,
+        });
+        let delivered = self.drain_pending_into(bufs, offset, info, first);
+        Ok((delivered, if gso { plan.segments() } else { 0 }))
+    }
+
+    /// Continue a pending packet from the spill buffer into `bufs`, one segment per buffer
+    /// at `offset`; what does not fit stays pending. `first`: nothing was delivered by this
+    /// call yet, so a segment its buffer cannot hold is dropped rather than kept (it would
+    /// stall every later call). Returns the packets delivered.
+    fn drain_pending_into<B: AsMut<[u8]>>(
+        &mut self,
+        bufs: &mut [B],
+        offset: usize,
+        info: &mut [RecvInfo],
+        first: bool,
+    ) -> usize {
+        let Some(p) = self.pending.take() else {
+            return 0;
+        };
+        let packet = &self.spill[..p.len];
+        let checksum = p.plan.checksum_status();
+        let mut next = p.next_segment;
+        let mut written = 0;
+        let mut lens = [0usize];
+        for (buf, info) in bufs.iter_mut().zip(info.iter_mut()) {
+            let mut dst = [buf.as_mut().get_mut(offset..).unwrap_or_default()];
+            // One segment per call: its buffer starts `offset` bytes into the caller's.
+            match p.plan.split_to_buffers(packet, next, &mut dst, &mut lens) {
+                Ok(_) => {
+                    *info = RecvInfo {
+                        len: lens[0],
+                        checksum,
+                    };
+                    return written + 1;
+                }
+                Err(SplitError::OutOfRoom { written: 1, .. }) => {
+                    *info = RecvInfo {
+                        len: lens[0],
+                        checksum,
+                    };
+                    written += 1;
+                    next += 1;
+                }
+                Err(SplitError::OutOfRoom { .. }) if written == 0 && first => {
+                    // Too long for its buffer, and nothing came before it: drop it.
+                    self.drop_frame(DropReason::TooLarge);
+                    return 0;
+                }
+                Err(SplitError::OutOfRoom { .. }) => break,
+                Err(e) => {
+                    self.drop_frame(drop_reason(e));
+                    return written;
+                }
+            }
+        }
+        self.pending = Some(Pending {
+            next_segment: next,
+            ..p
+        });
+        written
     }
 
     fn drop_frame(&self, why: DropReason) {

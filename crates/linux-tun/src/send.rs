@@ -209,6 +209,9 @@ pub struct Writer {
     plain: [u8; VirtioNetHdrV1::LEN],
     /// Per-packet fate in the last `send_received` (reused storage).
     rx_status: Vec<Status>,
+    /// Per-packet fate of the source of the last `send_from`, kept for `resume_from` and
+    /// `unsent` (reused storage; empty after `send` and `send_received`).
+    from_status: Vec<Status>,
     /// Refusals of the last `send` or `send_received` (reused storage).
     failures: Vec<(usize, PacketError)>,
 }
@@ -246,6 +249,7 @@ impl Writer {
             iov: IoSliceBuf::with_capacity(64),
             plain,
             rx_status: Vec::new(),
+            from_status: Vec::new(),
             failures: Vec::new(),
         }
     }
@@ -274,6 +278,7 @@ impl Writer {
     /// [`Stats::gso_rejections`]: crate::Stats::gso_rejections
     pub fn send(&mut self, batch: &mut SendBatch) -> Result<usize, SendError> {
         self.failures.clear();
+        self.from_status.clear();
         self.send_more(batch)
     }
 
@@ -343,6 +348,7 @@ impl Writer {
         csum: ChecksumStatus,
     ) -> Result<usize, SendError> {
         self.failures.clear();
+        self.from_status.clear();
         self.send_received_more(batch, csum)
     }
 
@@ -379,12 +385,121 @@ impl Writer {
         r
     }
 
-    /// The packets the kernel refused one by one in the last [`send`](Self::send) or
-    /// [`send_received`](Self::send_received), with why: the one place to look after either.
+    /// Write every packet of `packets` — the caller's own buffers, any [`PacketSource`]: a
+    /// slice or `Vec` of buffers, or a pool type of the caller's — coalesced and written
+    /// exactly as [`send`](Self::send) does, straight from where the packets lie: nothing is
+    /// copied into a [`SendBatch`] first. The packets are `packets.parts(0)`, `parts(1)`, …
+    /// up to the first index the source has none for.
+    ///
+    /// `csum` applies to every packet, as in [`send_received`](Self::send_received).
+    /// Returns how many packets were written. Packets the kernel refused individually are
+    /// listed in [`failures`](Self::failures) by their index in the source; the `EINVAL`
+    /// fallback and [`GRO_DISABLE_AFTER`] work as in [`send`](Self::send). The writer keeps
+    /// each packet's fate in reused storage: nothing is allocated per packet.
+    ///
+    /// ```no_run
+    /// use linux_tun::{ChecksumStatus, Tun};
+    /// let (_, mut tx) = Tun::builder().name("tun0").offload(true).up().open()?.into_halves();
+    /// // Packets decrypted into the tunnel's own buffers (here: one `Vec` each).
+    /// # let pool: Vec<Vec<u8>> = Vec::new();
+    /// let written = tx.send_from(&pool[..], ChecksumStatus::KnownGood)?;
+    /// for (index, err) in tx.failures() {
+    ///     eprintln!("packet {index} ({} bytes) refused: {err}", pool[*index].len());
+    /// }
+    /// # let _ = written;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`send`](Self::send), with the number of packets written. The source is the
+    /// caller's and stays as it is: [`unsent`](Self::unsent) lists the packets neither
+    /// written nor refused, and [`resume_from`](Self::resume_from) writes them (e.g. after
+    /// [`SendError::WouldBlock`], once the queue is writable).
+    pub fn send_from<S: PacketSource + ?Sized>(
+        &mut self,
+        packets: &S,
+        csum: ChecksumStatus,
+    ) -> Result<usize, SendError> {
+        self.failures.clear();
+        let n = (0..).take_while(|&i| packets.packet(i).is_some()).count();
+        self.from_status.clear();
+        self.from_status.resize(n, Status::Queued);
+        self.resume_from(packets, csum)
+    }
+
+    /// Go on with the packets the last [`send_from`](Self::send_from) left unwritten
+    /// ([`unsent`](Self::unsent)), from the same source: nothing is written twice, and
+    /// [`failures`](Self::failures) keeps the refusals of the earlier attempts. Returns how
+    /// many packets this call wrote; with nothing left it writes nothing.
+    ///
+    /// ```no_run
+    /// use linux_tun::{ChecksumStatus, SendError, Tun};
+    /// let tun = Tun::builder().name("tun0").blocking(false).up().open()?;
+    /// let (_, mut tx) = tun.into_halves();
+    /// # let pool: Vec<Vec<u8>> = Vec::new();
+    /// let mut r = tx.send_from(&pool, ChecksumStatus::Unverified);
+    /// while let Err(SendError::WouldBlock { .. }) = r {
+    ///     // … wait until the queue is writable (poll `tx.as_fd()`) …
+    ///     r = tx.resume_from(&pool, ChecksumStatus::Unverified);
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`send_from`](Self::send_from), with the number of packets this call wrote.
+    pub fn resume_from<S: PacketSource + ?Sized>(
+        &mut self,
+        packets: &S,
+        csum: ChecksumStatus,
+    ) -> Result<usize, SendError> {
+        let mut status = std::mem::take(&mut self.from_status);
+        let mut failures = std::mem::take(&mut self.failures);
+        let marks = Marks {
+            status: &mut status,
+            failures: &mut failures,
+            orig: |i: usize| i,
+        };
+        let (written, stop) = self.write_batch(packets, |_| csum, marks);
+        self.from_status = status;
+        self.failures = failures;
+        match stop {
+            None => Ok(written),
+            Some(e) => Err(self.send_error(e, written)),
+        }
+    }
+
+    /// The packets of the last [`send_from`](Self::send_from) source that are neither
+    /// written nor refused, by index, in order: none after it succeeded; after it stopped
+    /// with an error, what [`resume_from`](Self::resume_from) would write. Empty after
+    /// [`send`](Self::send) and [`send_received`](Self::send_received), whose unwritten
+    /// packets stay in their batch.
+    ///
+    /// ```no_run
+    /// use linux_tun::{ChecksumStatus, SendError, Tun};
+    /// let (_, mut tx) = Tun::builder().name("tun0").up().open()?.into_halves();
+    /// # let pool: Vec<Vec<u8>> = Vec::new();
+    /// if let Err(SendError::LinkDown { written }) = tx.send_from(&pool, ChecksumStatus::Unverified) {
+    ///     let dropped: Vec<usize> = tx.unsent().collect();
+    ///     eprintln!("link down: {written} written, {} not", dropped.len());
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn unsent(&self) -> impl Iterator<Item = usize> + '_ {
+        self.from_status
+            .iter()
+            .enumerate()
+            .filter(|&(_, s)| *s == Status::Queued)
+            .map(|(i, _)| i)
+    }
+
+    /// The packets the kernel refused one by one in the last [`send`](Self::send),
+    /// [`send_received`](Self::send_received) or [`send_from`](Self::send_from) (and its
+    /// [`resume_from`](Self::resume_from)), with why: the one place to look after any of them.
     /// A packet is named by its index in the batch as it was handed over — push order for a
     /// [`SendBatch`] (0 for the first packet pushed into the empty batch), position for a
-    /// [`RecvBatch`] as [`Reader::recv`](crate::Reader::recv) filled it. Refused packets were
-    /// not written and are no longer in the batch. Storage is reused: no allocation per call.
+    /// [`RecvBatch`] as [`Reader::recv`](crate::Reader::recv) filled it, index in the source
+    /// for [`send_from`](Self::send_from). Refused packets were not written and are no longer
+    /// in the batch. Storage is reused: no allocation per call.
     ///
     /// ```no_run
     /// use linux_tun::{ChecksumStatus, SendBatch, Tun};
@@ -412,6 +527,8 @@ impl Writer {
         mut marks: Marks<'_, impl Fn(usize) -> usize>,
     ) -> (usize, Option<io::Error>) {
         let failed_before = marks.failures.len();
+        // A resumed source already has packets written by earlier calls.
+        let written_before = count_written(marks.status);
         let vl = self.q.dev.vnet_len;
         let gro = vl != 0 && self.q.dev.gro.load(Ordering::Relaxed);
         let stop = if gro {
@@ -419,11 +536,7 @@ impl Writer {
         } else {
             self.send_plain(src, &mut marks, vl)
         };
-        let written = marks
-            .status
-            .iter()
-            .filter(|&&s| s == Status::Written)
-            .count();
+        let written = count_written(marks.status) - written_before;
         bump(&self.q.dev.counters.packets_written, written as u64);
         bump(
             &self.q.dev.counters.packets_rejected,
@@ -439,7 +552,10 @@ impl Writer {
         vl: usize,
     ) -> Option<io::Error> {
         for i in 0..marks.status.len() {
-            let parts = src.parts(i).unwrap_or_default();
+            if marks.status[i] != Status::Queued {
+                continue;
+            }
+            let Some(parts) = src.parts(i) else { continue };
             if let Some(e) = self.write_one_plain(parts, i, marks, vl) {
                 return Some(e);
             }
@@ -474,6 +590,9 @@ impl Writer {
         vl: usize,
     ) -> Option<io::Error> {
         for i in 0..marks.status.len() {
+            if marks.status[i] != Status::Queued {
+                continue;
+            }
             if let Some((header, payload)) = src.parts(i) {
                 self.gro.push_parts(i, header, payload, csum(i));
             }
@@ -597,6 +716,10 @@ impl<O: Fn(usize) -> usize> Marks<'_, O> {
         self.failures.push(((self.orig)(i), e));
         None
     }
+}
+
+fn count_written(status: &[Status]) -> usize {
+    status.iter().filter(|&&s| s == Status::Written).count()
 }
 
 /// Sort a write result: per-packet refusals (`EINVAL`, `EMSGSIZE`) versus errors that stop
