@@ -194,21 +194,30 @@ pub(crate) fn test_super_packet(segments: usize, mss: usize) -> Vec<u8> {
 /// read path through the injection seam, without root or a TUN.
 #[cfg(test)]
 pub(crate) fn test_queue(vnet_len: usize) -> Arc<Queue> {
-    let sock = || {
-        rustix::net::socket_with(
-            rustix::net::AddressFamily::INET,
-            rustix::net::SocketType::DGRAM,
-            rustix::net::SocketFlags::CLOEXEC | rustix::net::SocketFlags::NONBLOCK,
-            None,
-        )
-        .expect("UDP socket")
-    };
+    test_queue_on(test_udp_socket(), vnet_len)
+}
+
+#[cfg(test)]
+fn test_udp_socket() -> OwnedFd {
+    rustix::net::socket_with(
+        rustix::net::AddressFamily::INET,
+        rustix::net::SocketType::DGRAM,
+        rustix::net::SocketFlags::CLOEXEC | rustix::net::SocketFlags::NONBLOCK,
+        None,
+    )
+    .expect("UDP socket")
+}
+
+/// A non-blocking queue over `fd` (e.g. one end of a datagram socket pair, whose other end
+/// receives every write as one datagram), for unit tests of the write path.
+#[cfg(test)]
+pub(crate) fn test_queue_on(fd: OwnedFd, vnet_len: usize) -> Arc<Queue> {
     Arc::new(Queue {
-        fd: sock(),
+        fd,
         nowait: AtomicU8::new(NOWAIT_UNSUPPORTED),
         dev: Arc::new(Device {
             name: "test".into(),
-            ctl: sock(),
+            ctl: test_udp_socket(),
             vnet_len,
             multi_queue: false,
             offload: AtomicU32::new(OffloadFlags::ALL.bits()),

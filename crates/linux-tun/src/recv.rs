@@ -532,8 +532,10 @@ impl Reader {
     /// large as one already read by this call). Size each buffer for `offset` + the largest
     /// packet (the MTU): a packet longer than the buffer it is due for waits for the next
     /// call, or, if no packet came before it in this call, is dropped and counted
-    /// ([`DropReason::TooLarge`]). The same call mixes with [`recv`](Self::recv): either
-    /// continues what the other left.
+    /// ([`DropReason::TooLarge`]). The first `offset` bytes of every buffer are never
+    /// written; the rest of a buffer may be, beyond its packet too (a read lands there
+    /// first). The same call mixes with [`recv`](Self::recv): either continues what the
+    /// other left.
     ///
     /// ```no_run
     /// use linux_tun::{RecvInfo, Tun};
@@ -566,7 +568,13 @@ impl Reader {
         while self.pending.is_none() && cap - filled >= largest.max(1) {
             let wait = filled == 0 && self.q.is_blocking();
             let first = filled == 0;
-            match self.read_into(&mut bufs[filled..], offset, &mut info[filled..], wait, first) {
+            match self.read_into(
+                &mut bufs[filled..],
+                offset,
+                &mut info[filled..],
+                wait,
+                first,
+            ) {
                 Ok((delivered, segments)) => {
                     filled += delivered;
                     largest = largest.max(segments);
@@ -1067,6 +1075,172 @@ mod tests {
         out
     }
 
+    /// Every packet [`Reader::recv_into`] delivers into `count` buffers of `len` bytes at
+    /// `offset`, call after call, until the reader has nothing left; the bytes before `offset`
+    /// must stay as the caller left them.
+    fn drain_all_into(
+        rx: &mut Reader,
+        count: usize,
+        len: usize,
+        offset: usize,
+    ) -> Vec<(Vec<u8>, bool)> {
+        let mut bufs = vec![vec![0xeeu8; len]; count];
+        let mut info = vec![RecvInfo::default(); count];
+        let mut out = Vec::new();
+        while let Ok(n) = rx.recv_into(&mut bufs, offset, &mut info) {
+            assert!(n <= count);
+            for (buf, info) in bufs.iter_mut().zip(&info).take(n) {
+                assert!(buf[..offset].iter().all(|&b| b == 0xee), "headroom written");
+                let end = offset + info.len;
+                out.push((buf[offset..end].to_vec(), info.checksum.is_known_good()));
+                buf.fill(0xee);
+            }
+            if n == 0 {
+                break;
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn recv_into_splits_a_super_packet_across_calls_behind_the_offset() {
+        let q = test_queue(10);
+        let mut rx = Reader::new(Arc::clone(&q));
+        let pkt = super_packet(40, 1000);
+        let hdr = VirtioNetHdr::tcp_gso(inet_hdr::IpVersion::V4, 20, 20, 1000, false);
+        rx.inject_frame(&frame(hdr, &pkt));
+        let mut plain = super_packet(1, 300);
+        plain[40] = 0x77;
+        rx.inject_frame(&frame(VirtioNetHdr::plain(), &plain));
+        let mut bufs = vec![[0xeeu8; 24 + 1040]; 16];
+        let mut info = [RecvInfo::default(); 16];
+        let mut calls = Vec::new();
+        let mut segs = Vec::new();
+        loop {
+            let n = rx.recv_into(&mut bufs, 24, &mut info).unwrap();
+            calls.push(n);
+            for (buf, info) in bufs.iter().zip(&info).take(n) {
+                assert_eq!(buf[..24], [0xee; 24]);
+                segs.push((buf[24..24 + info.len].to_vec(), info.checksum));
+            }
+            if segs.len() == 41 {
+                break;
+            }
+        }
+        // The super-packet's rest first, then the plain packet behind it.
+        assert_eq!(calls, [16, 16, 9]);
+        for (i, (seg, checksum)) in segs[..40].iter().enumerate() {
+            assert_eq!(seg.len(), 1040);
+            assert_eq!(*checksum, ChecksumStatus::KnownGood);
+            let seq = u32::from_be_bytes(seg[24..28].try_into().unwrap());
+            assert_eq!(seq, 0x0102_0304 + 1000 * i as u32);
+        }
+        assert_eq!(segs[40], (plain, ChecksumStatus::Unverified));
+        assert!(matches!(
+            rx.recv_into(&mut bufs, 24, &mut info),
+            Err(RecvError::WouldBlock)
+        ));
+        let c = &q.dev.counters;
+        assert_eq!(c.super_packets_read.load(Ordering::Relaxed), 1);
+        assert_eq!(c.packets_delivered.load(Ordering::Relaxed), 41);
+        assert_eq!(c.dropped_malformed.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn recv_into_finishes_a_partial_checksum_in_place() {
+        let q = test_queue(10);
+        let mut rx = Reader::new(q);
+        let pkt = super_packet(1, 200); // its TCP checksum field holds the pseudo-header sum
+        rx.inject_frame(&frame(VirtioNetHdr::needs_csum(20, 16), &pkt));
+        let mut bufs = [[0u8; 300]; 2];
+        let mut info = [RecvInfo::default(); 2];
+        assert_eq!(rx.recv_into(&mut bufs, 8, &mut info).unwrap(), 1);
+        assert_eq!(info[0].len, 240);
+        assert_eq!(info[0].checksum, ChecksumStatus::KnownGood);
+        let got = &bufs[0][8..248];
+        assert_eq!((&got[..36], &got[38..]), (&pkt[..36], &pkt[38..]));
+        let pseudo = inet_csum::pseudo_header_v4([10, 0, 0, 1], [10, 0, 0, 2], 6, 220);
+        assert_eq!(
+            pseudo.add(&got[20..]).fold(),
+            0xffff,
+            "TCP checksum complete"
+        );
+    }
+
+    #[test]
+    fn a_packet_longer_than_its_buffer_waits_unless_it_comes_first() {
+        let q = test_queue(0);
+        let mut rx = Reader::new(Arc::clone(&q));
+        let short = super_packet(1, 100); // 140 bytes
+        let long = super_packet(1, 1000); // 1040 bytes
+        for p in [&short, &long, &long, &short] {
+            rx.inject_frame(p);
+        }
+        let mut bufs = vec![vec![0u8; 4 + 600]; 4];
+        let mut info = [RecvInfo::default(); 4];
+        // The first long packet comes after a short one: kept for the next call.
+        assert_eq!(rx.recv_into(&mut bufs, 4, &mut info).unwrap(), 1);
+        assert_eq!(&bufs[0][4..4 + info[0].len], &short[..]);
+        assert!(rx.pending.is_some());
+        // Now it comes first and still does not fit: dropped, counted, and reading goes on
+        // (the second long one is dropped the same way, the short one delivered).
+        assert_eq!(rx.recv_into(&mut bufs, 4, &mut info).unwrap(), 1);
+        assert_eq!(&bufs[0][4..4 + info[0].len], &short[..]);
+        assert_eq!(q.dev.counters.dropped_malformed.load(Ordering::Relaxed), 2);
+        // With room, a long packet that spilled past its buffer is delivered whole.
+        rx.inject_frame(&long);
+        let mut big = vec![vec![0u8; 4 + 1040]; 1];
+        assert_eq!(rx.recv_into(&mut big, 4, &mut info).unwrap(), 1);
+        assert_eq!(&big[0][4..], &long[..]);
+    }
+
+    #[test]
+    fn recv_and_recv_into_continue_each_others_super_packet() {
+        let q = test_queue(10);
+        let mut rx = Reader::new(q);
+        let pkt = super_packet(30, 500);
+        let hdr = VirtioNetHdr::tcp_gso(inet_hdr::IpVersion::V4, 20, 20, 500, false);
+        let mut slab = vec![0u8; 100_000];
+        let mut spans = vec![Span::default(); 30];
+        Plan::new(&hdr, &pkt)
+            .and_then(|p| p.split(&pkt, 0, Slab::new(&mut slab, 0), &mut spans))
+            .unwrap();
+        let want: Vec<Vec<u8>> = spans.iter().map(|s| slab[s.range()].to_vec()).collect();
+        rx.inject_frame(&frame(hdr, &pkt));
+        rx.inject_frame(&frame(hdr, &pkt));
+        let mut got = Vec::new();
+        let mut bufs = vec![vec![0u8; 600]; 10];
+        let mut info = [RecvInfo::default(); 10];
+        let mut batch = RecvBatch::new(10, 0);
+        for call in 0..6 {
+            if call % 2 == 0 {
+                let n = rx.recv_into(&mut bufs, 0, &mut info).unwrap();
+                got.extend(
+                    bufs.iter()
+                        .zip(&info)
+                        .take(n)
+                        .map(|(b, i)| b[..i.len].to_vec()),
+                );
+            } else {
+                rx.recv(&mut batch).unwrap();
+                got.extend(batch.iter().map(|p| p.bytes().to_vec()));
+            }
+        }
+        assert_eq!(got, [want.clone(), want].concat());
+    }
+
+    #[test]
+    fn recv_into_with_no_buffer_reads_nothing() {
+        let q = test_queue(0);
+        let mut rx = Reader::new(Arc::clone(&q));
+        rx.inject_frame(&super_packet(1, 10));
+        let mut none: [Vec<u8>; 0] = [];
+        assert_eq!(rx.recv_into(&mut none, 0, &mut []).unwrap(), 0);
+        let mut one = [vec![0u8; 100]];
+        assert_eq!(rx.recv_into(&mut one, 0, &mut []).unwrap(), 0);
+        assert_eq!(q.dev.counters.frames_read.load(Ordering::Relaxed), 0);
+    }
+
     #[test]
     fn super_packet_larger_than_the_batch_continues_across_calls() {
         let q = test_queue(10);
@@ -1274,6 +1448,69 @@ mod tests {
             let c = &q.dev.counters;
             prop_assert_eq!(c.frames_read.load(Ordering::Relaxed), frames.len() as u64);
             prop_assert!(got.len() as u64 >= frames.len() as u64 - c.dropped_malformed.load(Ordering::Relaxed));
+        }
+
+        /// The caller's buffers get exactly the packets, checksum states and drops a
+        /// `RecvBatch` gets from the same frames, whatever the buffer count, offset and
+        /// frames (hostile ones included), as long as each buffer holds the longest packet.
+        #[test]
+        fn recv_into_delivers_what_recv_delivers(
+            frames in proptest::collection::vec(
+                prop_oneof![
+                    proptest::collection::vec(any::<u8>(), 0..3000),
+                    (1usize..40, 1usize..1400).prop_map(|(segments, mss)| {
+                        let hdr = VirtioNetHdr::tcp_gso(
+                            inet_hdr::IpVersion::V4, 20, 20, mss as u16, false);
+                        frame(hdr, &super_packet(segments, mss))
+                    }),
+                ],
+                1..8,
+            ),
+            count in prop_oneof![1usize..8, 60usize..70],
+            offset in 0usize..64,
+            zero_copy in any::<bool>(),
+        ) {
+            let mut want = Vec::new();
+            let mut drops = Vec::new();
+            for into in [false, true] {
+                let q = test_queue(10);
+                let mut rx = Reader::new(Arc::clone(&q));
+                for f in &frames {
+                    rx.inject_frame(f);
+                }
+                let got = if into {
+                    // Room for any packet (at most 3000 bytes, or 40 + 1400 for a segment).
+                    drain_all_into(&mut rx, count, offset + 3000, offset)
+                } else {
+                    drain_all(&mut rx, &mut RecvBatch::new(count, offset).zero_copy_split(zero_copy))
+                };
+                want.push(got);
+                drops.push(q.dev.counters.dropped_malformed.load(Ordering::Relaxed));
+            }
+            prop_assert_eq!(&want[1], &want[0]);
+            prop_assert_eq!(drops[1], drops[0]);
+        }
+
+        /// Any frames, any buffers (short ones too): packets or counted drops, never a panic,
+        /// never a byte in the headroom.
+        #[test]
+        fn recv_into_survives_hostile_frames_and_short_buffers(
+            frames in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..3000), 1..8),
+            vnet in prop_oneof![Just(0usize), Just(10), Just(12)],
+            count in 1usize..8,
+            len in 0usize..2000,
+            offset in 0usize..64,
+        ) {
+            let q = test_queue(vnet);
+            let mut rx = Reader::new(Arc::clone(&q));
+            for f in &frames {
+                rx.inject_frame(f);
+            }
+            let got = drain_all_into(&mut rx, count, len, offset);
+            let c = &q.dev.counters;
+            prop_assert_eq!(c.frames_read.load(Ordering::Relaxed), frames.len() as u64);
+            prop_assert_eq!(c.packets_delivered.load(Ordering::Relaxed), got.len() as u64);
+            prop_assert!(got.iter().all(|(p, _)| offset + p.len() <= len));
         }
 
         /// Header fields mutated around a valid super-packet: the result is exactly what

@@ -835,6 +835,131 @@ mod tests {
         }
     }
 
+    /// The segments of one flow (source port `port`): a super-packet split as the reader
+    /// would, so they coalesce back into it.
+    fn flow(port: u16, segments: usize, mss: usize) -> Vec<Vec<u8>> {
+        use tcp_tso::{Plan, Slab, Span};
+        let mut sp = crate::device::test_super_packet(segments, mss);
+        sp[20..22].copy_from_slice(&port.to_be_bytes());
+        let hdr = VirtioNetHdr::tcp_gso(inet_hdr::IpVersion::V4, 20, 20, mss as u16, false);
+        let plan = Plan::new(&hdr, &sp).unwrap();
+        let mut slab = vec![0u8; plan.room(0, 0)];
+        let mut spans = vec![Span::default(); segments];
+        plan.split(&sp, 0, Slab::new(&mut slab, 0), &mut spans)
+            .unwrap();
+        spans.iter().map(|s| slab[s.range()].to_vec()).collect()
+    }
+
+    /// What a datagram of the queue's other end carries, as packets: a super-packet split back
+    /// into its segments, a plain packet as it is.
+    fn packets_of(frame: &[u8]) -> Vec<Vec<u8>> {
+        use tcp_tso::{Plan, Slab, Span};
+        let (hdr, pkt) = VirtioNetHdr::ref_from_packet(frame).unwrap();
+        let plan = Plan::new(hdr, pkt).unwrap();
+        let mut slab = vec![0u8; plan.room(0, 0)];
+        let mut spans = vec![Span::default(); plan.segments()];
+        plan.split(pkt, 0, Slab::new(&mut slab, 0), &mut spans)
+            .unwrap();
+        spans.iter().map(|s| slab[s.range()].to_vec()).collect()
+    }
+
+    /// `send_from` through a queue that fills up: every `WouldBlock` is resumed with
+    /// `resume_from` once the other end has read, and in the end every packet arrived exactly
+    /// once, coalesced, in order, while `unsent` shrank to nothing and the counts added up.
+    #[test]
+    fn send_from_resumes_after_would_block_without_writing_twice() {
+        use rustix::net::{AddressFamily, SocketFlags, SocketType, socketpair, sockopt};
+        let (ours, theirs) = socketpair(
+            AddressFamily::UNIX,
+            SocketType::DGRAM,
+            SocketFlags::NONBLOCK | SocketFlags::CLOEXEC,
+            None,
+        )
+        .unwrap();
+        // A small send buffer (the kernel doubles the value): a few of these super-packets
+        // fill it, while one fits (a datagram longer than it would be refused outright).
+        sockopt::set_socket_send_buffer_size(&ours, 16_000).unwrap();
+        let mut tx = Writer::new(crate::device::test_queue_on(ours, VirtioNetHdr::LEN));
+        let mut packets = Vec::new();
+        for port in 1000..1012 {
+            packets.extend(flow(port, 8, 1000));
+        }
+        let mut arrived = Vec::new();
+        let mut buf = vec![0u8; 70_000];
+        let mut read_all = |arrived: &mut Vec<Vec<u8>>| {
+            while let Ok((n, _)) =
+                rustix::net::recv(&theirs, &mut buf[..], rustix::net::RecvFlags::empty())
+            {
+                arrived.extend(packets_of(&buf[..n]));
+            }
+        };
+        let (mut total, mut would_block) = (0, 0);
+        let mut r = tx.send_from(&packets, ChecksumStatus::KnownGood);
+        loop {
+            match r {
+                Ok(n) => {
+                    total += n;
+                    break;
+                }
+                Err(SendError::WouldBlock { written }) => {
+                    total += written;
+                    would_block += 1;
+                    let unsent: Vec<usize> = tx.unsent().collect();
+                    assert_eq!(unsent.len(), packets.len() - total);
+                    read_all(&mut arrived);
+                    r = tx.resume_from(&packets, ChecksumStatus::KnownGood);
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+        read_all(&mut arrived);
+        assert!(would_block > 0, "the queue never filled up");
+        assert_eq!(total, packets.len());
+        assert_eq!(tx.unsent().count(), 0);
+        assert!(tx.failures().is_empty());
+        assert_eq!(arrived, packets);
+        let c = &tx.q.dev.counters;
+        assert_eq!(
+            c.packets_written.load(Ordering::Relaxed),
+            packets.len() as u64
+        );
+        assert_eq!(
+            c.writes.load(Ordering::Relaxed),
+            12,
+            "one super-packet per flow"
+        );
+        assert_eq!(c.gso_writes.load(Ordering::Relaxed), 12);
+        // Resuming with nothing left writes nothing.
+        assert_eq!(
+            tx.resume_from(&packets, ChecksumStatus::KnownGood).unwrap(),
+            0
+        );
+    }
+
+    #[test]
+    fn send_from_keeps_what_a_stopped_write_left_and_send_forgets_it() {
+        // The test queue is an unconnected UDP socket: every write fails with an error that
+        // stops the batch.
+        for vnet in [0, 10] {
+            let mut tx = Writer::new(crate::device::test_queue(vnet));
+            let packets = flow(2000, 3, 100);
+            match tx.send_from(&packets[..], ChecksumStatus::Unverified) {
+                Err(SendError::Io { written: 0, .. }) => {}
+                other => panic!("vnet {vnet}: {other:?}"),
+            }
+            assert_eq!(tx.unsent().collect::<Vec<_>>(), [0, 1, 2], "vnet {vnet}");
+            assert!(tx.failures().is_empty());
+            // A source is read up to its first missing packet.
+            let none: [&[u8]; 0] = [];
+            assert_eq!(tx.send_from(&none, ChecksumStatus::Unverified).unwrap(), 0);
+            assert_eq!(tx.unsent().count(), 0);
+            assert!(tx.send_from(&packets, ChecksumStatus::Unverified).is_err());
+            assert_eq!(tx.unsent().count(), 3);
+            assert_eq!(tx.send(&mut SendBatch::new(1)).unwrap(), 0);
+            assert_eq!(tx.unsent().count(), 0, "send starts afresh");
+        }
+    }
+
     #[test]
     fn retain_keeps_unsent_packets_and_their_push_order() {
         let mut b = SendBatch::new(4);
