@@ -28,7 +28,8 @@
 //!   into a [`SendBatch`] first. After either, [`Writer::failures`] lists the packets the
 //!   kernel refused one by one.
 //! - [`Stats`] and an [`Event`] hook ([`Builder::on_event`]) make every drop and fallback
-//!   visible. With the `tokio` feature, `AsyncTun` does the same on tokio's reactor.
+//!   visible. With the `tokio` or `async-io` feature, `AsyncTun` does the same on tokio's
+//!   or smol's reactor (modules `tokio` and `async_io`, one API).
 //!
 //! Nothing is allocated per packet: batches, the reader's 64 KiB spill buffer and the
 //! coalescer's tables are reused call after call.
@@ -125,32 +126,56 @@
 #![deny(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-#[cfg(feature = "tokio")]
-mod async_io;
+#[cfg(any(feature = "tokio", feature = "async-io"))]
+mod async_tun;
 mod device;
 mod error;
 mod halves;
 mod recv;
+#[cfg(feature = "async-io")]
+mod rt_async_io;
+#[cfg(feature = "tokio")]
+mod rt_tokio;
 mod send;
 mod stats;
 #[allow(unsafe_code)]
 mod sys;
 
+/// The async device on tokio (feature `tokio`): [`AsyncTun`](tokio::AsyncTun) registers a
+/// queue with tokio's reactor and divides into [`AsyncReader`](tokio::AsyncReader) and
+/// [`AsyncWriter`](tokio::AsyncWriter), whose methods are those of the blocking halves,
+/// `async`. The same types are at the crate root, where they have always been.
+/// [`async_io`](crate::async_io) has the same API on smol's reactor; both run one readiness
+/// loop.
 #[cfg(feature = "tokio")]
-pub use async_io::{AsyncReader, AsyncTun, AsyncWriter};
+pub mod tokio {
+    pub use crate::rt_tokio::{AsyncReader, AsyncTun, AsyncWriter};
+}
+
+/// The async device on `async-io`, the reactor of smol (feature `async-io`): the same types,
+/// methods and errors as [`tokio`](crate::tokio)'s — [`AsyncTun`](async_io::AsyncTun),
+/// [`AsyncReader`](async_io::AsyncReader), [`AsyncWriter`](async_io::AsyncWriter) — for any
+/// executor that runs on `async-io` (smol, `async-std`, or `async_io::block_on`).
+#[cfg(feature = "async-io")]
+pub mod async_io {
+    pub use crate::rt_async_io::{AsyncReader, AsyncTun, AsyncWriter};
+}
+
 pub use device::{Builder, Capabilities, Control, OffloadFlags, Tun};
 pub use error::{DeviceOp, Error, PacketError, PushError, RecvError, SendError};
 pub use recv::{IterMut, Reader, RecvBatch, RecvInfo, RecvPacket, RecvPacketMut};
+#[cfg(feature = "tokio")]
+pub use rt_tokio::{AsyncReader, AsyncTun, AsyncWriter};
 pub use send::{GRO_DISABLE_AFTER, SendBatch, Writer};
 pub use stats::{DropReason, Event, Stats};
 pub use tcp_gro::ChecksumStatus;
-/// Where [`Writer::send_from`] finds the packets to write: a slice or `Vec` of buffers, or a
-/// packet pool of the caller's (`tcp-gro`'s trait, re-exported so that no direct dependency
-/// on `tcp-gro` is needed).
-pub use tcp_gro::PacketSource;
 /// How writes coalesce segments into super-packets, for [`Builder::gro_config`]: the largest
 /// merged packet and whether segments arriving out of order within a batch merge
 /// (`tcp-gro`'s `Config`, re-exported so that no direct dependency on `tcp-gro` is needed).
 pub use tcp_gro::Config as GroConfig;
+/// Where [`Writer::send_from`] finds the packets to write: a slice or `Vec` of buffers, or a
+/// packet pool of the caller's (`tcp-gro`'s trait, re-exported so that no direct dependency
+/// on `tcp-gro` is needed).
+pub use tcp_gro::PacketSource;
 /// The virtio header's validation error, as carried by [`DropReason::BadHeader`].
 pub use virtio_net_hdr::Error as HeaderError;

@@ -215,22 +215,29 @@ pub(crate) fn is_up(sock: BorrowedFd<'_>, name: &str) -> io::Result<bool> {
     Ok(unsafe { req.ifr_ifru.ifru_flags } & libc::IFF_UP as libc::c_short != 0)
 }
 
-/// A descriptor as tokio sees it, kept open by the `Arc` that owns it for as long as the
-/// reactor has it registered.
-#[cfg(feature = "tokio")]
+/// A queue's descriptor as a reactor (tokio's or async-io's) sees it, kept open by the `Arc`
+/// that owns it for as long as the reactor has it registered.
+#[cfg(any(feature = "tokio", feature = "async-io"))]
 pub(crate) struct ArcFd<T>(pub(crate) std::sync::Arc<T>);
 
-#[cfg(feature = "tokio")]
+#[cfg(any(feature = "tokio", feature = "async-io"))]
 impl<T: std::os::fd::AsFd> AsRawFd for ArcFd<T> {
     fn as_raw_fd(&self) -> std::os::fd::RawFd {
         self.0.as_fd().as_raw_fd()
     }
 }
 
+#[cfg(any(feature = "tokio", feature = "async-io"))]
+impl<T: std::os::fd::AsFd> std::os::fd::AsFd for ArcFd<T> {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.0.as_fd()
+    }
+}
+
 /// Register a descriptor with tokio's reactor. `T` must own its descriptor for its whole
 /// life and never replace it (a queue holds an `OwnedFd` it never swaps).
 #[cfg(feature = "tokio")]
-pub(crate) fn register_async<T: std::os::fd::AsFd>(
+pub(crate) fn register_tokio<T: std::os::fd::AsFd>(
     q: ArcFd<T>,
 ) -> io::Result<tokio::io::unix::AsyncFd<ArcFd<T>>> {
     // SAFETY: `ArcFd` holds an `Arc` of the owner, whose descriptor is never replaced and is
