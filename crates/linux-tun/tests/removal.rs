@@ -8,6 +8,7 @@
 
 mod common;
 
+use std::future::Future;
 use std::net::UdpSocket;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -330,5 +331,101 @@ mod async_halves {
                 .unwrap();
             assert!(matches!(end, SendError::DeviceRemoved { .. }), "{end}");
         });
+    }
+}
+
+/// The same on async-io: a removal ends its reader and writer with the same typed errors.
+#[cfg(feature = "async-io")]
+mod async_io_halves {
+    use super::*;
+    use linux_tun::async_io::AsyncTun;
+
+    /// `f`, or `None` if it takes longer than `limit`.
+    async fn within<T>(limit: Duration, f: impl Future<Output = T>) -> Option<T> {
+        smol::future::or(async { Some(f.await) }, async {
+            smol::Timer::after(limit).await;
+            None
+        })
+        .await
+    }
+
+    /// An async reader waiting on an idle device wakes with `DeviceRemoved` (the poller
+    /// reports the device's `EPOLLERR` as readable), the thread idle meanwhile; later calls
+    /// answer at once, and the writer half knows too.
+    #[test]
+    fn removing_the_device_wakes_an_async_io_reader() {
+        if !require_root("removing_the_device_wakes_an_async_io_reader") {
+            return;
+        }
+        let (ns, tun) = netns_with_tun("lt-rm-airx", Tun::builder().name("ltai0"));
+        ns.sysctl("net.ipv6.conf.all.disable_ipv6", "1").unwrap();
+        let tun = AsyncTun::new(tun).unwrap();
+        let ctl = tun.control();
+        let (mut rx, mut tx) = tun.into_halves();
+        // One thread runs the reader and the deletion: its CPU covers the reader's waiting.
+        smol::block_on(async {
+            let reader = async {
+                let mut batch = RecvBatch::new(64, 0);
+                let err = loop {
+                    if let Err(e) = rx.recv(&mut batch).await {
+                        break e;
+                    }
+                };
+                let again = rx.recv(&mut batch).await;
+                (err, again)
+            };
+            let start = thread_cpu();
+            let deleter = async {
+                smol::Timer::after(IDLE).await;
+                delete(&ns, "ltai0");
+            };
+            let ((err, again), ()) = within(IDLE + PROMPT, smol::future::zip(reader, deleter))
+                .await
+                .expect("the async reader learns of the deletion");
+            let cpu = thread_cpu() - start;
+            assert!(matches!(err, RecvError::DeviceRemoved), "{err}");
+            assert!(matches!(again, Err(RecvError::DeviceRemoved)), "{again:?}");
+            assert!(cpu < IDLE_CPU, "the waiting reader used {cpu:?} of CPU");
+            let mut batch = SendBatch::new(1);
+            let pkt = udp4((PEER, 1), (LOCAL, 9), b"x");
+            batch.push(&pkt, ChecksumStatus::KnownGood).unwrap();
+            let e = tx.send(&mut batch).await.unwrap_err();
+            assert!(matches!(e, SendError::DeviceRemoved { written: 0 }), "{e}");
+        });
+        assert!(ctl.is_removed());
+    }
+
+    /// An async writer streaming batches when the device goes ends with `DeviceRemoved`.
+    #[test]
+    fn removing_the_device_ends_an_async_io_writer_mid_transfer() {
+        if !require_root("removing_the_device_ends_an_async_io_writer_mid_transfer") {
+            return;
+        }
+        let (ns, tun) = netns_with_tun("lt-rm-aitx", Tun::builder().name("ltai1"));
+        let sink = ns.run(|| UdpSocket::bind((LOCAL, 9102)).unwrap()).unwrap();
+        sink.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let (_rx, mut tx) = AsyncTun::new(tun).unwrap().into_halves();
+        // On smol's executor threads, so that this one may wait for the stream.
+        let writer = smol::spawn(async move {
+            let pkt = udp4((PEER, 1234), (LOCAL, 9102), &[0xa5; 1000]);
+            let mut batch = SendBatch::new(64);
+            loop {
+                while batch.push(&pkt, ChecksumStatus::KnownGood).is_ok() {}
+                match tx.send(&mut batch).await {
+                    Ok(_) => {}
+                    Err(SendError::LinkDown { .. }) => batch.clear(),
+                    Err(e) => break e,
+                }
+                smol::future::yield_now().await;
+            }
+        });
+        // Mid-transfer: the namespace is receiving the stream.
+        let mut buf = [0u8; 2048];
+        assert_eq!(sink.recv(&mut buf).unwrap(), 1000);
+        delete(&ns, "ltai1");
+        let end = smol::block_on(within(PROMPT, writer))
+            .expect("the async writer learns of the deletion");
+        assert!(matches!(end, SendError::DeviceRemoved { .. }), "{end}");
     }
 }

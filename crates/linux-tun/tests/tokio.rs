@@ -1,4 +1,5 @@
-//! The async device: batches in and out through tokio's reactor.
+//! The async device on tokio: batches in and out through its reactor, and the caller's own
+//! buffers (the same on async-io: `tests/async_io.rs`).
 #![cfg(feature = "tokio")]
 
 mod common;
@@ -7,7 +8,7 @@ use std::net::UdpSocket;
 use std::time::Duration;
 
 use common::{LOCAL, PEER, netns_with_tun, udp4};
-use linux_tun::{AsyncTun, ChecksumStatus, RecvBatch, SendBatch, Tun};
+use linux_tun::{AsyncTun, ChecksumStatus, RecvBatch, RecvInfo, SendBatch, Tun};
 use testkit::{Netns, require_root};
 
 /// A namespace with an offloading TUN (IPv6 off, so no stray router solicitations), a UDP
@@ -124,5 +125,55 @@ fn async_send_received_echoes_a_batch_from_its_slab() {
     for i in 0..10u8 {
         let (n, from) = sock.recv_from(&mut buf).unwrap();
         assert_eq!((&buf[..n], from.port()), (&[i; 8][..], 9710));
+    }
+}
+
+/// The caller's own buffers both ways: datagrams received into a pool behind 16 bytes of
+/// headroom (left as they were), answered in place and written straight from the pool.
+#[test]
+fn async_echoes_from_the_callers_own_buffers() {
+    if !require_root("async_echoes_from_the_callers_own_buffers") {
+        return;
+    }
+    let (_ns, tun, sock, rt) = setup("lt-tokpool", 9650);
+    rt.block_on(async {
+        let (mut rx, mut tx) = AsyncTun::new(tun).unwrap().into_halves();
+        let echo = tokio::spawn(async move {
+            let mut pool = vec![[0xa5u8; 16 + 1500]; 32];
+            let mut info = [RecvInfo::default(); 32];
+            let mut echoed = 0;
+            while echoed < 10 {
+                let n = rx.recv_into(&mut pool, 16, &mut info).await.unwrap();
+                let mut replies: Vec<&[u8]> = Vec::new();
+                for (buf, info) in pool.iter_mut().zip(&info).take(n) {
+                    assert_eq!(buf[..16], [0xa5; 16], "headroom untouched");
+                    let ip = &mut buf[16..16 + info.len];
+                    if ip.len() == 28 + 8 && ip[9] == 17 {
+                        let (src, dst) = ip[12..20].split_at_mut(4);
+                        src.swap_with_slice(dst);
+                        let (sp, dp) = ip[20..24].split_at_mut(2);
+                        sp.swap_with_slice(dp);
+                        replies.push(ip);
+                    }
+                }
+                echoed += replies.len();
+                let written = tx.send_from(&replies, ChecksumStatus::Unverified).await;
+                assert_eq!(written.unwrap(), replies.len());
+                assert!(tx.get_ref().failures().is_empty());
+            }
+        });
+        tokio::task::yield_now().await;
+        for i in 0..10u8 {
+            sock.send_to(&[i; 8], (PEER, 9750)).unwrap();
+        }
+        tokio::time::timeout(Duration::from_secs(10), echo)
+            .await
+            .expect("echo finished")
+            .unwrap();
+    });
+    let mut buf = [0u8; 64];
+    for i in 0..10u8 {
+        let (n, from) = sock.recv_from(&mut buf).unwrap();
+        assert_eq!((&buf[..n], from.port()), (&[i; 8][..], 9750));
     }
 }
