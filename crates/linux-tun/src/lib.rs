@@ -27,6 +27,9 @@
 //!   a [`RecvBatch`] (a TUN-to-TUN forwarder, or packets decrypted in place): nothing is copied
 //!   into a [`SendBatch`] first. After either, [`Writer::failures`] lists the packets the
 //!   kernel refused one by one.
+//! - A data path with a packet pool of its own uses [`Reader::recv_into`] (one caller buffer
+//!   per packet, behind a headroom of its choosing) and [`Writer::send_from`] (any
+//!   [`PacketSource`]): the same reads, splits, coalescing and fallback, no batch in between.
 //! - [`Stats`] and an [`Event`] hook ([`Builder::on_event`]) make every drop and fallback
 //!   visible. With the `tokio` or `async-io` feature, `AsyncTun` does the same on tokio's
 //!   or smol's reactor (modules `tokio` and `async_io`, one API).
@@ -141,19 +144,18 @@ mod stats;
 #[allow(unsafe_code)]
 mod sys;
 
-/// The async device on tokio (feature `tokio`): [`AsyncTun`](tokio::AsyncTun) registers a
-/// queue with tokio's reactor and divides into [`AsyncReader`](tokio::AsyncReader) and
-/// [`AsyncWriter`](tokio::AsyncWriter), whose methods are those of the blocking halves,
-/// `async`. The same types are at the crate root, where they have always been.
-/// [`async_io`](crate::async_io) has the same API on smol's reactor; both run one readiness
-/// loop.
+/// The async device on tokio (feature `tokio`): [`AsyncTun`] registers a queue with tokio's
+/// reactor and divides into [`AsyncReader`] and [`AsyncWriter`], whose methods are those of
+/// the blocking halves, `async`. The same types are at the crate root, where they have always
+/// been. Module `async_io` (feature `async-io`) has the same API on smol's reactor; both run
+/// one readiness loop.
 #[cfg(feature = "tokio")]
 pub mod tokio {
     pub use crate::rt_tokio::{AsyncReader, AsyncTun, AsyncWriter};
 }
 
 /// The async device on `async-io`, the reactor of smol (feature `async-io`): the same types,
-/// methods and errors as [`tokio`](crate::tokio)'s — [`AsyncTun`](async_io::AsyncTun),
+/// methods and errors as module `tokio`'s — [`AsyncTun`](async_io::AsyncTun),
 /// [`AsyncReader`](async_io::AsyncReader), [`AsyncWriter`](async_io::AsyncWriter) — for any
 /// executor that runs on `async-io` (smol, `async-std`, or `async_io::block_on`).
 #[cfg(feature = "async-io")]
