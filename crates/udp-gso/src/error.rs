@@ -72,8 +72,9 @@ pub enum Malformed {
     /// The L4 protocol (after any IPv6 Hop-by-Hop/Routing/Destination-Options headers) is
     /// not UDP.
     NotUdp(u8),
-    /// An IPv4 fragment or an IPv6 Fragment header (refused as `tcp-tso` refuses it; the
-    /// kernel never hands out a fragment as a super-packet: it fragments after segmenting).
+    /// An IPv6 Fragment header: `ipv6_gso_segment` has no handler for it and the kernel drops
+    /// the packet. (An IPv4 fragment is split, its fragment fields copied into every
+    /// datagram, as `inet_gso_segment` copies them.)
     Fragment,
 }
 
@@ -132,7 +133,7 @@ impl core::fmt::Display for Malformed {
         match self {
             Malformed::Ip(e) => write!(f, "{e}"),
             Malformed::NotUdp(p) => write!(f, "L4 protocol {p} is not UDP"),
-            Malformed::Fragment => f.write_str("IP fragments cannot be segmented"),
+            Malformed::Fragment => f.write_str("IPv6 fragments cannot be segmented"),
         }
     }
 }

@@ -41,13 +41,18 @@
 //!   zero result is stored as 0xffff (`CSUM_MANGLED_0`); a 0 in the super-packet's field is
 //!   a partial sum like any other, not "no checksum".
 //! - A payload not above `gso_size` (including none) gives one datagram: the packet as
-//!   written, only its checksum finished as `skb_checksum_help` finishes it (the kernel's
-//!   virtio parser does not make it GSO).
+//!   written, only its checksum finished as `skb_checksum_help` finishes it. The kernel's
+//!   virtio parser does not make it GSO, so no GSO code looks at it: it is a `NEEDS_CSUM`
+//!   packet with the checksum at `csum_start` + 6, whatever lies there (an IPv6 fragment
+//!   included), and [`Plan::finish_in_place`] finishes it too.
 //! - `gso_size` 0 and 0xffff (`GSO_BY_FRAGS`), and a payload above `gso_size` ×
 //!   [`UDP_MAX_SEGMENTS`](VirtioNetHdr::UDP_MAX_SEGMENTS) (128), are refused
 //!   ([`SplitError::Header`]), as the kernel refuses such a header on a write; no sender
 //!   makes one. So a plan never has more than 128 segments.
-//! - IP fragments are refused ([`Malformed::Fragment`]), as by `tcp-tso`.
+//! - An IPv4 fragment is split with its fragment fields copied into every datagram, as
+//!   `inet_gso_segment` copies them (the kernel forwards such a write so); an IPv6 Fragment
+//!   header is refused ([`Malformed::Fragment`]): `ipv6_gso_segment` has no handler for it
+//!   and the kernel drops the packet.
 //!
 #![no_std]
 #![forbid(unsafe_code)]

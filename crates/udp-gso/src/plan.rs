@@ -39,7 +39,7 @@ enum Kind {
     Plain(ChecksumStatus),
     /// Non-GSO NEEDS_CSUM: finish the checksum at `start + offset`.
     Partial { start: usize, offset: usize },
-    /// UDP segmentation.
+    /// UDP segmentation into two or more datagrams.
     Udp(Udp),
 }
 
@@ -59,8 +59,7 @@ struct Udp {
     /// IPv4 header sum without total length, ID and checksum, folded to 16 bits.
     ip_base: u32,
     id0: u16,
-    /// Split (more than one datagram): the ports and the sender's partial sum minus the UDP
-    /// length field, folded to 16 bits. Passed on unsplit: the UDP header as written, folded.
+    /// The ports and the sender's partial sum minus the UDP length field, folded to 16 bits.
     udp_base: u32,
 }
 
@@ -110,7 +109,7 @@ impl Plan {
                     offset: csum_offset,
                 }
             }
-            Offload::Gso(g) => Kind::Udp(Udp::new(g, packet)?),
+            Offload::Gso(g) => Udp::plan(g, packet)?,
         };
         Ok(Plan { kind, len })
     }
@@ -347,30 +346,13 @@ fn store_partial(packet: &mut [u8], at: usize, sum: Accumulator) {
 }
 
 impl Udp {
-    fn new(g: Gso, packet: &[u8]) -> Result<Udp, SplitError> {
+    /// What the kernel makes of a `UDP_L4` write: first the virtio parser's rules
+    /// (`virtio_net_hdr_to_skb`), which decide whether it is GSO at all, then, for a GSO
+    /// packet, `inet_gso_segment` / `ipv6_gso_segment` and `__udp_gso_segment`'s (rule book
+    /// §5.3).
+    fn plan(g: Gso, packet: &[u8]) -> Result<Kind, SplitError> {
         if g.kind != GsoKind::UdpL4 {
             return Err(SplitError::Unsupported(g.kind));
-        }
-        // Kernel IP input trims the skb to tot_len / payload_len and inet_gso_segment /
-        // ipv6_gso_segment parse the real IP header: the length field must match the buffer.
-        let info = classify(packet).map_err(Malformed::Ip)?;
-        let version = info.version;
-        if info.fragment {
-            return Err(Malformed::Fragment.into());
-        }
-        // inet_gso_segment / ipv6_gso_segment dispatch on the IP header's protocol: UDP_L4
-        // behind TCP reaches tcp4_gso_segment, which refuses it.
-        if info.protocol != Protocol::UDP {
-            return Err(Malformed::NotUdp(info.protocol.0).into());
-        }
-        // __udp_gso_segment: skb_checksum_start != skb_transport_header → -EINVAL (rule book
-        // §5.3): the partial checksum must start at the UDP header the IP layer found.
-        if g.l4_offset != info.l4_offset {
-            return Err(HeaderError::CsumStartNotL4 {
-                csum_start: g.l4_offset,
-                l4_offset: info.l4_offset,
-            }
-            .into());
         }
         let l4 = g.l4_offset;
         let mss = usize::from(g.gso_size);
@@ -386,44 +368,77 @@ impl Udp {
         // sizeof(struct udphdr) pullable); `decode` checked that, a hand-built `Gso` may not
         // have.
         let hl = l4 + UdpHeader::LEN;
-        let Some(udp) = packet.get(l4..hl) else {
+        if hl > packet.len() {
             return Err(HeaderError::CsumOutOfBounds {
                 csum_start: l4,
                 csum_offset: field::udp::CHECKSUM.start,
                 packet_len: packet.len(),
             }
             .into());
-        };
+        }
         let payload = packet.len() - hl;
         // virtio_net_hdr_to_skb: `skb->len - p_off > gso_size * UDP_MAX_SEGMENTS` → -EINVAL.
         // No sender makes such a packet (udp_send_skb refuses it too), so neither do we split
-        // one: the number of datagrams stays bounded (rule book §5.3).
+        // one: the number of datagrams stays bounded.
         if payload > mss * VirtioNetHdr::UDP_MAX_SEGMENTS {
             return Err(HeaderError::TooManySegments.into());
         }
         // virtio_net_hdr_to_skb makes the skb GSO only if the payload is above gso_size ("Too
         // small packets are not really GSO ones"); otherwise it is a plain CHECKSUM_PARTIAL
-        // packet, passed on as written with its checksum finished (rule book §5.3).
-        let segments = if payload > mss {
-            payload.div_ceil(mss)
-        } else {
-            1
-        };
+        // packet, passed on as written with its checksum finished by skb_checksum_help at
+        // csum_start + 6, and no GSO code looks at it.
+        if payload <= mss {
+            return Ok(Kind::Partial {
+                start: l4,
+                offset: field::udp::CHECKSUM.start,
+            });
+        }
+        Udp::new(g, packet).map(Kind::Udp)
+    }
+
+    /// The constant parts of a GSO split, `g` already checked by [`plan`](Self::plan).
+    fn new(g: Gso, packet: &[u8]) -> Result<Udp, SplitError> {
+        // Kernel IP input trims the skb to tot_len / payload_len and inet_gso_segment /
+        // ipv6_gso_segment parse the real IP header: the length field must match the buffer.
+        let info = classify(packet).map_err(Malformed::Ip)?;
+        let version = info.version;
+        // An IPv6 Fragment header ends the extension-header walk of ipv6_gso_segment and no
+        // GSO handler takes it: the kernel drops the packet. inet_gso_segment does not look at
+        // IPv4's fragment fields: they are copied into every datagram like the rest of the
+        // header.
+        if info.fragment && version == IpVersion::V6 {
+            return Err(Malformed::Fragment.into());
+        }
+        // inet_gso_segment / ipv6_gso_segment dispatch on the IP header's protocol: UDP_L4
+        // behind TCP reaches tcp4_gso_segment, which refuses it.
+        if info.protocol != Protocol::UDP {
+            return Err(Malformed::NotUdp(info.protocol.0).into());
+        }
+        // __udp_gso_segment: skb_checksum_start != skb_transport_header → -EINVAL: the
+        // partial checksum must start at the UDP header the IP layer found.
+        if g.l4_offset != info.l4_offset {
+            return Err(HeaderError::CsumStartNotL4 {
+                csum_start: g.l4_offset,
+                l4_offset: info.l4_offset,
+            }
+            .into());
+        }
+        let l4 = g.l4_offset;
+        let hl = l4 + UdpHeader::LEN;
+        let mss = usize::from(g.gso_size);
+        let payload = packet.len() - hl;
+        let segments = payload.div_ceil(mss);
+        let udp = &packet[l4..hl];
         let len_field = u16::from_be_bytes([udp[4], udp[5]]);
         let partial = u16::from_be_bytes([udp[6], udp[7]]);
-        let udp_base = if segments == 1 {
-            // skb_checksum_help sums the header as written, partial sum and length included.
-            Accumulator::new().add(udp)
-        } else {
-            // __udp_gso_segment: check = csum16_add(csum16_sub(uh->check, uh->len), newlen):
-            // the length *field* taken out of the sender's partial sum (whatever length the
-            // sender summed), each datagram's put in; gso_make_checksum then sums the
-            // datagram's UDP header (ports, new length, that check) and payload.
-            Accumulator::new()
-                .add(&udp[..field::udp::LENGTH.start])
-                .add_u16(partial)
-                .add_u16(!len_field)
-        };
+        // __udp_gso_segment: check = csum16_add(csum16_sub(uh->check, uh->len), newlen): the
+        // length *field* taken out of the sender's partial sum (whatever length the sender
+        // summed), each datagram's put in; gso_make_checksum then sums the datagram's UDP
+        // header (ports, new length, that check) and payload.
+        let udp_base = Accumulator::new()
+            .add(&udp[..field::udp::LENGTH.start])
+            .add_u16(partial)
+            .add_u16(!len_field);
 
         let (ip_base, id0) = match version {
             IpVersion::V4 => {
@@ -464,12 +479,6 @@ impl Udp {
     #[inline(always)]
     fn patch(&self, seg: &mut [u8], len: usize, i: usize, payload_sum: Accumulator) {
         let udp = &mut seg[self.l4..];
-        if self.segments == 1 {
-            // Passed on unsplit: only the checksum is finished, by skb_checksum_help.
-            let check = mangle0(!fold_u32(self.udp_base + u32::from(payload_sum.fold())));
-            put16(udp, field::udp::CHECKSUM.start, check);
-            return;
-        }
         // The UDP length: 8 + the datagram's payload (fits 16 bits: the datagram is no longer
         // than the packet, whose IP length field held it).
         let ulen = (len - self.l4) as u16;

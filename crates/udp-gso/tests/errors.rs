@@ -179,22 +179,30 @@ fn not_udp_and_fragments() {
     let (_, p) = TcpPacket::super_v4(3000, 1000).build_gso();
     let h = VirtioNetHdr::udp_gso(20, 1000);
     assert_eq!(err(&h, &p), SplitError::Malformed(Malformed::NotUdp(6)));
-    // IPv4 MF set, or a fragment offset.
-    for word in [0x2000u16, 0x0001] {
+    // IPv4 MF set, or a fragment offset: inet_gso_segment copies the fragment fields into
+    // every datagram, and so do we.
+    for word in [0x2000u16, 0x2001, 0x0001, 0x0000] {
         let (h, p) = UdpPacket::v4()
             .frag_word(word)
             .payload_len(3000)
             .gso_size(1000)
             .build_gso();
-        assert_eq!(err(&h, &p), SplitError::Malformed(Malformed::Fragment));
+        let segs = reference(&h, &p);
+        assert_eq!(segs.len(), 3);
+        for s in &segs {
+            assert_eq!(u16::from_be_bytes([s[6], s[7]]), word);
+        }
     }
-    // DF alone is not a fragment.
-    let (h, p) = UdpPacket::v4()
-        .df(false)
+    // An IPv6 Fragment header (in the place of an 8-byte Destination Options header): no GSO
+    // handler takes it.
+    let (h, mut p) = UdpPacket::v6()
+        .ipv6_dest_opts(8)
         .payload_len(3000)
         .gso_size(1000)
         .build_gso();
-    assert_eq!(segments_of(&h, &p), Ok(3));
+    p[6] = 44;
+    p[40..48].copy_from_slice(&[17, 0, 0, 1, 0, 0, 0, 7]);
+    assert_eq!(err(&h, &p), SplitError::Malformed(Malformed::Fragment));
 }
 
 #[test]
@@ -269,6 +277,7 @@ fn resume_past_end_and_input_outside_slab() {
 fn finish_in_place_refuses_gso() {
     let (h, mut p) = v4();
     assert_eq!(finish_in_place(&h, &mut p), Err(SplitError::NeedsSplit));
+    assert_eq!(p, v4().1);
 }
 
 #[test]
@@ -402,6 +411,41 @@ fn payload_not_above_gso_size_gives_one_datagram() {
             // skb_checksum_help stores it).
             assert_eq!(segs[0], sp.clone().payload_len(payload).build());
         }
+    }
+}
+
+/// Not GSO, so none of the GSO path's checks apply: a `UDP_L4` header whose payload is not
+/// above `gso_size` is a `NEEDS_CSUM` packet at `csum_start` + 6, whatever the packet (an
+/// IPv6 fragment, TCP behind it, `csum_start` not at the L4 header).
+#[test]
+fn not_gso_is_needs_csum_whatever_lies_there() {
+    let (h, mut frag) = UdpPacket::v6()
+        .ipv6_dest_opts(8)
+        .payload_len(300)
+        .gso_size(1000)
+        .build_gso();
+    frag[6] = 44;
+    frag[40..48].copy_from_slice(&[17, 0, 0, 1, 0, 0, 0, 7]);
+    let (_, tcp) = TcpPacket::super_v4(300, 1000).build_gso();
+    let (_, udp) = UdpPacket::v4().payload_len(300).gso_size(1000).build_gso();
+    for (h, p) in [
+        (h, frag),
+        (VirtioNetHdr::udp_gso(20, 1000), tcp),
+        (VirtioNetHdr::udp_gso(24, 1000), udp),
+    ] {
+        let needs = VirtioNetHdr::needs_csum(h.csum_start(), 6);
+        let want = reference(&needs, &p);
+        assert_eq!(reference(&h, &p), want);
+        let mut q = p.clone();
+        assert_eq!(finish_in_place(&h, &mut q), Ok(ChecksumStatus::KnownGood));
+        assert_eq!(vec![q], want);
+        // With a payload above gso_size it is GSO, and refused.
+        let mut small = h;
+        small.set_gso_size(100);
+        assert!(matches!(
+            err(&small, &p),
+            SplitError::Malformed(_) | SplitError::Header(HdrError::CsumStartNotL4 { .. })
+        ));
     }
 }
 
