@@ -69,6 +69,26 @@ impl Plan {
     /// # Errors
     /// [`SplitError::Header`] for a malformed virtio header, [`SplitError::Unsupported`] for
     /// TCPV4/TCPV6, [`SplitError::Malformed`] for an IP packet that cannot be segmented.
+    ///
+    /// ```
+    /// use udp_gso::{HeaderError, Plan, SplitError, VirtioNetHdr};
+    /// // 3000 bytes of payload behind IPv4 and UDP headers.
+    /// let mut pkt = vec![
+    ///     0x45, 0, 0x0b, 0xd4, 0, 1, 0x40, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+    ///     0x9c, 0x40, 0x11, 0x51, 0x0b, 0xc0, 0, 0,
+    /// ];
+    /// pkt.resize(28 + 3000, 0);
+    /// assert_eq!(Plan::new(&VirtioNetHdr::udp_gso(20, 1000), &pkt)?.segments(), 3);
+    /// // Not above gso_size: one datagram, its checksum finished (the kernel's virtio parser
+    /// // does not make it GSO).
+    /// assert_eq!(Plan::new(&VirtioNetHdr::udp_gso(20, 3000), &pkt)?.segments(), 1);
+    /// // More than 128 datagrams: refused, as the kernel refuses the header.
+    /// assert_eq!(
+    ///     Plan::new(&VirtioNetHdr::udp_gso(20, 20), &pkt),
+    ///     Err(SplitError::Header(HeaderError::TooManySegments))
+    /// );
+    /// # Ok::<(), SplitError>(())
+    /// ```
     pub fn new<O: ByteOrder>(hdr: &VirtioNetHdr<O>, packet: &[u8]) -> Result<Plan, SplitError> {
         Plan::from_offload(hdr.decode(packet)?, packet)
     }
@@ -191,7 +211,19 @@ impl Plan {
         Ok(())
     }
 
-    /// The checksum state of the datagrams this plan produces.
+    /// The checksum state of the datagrams this plan produces:
+    /// [`KnownGood`](ChecksumStatus::KnownGood) when the split or finish computes them (or the
+    /// kernel marked the packet `DATA_VALID`), [`Unverified`](ChecksumStatus::Unverified) for
+    /// a plain packet passed through.
+    ///
+    /// ```
+    /// use udp_gso::{ChecksumStatus, Plan, VirtioNetHdr};
+    /// let plain = [0x45, 0, 0, 28, 0, 1, 0x40, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+    ///              0x9c, 0x40, 0x11, 0x51, 0, 8, 0, 0];
+    /// let plan = Plan::new(&VirtioNetHdr::plain(), &plain)?;
+    /// assert_eq!(plan.checksum_status(), ChecksumStatus::Unverified);
+    /// # Ok::<(), udp_gso::SplitError>(())
+    /// ```
     pub fn checksum_status(&self) -> ChecksumStatus {
         match &self.kind {
             Kind::Plain(s) => *s,
