@@ -1,5 +1,6 @@
 //! Split throughput: one 64 KB TCP super-packet (IPv4 and IPv6) at MSS 536, 1448 and 8948,
-//! `tcp_tso` into separate buffers and into a slab with headroom, side by side with tun-rs's
+//! and one 64 KB UDP (USO) super-packet at `gso_size` 1200 and 1472/1452, `tcp_tso` /
+//! `udp_gso` into separate buffers and into a slab with headroom, side by side with tun-rs's
 //! `gso_split` on the same input. Throughput is bytes of input.
 
 use std::hint::black_box;
@@ -17,10 +18,12 @@ fn split(c: &mut Criterion) {
         check(&case);
         let mut out = Out::new(&case);
         g.throughput(Throughput::Bytes(case.packet.len() as u64));
-        g.bench_function(BenchmarkId::new("tcp-tso/buffers", &case.name), |b| {
-            b.iter(|| ours_buffers(black_box(&case), &mut out))
-        });
-        g.bench_function(BenchmarkId::new("tcp-tso/slab", &case.name), |b| {
+        let ours = if case.udp { "udp-gso" } else { "tcp-tso" };
+        g.bench_function(
+            BenchmarkId::new(format!("{ours}/buffers"), &case.name),
+            |b| b.iter(|| ours_buffers(black_box(&case), &mut out)),
+        );
+        g.bench_function(BenchmarkId::new(format!("{ours}/slab"), &case.name), |b| {
             b.iter(|| ours_slab(black_box(&case), &mut out))
         });
         g.bench_function(BenchmarkId::new("tun-rs/buffers", &case.name), |b| {

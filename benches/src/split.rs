@@ -1,13 +1,14 @@
-//! Splitting one 64 KB TCP super-packet into MSS-sized segments: `tcp_tso` into separate
-//! buffers, into one slab with headroom, and headers only (payload summed in place, not
-//! copied), against tun-rs's `gso_split` (public, though
-//! `#[doc(hidden)]`, in tun-rs 2.8.16) on the same input. All output storage is allocated
-//! once per case, outside the timed calls.
+//! Splitting one 64 KB super-packet: TCP into MSS-sized segments with `tcp_tso`, UDP (USO)
+//! into `gso_size` datagrams with `udp_gso` — into separate buffers, into one slab with
+//! headroom, and headers only (payload summed in place, not copied) — against tun-rs's
+//! `gso_split` (public, though `#[doc(hidden)]`, in tun-rs 2.8.16, which splits both) on the
+//! same input. All output storage is allocated once per case, outside the timed calls.
 
 use std::hint::black_box;
 
-use tcp_tso::{Plan, SegmentRef, Slab, Span};
+use tcp_tso::{SegmentRef, Slab, Span};
 use testkit::packet::TcpPacket;
+use testkit::udp::UdpPacket;
 use virtio_net_hdr::VirtioNetHdr;
 
 use crate::timing::Timer;
@@ -15,13 +16,19 @@ use crate::timing::Timer;
 /// The MSS values measured.
 pub const MSS: [u16; 3] = [536, 1448, 8948];
 
+/// The UDP `gso_size` values measured: QUIC's usual 1200, and what fills a 1500-byte MTU
+/// (1472 behind IPv4, 1452 behind IPv6).
+pub const USO_GSO_SIZE: [(u16, u16); 2] = [(1200, 1200), (1472, 1452)];
+
 /// Headroom before each segment in the slab variant (room for a tunnel header).
 pub const HEADROOM: usize = 64;
 
 /// One input: a super-packet of 64 KB (IPv4 total length 65535; IPv6 payload length 65535).
 pub struct Case {
-    /// "v4/1448" etc.
+    /// "v4/1448", "uso v6/1452" etc.
     pub name: String,
+    /// A UDP (USO) super-packet, split by `udp_gso`; TCP ones by `tcp_tso`.
+    pub udp: bool,
     /// Its virtio header.
     pub hdr: VirtioNetHdr,
     /// The packet.
@@ -44,6 +51,25 @@ pub fn cases() -> Vec<Case> {
             let fam = if v6 { "v6" } else { "v4" };
             v.push(Case {
                 name: format!("{fam}/{mss}"),
+                udp: false,
+                hdr,
+                packet,
+                v6,
+            });
+        }
+    }
+    for v6 in [false, true] {
+        for (v4_size, v6_size) in USO_GSO_SIZE {
+            let (sp, gso_size) = if v6 {
+                (UdpPacket::v6().payload_len(65_535 - 8), v6_size)
+            } else {
+                (UdpPacket::v4().payload_len(65_535 - 28), v4_size)
+            };
+            let (hdr, packet) = sp.gso_size(gso_size).build_gso();
+            let fam = if v6 { "v6" } else { "v4" };
+            v.push(Case {
+                name: format!("uso {fam}/{gso_size}"),
+                udp: true,
                 hdr,
                 packet,
                 v6,
@@ -51,6 +77,20 @@ pub fn cases() -> Vec<Case> {
         }
     }
     v
+}
+
+/// Evaluate `$body` with `$p` bound to the case's plan: `udp_gso`'s for a UDP case,
+/// `tcp_tso`'s otherwise (the two have the same calls and storage shapes).
+macro_rules! with_plan {
+    ($case:expr, |$p:ident| $body:expr) => {
+        if $case.udp {
+            let $p = udp_gso::Plan::new(&$case.hdr, &$case.packet).expect("valid case");
+            $body
+        } else {
+            let $p = tcp_tso::Plan::new(&$case.hdr, &$case.packet).expect("valid case");
+            $body
+        }
+    };
 }
 
 /// Preallocated output storage for one case.
@@ -74,15 +114,19 @@ pub struct Out {
 impl Out {
     /// Storage sized for `case`.
     pub fn new(case: &Case) -> Out {
-        let plan = tcp_tso::Plan::new(&case.hdr, &case.packet).expect("valid case");
-        let n = plan.segments();
+        let (n, first, room, header_room) = with_plan!(case, |plan| (
+            plan.segments(),
+            plan.segment_len(0),
+            plan.room(0, HEADROOM),
+            plan.header_room(0, HEADROOM)
+        ));
         Out {
-            bufs: vec![vec![0u8; plan.segment_len(0) + HEADROOM]; n],
+            bufs: vec![vec![0u8; first + HEADROOM]; n],
             lens: vec![0; n],
-            slab: vec![0u8; plan.room(0, HEADROOM)],
+            slab: vec![0u8; room],
             spans: vec![Span::default(); n],
             input: case.packet.clone(),
-            headers: vec![0u8; plan.header_room(0, HEADROOM)],
+            headers: vec![0u8; header_room],
             segs: vec![SegmentRef::default(); n],
         }
     }
@@ -90,41 +134,37 @@ impl Out {
 
 /// Ours, into separate buffers. Returns the segment count.
 pub fn ours_buffers(case: &Case, out: &mut Out) -> usize {
-    Plan::new(&case.hdr, &case.packet)
-        .and_then(|p| p.split_to_buffers(&case.packet, 0, &mut out.bufs, &mut out.lens))
+    with_plan!(case, |p| p
+        .split_to_buffers(&case.packet, 0, &mut out.bufs, &mut out.lens)
         .expect("split")
-        .segments
+        .segments)
 }
 
 /// Ours, into one slab with [`HEADROOM`] before every segment.
 pub fn ours_slab(case: &Case, out: &mut Out) -> usize {
-    Plan::new(&case.hdr, &case.packet)
-        .and_then(|p| {
-            p.split(
-                &case.packet,
-                0,
-                Slab::new(&mut out.slab, HEADROOM),
-                &mut out.spans,
-            )
-        })
+    with_plan!(case, |p| p
+        .split(
+            &case.packet,
+            0,
+            Slab::new(&mut out.slab, HEADROOM),
+            &mut out.spans,
+        )
         .expect("split")
-        .segments
+        .segments)
 }
 
 /// Ours, headers only: each segment's headers into a small buffer with [`HEADROOM`] before
 /// them, the payload summed where it lies.
 pub fn ours_headers(case: &Case, out: &mut Out) -> usize {
-    Plan::new(&case.hdr, &case.packet)
-        .and_then(|p| {
-            p.split_headers(
-                &case.packet,
-                0,
-                Slab::new(&mut out.headers, HEADROOM),
-                &mut out.segs,
-            )
-        })
+    with_plan!(case, |p| p
+        .split_headers(
+            &case.packet,
+            0,
+            Slab::new(&mut out.headers, HEADROOM),
+            &mut out.segs,
+        )
         .expect("split")
-        .segments
+        .segments)
 }
 
 /// Our virtio header as tun-rs's type, field by field.
@@ -150,8 +190,7 @@ pub fn tun_rs_buffers(case: &Case, out: &mut Out) -> usize {
 /// in the same buffers (no headers, no validation), to show how much of a split is
 /// per-segment overhead.
 pub fn floor(case: &Case, out: &mut Out) -> u16 {
-    let plan = tcp_tso::Plan::new(&case.hdr, &case.packet).expect("valid case");
-    let hl = plan.segment_len(0) - usize::from(case.hdr.gso_size());
+    let hl = with_plan!(case, |plan| plan.segment_len(0)) - usize::from(case.hdr.gso_size());
     let mut acc = 0u16;
     for (k, chunk) in case.packet[hl..]
         .chunks(usize::from(case.hdr.gso_size()))
@@ -204,11 +243,11 @@ pub fn check(case: &Case) {
 /// Print the comparison table (GB/s of input, best of N; ratio ours/tun-rs).
 pub fn compare(timer: &Timer) {
     println!(
-        "== split: 64 KB TCP super-packet, GB/s of input, best of {} samples of ~{:?} ==",
+        "== split: one 64 KB super-packet (TCP; UDP in the uso rows), GB/s of input, best of {} samples of ~{:?} ==",
         timer.samples, timer.batch
     );
     println!(
-        "{:<10}{:>14}{:>14}{:>14}{:>14}{:>12}{:>12}{:>12}{:>16}",
+        "{:<14}{:>14}{:>14}{:>14}{:>14}{:>12}{:>12}{:>12}{:>16}",
         "case",
         "ours-buffers",
         "ours-slab",
@@ -229,7 +268,7 @@ pub fn compare(timer: &Timer) {
         let peer = timer.gbps(len, || tun_rs_buffers(black_box(&case), &mut out));
         let fl = timer.gbps(len, || floor(black_box(&case), &mut out));
         println!(
-            "{:<10}{:>14.2}{:>14.2}{:>14.2}{:>14.2}{:>11.2}x{:>11.2}x{:>11.2}x{:>16.2}",
+            "{:<14}{:>14.2}{:>14.2}{:>14.2}{:>14.2}{:>11.2}x{:>11.2}x{:>11.2}x{:>16.2}",
             case.name,
             buf,
             slab,

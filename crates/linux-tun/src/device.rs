@@ -41,9 +41,21 @@ impl OffloadFlags {
     pub const TSO6: OffloadFlags = OffloadFlags(libc::TUN_F_TSO6);
     /// `TUN_F_TSO_ECN`: super-packets may carry CWR (needs `TSO4` or `TSO6`).
     pub const TSO_ECN: OffloadFlags = OffloadFlags(libc::TUN_F_TSO_ECN);
-    /// Everything this crate can serve on reads.
-    pub const ALL: OffloadFlags =
-        OffloadFlags(libc::TUN_F_CSUM | libc::TUN_F_TSO4 | libc::TUN_F_TSO6 | libc::TUN_F_TSO_ECN);
+    /// `TUN_F_USO4`: reads may be UDP/IPv4 super-packets (USO, Linux ≥ 6.2; needs `CSUM`,
+    /// and the kernel refuses it without `USO6`).
+    pub const USO4: OffloadFlags = OffloadFlags(libc::TUN_F_USO4);
+    /// `TUN_F_USO6`: reads may be UDP/IPv6 super-packets (needs `CSUM` and `USO4`).
+    pub const USO6: OffloadFlags = OffloadFlags(libc::TUN_F_USO6);
+    /// Everything this crate can serve on reads: TCP super-packets split by `tcp-tso`, UDP
+    /// ones by `udp-gso`.
+    pub const ALL: OffloadFlags = OffloadFlags(
+        libc::TUN_F_CSUM
+            | libc::TUN_F_TSO4
+            | libc::TUN_F_TSO6
+            | libc::TUN_F_TSO_ECN
+            | libc::TUN_F_USO4
+            | libc::TUN_F_USO6,
+    );
 
     /// The raw mask.
     pub const fn bits(self) -> u32 {
@@ -65,6 +77,17 @@ impl OffloadFlags {
     pub const fn has_tso(self) -> bool {
         self.0 & (libc::TUN_F_TSO4 | libc::TUN_F_TSO6) != 0
     }
+    /// Whether the kernel may hand out UDP super-packets (USO: both `USO4` and `USO6`, the
+    /// only way the kernel grants them).
+    ///
+    /// ```
+    /// use linux_tun::OffloadFlags;
+    /// assert!(OffloadFlags::ALL.has_uso());
+    /// assert!(!(OffloadFlags::CSUM | OffloadFlags::USO4).has_uso());
+    /// ```
+    pub const fn has_uso(self) -> bool {
+        self.contains(OffloadFlags(libc::TUN_F_USO4 | libc::TUN_F_USO6))
+    }
 }
 
 impl std::ops::BitOr for OffloadFlags {
@@ -76,11 +99,13 @@ impl std::ops::BitOr for OffloadFlags {
 
 impl fmt::Debug for OffloadFlags {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        const NAMES: [(OffloadFlags, &str); 4] = [
+        const NAMES: [(OffloadFlags, &str); 6] = [
             (OffloadFlags::CSUM, "CSUM"),
             (OffloadFlags::TSO4, "TSO4"),
             (OffloadFlags::TSO6, "TSO6"),
             (OffloadFlags::TSO_ECN, "TSO_ECN"),
+            (OffloadFlags::USO4, "USO4"),
+            (OffloadFlags::USO6, "USO6"),
         ];
         let mut first = true;
         for (flag, name) in NAMES {
@@ -444,7 +469,7 @@ fn set_nonblock(fd: &OwnedFd, on: bool) -> io::Result<()> {
 /// Configures and opens a TUN device; see [`Tun::builder`].
 ///
 /// Defaults: kernel-chosen name, offload on (10-byte vnet header, `CSUM | TSO4 | TSO6 |
-/// TSO_ECN` asked for), GRO on, one queue, blocking, persistence and link state untouched.
+/// TSO_ECN | USO4 | USO6` asked for, USO dropped where the kernel predates it), GRO on, one queue, blocking, persistence and link state untouched.
 ///
 /// ```no_run
 /// use linux_tun::{OffloadFlags, Tun};
@@ -1065,16 +1090,21 @@ impl Control {
     }
 
     /// Ask for `wanted` and step down on `EINVAL` (rule book §4: any bit the kernel does not
-    /// know makes `set_offload` fail): `wanted`, then without `TSO_ECN`, then `CSUM` only,
-    /// then nothing. Returns the granted mask.
+    /// know makes `set_offload` fail): `wanted`, then without `USO4 | USO6` (unknown before
+    /// Linux 6.2, and refused one without the other), then also without `TSO_ECN`, then
+    /// `CSUM` only, then nothing. Returns the granted mask;
+    /// [`has_uso`](OffloadFlags::has_uso) on it says whether reads may carry UDP
+    /// super-packets.
     ///
     /// # Errors
     /// [`Error::Device`] ([`DeviceOp::SetOffload`]) for a failure other than `EINVAL`.
     pub fn negotiate_offload(&self, wanted: OffloadFlags) -> Result<OffloadFlags, Error> {
-        let no_ecn = OffloadFlags(wanted.bits() & !OffloadFlags::TSO_ECN.bits());
+        let uso = OffloadFlags::USO4.bits() | OffloadFlags::USO6.bits();
+        let no_uso = OffloadFlags(wanted.bits() & !uso);
+        let no_ecn = OffloadFlags(no_uso.bits() & !OffloadFlags::TSO_ECN.bits());
         let csum = OffloadFlags(wanted.bits() & OffloadFlags::CSUM.bits());
         let mut last = None;
-        for mask in [wanted, no_ecn, csum, OffloadFlags::NONE] {
+        for mask in [wanted, no_uso, no_ecn, csum, OffloadFlags::NONE] {
             if last == Some(mask) {
                 continue;
             }

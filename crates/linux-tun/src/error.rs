@@ -27,7 +27,9 @@ pub enum Error {
     /// A configuration value is out of range or inconsistent.
     #[error("invalid configuration: {0}")]
     InvalidConfig(&'static str),
-    /// An offload mask with bits this crate cannot serve (it splits TCP only).
+    /// An offload mask with bits this crate cannot serve (outside
+    /// [`OffloadFlags::ALL`](crate::OffloadFlags::ALL): it splits TCP and UDP super-packets,
+    /// not UDP-tunnel ones).
     #[error("unsupported offload bits {0:#x}")]
     UnsupportedOffload(u32),
     /// A read or write failed.

@@ -4,7 +4,7 @@
 //!
 //! - [`Tun::builder`] creates or attaches a device (`IFF_TUN | IFF_NO_PI`, optionally
 //!   `IFF_VNET_HDR` and `IFF_MULTI_QUEUE`), negotiates `TUNSETOFFLOAD` (CSUM, TSO4, TSO6,
-//!   TSO_ECN, stepping down on refusal and always setting the mask explicitly — a persistent
+//!   TSO_ECN, USO4 and USO6, stepping down on refusal and always setting the mask explicitly — a persistent
 //!   device keeps an earlier owner's mask), sets MTU, transmit queue length, link state,
 //!   persistence and the owner or group who may open it later without privileges, or adopts a
 //!   descriptor handed over by a privileged parent ([`Builder::adopt`]). How writes coalesce
@@ -13,8 +13,9 @@
 //!   everything about the device lives: name, interface index, capabilities, offloads, GRO,
 //!   MTU, transmit queue length, link state, queue attachment, statistics, whether it was
 //!   removed — before and after [`Tun::into_halves`].
-//! - [`Reader::recv`] fills a caller-owned [`RecvBatch`]: a super-packet is split (by
-//!   `tcp-tso`) into MSS segments with complete checksums, each with headroom for a tunnel
+//! - [`Reader::recv`] fills a caller-owned [`RecvBatch`]: a super-packet is split (TCP by
+//!   `tcp-tso` into MSS segments, UDP by `udp-gso` into `gso_size` datagrams) with complete
+//!   checksums, each with headroom for a tunnel
 //!   header, and the queue is drained until it is empty or the batch is full. Plain packets
 //!   are read straight into the batch. Malformed frames are dropped and counted, never fatal.
 //!   In blocking mode the first read sleeps in the kernel and the queue is drained with
@@ -140,6 +141,7 @@ mod rt_async_io;
 #[cfg(feature = "tokio")]
 mod rt_tokio;
 mod send;
+mod split;
 mod stats;
 #[allow(unsafe_code)]
 mod sys;

@@ -4,11 +4,12 @@
 use std::io::{self, IoSliceMut};
 use std::sync::Arc;
 
-use tcp_tso::{ChecksumStatus, Plan, SegmentRef, Slab, Span, SplitError};
+use tcp_tso::{ChecksumStatus, SegmentRef, Slab, Span};
 use virtio_net_hdr::{GsoType, VirtioNetHdr, VirtioNetHdrV1};
 
 use crate::device::{Control, Queue};
 use crate::error::RecvError;
+use crate::split::{Plan, SplitError, drop_reason};
 use crate::stats::{DropReason, Event, bump};
 
 /// Largest IP packet a read accepts: the default `gso_max_size` (65536) bounds what TUN hands
@@ -1031,14 +1032,6 @@ fn header_from(bytes: &[u8; VirtioNetHdrV1::LEN], vnet_len: usize) -> VirtioNetH
         return VirtioNetHdr::plain();
     }
     VirtioNetHdr::ref_from_packet(bytes).map_or_else(|_| VirtioNetHdr::plain(), |(h, _)| *h)
-}
-
-fn drop_reason(e: SplitError) -> DropReason {
-    match e {
-        SplitError::Header(h) => DropReason::BadHeader(h),
-        SplitError::NothingToSegment { .. } => DropReason::NothingToSegment,
-        _ => DropReason::BadPacket,
-    }
 }
 
 #[cfg(test)]

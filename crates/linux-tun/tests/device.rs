@@ -63,13 +63,33 @@ fn create_negotiate_configure() {
         ),
         "{e}"
     );
-    // USO and unknown bits are refused before the kernel sees them (we split TCP only).
-    let e = ctl.set_offload(OffloadFlags::from_bits(0x60)).unwrap_err();
-    assert!(matches!(e, Error::UnsupportedOffload(0x60)), "{e}");
+    // USO4 without USO6 is the kernel's to refuse (rule book §4); negotiating it steps down
+    // to the mask without USO.
+    let uso4 = OffloadFlags::CSUM | OffloadFlags::TSO4 | OffloadFlags::USO4;
+    let e = ctl.set_offload(uso4).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::Device {
+                op: DeviceOp::SetOffload,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert_eq!(
+        ctl.negotiate_offload(uso4).unwrap(),
+        OffloadFlags::CSUM | OffloadFlags::TSO4
+    );
+    assert!(!ctl.capabilities().offload.has_uso());
+    // Bits we do not serve (UDP tunnel GSO, 0x80) are refused before the kernel sees them.
+    let e = ctl.set_offload(OffloadFlags::from_bits(0x81)).unwrap_err();
+    assert!(matches!(e, Error::UnsupportedOffload(0x81)), "{e}");
     assert_eq!(
         ctl.negotiate_offload(OffloadFlags::ALL).unwrap(),
         OffloadFlags::ALL
     );
+    assert!(ctl.capabilities().offload.has_uso());
 }
 
 #[test]

@@ -176,6 +176,14 @@ macro_rules! constructors {
             /// `GSO_BY_FRAGS`: a `gso_size` that means "segment along the frag list", which
             /// the kernel never hands out on TUN and refuses on a write (rule book §5.4.4).
             pub const GSO_BY_FRAGS: u16 = 0xffff;
+            /// `UDP_MAX_SEGMENTS` (`include/linux/udp.h`, 128 since Linux 6.11, 64 before): a
+            /// `UDP_L4` write whose payload exceeds `gso_size` × this is refused by
+            /// `virtio_net_hdr_to_skb`, and no sender makes more segments (`udp_send_skb`).
+            ///
+            /// ```
+            /// assert_eq!(virtio_net_hdr::VirtioNetHdr::UDP_MAX_SEGMENTS, 128);
+            /// ```
+            pub const UDP_MAX_SEGMENTS: usize = 128;
 
             /// A zeroed header: a plain packet with complete checksums.
             ///

@@ -6,9 +6,6 @@ use zerocopy::byteorder::ByteOrder;
 
 use crate::{Error, Flags, GsoType, VirtioNetHdr};
 
-/// `UDP_MAX_SEGMENTS` since Linux 6.11 ("net: change maximum number of UDP segments to 128").
-const UDP_MAX_SEGMENTS: usize = 128;
-
 /// The GSO kinds TUN can hand out or accept.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum GsoKind {
@@ -301,7 +298,7 @@ impl<O: ByteOrder> VirtioNetHdr<O> {
                             found: off,
                         });
                     }
-                    if len - p_off > gso_size * UDP_MAX_SEGMENTS {
+                    if len - p_off > gso_size * VirtioNetHdr::UDP_MAX_SEGMENTS {
                         return Err(Error::TooManySegments);
                     }
                     if gso_type.has_ecn() {
