@@ -135,6 +135,23 @@ impl Plan {
         each!(self, p => p.split_headers(packet, first_segment, headers, segs))
     }
 
+    pub(crate) fn split_to_buffers<B: AsMut<[u8]>>(
+        &self,
+        packet: &[u8],
+        first_segment: usize,
+        bufs: &mut [B],
+        lens: &mut [usize],
+    ) -> Result<Split, SplitError> {
+        each!(self, p => p.split_to_buffers(packet, first_segment, bufs, lens))
+    }
+
+    pub(crate) fn checksum_status(&self) -> ChecksumStatus {
+        match self {
+            Plan::Tcp(p) => p.checksum_status(),
+            Plan::Udp(p) => p.checksum_status(),
+        }
+    }
+
     pub(crate) fn split_in_place(
         &self,
         slab: Slab<'_>,
