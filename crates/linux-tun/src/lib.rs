@@ -136,8 +136,9 @@
 //! case, and the one to use from inside that namespace), otherwise a short-lived thread enters
 //! the device's namespace to open it, as for the MTU and link ioctls. An adopted descriptor
 //! from another namespace is configured where it lives, and a device of the same index in the
-//! caller's namespace is never touched. Changing addresses and routes needs `CAP_NET_ADMIN`
-//! there.
+//! caller's namespace is never touched. All of this needs `CAP_NET_ADMIN` over the device's
+//! namespace, listing addresses too (the kernel names a device's namespace, `TUNGETDEVNETNS`,
+//! only to a caller that has it there).
 //!
 //! ```no_run
 //! # #[cfg(feature = "netlink")]

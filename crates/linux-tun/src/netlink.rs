@@ -85,9 +85,10 @@ impl Control {
     /// ([`DeviceOp::AddAddress`]) with the kernel's errno: `EEXIST`
     /// ([`io::ErrorKind::AlreadyExists`]) when the device already has this address with
     /// this prefix length, so that a caller configuring idempotently can recognise it;
-    /// `EPERM` without `CAP_NET_ADMIN`. [`DeviceOp::NetlinkSocket`] when no socket could be
-    /// opened in the device's namespace, [`Error::Device`] ([`DeviceOp::GetIndex`]) when the
-    /// device has no index there.
+    /// `EPERM` without `CAP_NET_ADMIN`. [`Error::Netlink`] ([`DeviceOp::NetlinkSocket`]) when
+    /// no socket could be opened in the device's namespace (finding that namespace needs
+    /// `CAP_NET_ADMIN` over it, entering another one `CAP_SYS_ADMIN`); [`Error::Device`]
+    /// ([`DeviceOp::GetIndex`]) when the device has no index there.
     pub fn add_address(&self, ip: IpAddr, prefix_len: u8) -> Result<(), Error> {
         self.new_address(ip, None, prefix_len)
     }
@@ -162,7 +163,8 @@ impl Control {
     /// [`Error::Netlink`] ([`DeviceOp::GetAddresses`]) if the dump fails or does not parse,
     /// or the kernel kept reporting it inconsistent (addresses changing meanwhile);
     /// [`DeviceOp::NetlinkSocket`] and [`Error::Device`] as for
-    /// [`add_address`](Self::add_address).
+    /// [`add_address`](Self::add_address): listing needs `CAP_NET_ADMIN` too, as the kernel
+    /// names the device's namespace only to a caller that has it there.
     pub fn addresses(&self) -> Result<Vec<Address>, Error> {
         const OP: DeviceOp = DeviceOp::GetAddresses;
         let index = self.ifindex()?;
@@ -365,6 +367,52 @@ fn invalid(what: impl std::fmt::Display) -> io::Error {
     )
 }
 
+/// Go through one datagram of replies, handing each rtnetlink message answering request
+/// `seq` (of a dump) with its header flags to `each`; replies to other sequence numbers are
+/// skipped. `Some` when the answer ends here: `NLMSG_ERROR` (code 0 is the acknowledgement,
+/// else the negated errno), `NLMSG_DONE` (a dump's end, with an error code of its own), or
+/// bytes that are no netlink message (`InvalidData`). `None`: the answer goes on in the next
+/// datagram.
+fn scan(
+    datagram: &[u8],
+    seq: u32,
+    each: &mut impl FnMut(RouteNetlinkMessage, u16),
+) -> Option<io::Result<()>> {
+    let mut at = 0;
+    while at < datagram.len() {
+        let rest = &datagram[at..];
+        // At least a header long, and no longer than what arrived: checked here.
+        let head = match NetlinkBuffer::new_checked(rest) {
+            Ok(h) => h,
+            Err(e) => return Some(Err(invalid(e))),
+        };
+        let len = head.length() as usize;
+        at = at.saturating_add(len.next_multiple_of(4));
+        if head.sequence_number() != seq {
+            continue;
+        }
+        let msg = match NetlinkMessage::<RouteNetlinkMessage>::deserialize(&rest[..len]) {
+            Ok(m) => m,
+            Err(e) => return Some(Err(invalid(e))),
+        };
+        match msg.payload {
+            NetlinkPayload::Error(e) => {
+                return Some(match e.code {
+                    None => Ok(()),
+                    Some(code) => Err(io::Error::from_raw_os_error(code.get().saturating_neg())),
+                });
+            }
+            NetlinkPayload::Done(d) if d.code < 0 => {
+                return Some(Err(io::Error::from_raw_os_error(d.code.saturating_neg())));
+            }
+            NetlinkPayload::Done(_) => return Some(Ok(())),
+            NetlinkPayload::InnerMessage(m) => each(m, msg.header.flags),
+            _ => {}
+        }
+    }
+    None
+}
+
 /// One operation's conversation with the kernel.
 struct Rtnl {
     fd: OwnedFd,
@@ -428,41 +476,12 @@ impl Rtnl {
     }
 
     /// Read the replies to the last request, handing each rtnetlink message (of a dump) with
-    /// its header flags to `each`, until the answer ends: `NLMSG_ERROR` (code 0 is the
-    /// acknowledgement, else the negated errno) or `NLMSG_DONE` (a dump's end, with an error
-    /// code of its own). Replies to other sequence numbers are skipped.
+    /// its header flags to `each`, until the answer ends (see [`scan`]).
     fn replies(&mut self, mut each: impl FnMut(RouteNetlinkMessage, u16)) -> io::Result<()> {
         loop {
             let len = self.recv()?;
-            let mut at = 0;
-            while at < len {
-                let rest = &self.buf[at..len];
-                // At least a header long, and no longer than what arrived: checked here.
-                let head = NetlinkBuffer::new_checked(rest).map_err(invalid)?;
-                let msg_len = head.length() as usize;
-                let seq = head.sequence_number();
-                at = at.saturating_add(msg_len.next_multiple_of(4));
-                if seq != self.seq {
-                    continue;
-                }
-                let msg = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&rest[..msg_len])
-                    .map_err(invalid)?;
-                match msg.payload {
-                    NetlinkPayload::Error(e) => {
-                        return match e.code {
-                            None => Ok(()),
-                            Some(code) => {
-                                Err(io::Error::from_raw_os_error(code.get().saturating_neg()))
-                            }
-                        };
-                    }
-                    NetlinkPayload::Done(d) if d.code < 0 => {
-                        return Err(io::Error::from_raw_os_error(d.code.saturating_neg()));
-                    }
-                    NetlinkPayload::Done(_) => return Ok(()),
-                    NetlinkPayload::InnerMessage(m) => each(m, msg.header.flags),
-                    _ => {}
-                }
+            if let Some(answer) = scan(&self.buf[..len], self.seq, &mut each) {
+                return answer;
             }
         }
     }
@@ -590,6 +609,82 @@ mod tests {
         assert!(check_prefix(Ipv6Addr::LOCALHOST.into(), 129).is_err());
     }
 
+    proptest::proptest! {
+        /// Whatever bytes arrive, a datagram gives an answer, an error or "read on", never a
+        /// panic; built from valid replies with bytes overwritten (so that the parser gets
+        /// past the header checks too) and cut short. Left whole, it gives exactly the
+        /// answer of its first `NLMSG_ERROR` or `NLMSG_DONE` for request 1, after handing
+        /// over request 1's messages before it.
+        #[test]
+        fn any_datagram_is_an_answer_or_an_error(
+            replies in proptest::collection::vec((0u32..3, 0usize..4, 0i32..200), 1..4),
+            edits in proptest::collection::vec(
+                (proptest::num::usize::ANY, proptest::num::u8::ANY),
+                0..8,
+            ),
+            cut in proptest::num::usize::ANY,
+        ) {
+            let mut datagram = Vec::new();
+            let mut want_messages = 0;
+            let mut want = None;
+            for &(seq, kind, code) in &replies {
+                let payload = match kind {
+                    0 => error(-code),
+                    1 => NetlinkPayload::Done(Default::default()),
+                    2 => addr_payload(code as u32),
+                    _ => route_payload(code as u32),
+                };
+                datagram.extend(frame(seq, payload, 2));
+                if seq == 1 && want.is_none() {
+                    match kind {
+                        0 => want = Some(code),
+                        1 => want = Some(0),
+                        _ => want_messages += 1,
+                    }
+                }
+            }
+            let mut got_messages = 0;
+            let whole = scan(&datagram, 1, &mut |_, _| got_messages += 1);
+            proptest::prop_assert_eq!(got_messages, want_messages);
+            let whole = whole.map(|r| r.err().and_then(|e| e.raw_os_error()).unwrap_or(0));
+            proptest::prop_assert_eq!(whole, want);
+
+            for (at, byte) in edits {
+                let i = at % datagram.len();
+                datagram[i] = byte;
+            }
+            datagram.truncate(cut % (datagram.len() + 1));
+            let _ = scan(&datagram, 1, &mut |_, _| {});
+        }
+    }
+
+    fn frame(seq: u32, payload: NetlinkPayload<RouteNetlinkMessage>, flags: u16) -> Vec<u8> {
+        let mut header = NetlinkHeader::default();
+        header.sequence_number = seq;
+        header.flags = flags;
+        let mut m = NetlinkMessage::new(header, payload);
+        m.finalize();
+        let mut b = vec![0; m.buffer_len()];
+        m.serialize(&mut b);
+        b
+    }
+
+    fn error(code: i32) -> NetlinkPayload<RouteNetlinkMessage> {
+        let mut e = ErrorMessage::default();
+        e.code = std::num::NonZeroI32::new(code);
+        NetlinkPayload::Error(e)
+    }
+
+    fn addr_payload(i: u32) -> NetlinkPayload<RouteNetlinkMessage> {
+        let m = address_message(i, Ipv4Addr::new(10, 0, 0, i as u8).into(), None, 24);
+        NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewAddress(m))
+    }
+
+    fn route_payload(i: u32) -> NetlinkPayload<RouteNetlinkMessage> {
+        let m = route_message(i, "fd00:9::".parse().unwrap(), 48, false);
+        NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewRoute(m))
+    }
+
     /// Replies are read from a socket pair standing in for the kernel: an acknowledgement, an
     /// errno, a dump across datagrams with replies to an older request mixed in, and bytes
     /// that are no netlink message.
@@ -600,21 +695,6 @@ mod tests {
             socketpair(Af::UNIX, SocketType::DGRAM, SocketFlags::CLOEXEC, None).unwrap();
         let mut rtnl = Rtnl::new(ours);
         rtnl.seq = 5;
-        let frame = |seq: u32, payload: NetlinkPayload<RouteNetlinkMessage>, flags: u16| {
-            let mut header = NetlinkHeader::default();
-            header.sequence_number = seq;
-            header.flags = flags;
-            let mut m = NetlinkMessage::new(header, payload);
-            m.finalize();
-            let mut b = vec![0; m.buffer_len()];
-            m.serialize(&mut b);
-            b
-        };
-        let error = |code: i32| {
-            let mut e = ErrorMessage::default();
-            e.code = std::num::NonZeroI32::new(code);
-            NetlinkPayload::Error(e)
-        };
         let put = |b: &[u8]| {
             rustix::net::send(&kernel, b, SendFlags::empty()).unwrap();
         };
@@ -630,14 +710,10 @@ mod tests {
         assert_eq!(e.raw_os_error(), Some(libc::EEXIST));
         assert_eq!(e.kind(), io::ErrorKind::AlreadyExists);
 
-        let addr = |i: u32| {
-            let m = address_message(i, Ipv4Addr::new(10, 0, 0, i as u8).into(), None, 24);
-            NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewAddress(m))
-        };
-        let mut first = frame(5, addr(1), 2);
-        first.extend(frame(5, addr(2), NLM_F_DUMP_INTR));
+        let mut first = frame(5, addr_payload(1), 2);
+        first.extend(frame(5, addr_payload(2), NLM_F_DUMP_INTR));
         put(&first);
-        put(&frame(5, addr(3), 2));
+        put(&frame(5, addr_payload(3), 2));
         put(&frame(5, NetlinkPayload::Done(Default::default()), 2));
         let mut got = Vec::new();
         rtnl.replies(|m, flags| got.push((m, flags))).unwrap();
