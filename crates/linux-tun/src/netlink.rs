@@ -14,7 +14,9 @@ use netlink_packet_core::{
     NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_EXCL, NLM_F_REQUEST, NetlinkBuffer,
     NetlinkHeader, NetlinkMessage, NetlinkPayload,
 };
-use netlink_packet_route::address::{AddressAttribute, AddressMessage, AddressScope};
+use netlink_packet_route::address::{
+    AddressAttribute, AddressHeaderFlags, AddressMessage, AddressScope,
+};
 use netlink_packet_route::route::{
     RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
 };
@@ -60,10 +62,11 @@ pub struct Address {
 }
 
 impl Control {
-    /// Add the address `ip/prefix_len` to the device (`RTM_NEWADDR`, as `ip addr add`). The
-    /// kernel adds the prefix route that goes with it (`prefix_len` 32 or 128: none). IPv6
-    /// duplicate address detection does not apply to a TUN (`IFF_NOARP`): the address is
-    /// usable once the link is up.
+    /// Add the address `ip/prefix_len` to the device (`RTM_NEWADDR`, as `ip addr add`; IPv6
+    /// as `ip addr add … nodad`). The kernel adds the prefix route that goes with it. A TUN
+    /// does no duplicate address detection (`IFF_NOARP`), so an IPv6 address is marked as
+    /// needing none: it is usable (a source, something to bind to) as soon as the call
+    /// returns, not only once a kernel work item has run (rule book §1.4).
     ///
     /// The request goes over a netlink socket opened in the device's own network namespace
     /// — the calling thread's unless the device lives elsewhere, in which case a short-lived
@@ -94,8 +97,15 @@ impl Control {
     }
 
     /// Add the address `ip` with the other end of a point-to-point link, `peer/prefix_len`
-    /// (`ip addr add IP peer PEER/LEN`): the kernel routes `peer/prefix_len` through the device
-    /// instead of `ip/prefix_len`. `ip` and `peer` must be of one family.
+    /// (`ip addr add IP peer PEER/LEN`). `ip` and `peer` must be of one family. For IPv4 the
+    /// kernel routes `peer/prefix_len` through the device instead of `ip/prefix_len`; for
+    /// IPv6, `ip/prefix_len` and the peer alone (`/128`).
+    ///
+    /// Add an IPv6 one with the link up: the kernel adds the route to an IPv6 peer only when
+    /// it finishes setting the address up, from a work item a moment after the call returns,
+    /// and for an address added while the link was down, not at all (rule book §1.4). Where
+    /// traffic must flow at once, or the link is down, use [`add_address`](Self::add_address)
+    /// and [`add_route`](Self::add_route) instead.
     ///
     /// ```no_run
     /// let ctl = linux_tun::Tun::builder().name("tun0").up().open()?.control();
@@ -286,11 +296,15 @@ fn family(ip: IpAddr) -> AddressFamily {
 }
 
 /// `ifaddrmsg` + `IFA_LOCAL` (the device's address) + `IFA_ADDRESS` (the peer, or the local
-/// address again), as `ip addr add` sends them. Scope: host for IPv4 loopback, universe
-/// otherwise (iproute2's `default_scope`; the kernel sets IPv6 scopes itself).
+/// address again), as `ip addr add` sends them; IPv6 with `IFA_F_NODAD`, as `ip addr add …
+/// nodad` (`ipv6_add_addr` then does not mark it tentative). Scope: host for IPv4 loopback,
+/// universe otherwise (iproute2's `default_scope`; the kernel sets IPv6 scopes itself).
 fn address_message(index: u32, ip: IpAddr, peer: Option<IpAddr>, prefix_len: u8) -> AddressMessage {
     let mut m = AddressMessage::default();
     m.header.family = family(ip);
+    if ip.is_ipv6() {
+        m.header.flags = AddressHeaderFlags::Nodad;
+    }
     m.header.prefix_len = prefix_len;
     m.header.index = index;
     m.header.scope = match ip {
@@ -531,6 +545,23 @@ mod tests {
             8, 0, 1, 0, 10, 8, 0, 2,       // IFA_ADDRESS 10.8.0.2
         ];
         assert_eq!(bytes, want);
+        // `ip -6 addr add fd00::1/64 dev X nodad`, and `ip -6 addr add fd00::1 peer
+        // fd00::2/128 dev X nodad`.
+        let m = address_message(7, "fd00::1".parse().unwrap(), None, 64);
+        let mut bytes = vec![0; m.buffer_len()];
+        m.emit(&mut bytes);
+        #[rustfmt::skip]
+        let want = [
+            10, 64, 2, 0, 7, 0, 0, 0,      // AF_INET6, /64, IFA_F_NODAD, universe, index 7
+            20, 0, 2, 0, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1,
+            20, 0, 1, 0, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1,
+        ];
+        assert_eq!(bytes, want);
+        let m = address_message(7, "fd00::1".parse().unwrap(), "fd00::2".parse().ok(), 128);
+        let mut bytes = vec![0; m.buffer_len()];
+        m.emit(&mut bytes);
+        assert_eq!(&bytes[..4], [10, 128, 2, 0]);
+        assert_eq!(bytes[bytes.len() - 1], 2);
     }
 
     /// Likewise `ip route add 10.9.0.0/16 dev X`, `ip -6 route add fd00:9::/48 dev X` and

@@ -13,6 +13,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use linux_tun::{Address, Control, DeviceOp, Error, Tun};
 use testkit::{Netns, require_root};
@@ -55,6 +56,20 @@ fn ip_routes(ns: &Netns, dev: &str) -> Vec<String> {
     all
 }
 
+/// The routes through `dev` once it has one to each of `want`, waiting at most 5 s: the
+/// kernel adds an IPv6 peer's route from a work item, a moment after the address (rule book
+/// §1.4).
+fn routes_once_present(ns: &Netns, dev: &str, want: &[&str]) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let routes = ip_routes(ns, dev);
+        if want.iter().all(|w| routes.iter().any(|r| r == w)) || Instant::now() > deadline {
+            return routes;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 fn errno(r: Result<(), Error>, op: DeviceOp) -> i32 {
     match r {
         Err(Error::Netlink {
@@ -77,12 +92,13 @@ struct Side {
 
 fn configure(ctl: &Control, s: &Side) -> Result<(), Error> {
     ctl.set_mtu(1400)?;
-    // IPv4 routes need the link up (rule book §1.4); addresses do not.
-    ctl.add_address_with_peer(s.p2p4.0, s.p2p4.1, 32)?;
-    ctl.add_address_with_peer(s.p2p6.0, s.p2p6.1, 128)?;
+    // Addresses without a peer work whether the link is up or not; IPv4 routes and IPv6
+    // peers need it up (rule book §1.4).
     ctl.add_address(s.subnet4, 24)?;
     ctl.add_address(s.subnet6, 64)?;
     ctl.set_up(true)?;
+    ctl.add_address_with_peer(s.p2p4.0, s.p2p4.1, 32)?;
+    ctl.add_address_with_peer(s.p2p6.0, s.p2p6.1, 128)?;
     ctl.add_route(s.route4, 24)?;
     ctl.add_route(s.route6, 64)?;
     Ok(())
@@ -207,20 +223,23 @@ fn addresses_routes_mtu_and_link_set_from_code_carry_tcp() {
     ];
     expected.sort();
     assert_eq!(got, expected);
-    let routes = ip_routes(&nb, "ltnlb");
-    for want in [
+    let want = [
         "10.61.0.1",
         "10.62.0.0/24",
         "10.63.0.0/24",
         "fd61::1",
         "fd62::/64",
         "fd63::/64",
-    ] {
+    ];
+    let routes = routes_once_present(&nb, "ltnlb", &want);
+    for want in want {
         assert!(
             routes.iter().any(|r| r == want),
             "no route {want} in {routes:?}"
         );
     }
+    let routes = routes_once_present(&na, "ltnla", &["fd61::2"]);
+    assert!(routes.iter().any(|r| r == "fd61::2"), "{routes:?}");
     let link = nb.ip(&["-o", "link", "show", "dev", "ltnlb"]).unwrap();
     assert!(link.contains("mtu 1400") && link.contains(",UP"), "{link}");
 
