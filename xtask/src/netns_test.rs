@@ -431,8 +431,13 @@ impl Topology {
         ] {
             for (what, list) in [("addr", addrs), ("route", routes)] {
                 for p in list {
-                    ns.ip(&[what, "add", &p.to_string(), "dev", dev])
-                        .map_err(|e| e.to_string())?;
+                    let p = p.to_string();
+                    let mut args = vec![what, "add", &p, "dev", dev];
+                    // Usable at once, as linux-tun adds them (rule book §1.4).
+                    if what == "addr" && p.contains(':') {
+                        args.push("nodad");
+                    }
+                    ns.ip(&args).map_err(|e| e.to_string())?;
                 }
             }
         }
