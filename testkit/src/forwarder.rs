@@ -2,14 +2,17 @@
 //! ours (`linux-tun`'s `forwarder` example) and the tun-rs peer — defined once: their command
 //! line, their modes, and the `STATS` exchange on stdin/stdout.
 //!
-//! A forwarder prints `READY` once both devices are up. With `--stats-on-stdin`, each `STATS`
-//! line on its stdin is answered with one [`Stats`] line, and end of input makes it print a
-//! last one and exit.
+//! A forwarder prints `READY` once both devices are up and have the addresses and routes its
+//! command line asks for (`--addr-a 10.99.0.1/32 --route-a 10.99.0.2/32 …`). With
+//! `--stats-on-stdin`, each `STATS` line on its stdin is answered with one [`Stats`] line, and
+//! end of input makes it print a last one and exit.
 //!
 //! ```
-//! use testkit::forwarder::{Args, Mode, Stats};
+//! use testkit::forwarder::{Args, Mode, Prefix, Stats};
 //! let a = Args::parse(["--tun-a", "a0", "--tun-b", "b0", "--mode", "trust"]).unwrap();
 //! assert_eq!((a.tun[0].as_str(), a.mode), ("a0", Mode::Trust));
+//! let a = Args::parse(["--tun-a", "a0", "--tun-b", "b0", "--addr-b", "fd99::2/128"]).unwrap();
+//! assert_eq!(a.addrs[1], ["fd99::2/128".parse::<Prefix>().unwrap()]);
 //! let s = Stats { rx_segments: 3, tx_segments: 2, dropped: 1, ..Stats::default() };
 //! assert_eq!(Stats::parse(&s.to_string()), Some(s));
 //! ```
@@ -17,6 +20,8 @@
 use std::ffi::OsString;
 use std::fmt;
 use std::io::{BufRead, Write};
+use std::net::IpAddr;
+use std::str::FromStr;
 
 /// How a forwarder moves packets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,6 +87,42 @@ impl Impairment {
     }
 }
 
+/// An address or route destination with its prefix length, written `IP/LEN`.
+///
+/// ```
+/// use testkit::forwarder::Prefix;
+/// let p: Prefix = "10.99.0.1/32".parse().unwrap();
+/// assert_eq!((p.ip, p.len), ("10.99.0.1".parse().unwrap(), 32));
+/// assert_eq!(p.to_string(), "10.99.0.1/32");
+/// assert!("10.99.0.1/33".parse::<Prefix>().is_err() && "fd99::1".parse::<Prefix>().is_err());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Prefix {
+    /// The address.
+    pub ip: IpAddr,
+    /// The prefix length (at most 32 for IPv4, 128 for IPv6).
+    pub len: u8,
+}
+
+impl FromStr for Prefix {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Prefix, String> {
+        let (ip, len) = s.split_once('/').ok_or("not IP/LEN")?;
+        let ip: IpAddr = ip.parse().map_err(|e| format!("{e}"))?;
+        let len: u8 = len.parse().map_err(|e| format!("prefix length: {e}"))?;
+        if len > if ip.is_ipv4() { 32 } else { 128 } {
+            return Err("prefix longer than the address".into());
+        }
+        Ok(Prefix { ip, len })
+    }
+}
+
+impl fmt::Display for Prefix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.ip, self.len)
+    }
+}
+
 /// A forwarder's command line.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Args {
@@ -89,6 +130,11 @@ pub struct Args {
     pub tun: [String; 2],
     /// The namespaces to create them in (`--ns-a`, `--ns-b`), if any.
     pub ns: [Option<String>; 2],
+    /// Addresses to give each device before `READY` (`--addr-a`, `--addr-b`, repeatable).
+    pub addrs: [Vec<Prefix>; 2],
+    /// Routes through each device to add before `READY` (`--route-a`, `--route-b`,
+    /// repeatable).
+    pub routes: [Vec<Prefix>; 2],
     /// `--mtu` (1500 by default).
     pub mtu: u16,
     /// `--mode` (`verify` by default).
@@ -103,6 +149,7 @@ pub struct Args {
 
 /// The usage line of [`Args`].
 pub const USAGE: &str = "usage: forwarder --tun-a NAME --tun-b NAME [--ns-a NS --ns-b NS] \
+     [--addr-a IP/LEN]... [--addr-b IP/LEN]... [--route-a IP/LEN]... [--route-b IP/LEN]... \
      [--mode verify|trust|passthrough|plain] [--mtu N] [--drop P --duplicate P --reorder P \
      --seed N] [--copy-split] [--stats-on-stdin]";
 
@@ -137,6 +184,8 @@ impl Args {
         let mut a = Args {
             tun: [String::new(), String::new()],
             ns: [None, None],
+            addrs: [Vec::new(), Vec::new()],
+            routes: [Vec::new(), Vec::new()],
             mtu: 1500,
             mode: Mode::Verify,
             impair: Impairment::default(),
@@ -150,6 +199,10 @@ impl Args {
                 Long("tun-b") => a.tun[1] = value(&mut p, "tun-b")?,
                 Long("ns-a") => a.ns[0] = Some(value(&mut p, "ns-a")?),
                 Long("ns-b") => a.ns[1] = Some(value(&mut p, "ns-b")?),
+                Long("addr-a") => a.addrs[0].push(value(&mut p, "addr-a")?),
+                Long("addr-b") => a.addrs[1].push(value(&mut p, "addr-b")?),
+                Long("route-a") => a.routes[0].push(value(&mut p, "route-a")?),
+                Long("route-b") => a.routes[1].push(value(&mut p, "route-b")?),
                 Long("mtu") => a.mtu = value(&mut p, "mtu")?,
                 Long("mode") => {
                     let m: String = value(&mut p, "mode")?;
@@ -187,6 +240,16 @@ impl Args {
         }
         if let Some(ns) = &self.ns[1] {
             push("ns-b", ns.clone());
+        }
+        for (flag, list) in [
+            ("addr-a", &self.addrs[0]),
+            ("addr-b", &self.addrs[1]),
+            ("route-a", &self.routes[0]),
+            ("route-b", &self.routes[1]),
+        ] {
+            for p in list {
+                push(flag, p.to_string());
+            }
         }
         push("mtu", self.mtu.to_string());
         push("mode", self.mode.as_str().into());
@@ -298,6 +361,14 @@ mod tests {
         let a = Args {
             tun: ["a".into(), "b".into()],
             ns: [Some("na".into()), None],
+            addrs: [
+                vec![
+                    "10.0.0.1/32".parse().unwrap(),
+                    "fd00::1/128".parse().unwrap(),
+                ],
+                vec![],
+            ],
+            routes: [vec![], vec!["10.0.0.0/24".parse().unwrap()]],
             mtu: 9000,
             mode: Mode::Verify,
             impair: Impairment {
@@ -325,6 +396,10 @@ mod tests {
         ])
         .unwrap_err();
         assert!(e.contains("impairment"), "{e}");
+        let e = Args::parse(["--tun-a", "a", "--tun-b", "b", "--addr-a", "10.0.0.1"]).unwrap_err();
+        assert!(e.contains("--addr-a") && e.contains("not IP/LEN"), "{e}");
+        let e = Args::parse(["--tun-a", "a", "--tun-b", "b", "--route-b", "fd::/129"]).unwrap_err();
+        assert!(e.contains("prefix longer"), "{e}");
         assert!(Args::parse(["--bogus"]).is_err());
     }
 

@@ -6,6 +6,10 @@
 //! to create them) and moves packets between them, one thread per direction. A sender in A pushes
 //! a deterministic byte pattern to a receiver in B, which checks every byte.
 //!
+//! Our forwarder gives the devices their addresses and routes itself (`--addr-a`, `--route-a`,
+//! …: `linux-tun`'s `Control` over rtnetlink), so every run exercises the library's
+//! configuration path; the tun-rs peer sets none, and for it the harness runs `ip`.
+//!
 //! Every forwarder mode runs on that same topology in one invocation, so the ratios compare like
 //! with like on whatever the machine is doing at that moment.
 
@@ -15,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 use testkit::Netns;
-use testkit::forwarder::{self, Stats};
+use testkit::forwarder::{self, Prefix, Stats};
 
 /// No receiver progress for this long means the transfer is stuck (a lost packet that TCP cannot
 /// recover from, a wedged forwarder, …).
@@ -314,7 +318,14 @@ fn build(opts: &Options) -> Result<Binaries, String> {
     if ours_needed {
         jobs.push((
             "forwarder",
-            vec!["-p", "linux-tun", "--example", "forwarder"],
+            vec![
+                "-p",
+                "linux-tun",
+                "--example",
+                "forwarder",
+                "--features",
+                "netlink",
+            ],
         ));
     }
     if opts.modes.contains(&Mode::TunRs) {
@@ -401,31 +412,34 @@ impl Topology {
         })
     }
 
-    /// Addresses and routes, once the forwarder has created and raised both devices.
-    fn configure(&self) -> Result<(), String> {
-        for (ns, dev, me, peer, me6, peer6) in [
-            (
-                &self.a,
-                &self.tun_a,
-                "10.99.0.1/32",
-                "10.99.0.2/32",
-                "fd99::1/128",
-                "fd99::2/128",
-            ),
-            (
-                &self.b,
-                &self.tun_b,
-                "10.99.0.2/32",
-                "10.99.0.1/32",
-                "fd99::2/128",
-                "fd99::1/128",
-            ),
+    /// Each device's addresses, A's then B's; the routes through each lead to the other's.
+    fn addrs() -> [Vec<Prefix>; 2] {
+        let p = |s: &str| s.parse::<Prefix>().expect("a valid prefix");
+        [
+            vec![p("10.99.0.1/32"), p("fd99::1/128")],
+            vec![p("10.99.0.2/32"), p("fd99::2/128")],
+        ]
+    }
+
+    /// Addresses and routes with `ip`, for a forwarder that does not set them (tun-rs), once
+    /// it has created and raised both devices.
+    fn configure_with_ip(&self) -> Result<(), String> {
+        let [a, b] = Self::addrs();
+        for (ns, dev, addrs, routes) in [
+            (&self.a, &self.tun_a, &a, &b),
+            (&self.b, &self.tun_b, &b, &a),
         ] {
-            let ip = |args: &[&str]| ns.ip(args).map_err(|e| e.to_string());
-            ip(&["addr", "add", me, "dev", dev])?;
-            ip(&["route", "add", peer, "dev", dev])?;
-            ip(&["-6", "addr", "add", me6, "dev", dev, "nodad"])?;
-            ip(&["-6", "route", "add", peer6, "dev", dev])?;
+            for (what, list) in [("addr", addrs), ("route", routes)] {
+                for p in list {
+                    let p = p.to_string();
+                    let mut args = vec![what, "add", &p, "dev", dev];
+                    // Usable at once, as linux-tun adds them (rule book §1.4).
+                    if what == "addr" && p.contains(':') {
+                        args.push("nodad");
+                    }
+                    ns.ip(&args).map_err(|e| e.to_string())?;
+                }
+            }
         }
         Ok(())
     }
@@ -573,9 +587,19 @@ fn start_forwarder(
     }
     .ok_or("forwarder binary was not built")?;
     let impaired = mode == Mode::Impaired;
+    // Ours configures its devices; tun-rs's is configured with `ip` once it is ready.
+    let (addrs, routes) = match mode {
+        Mode::TunRs => Default::default(),
+        _ => {
+            let [a, b] = Topology::addrs();
+            ([a.clone(), b.clone()], [b, a])
+        }
+    };
     let args = forwarder::Args {
         tun: [topo.tun_a.clone(), topo.tun_b.clone()],
         ns: [Some(topo.a.name().into()), Some(topo.b.name().into())],
+        addrs,
+        routes,
         mtu: 1500,
         mode: match mode {
             Mode::Plain => forwarder::Mode::Plain,
@@ -596,7 +620,9 @@ fn start_forwarder(
     cmd.args(args.to_args());
     let fwd = Proc::spawn(&format!("forwarder ({})", mode.name()), cmd)?;
     fwd.expect("READY", Duration::from_secs(15))?;
-    topo.configure()?;
+    if mode == Mode::TunRs {
+        topo.configure_with_ip()?;
+    }
     Ok(fwd)
 }
 

@@ -4,6 +4,7 @@
 //!
 //! ```text
 //! forwarder --tun-a NAME --tun-b NAME [--ns-a NETNS --ns-b NETNS] [--mtu 1500]
+//!           [--addr-a IP/LEN]... [--addr-b IP/LEN]... [--route-a IP/LEN]... [--route-b IP/LEN]...
 //!           [--mode verify|trust|passthrough|plain]
 //!           [--drop P] [--duplicate P] [--reorder P] [--seed N] [--copy-split]
 //!           [--stats-on-stdin]
@@ -28,6 +29,10 @@
 //!
 //! `--ns-a`/`--ns-b` create each device inside that network namespace (a thread joins the
 //! namespace, opens the device and hands the fd back; the fd works from anywhere).
+//! `--addr-a`/`--route-a` (and `-b`, repeatable) give a device its addresses and the routes
+//! through it, as a tunnel configures its own interface: from this thread, through the
+//! device's `Control` (the `netlink` feature, which this example needs), wherever the device
+//! lives.
 //!
 //! Impairment (`verify`/`trust` only): drop, duplicate or reorder segments with the given
 //! probabilities and a fixed seed, so GRO sees gaps, duplicates and out-of-order segments and TCP
@@ -44,14 +49,15 @@
 //! data path below is all `linux-tun`.
 
 use linux_tun::{
-    ChecksumStatus, PushError, Reader, RecvBatch, RecvError, SendBatch, SendError, Tun, Writer,
+    ChecksumStatus, Control, PushError, Reader, RecvBatch, RecvError, SendBatch, SendError, Tun,
+    Writer,
 };
 use std::fs::File;
 use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
-use testkit::forwarder::{Args, Impairment, Mode, Stats, serve};
+use testkit::forwarder::{Args, Impairment, Mode, Prefix, Stats, serve};
 
 /// Largest frame a read can return: vnet header + 64 KiB super-packet.
 const MAX_FRAME: usize = virtio_net_hdr::VirtioNetHdrV1::LEN + 65535;
@@ -103,6 +109,18 @@ fn open(name: &str, netns: Option<&str>, args: &Args) -> Result<Tun, String> {
         .join()
         .map_err(|_| "device thread panicked".to_string())?
     })
+}
+
+/// Give the device its addresses, then the routes through it (the link is up already: IPv4
+/// routes need that).
+fn configure(ctl: &Control, addrs: &[Prefix], routes: &[Prefix]) -> Result<(), linux_tun::Error> {
+    for a in addrs {
+        ctl.add_address(a.ip, a.len)?;
+    }
+    for r in routes {
+        ctl.add_route(r.ip, r.len)?;
+    }
+    Ok(())
 }
 
 /// `plain` and `passthrough`: one frame per read, written out as it came (with its vnet header
@@ -380,6 +398,12 @@ fn main() {
             std::process::exit(1);
         }
     };
+    for (dev, (addrs, routes)) in devs.iter().zip(args.addrs.iter().zip(&args.routes)) {
+        if let Err(e) = configure(&dev.control(), addrs, routes) {
+            eprintln!("forwarder: configuring {}: {e}", dev.control().name());
+            std::process::exit(1);
+        }
+    }
     let names = Arc::new(devs.each_ref().map(|d| d.control().name().to_string()));
     let counters = Arc::new(Counters::default());
     let fail = move |from: usize, stop: Stop| match stop {

@@ -859,15 +859,25 @@ fn inet_socket() -> io::Result<OwnedFd> {
 /// namespace needs privileges; without them the caller's namespace is used (MTU and link
 /// changes then fail with `ENODEV` and must be done by the parent).
 fn control_socket(tun: BorrowedFd<'_>) -> io::Result<OwnedFd> {
-    let Ok(ns) = sys::get_dev_netns(tun) else {
-        return inet_socket();
-    };
+    socket_in_device_netns(tun, inet_socket).or_else(|_| inet_socket())
+}
+
+/// A socket made by `make` in the network namespace of the device behind `tun`, which the
+/// kernel names (`TUNGETDEVNETNS`, which needs `CAP_NET_ADMIN` there): on the calling thread
+/// when that is where it is, else on a short-lived thread that enters the device's namespace
+/// (which needs `CAP_SYS_ADMIN`). A socket stays in the namespace it was created in, whichever
+/// thread uses it later.
+pub(crate) fn socket_in_device_netns(
+    tun: BorrowedFd<'_>,
+    make: fn() -> io::Result<OwnedFd>,
+) -> io::Result<OwnedFd> {
+    let ns = sys::get_dev_netns(tun)?;
     let here = rustix::fs::stat("/proc/thread-self/ns/net");
     let there = rustix::fs::fstat(&ns);
     if let (Ok(a), Ok(b)) = (here, there)
         && (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
     {
-        return inet_socket();
+        return make();
     }
     std::thread::scope(|s| {
         s.spawn(|| -> io::Result<OwnedFd> {
@@ -875,12 +885,11 @@ fn control_socket(tun: BorrowedFd<'_>) -> io::Result<OwnedFd> {
                 ns.as_fd(),
                 Some(rustix::thread::LinkNameSpaceType::Network),
             )?;
-            inet_socket()
+            make()
         })
         .join()
-        .unwrap_or_else(|_| Err(io::Error::other("control socket thread panicked")))
+        .unwrap_or_else(|_| Err(io::Error::other("socket thread panicked")))
     })
-    .or_else(|_| inet_socket())
 }
 
 fn open_dev() -> Result<OwnedFd, Error> {
@@ -1040,7 +1049,7 @@ impl AsRawFd for Tun {
 /// ```
 #[derive(Clone)]
 pub struct Control {
-    q: Arc<Queue>,
+    pub(crate) q: Arc<Queue>,
 }
 
 impl fmt::Debug for Control {

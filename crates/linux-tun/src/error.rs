@@ -32,6 +32,37 @@ pub enum Error {
     /// not UDP-tunnel ones).
     #[error("unsupported offload bits {0:#x}")]
     UnsupportedOffload(u32),
+    /// The kernel refused an rtnetlink request about the device (an address or a route), or
+    /// the request could not be made. The kernel's errno is `source.raw_os_error()`: e.g.
+    /// `EEXIST` (`io::ErrorKind::AlreadyExists`) when the address or route is already there,
+    /// `EADDRNOTAVAIL` or `ESRCH` when the one to delete is not.
+    ///
+    /// ```no_run
+    /// use std::io::ErrorKind;
+    /// use linux_tun::{DeviceOp, Error, Tun};
+    /// let ctl = Tun::builder().name("tun0").up().open()?.control();
+    /// match ctl.add_address("10.8.0.1".parse()?, 24) {
+    ///     Ok(()) => {}
+    ///     // Configured already (by an earlier run of this program, say): nothing to do.
+    ///     Err(Error::Netlink { op: DeviceOp::AddAddress, source, .. })
+    ///         if source.kind() == ErrorKind::AlreadyExists => {}
+    ///     Err(e) => return Err(e.into()),
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "netlink")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "netlink")))]
+    #[error("{op} on {name:?}: {source}")]
+    Netlink {
+        /// The request, to match on (its `Display` is the rtnetlink message type).
+        op: DeviceOp,
+        /// The device name.
+        name: String,
+        /// The kernel's answer: the errno of its `NLMSG_ERROR` reply, or of the socket call
+        /// that failed; `InvalidData` for a reply that does not parse.
+        #[source]
+        source: io::Error,
+    },
     /// A read or write failed.
     #[error(transparent)]
     Io(#[from] io::Error),
@@ -47,9 +78,10 @@ impl Error {
     }
 }
 
-/// Which device operation an [`Error::Device`] comes from, so a caller can tell, say, a refused
-/// MTU from a refused offload mask without comparing strings. Displays as the system call
-/// (`TUNSETOFFLOAD`, `SIOCSIFMTU`, …).
+/// Which device operation an [`Error::Device`] (or, with the `netlink` feature, an
+/// `Error::Netlink`) comes from, so a caller can tell, say, a refused MTU from a refused
+/// offload mask without comparing strings. Displays as the system call (`TUNSETOFFLOAD`,
+/// `SIOCSIFMTU`, …) or the rtnetlink message (`RTM_NEWADDR`, …).
 ///
 /// ```
 /// use linux_tun::DeviceOp;
@@ -94,6 +126,30 @@ pub enum DeviceOp {
     SetFileFlags,
     /// Create the socket for MTU and link ioctls in the device's namespace (`socket`).
     ControlSocket,
+    /// Open the rtnetlink socket in the device's namespace (`socket(AF_NETLINK)`).
+    #[cfg(feature = "netlink")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "netlink")))]
+    NetlinkSocket,
+    /// Add an address (`RTM_NEWADDR`).
+    #[cfg(feature = "netlink")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "netlink")))]
+    AddAddress,
+    /// Delete an address (`RTM_DELADDR`).
+    #[cfg(feature = "netlink")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "netlink")))]
+    DeleteAddress,
+    /// List addresses (`RTM_GETADDR`).
+    #[cfg(feature = "netlink")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "netlink")))]
+    GetAddresses,
+    /// Add a route (`RTM_NEWROUTE`).
+    #[cfg(feature = "netlink")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "netlink")))]
+    AddRoute,
+    /// Delete a route (`RTM_DELROUTE`).
+    #[cfg(feature = "netlink")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "netlink")))]
+    DeleteRoute,
 }
 
 impl fmt::Display for DeviceOp {
@@ -118,6 +174,18 @@ impl fmt::Display for DeviceOp {
             DeviceOp::SetLinkFlags => "SIOCSIFFLAGS",
             DeviceOp::SetFileFlags => "F_SETFL",
             DeviceOp::ControlSocket => "socket",
+            #[cfg(feature = "netlink")]
+            DeviceOp::NetlinkSocket => "socket(AF_NETLINK)",
+            #[cfg(feature = "netlink")]
+            DeviceOp::AddAddress => "RTM_NEWADDR",
+            #[cfg(feature = "netlink")]
+            DeviceOp::DeleteAddress => "RTM_DELADDR",
+            #[cfg(feature = "netlink")]
+            DeviceOp::GetAddresses => "RTM_GETADDR",
+            #[cfg(feature = "netlink")]
+            DeviceOp::AddRoute => "RTM_NEWROUTE",
+            #[cfg(feature = "netlink")]
+            DeviceOp::DeleteRoute => "RTM_DELROUTE",
         })
     }
 }

@@ -12,7 +12,8 @@
 //! - [`Control`], from any handle (`.control()` on [`Tun`], [`Reader`], [`Writer`]), is where
 //!   everything about the device lives: name, interface index, capabilities, offloads, GRO,
 //!   MTU, transmit queue length, link state, queue attachment, statistics, whether it was
-//!   removed — before and after [`Tun::into_halves`].
+//!   removed — before and after [`Tun::into_halves`]; with the `netlink` feature also its
+//!   addresses and routes.
 //! - [`Reader::recv`] fills a caller-owned [`RecvBatch`]: a super-packet is split (TCP by
 //!   `tcp-tso` into MSS segments, UDP by `udp-gso` into `gso_size` datagrams) with complete
 //!   checksums, each with headroom for a tunnel
@@ -119,6 +120,49 @@
 //! An adopted descriptor from another namespace gets its control socket in the device's
 //! namespace (`TUNGETDEVNETNS`) when the process may enter it.
 //!
+//! # Addresses and routes (feature `netlink`)
+//!
+//! With the non-default feature `netlink`, [`Control`] configures the device's IP side from
+//! code, without running `ip`: `add_address` and `add_address_with_peer` (IPv4 and IPv6, with
+//! a prefix length, optionally the other end of a point-to-point link), `delete_address`,
+//! `addresses` (what the device has, to configure idempotently), `add_route` and
+//! `delete_route` (IPv4 and IPv6 prefixes through the device). MTU and link state keep their
+//! ioctls ([`Control::set_mtu`], [`Control::set_up`]), which need no feature: one way for each
+//! setting. A refusal is an `Error::Netlink` naming the request ([`DeviceOp`]) with the
+//! kernel's errno: an address or route that is already there is `EEXIST`
+//! ([`std::io::ErrorKind::AlreadyExists`]), so a configuration step can be repeated.
+//!
+//! Requests name the device by interface index and go over a netlink socket opened in the
+//! device's own network namespace: the calling thread's when the device lives there (the usual
+//! case, and the one to use from inside that namespace), otherwise a short-lived thread enters
+//! the device's namespace to open it, as for the MTU and link ioctls. An adopted descriptor
+//! from another namespace is configured where it lives, and a device of the same index in the
+//! caller's namespace is never touched. All of this needs `CAP_NET_ADMIN` over the device's
+//! namespace, listing addresses too (the kernel names a device's namespace, `TUNGETDEVNETNS`,
+//! only to a caller that has it there).
+//!
+//! ```no_run
+//! # #[cfg(feature = "netlink")]
+//! # {
+//! use linux_tun::Tun;
+//! let ctl = Tun::builder().name("wg0").mtu(1420).up().open()?.control();
+//! ctl.add_address_with_peer("10.8.0.1".parse()?, "10.8.0.2".parse()?, 32)?;
+//! ctl.add_address("fd00:8::1".parse()?, 64)?;
+//! ctl.add_route("10.9.0.0".parse()?, 16)?; // the networks behind the peer
+//! ctl.add_route("fd00:9::".parse()?, 48)?;
+//! # }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! The messages are built and parsed by `netlink-packet-route` (with `netlink-packet-core`),
+//! and sent on a plain `NETLINK_ROUTE` socket from `rustix`, which the crate uses already:
+//! synchronous calls that work from any program, async or not, with no runtime and no thread
+//! of their own. `rtnetlink`, by the same authors, would bring an async runtime (`futures`,
+//! `tokio` or `async-global-executor`) for what are a few request/acknowledgement exchanges;
+//! `neli` is synchronous but larger, with derive macros of its own; `netlink-sys` would
+//! duplicate the socket `rustix` provides. The feature adds `netlink-packet-route`,
+//! `netlink-packet-core` and `log` to the build, nothing else.
+//!
 //! # Test seams
 //!
 //! The non-default feature `test-seams` adds two hooks for tests, not for production:
@@ -135,6 +179,8 @@ mod async_tun;
 mod device;
 mod error;
 mod halves;
+#[cfg(feature = "netlink")]
+mod netlink;
 mod recv;
 #[cfg(feature = "async-io")]
 mod rt_async_io;
@@ -167,6 +213,9 @@ pub mod async_io {
 
 pub use device::{Builder, Capabilities, Control, OffloadFlags, Tun};
 pub use error::{DeviceOp, Error, PacketError, PushError, RecvError, SendError};
+#[cfg(feature = "netlink")]
+#[cfg_attr(docsrs, doc(cfg(feature = "netlink")))]
+pub use netlink::Address;
 pub use recv::{IterMut, Reader, RecvBatch, RecvInfo, RecvPacket, RecvPacketMut};
 #[cfg(feature = "tokio")]
 pub use rt_tokio::{AsyncReader, AsyncTun, AsyncWriter};

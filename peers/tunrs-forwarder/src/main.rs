@@ -44,6 +44,10 @@ fn parse_args() -> Result<Args, String> {
     if a.impair.is_active() || a.copy_split {
         return Err("tun-rs forwarder has no impairment or --copy-split".into());
     }
+    // Built without tun-rs's address management (see Cargo.toml): the harness configures.
+    if a.addrs.iter().chain(&a.routes).any(|l| !l.is_empty()) {
+        return Err("tun-rs forwarder sets no addresses or routes".into());
+    }
     Ok(a)
 }
 

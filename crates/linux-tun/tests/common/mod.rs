@@ -14,10 +14,15 @@ pub const LOCAL: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 1);
 /// The peer "behind" the TUN (us, in the test).
 pub const PEER: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 2);
 
-/// A namespace with a TUN opened by `builder` inside it, `LOCAL/24` assigned and up.
+/// A namespace with a TUN opened by `builder` inside it, `LOCAL/24` assigned and up. With the
+/// `netlink` feature (as `cargo test --all-features` runs) the address is set through the
+/// library, from outside the namespace; without it, with `ip`.
 pub fn netns_with_tun(test: &str, builder: Builder) -> (Netns, Tun) {
     let ns = Netns::new(test).unwrap();
     let tun = ns.run(move || builder.up().open()).unwrap().unwrap();
+    #[cfg(feature = "netlink")]
+    tun.control().add_address(LOCAL.into(), 24).unwrap();
+    #[cfg(not(feature = "netlink"))]
     ns.ip(&["addr", "add", "10.77.0.1/24", "dev", tun.control().name()])
         .unwrap();
     (ns, tun)
