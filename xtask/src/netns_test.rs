@@ -591,6 +591,8 @@ fn start_forwarder(
         },
         copy_split: opts.copy_split && matches!(mode, Mode::Verify | Mode::Trust),
         stats_on_stdin: true,
+        queues: 1,
+        pin: false,
     };
     let mut cmd = Command::new(exe);
     cmd.args(args.to_args());
