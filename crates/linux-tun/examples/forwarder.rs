@@ -91,6 +91,9 @@ fn bump(c: &AtomicU64, n: u64) {
     c.store(c.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
 }
 
+/// One forwarding thread's loop, given its counters.
+type Work = Box<dyn FnOnce(&Counters) -> Result<(), Stop> + Send>;
+
 /// Why one direction stopped forwarding.
 enum Stop {
     /// A device was deleted: the one read from (`reading`) or the one written to.
@@ -420,24 +423,23 @@ fn main() {
     };
     // The thread that forwards queue `q` from device `from` to the other: named for `top -H`
     // and the harness, pinned if asked, its own counters.
-    let spawn =
-        |q: usize, from: usize, work: Box<dyn FnOnce(&Counters) -> Result<(), Stop> + Send>| {
-            let (pin, counters, fail) = (args.pin, Arc::clone(&counters), fail.clone());
-            let started = thread::Builder::new()
-                .name(thread_name(q, from))
-                .spawn(move || {
-                    if pin && let Err(e) = testkit::forwarder::pin(q) {
-                        fail(from, Stop::Failed(e));
-                    }
-                    if let Err(stop) = work(&counters[2 * q + from]) {
-                        fail(from, stop);
-                    }
-                });
-            if let Err(e) = started {
-                eprintln!("forwarder: starting thread {}: {e}", thread_name(q, from));
-                std::process::exit(1);
-            }
-        };
+    let spawn = |q: usize, from: usize, work: Work| {
+        let (pin, counters, fail) = (args.pin, Arc::clone(&counters), fail.clone());
+        let started = thread::Builder::new()
+            .name(thread_name(q, from))
+            .spawn(move || {
+                if pin && let Err(e) = testkit::forwarder::pin(q) {
+                    fail(from, Stop::Failed(e));
+                }
+                if let Err(stop) = work(&counters[2 * q + from]) {
+                    fail(from, stop);
+                }
+            });
+        if let Err(e) = started {
+            eprintln!("forwarder: starting thread {}: {e}", thread_name(q, from));
+            std::process::exit(1);
+        }
+    };
     match args.mode {
         Mode::Plain | Mode::Passthrough => {
             let count = args.mode == Mode::Passthrough;
