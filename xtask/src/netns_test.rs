@@ -28,8 +28,8 @@ usage: cargo xtask netns-test [--quick] [--seconds S] [--rounds R] [--streams N]
                               [--copy-split] [--queues Q] [--pin]
   (default)    every mode over IPv4 and IPv6, one and N streams, 5 s each, 3 rounds, plus
                iperf3: ~9 minutes
-  --quick      CI size: every mode over IPv4 and IPv6 with one stream (ours also with N streams),
-               2 s each, one round: about a minute
+  --quick      CI size: every mode over IPv4 and IPv6 with one stream (ours also with N streams,
+               on one queue and on two), 2 s each, one round: about a minute
   --seconds S  length of each transfer (default 5, quick 2)
   --rounds R   measure everything R times, the modes taking turns; the table shows each cell's
                median and range (default 3, quick 1). Single transfers here swing by up to 2x
@@ -46,8 +46,8 @@ usage: cargo xtask netns-test [--quick] [--seconds S] [--rounds R] [--streams N]
   --queues Q   also run each mode's N-stream transfers with Q queues per device (the forwarder
                opens both TUNs multi-queue, two threads per queue), beside the single-queue
                ones, and compare the two per queue: each queue's share of the bytes and its
-               threads' CPU s/GiB (default 1: single-queue only). E.g. `--modes verify
-               --streams 4 --queues 2`
+               threads' CPU s/GiB (default 1: single-queue only; quick 2). E.g. `--modes
+               verify --streams 4 --queues 2`
   --pin        the forwarders run each queue's two threads on one CPU of their own";
 
 /// How the forwarder moves packets.
@@ -153,7 +153,7 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
         seed: 1,
         cc: Some("cubic".into()),
         copy_split: false,
-        queues: 1,
+        queues: 0,
         pin: false,
     };
     let mut p = lexopt::Parser::from_args(args);
@@ -211,6 +211,9 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
     }
     if o.rounds == 0 {
         o.rounds = if o.quick { 1 } else { 3 };
+    }
+    if o.queues == 0 {
+        o.queues = if o.quick { 2 } else { 1 };
     }
     if o.streams == 0 {
         return Err("--streams must be at least 1".into());
@@ -1407,16 +1410,23 @@ mod tests {
     fn queues_add_multi_queue_twins_of_the_multi_stream_transfers() {
         let args = |a: &[&str]| parse_args(&a.iter().map(|s| s.to_string()).collect::<Vec<_>>());
         let label = |o: &Options, m| variants(o, m).iter().map(|v| v.label()).collect::<Vec<_>>();
-        let o = args(&["--quick"]).unwrap();
+        let o = args(&[]).unwrap();
         assert_eq!(o.queues, 1);
-        assert_eq!(label(&o, Mode::Verify), ["IPv4 x1", "IPv6 x1", "IPv4 x4"]);
-        let o = args(&["--quick", "--queues", "2", "--pin"]).unwrap();
+        assert_eq!(
+            label(&o, Mode::Verify),
+            ["IPv4 x1", "IPv6 x1", "IPv4 x4", "IPv6 x4"]
+        );
+        // Quick runs ours' four streams on two queues as well.
+        let o = args(&["--quick", "--pin"]).unwrap();
+        assert_eq!(o.queues, 2);
         assert!(o.pin);
         assert_eq!(
             label(&o, Mode::Verify),
             ["IPv4 x1", "IPv6 x1", "IPv4 x4", "IPv4 x4 2q"]
         );
         assert_eq!(label(&o, Mode::Plain), ["IPv4 x1", "IPv6 x1"]);
+        let o = args(&["--quick", "--queues", "1"]).unwrap();
+        assert_eq!(label(&o, Mode::Verify), ["IPv4 x1", "IPv6 x1", "IPv4 x4"]);
         let o = args(&["--queues", "3", "--streams", "8"]).unwrap();
         assert_eq!(
             label(&o, Mode::TunRs),

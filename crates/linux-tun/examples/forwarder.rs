@@ -72,8 +72,8 @@ const BATCH: usize = 128;
 const HEADROOM: usize = 32;
 
 /// The counters of one direction of one queue pair, reported on request. Only its own thread
-/// writes them, on a line of its own (128 bytes: two 64-byte lines, which x86 prefetches in
-/// pairs), so forwarding threads never write a cache line another thread writes.
+/// writes them, on memory of its own (128 bytes: Intel's spatial prefetcher pulls 64-byte lines
+/// in pairs), so forwarding threads never write a cache line another thread writes.
 #[derive(Default)]
 #[repr(align(128))]
 struct Counters {
