@@ -1138,11 +1138,6 @@ fn render(opts: &Options, rows: &[Row], iperf: &IperfRows) -> String {
             .and_then(|c| c.median())
             .map(|s| s.gbps)
     };
-    let _ = writeln!(
-        t,
-        "\nratios (same run{}, ours = split+GRO with verification):",
-        if ranged { ", of the medians" } else { "" }
-    );
     let mut shapes = vec![
         (false, 1),
         (true, 1),
@@ -1151,6 +1146,7 @@ fn render(opts: &Options, rows: &[Row], iperf: &IperfRows) -> String {
     ];
     shapes.dedup();
     let mut summary = None;
+    let mut ratios = Vec::new();
     for (v6, n) in shapes {
         let Some(ours) = gbps(Mode::Verify, v6, n) else {
             continue;
@@ -1177,15 +1173,25 @@ fn render(opts: &Options, rows: &[Row], iperf: &IperfRows) -> String {
             let _ = write!(line, "  trust/verify {:>5.2}x", trust / ours);
             parts.push(format!("trust {:.2}x verify", trust / ours));
         }
-        if parts.is_empty() {
-            continue;
-        }
-        let _ = writeln!(t, "{line}");
         if !v6 && n == 1 {
-            summary = Some(format!(
-                "ours {ours:.1} Gbit/s IPv4 single stream = {}",
-                parts.join(", ")
-            ));
+            let mut s = format!("ours {ours:.1} Gbit/s IPv4 single stream");
+            if !parts.is_empty() {
+                let _ = write!(s, " = {}", parts.join(", "));
+            }
+            summary = Some(s);
+        }
+        if !parts.is_empty() {
+            ratios.push(line);
+        }
+    }
+    if !ratios.is_empty() {
+        let _ = writeln!(
+            t,
+            "\nratios (same run{}, ours = split+GRO with verification):",
+            if ranged { ", of the medians" } else { "" }
+        );
+        for line in ratios {
+            let _ = writeln!(t, "{line}");
         }
     }
     let ok = rows.iter().filter(|r| r.result.is_ok()).count();
@@ -1404,6 +1410,13 @@ mod tests {
         assert!(t.contains("3 transfers verified"), "{t}");
         assert!(t.contains("1 failed"), "{t}");
         assert!(!t.contains("queues ("), "{t}");
+        // Ours alone: its figure, and no ratios to show.
+        let alone = render(&opts, &rows[1..2], &Vec::new());
+        assert!(!alone.contains("ratios ("), "{alone}");
+        assert!(
+            alone.contains("summary: ours 18.0 Gbit/s IPv4 single stream; 1 transfers"),
+            "{alone}"
+        );
     }
 
     #[test]
