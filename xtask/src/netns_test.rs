@@ -3,8 +3,9 @@
 //! Topology: namespaces A and B each hold one TUN
 //! (10.99.0.1/32 + fd99::1/128 in A, 10.99.0.2/32 + fd99::2/128 in B, routes to the other side).
 //! A forwarder process in the root namespace opens both TUNs (one thread entered each namespace
-//! to create them) and moves packets between them, one thread per direction. A sender in A pushes
-//! a deterministic byte pattern to a receiver in B, which checks every byte.
+//! to create them) and moves packets between them, one thread per direction (and per queue, with
+//! `--queues`). A sender in A pushes a deterministic byte pattern to a receiver in B, which
+//! checks every byte.
 //!
 //! Our forwarder gives the devices their addresses and routes itself (`--addr-a`, `--route-a`,
 //! …: `linux-tun`'s `Control` over rtnetlink), so every run exercises the library's
@@ -28,11 +29,11 @@ const STALL: Duration = Duration::from_secs(10);
 const USAGE: &str = "\
 usage: cargo xtask netns-test [--quick] [--seconds S] [--rounds R] [--streams N]
                               [--modes m1,m2,…] [--iperf3] [--no-iperf3] [--seed N] [--cc NAME]
-                              [--copy-split]
+                              [--copy-split] [--queues Q] [--pin]
   (default)    every mode over IPv4 and IPv6, one and N streams, 5 s each, 3 rounds, plus
                iperf3: ~9 minutes
-  --quick      CI size: every mode over IPv4 and IPv6 with one stream (ours also with N streams),
-               2 s each, one round: about a minute
+  --quick      CI size: every mode over IPv4 and IPv6 with one stream (ours also with N streams,
+               on one queue and on two), 2 s each, one round: about a minute
   --seconds S  length of each transfer (default 5, quick 2)
   --rounds R   measure everything R times, the modes taking turns; the table shows each cell's
                median and range (default 3, quick 1). Single transfers here swing by up to 2x
@@ -45,7 +46,13 @@ usage: cargo xtask netns-test [--quick] [--seconds S] [--rounds R] [--streams N]
                measurements; `default` keeps the system's, often bbr)
   --copy-split ours (verify, trust) splits into contiguous segments, copying each payload (the
                layout a VPN encrypts in place), instead of leaving payloads where the read put
-               them: run once with and once without to compare the two";
+               them: run once with and once without to compare the two
+  --queues Q   also run each mode's N-stream transfers with Q queues per device (the forwarder
+               opens both TUNs multi-queue, two threads per queue), beside the single-queue
+               ones, and compare the two per queue: each queue's share of the bytes and its
+               threads' CPU s/GiB (default 1: single-queue only; quick 2). E.g. `--modes
+               verify --streams 4 --queues 2`
+  --pin        the forwarders run each queue's two threads on one CPU of their own";
 
 /// How the forwarder moves packets.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -106,15 +113,18 @@ impl Mode {
 struct Variant {
     v6: bool,
     streams: u32,
+    /// Queues per device the forwarder opens.
+    queues: usize,
 }
 
 impl Variant {
+    /// `IPv4 x4`, and `IPv4 x4 2q` with more than one queue.
     fn label(self) -> String {
-        format!(
-            "{} x{}",
-            if self.v6 { "IPv6" } else { "IPv4" },
-            self.streams
-        )
+        let ip = if self.v6 { "IPv6" } else { "IPv4" };
+        match self.queues {
+            1 => format!("{ip} x{}", self.streams),
+            q => format!("{ip} x{} {q}q", self.streams),
+        }
     }
 }
 
@@ -130,6 +140,10 @@ struct Options {
     cc: Option<String>,
     /// Ours splits into contiguous segments instead of leaving payloads in place.
     copy_split: bool,
+    /// Queues per device for the extra multi-queue transfers (1: none).
+    queues: usize,
+    /// Pin each queue's forwarder threads to a CPU.
+    pin: bool,
 }
 
 fn parse_args(args: &[String]) -> Result<Options, String> {
@@ -143,6 +157,8 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
         seed: 1,
         cc: Some("cubic".into()),
         copy_split: false,
+        queues: 0,
+        pin: false,
     };
     let mut p = lexopt::Parser::from_args(args);
     // A flag's value, parsed, with the flag named in the error.
@@ -180,6 +196,16 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
             Long("iperf3") => o.iperf3 = Some(true),
             Long("copy-split") => o.copy_split = true,
             Long("no-iperf3") => o.iperf3 = Some(false),
+            Long("queues") => {
+                o.queues = value(&mut p, "--queues")?;
+                if !(1..=forwarder::MAX_QUEUES).contains(&o.queues) {
+                    return Err(format!(
+                        "--queues must be in 1..={} (the kernel's limit)",
+                        forwarder::MAX_QUEUES
+                    ));
+                }
+            }
+            Long("pin") => o.pin = true,
             Long("help") | lexopt::Arg::Short('h') => return Err(USAGE.to_string()),
             other => return Err(format!("{}\n{USAGE}", other.unexpected())),
         }
@@ -189,6 +215,9 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
     }
     if o.rounds == 0 {
         o.rounds = if o.quick { 1 } else { 3 };
+    }
+    if o.queues == 0 {
+        o.queues = if o.quick { 2 } else { 1 };
     }
     if o.streams == 0 {
         return Err("--streams must be at least 1".into());
@@ -210,6 +239,18 @@ struct Sample {
     seg_per_write: f64,
     /// Segments the forwarder dropped, duplicated and reordered during the transfer.
     impairment: (u64, u64, u64),
+    /// Each queue pair's part (one entry per queue).
+    queues: Vec<QueueSample>,
+}
+
+/// What one queue pair of the forwarder did during a transfer.
+#[derive(Clone, Default)]
+struct QueueSample {
+    /// Its share of the bytes the forwarder read (both directions).
+    share: f64,
+    /// Its two threads' CPU seconds per GiB it carried (the verified bytes times its share);
+    /// NaN when it carried nothing.
+    cpu_per_gib: f64,
 }
 
 /// One transfer (one mode, one traffic shape, one round).
@@ -221,7 +262,7 @@ struct Row {
 
 impl Variant {
     fn same(self, other: Variant) -> bool {
-        self.v6 == other.v6 && self.streams == other.streams
+        self.v6 == other.v6 && self.streams == other.streams && self.queues == other.queues
     }
 }
 
@@ -462,17 +503,33 @@ impl Topology {
     }
 }
 
+/// The transfers of one mode in one round. With `--queues Q` each N-stream shape runs again
+/// with Q queues per device (a single stream is one flow, so it only ever uses one queue).
 fn variants(opts: &Options, mode: Mode) -> Vec<Variant> {
-    let one = |v6| Variant { v6, streams: 1 };
-    let many = |v6| Variant {
+    let one = |v6| Variant {
+        v6,
+        streams: 1,
+        queues: 1,
+    };
+    let many = |v6, queues| Variant {
         v6,
         streams: opts.streams,
+        queues,
     };
-    match (opts.quick, mode) {
-        (true, Mode::Verify | Mode::Trust) => vec![one(false), one(true), many(false)],
+    let mut v = match (opts.quick, mode) {
+        (true, Mode::Verify | Mode::Trust) => vec![one(false), one(true), many(false, 1)],
         (true, _) => vec![one(false), one(true)],
-        (false, _) => vec![one(false), one(true), many(false), many(true)],
+        (false, _) => vec![one(false), one(true), many(false, 1), many(true, 1)],
+    };
+    if opts.queues > 1 {
+        let multi: Vec<Variant> = v
+            .iter()
+            .filter(|x| x.streams > 1)
+            .map(|x| many(x.v6, opts.queues))
+            .collect();
+        v.extend(multi);
     }
+    v
 }
 
 type IperfRows = Vec<(Mode, Result<f64, String>)>;
@@ -488,6 +545,7 @@ fn run_all(opts: &Options, bins: &Binaries) -> (Vec<Row>, IperfRows, Result<(), 
                 variant: Variant {
                     v6: false,
                     streams: 1,
+                    queues: 1,
                 },
                 result: Err(format!("setting up namespaces: {e}")),
             });
@@ -517,59 +575,74 @@ fn run_all(opts: &Options, bins: &Binaries) -> (Vec<Row>, IperfRows, Result<(), 
             eprintln!("netns-test: round {round} of {}", opts.rounds);
         }
         let vs = variants(opts, mode);
-        let mut fwd = match start_forwarder(opts, bins, &topo, mode) {
-            Ok(f) => f,
-            Err(e) => {
-                for v in vs {
-                    rows.push(Row {
-                        mode,
-                        variant: v,
-                        result: Err(e.clone()),
-                    });
+        // One forwarder per queue count: the single-queue transfers first, then the
+        // multi-queue ones.
+        let mut counts: Vec<usize> = vs.iter().map(|v| v.queues).collect();
+        counts.dedup();
+        for queues in counts {
+            let vs: Vec<Variant> = vs.iter().copied().filter(|v| v.queues == queues).collect();
+            let mut fwd = match start_forwarder(opts, bins, &topo, mode, queues) {
+                Ok(f) => f,
+                Err(e) => {
+                    for v in vs {
+                        rows.push(Row {
+                            mode,
+                            variant: v,
+                            result: Err(e.clone()),
+                        });
+                    }
+                    continue;
                 }
-                continue;
+            };
+            for v in vs {
+                if crate::signal::interrupted() {
+                    break 'modes;
+                }
+                port += 1;
+                seed += 1;
+                let result = transfer(opts, bins, &topo, &mut fwd, mode, v, port, seed);
+                match &result {
+                    Ok(s) => eprintln!(
+                        "  {:<28} {:<11} {:>7.2} Gbit/s  {} verified{}",
+                        mode.describe(),
+                        v.label(),
+                        s.gbps,
+                        human_bytes(s.bytes),
+                        if v.queues > 1 {
+                            format!("; queue shares {}", shares(s))
+                        } else {
+                            String::new()
+                        }
+                    ),
+                    Err(e) => {
+                        eprintln!("  {:<28} {:<11} FAILED: {e}", mode.describe(), v.label())
+                    }
+                }
+                rows.push(Row {
+                    mode,
+                    variant: v,
+                    result,
+                });
             }
-        };
-        for v in vs {
-            if crate::signal::interrupted() {
-                break 'modes;
+            if iperf && round == 1 && queues == 1 && !crate::signal::interrupted() {
+                port += 1;
+                let r = iperf3(opts, &topo, port);
+                if let Ok(g) = &r {
+                    eprintln!("  {:<28} iperf3      {g:>7.2} Gbit/s", mode.describe());
+                }
+                iperf_rows.push((mode, r));
             }
-            port += 1;
-            seed += 1;
-            let result = transfer(opts, bins, &topo, &mut fwd, mode, v, port, seed);
-            match &result {
-                Ok(s) => eprintln!(
-                    "  {:<28} {:<9} {:>7.2} Gbit/s  {} verified",
-                    mode.describe(),
-                    v.label(),
-                    s.gbps,
-                    human_bytes(s.bytes)
-                ),
-                Err(e) => eprintln!("  {:<28} {:<9} FAILED: {e}", mode.describe(), v.label()),
+            if let Err(e) = stop_forwarder(fwd, mode) {
+                rows.push(Row {
+                    mode,
+                    variant: Variant {
+                        v6: false,
+                        streams: 1,
+                        queues,
+                    },
+                    result: Err(e),
+                });
             }
-            rows.push(Row {
-                mode,
-                variant: v,
-                result,
-            });
-        }
-        if iperf && round == 1 && !crate::signal::interrupted() {
-            port += 1;
-            let r = iperf3(opts, &topo, port);
-            if let Ok(g) = &r {
-                eprintln!("  {:<28} iperf3    {g:>7.2} Gbit/s", mode.describe());
-            }
-            iperf_rows.push((mode, r));
-        }
-        if let Err(e) = stop_forwarder(fwd, mode) {
-            rows.push(Row {
-                mode,
-                variant: Variant {
-                    v6: false,
-                    streams: 1,
-                },
-                result: Err(e),
-            });
         }
     }
     (rows, iperf_rows, topo.close())
@@ -580,6 +653,7 @@ fn start_forwarder(
     bins: &Binaries,
     topo: &Topology,
     mode: Mode,
+    queues: usize,
 ) -> Result<Proc, String> {
     let exe = match mode {
         Mode::TunRs => bins.tunrs.as_ref(),
@@ -615,6 +689,8 @@ fn start_forwarder(
         },
         copy_split: opts.copy_split && matches!(mode, Mode::Verify | Mode::Trust),
         stats_on_stdin: true,
+        queues,
+        pin: opts.pin,
     };
     let mut cmd = Command::new(exe);
     cmd.args(args.to_args());
@@ -647,17 +723,67 @@ struct Snapshot {
     cpu: f64,
     calls: (u64, u64),
     segs: Stats,
+    /// CPU seconds of each queue's threads (by the forwarder's thread names).
+    queue_cpu: Vec<f64>,
 }
 
 fn snapshot(fwd: &mut Proc) -> Result<Snapshot, String> {
     let segs = forwarder_counts(fwd)?;
     let pid = fwd.pid();
+    let mut queue_cpu = Vec::new();
+    for (name, cpu) in sys::thread_cpu_seconds(pid) {
+        if let Some(q) = forwarder::queue_of_thread(&name) {
+            if queue_cpu.len() <= q {
+                queue_cpu.resize(q + 1, 0.0);
+            }
+            queue_cpu[q] += cpu;
+        }
+    }
     Ok(Snapshot {
         at: Instant::now(),
         cpu: sys::cpu_seconds(pid).unwrap_or(f64::NAN),
         calls: sys::syscalls(pid).unwrap_or((0, 0)),
         segs,
+        queue_cpu,
     })
+}
+
+/// Each queue pair's part of a transfer, from the forwarder's counters and its threads' CPU
+/// time before and after; `bytes` is what the receiver verified.
+fn queue_samples(before: &Snapshot, after: &Snapshot, bytes: u64) -> Vec<QueueSample> {
+    let n = after.segs.queues.len();
+    let zero = forwarder::QueueStats::default();
+    let at = |s: &Snapshot, q: usize| s.segs.queues.get(q).copied().unwrap_or(zero);
+    let cpu = |s: &Snapshot, q: usize| s.queue_cpu.get(q).copied().unwrap_or(f64::NAN);
+    let read: Vec<u64> = (0..n)
+        .map(|q| at(after, q).rx_bytes.saturating_sub(at(before, q).rx_bytes))
+        .collect();
+    let total = read.iter().sum::<u64>().max(1) as f64;
+    (0..n)
+        .map(|q| {
+            let share = read[q] as f64 / total;
+            let gib = bytes as f64 * share / f64::from(1u32 << 30);
+            QueueSample {
+                share,
+                cpu_per_gib: if read[q] == 0 {
+                    f64::NAN
+                } else {
+                    (cpu(after, q) - cpu(before, q)) / gib
+                },
+            }
+        })
+        .collect()
+}
+
+/// `q0 48%, q1 52%`: each queue's share of the bytes.
+fn shares(s: &Sample) -> String {
+    let parts: Vec<String> = s
+        .queues
+        .iter()
+        .enumerate()
+        .map(|(q, x)| format!("q{q} {:.0}%", 100.0 * x.share))
+        .collect();
+    parts.join(", ")
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -823,6 +949,7 @@ fn transfer(
         seg_per_read: ratio(rx, rd),
         seg_per_write: ratio(tx, wr),
         impairment,
+        queues: queue_samples(&before, &after, bytes),
     })
 }
 
@@ -951,7 +1078,7 @@ fn render(opts: &Options, rows: &[Row], iperf: &IperfRows) -> String {
     }
     let _ = writeln!(
         t,
-        "\n{:<28} {:<9} {:>8} {:>13} {:>8} {:>8} {:>6} {:>9} {:>10}",
+        "\n{:<28} {:<11} {:>8} {:>13} {:>8} {:>8} {:>6} {:>9} {:>10}",
         "forwarder",
         "traffic",
         "Gbit/s",
@@ -962,7 +1089,7 @@ fn render(opts: &Options, rows: &[Row], iperf: &IperfRows) -> String {
         "CPU s/GiB",
         "verified"
     );
-    let _ = writeln!(t, "{}", "-".repeat(107));
+    let _ = writeln!(t, "{}", "-".repeat(109));
     for c in &cells {
         match c.median() {
             Some(s) => {
@@ -973,7 +1100,7 @@ fn render(opts: &Options, rows: &[Row], iperf: &IperfRows) -> String {
                 let verified: u64 = c.samples.iter().map(|s| s.bytes).sum();
                 let _ = writeln!(
                     t,
-                    "{:<28} {:<9} {:>8.2} {:>13} {:>8} {:>8} {:>6.0} {:>9} {:>10}",
+                    "{:<28} {:<11} {:>8.2} {:>13} {:>8} {:>8} {:>6.0} {:>9} {:>10}",
                     c.mode.describe(),
                     c.variant.label(),
                     s.gbps,
@@ -988,7 +1115,7 @@ fn render(opts: &Options, rows: &[Row], iperf: &IperfRows) -> String {
             None => {
                 let _ = writeln!(
                     t,
-                    "{:<28} {:<9} {:>8}",
+                    "{:<28} {:<11} {:>8}",
                     c.mode.describe(),
                     c.variant.label(),
                     "FAILED"
@@ -1012,10 +1139,11 @@ fn render(opts: &Options, rows: &[Row], iperf: &IperfRows) -> String {
             c.variant.label()
         );
     }
+    render_queues(&mut t, &cells);
     for (mode, r) in iperf {
         let _ = writeln!(
             t,
-            "{:<28} {:<9} {:>8}",
+            "{:<28} {:<11} {:>8}",
             mode.describe(),
             "iperf3 v4",
             r.as_ref()
@@ -1025,15 +1153,17 @@ fn render(opts: &Options, rows: &[Row], iperf: &IperfRows) -> String {
     let gbps = |m: Mode, v6: bool, streams: u32| {
         cells
             .iter()
-            .find(|c| c.mode == m && c.variant.same(Variant { v6, streams }))
+            .find(|c| {
+                let v = Variant {
+                    v6,
+                    streams,
+                    queues: 1,
+                };
+                c.mode == m && c.variant.same(v)
+            })
             .and_then(|c| c.median())
             .map(|s| s.gbps)
     };
-    let _ = writeln!(
-        t,
-        "\nratios (same run{}, ours = split+GRO with verification):",
-        if ranged { ", of the medians" } else { "" }
-    );
     let mut shapes = vec![
         (false, 1),
         (true, 1),
@@ -1042,11 +1172,17 @@ fn render(opts: &Options, rows: &[Row], iperf: &IperfRows) -> String {
     ];
     shapes.dedup();
     let mut summary = None;
+    let mut ratios = Vec::new();
     for (v6, n) in shapes {
         let Some(ours) = gbps(Mode::Verify, v6, n) else {
             continue;
         };
-        let mut line = format!("  {:<9}", Variant { v6, streams: n }.label());
+        let shape = Variant {
+            v6,
+            streams: n,
+            queues: 1,
+        };
+        let mut line = format!("  {:<9}", shape.label());
         let mut parts = Vec::new();
         for (name, m) in [
             ("ceiling", Mode::Passthrough),
@@ -1063,15 +1199,25 @@ fn render(opts: &Options, rows: &[Row], iperf: &IperfRows) -> String {
             let _ = write!(line, "  trust/verify {:>5.2}x", trust / ours);
             parts.push(format!("trust {:.2}x verify", trust / ours));
         }
-        if parts.is_empty() {
-            continue;
-        }
-        let _ = writeln!(t, "{line}");
         if !v6 && n == 1 {
-            summary = Some(format!(
-                "ours {ours:.1} Gbit/s IPv4 single stream = {}",
-                parts.join(", ")
-            ));
+            let mut s = format!("ours {ours:.1} Gbit/s IPv4 single stream");
+            if !parts.is_empty() {
+                let _ = write!(s, " = {}", parts.join(", "));
+            }
+            summary = Some(s);
+        }
+        if !parts.is_empty() {
+            ratios.push(line);
+        }
+    }
+    if !ratios.is_empty() {
+        let _ = writeln!(
+            t,
+            "\nratios (same run{}, ours = split+GRO with verification):",
+            if ranged { ", of the medians" } else { "" }
+        );
+        for line in ratios {
+            let _ = writeln!(t, "{line}");
         }
     }
     let ok = rows.iter().filter(|r| r.result.is_ok()).count();
@@ -1090,6 +1236,89 @@ fn render(opts: &Options, rows: &[Row], iperf: &IperfRows) -> String {
     t
 }
 
+/// Each multi-queue cell beside its single-queue twin: throughput, cost, and each queue's
+/// share of the bytes and CPU s/GiB.
+fn render_queues(t: &mut String, cells: &[Cell<'_>]) {
+    let multi: Vec<&Cell<'_>> = cells.iter().filter(|c| c.variant.queues > 1).collect();
+    if multi.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        t,
+        "\nqueues (median rounds; per queue: its share of the bytes read, its two threads' CPU \
+         s/GiB):"
+    );
+    for m in multi {
+        let twin = Variant {
+            queues: 1,
+            ..m.variant
+        };
+        let single = cells
+            .iter()
+            .find(|c| c.mode == m.mode && c.variant.same(twin));
+        for c in single.into_iter().chain([m]) {
+            let Some(s) = c.median() else {
+                let _ = writeln!(
+                    t,
+                    "  {:<28} {:<11} {:>8}",
+                    c.mode.describe(),
+                    c.variant.label(),
+                    "FAILED"
+                );
+                continue;
+            };
+            let per_queue: Vec<String> = s
+                .queues
+                .iter()
+                .enumerate()
+                .map(|(q, x)| {
+                    format!(
+                        "q{q} {:>3.0}% {}",
+                        100.0 * x.share,
+                        fmt_num(x.cpu_per_gib, 2)
+                    )
+                })
+                .collect();
+            let _ = writeln!(
+                t,
+                "  {:<28} {:<11} {:>6.2} Gbit/s {:>6} CPU s/GiB   {}",
+                c.mode.describe(),
+                c.variant.label(),
+                s.gbps,
+                fmt_num(s.cpu_per_gib, 2),
+                per_queue.join(", ")
+            );
+        }
+        if let (Some(one), Some(many)) = (single.and_then(Cell::median), m.median()) {
+            let _ = writeln!(
+                t,
+                "  {:<28} {:<11} {}q/1q: {:.2}x Gbit/s, {:.2}x CPU s/GiB",
+                "",
+                "",
+                m.variant.queues,
+                many.gbps / one.gbps,
+                many.cpu_per_gib / one.cpu_per_gib
+            );
+        }
+        // The kernel picks a flow's queue by its hash: a few flows can all land on one.
+        let idle = m
+            .samples
+            .iter()
+            .filter(|s| s.queues.iter().any(|q| q.share < 0.01))
+            .count();
+        if idle > 0 {
+            let _ = writeln!(
+                t,
+                "  {:<28} {:<11} a queue carried under 1% in {idle} of {} rounds (every flow \
+                 hashed to the other queues)",
+                "",
+                "",
+                m.samples.len()
+            );
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1106,7 +1335,11 @@ mod tests {
     fn cells_take_the_median_round_and_fail_on_any_failed_round() {
         let row = |mode, v6, gbps: Option<f64>| Row {
             mode,
-            variant: Variant { v6, streams: 1 },
+            variant: Variant {
+                v6,
+                streams: 1,
+                queues: 1,
+            },
             result: gbps
                 .map(|g| Sample {
                     gbps: g,
@@ -1166,10 +1399,12 @@ mod tests {
             seg_per_read: 40.0,
             seg_per_write: 40.0,
             impairment: (0, 0, 0),
+            queues: Vec::new(),
         };
         let v = Variant {
             v6: false,
             streams: 1,
+            queues: 1,
         };
         let rows = vec![
             Row {
@@ -1200,5 +1435,134 @@ mod tests {
         assert!(t.contains("FAILED"), "{t}");
         assert!(t.contains("3 transfers verified"), "{t}");
         assert!(t.contains("1 failed"), "{t}");
+        assert!(!t.contains("queues ("), "{t}");
+        // Ours alone: its figure, and no ratios to show.
+        let alone = render(&opts, &rows[1..2], &Vec::new());
+        assert!(!alone.contains("ratios ("), "{alone}");
+        assert!(
+            alone.contains("summary: ours 18.0 Gbit/s IPv4 single stream; 1 transfers"),
+            "{alone}"
+        );
+    }
+
+    #[test]
+    fn queues_add_multi_queue_twins_of_the_multi_stream_transfers() {
+        let args = |a: &[&str]| parse_args(&a.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        let label = |o: &Options, m| variants(o, m).iter().map(|v| v.label()).collect::<Vec<_>>();
+        let o = args(&[]).unwrap();
+        assert_eq!(o.queues, 1);
+        assert_eq!(
+            label(&o, Mode::Verify),
+            ["IPv4 x1", "IPv6 x1", "IPv4 x4", "IPv6 x4"]
+        );
+        // Quick runs ours' four streams on two queues as well.
+        let o = args(&["--quick", "--pin"]).unwrap();
+        assert_eq!(o.queues, 2);
+        assert!(o.pin);
+        assert_eq!(
+            label(&o, Mode::Verify),
+            ["IPv4 x1", "IPv6 x1", "IPv4 x4", "IPv4 x4 2q"]
+        );
+        assert_eq!(label(&o, Mode::Plain), ["IPv4 x1", "IPv6 x1"]);
+        let o = args(&["--quick", "--queues", "1"]).unwrap();
+        assert_eq!(label(&o, Mode::Verify), ["IPv4 x1", "IPv6 x1", "IPv4 x4"]);
+        let o = args(&["--queues", "3", "--streams", "8"]).unwrap();
+        assert_eq!(
+            label(&o, Mode::TunRs),
+            [
+                "IPv4 x1",
+                "IPv6 x1",
+                "IPv4 x8",
+                "IPv6 x8",
+                "IPv4 x8 3q",
+                "IPv6 x8 3q"
+            ]
+        );
+        for bad in ["0", "257"] {
+            let e = args(&["--queues", bad]).err().unwrap();
+            assert!(e.contains("1..=256"), "{e}");
+        }
+    }
+
+    #[test]
+    fn queue_samples_split_bytes_and_cpu_by_queue() {
+        let snap = |rx: [u64; 2], cpu: [f64; 2]| Snapshot {
+            at: Instant::now(),
+            cpu: 0.0,
+            calls: (0, 0),
+            segs: Stats {
+                queues: rx
+                    .iter()
+                    .map(|&b| forwarder::QueueStats {
+                        rx_segments: b / 1000,
+                        tx_segments: b / 1000,
+                        rx_bytes: b,
+                    })
+                    .collect(),
+                ..Stats::default()
+            },
+            queue_cpu: cpu.to_vec(),
+        };
+        let before = snap([1000, 5000], [1.0, 2.0]);
+        // q0 read 3/4 of the bytes on 0.6 s, q1 a quarter on 0.1 s; 4 GiB verified.
+        let after = snap([301_000, 105_000], [1.6, 2.1]);
+        let q = queue_samples(&before, &after, 4 << 30);
+        assert_eq!(q.len(), 2);
+        assert_eq!((q[0].share, q[1].share), (0.75, 0.25));
+        assert!(
+            (q[0].cpu_per_gib - 0.2).abs() < 1e-9,
+            "{}",
+            q[0].cpu_per_gib
+        );
+        assert!(
+            (q[1].cpu_per_gib - 0.1).abs() < 1e-9,
+            "{}",
+            q[1].cpu_per_gib
+        );
+        // A queue that carried nothing has no cost per byte.
+        let idle = queue_samples(&before, &snap([2000, 5000], [1.5, 2.0]), 1 << 30);
+        assert_eq!((idle[0].share, idle[1].share), (1.0, 0.0));
+        assert!(idle[1].cpu_per_gib.is_nan());
+    }
+
+    #[test]
+    fn multi_queue_cells_are_compared_with_their_single_queue_twin() {
+        let sample = |gbps, cpu_per_gib, shares: &[f64]| Sample {
+            bytes: 1 << 30,
+            gbps,
+            cpu_per_gib,
+            queues: shares
+                .iter()
+                .map(|&share| QueueSample {
+                    share,
+                    cpu_per_gib: if share > 0.0 { 0.4 } else { f64::NAN },
+                })
+                .collect(),
+            ..Sample::default()
+        };
+        let v = |queues| Variant {
+            v6: false,
+            streams: 4,
+            queues,
+        };
+        let row = |queues, s| Row {
+            mode: Mode::Verify,
+            variant: v(queues),
+            result: Ok(s),
+        };
+        let rows = vec![
+            row(1, sample(10.0, 0.5, &[1.0])),
+            row(2, sample(12.0, 0.55, &[0.6, 0.4])),
+            row(2, sample(11.0, 0.6, &[1.0, 0.0])),
+            row(2, sample(13.0, 0.5, &[0.5, 0.5])),
+        ];
+        let opts = parse_args(&["--queues".into(), "2".into()]).unwrap();
+        let t = render(&opts, &rows, &Vec::new());
+        assert!(t.contains("IPv4 x4 2q"), "{t}");
+        assert!(t.contains("q0 100% 0.40"), "{t}");
+        // The median of the three two-queue rounds is the 12 Gbit/s one.
+        assert!(t.contains("q0  60% 0.40, q1  40% 0.40"), "{t}");
+        assert!(t.contains("2q/1q: 1.20x Gbit/s, 1.10x CPU s/GiB"), "{t}");
+        assert!(t.contains("under 1% in 1 of 3 rounds"), "{t}");
     }
 }

@@ -151,15 +151,35 @@ impl Drop for Proc {
 
 /// Cumulative user+system CPU time of a process, in seconds (from `/proc/<pid>/stat`).
 pub(crate) fn cpu_seconds(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat_cpu_seconds(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+/// User+system CPU seconds in a `/proc/…/stat` line (of a process or of one thread).
+fn stat_cpu_seconds(stat: &str) -> Option<f64> {
     // Fields after the command name, which is in parentheses and may contain spaces.
-    let rest = &stat[stat.rfind(')')? + 2..];
+    let rest = stat.get(stat.rfind(')')? + 2..)?;
     let fields: Vec<&str> = rest.split_whitespace().collect();
     // `state` is field 3 overall (index 0 here); utime/stime are fields 14/15 → 11/12.
     let utime: u64 = fields.get(11)?.parse().ok()?;
     let stime: u64 = fields.get(12)?.parse().ok()?;
     let hz = rustix::param::clock_ticks_per_second() as f64;
     Some((utime + stime) as f64 / hz)
+}
+
+/// Each live thread of a process: its name (`comm`) and user+system CPU seconds so far (from
+/// `/proc/<pid>/task/<tid>/`). A thread that ends while being read is left out.
+pub(crate) fn thread_cpu_seconds(pid: u32) -> Vec<(String, f64)> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    tasks
+        .filter_map(|t| {
+            let dir = t.ok()?.path();
+            let comm = std::fs::read_to_string(dir.join("comm")).ok()?;
+            let cpu = stat_cpu_seconds(&std::fs::read_to_string(dir.join("stat")).ok()?)?;
+            Some((comm.trim_end().to_string(), cpu))
+        })
+        .collect()
 }
 
 /// System-wide load average over one minute (to note how quiet the machine was).
@@ -190,4 +210,51 @@ pub(crate) fn set_congestion_control(sock: &std::net::TcpStream, cc: &str) -> st
         let e = std::io::Error::from(e);
         std::io::Error::new(e.kind(), format!("TCP_CONGESTION {cc}: {e}"))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_lines_give_user_plus_system_time() {
+        let hz = rustix::param::clock_ticks_per_second() as f64;
+        // A thread name with a space and a parenthesis, as `q0 a>b` or worse.
+        let line = "4242 (q0 a)b) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 5 0 99";
+        assert_eq!(stat_cpu_seconds(line), Some(300.0 / hz));
+        assert_eq!(stat_cpu_seconds("4242 (x) S 1"), None);
+        assert_eq!(stat_cpu_seconds("no parenthesis"), None);
+    }
+
+    #[test]
+    fn threads_are_listed_by_name_with_their_cpu_time() {
+        let (tx, rx) = mpsc::channel::<()>();
+        let (ready, done) = mpsc::channel::<()>();
+        let worker = thread::Builder::new()
+            .name("q7 a>b".into())
+            .spawn(move || {
+                // Spin until the kernel has charged this thread a clock tick, then wait to be
+                // read.
+                let own = || std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+                let mut x = 0u64;
+                while stat_cpu_seconds(&own()) == Some(0.0) {
+                    for _ in 0..100_000 {
+                        x = std::hint::black_box(x.wrapping_add(1));
+                    }
+                }
+                ready.send(()).unwrap();
+                rx.recv().ok();
+            })
+            .unwrap();
+        done.recv().unwrap();
+        let threads = thread_cpu_seconds(std::process::id());
+        tx.send(()).unwrap();
+        worker.join().unwrap();
+        let (_, cpu) = threads
+            .iter()
+            .find(|(name, _)| name == "q7 a>b")
+            .unwrap_or_else(|| panic!("no q7 a>b among {threads:?}"));
+        assert!(*cpu > 0.0, "{threads:?}");
+        assert!(thread_cpu_seconds(u32::MAX).is_empty());
+    }
 }

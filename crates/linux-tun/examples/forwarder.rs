@@ -1,13 +1,13 @@
 //! The reference "tunnel" on `linux-tun`: read a batch from one TUN, write it to another, in both
-//! directions, one thread per direction. Replace `Tunnel::seal` / `Tunnel::open` with your
-//! encryption and the hand-over with your transport, and this is a VPN data path.
+//! directions, one thread per direction and queue. Replace `Tunnel::seal` / `Tunnel::open` with
+//! your encryption and the hand-over with your transport, and this is a VPN data path.
 //!
 //! ```text
 //! forwarder --tun-a NAME --tun-b NAME [--ns-a NETNS --ns-b NETNS] [--mtu 1500]
 //!           [--addr-a IP/LEN]... [--addr-b IP/LEN]... [--route-a IP/LEN]... [--route-b IP/LEN]...
 //!           [--mode verify|trust|passthrough|plain]
 //!           [--drop P] [--duplicate P] [--reorder P] [--seed N] [--copy-split]
-//!           [--stats-on-stdin]
+//!           [--queues N] [--pin] [--stats-on-stdin]
 //! ```
 //!
 //! Modes (what `cargo xtask netns-test` compares):
@@ -34,6 +34,16 @@
 //! device's `Control` (the `netlink` feature, which this example needs), wherever the device
 //! lives.
 //!
+//! `--queues N` opens each device with N queues (`Builder::multi_queue`, `IFF_MULTI_QUEUE`)
+//! and runs two threads per queue: one reads A's queue `q` and writes B's queue `q`, the other
+//! the reverse. The kernel hands each flow to one queue by its symmetric flow hash and then
+//! follows the queue that last wrote the flow (`tun_automq_select_queue`, `tun_flow_update`
+//! in `drivers/net/tun.c`), so both directions of a TCP connection stay on one queue pair.
+//! Nothing is shared between queue pairs: each thread owns its batches, its coalescer and its
+//! counters (on their own cache line); `--pin` runs queue `q`'s two threads on one CPU. The
+//! threads are named `q<N> a>b` / `q<N> b>a`, so `top -H` and `/proc/<pid>/task` show each
+//! queue's CPU time, and the `STATS` line gives each queue's segments and bytes.
+//!
 //! Impairment (`verify`/`trust` only): drop, duplicate or reorder segments with the given
 //! probabilities and a fixed seed, so GRO sees gaps, duplicates and out-of-order segments and TCP
 //! has to recover; the data must still arrive intact. Impaired batches are copied into a
@@ -57,7 +67,7 @@ use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
-use testkit::forwarder::{Args, Impairment, Mode, Prefix, Stats, serve};
+use testkit::forwarder::{Args, Impairment, Mode, Prefix, QueueStats, Stats, serve, thread_name};
 
 /// Largest frame a read can return: vnet header + 64 KiB super-packet.
 const MAX_FRAME: usize = virtio_net_hdr::VirtioNetHdrV1::LEN + 65535;
@@ -67,15 +77,28 @@ const BATCH: usize = 128;
 /// added by the socket; 32 leaves margin for other designs).
 const HEADROOM: usize = 32;
 
-/// Counters shared by both directions, reported on request.
+/// The counters of one direction of one queue pair, reported on request. Only its own thread
+/// writes them, on memory of its own (128 bytes: Intel's spatial prefetcher pulls 64-byte lines
+/// in pairs), so forwarding threads never write a cache line another thread writes.
 #[derive(Default)]
+#[repr(align(128))]
 struct Counters {
     rx_segments: AtomicU64,
+    rx_bytes: AtomicU64,
     tx_segments: AtomicU64,
     dropped: AtomicU64,
     duplicated: AtomicU64,
     reordered: AtomicU64,
 }
+
+/// Add to a counter that only the calling thread writes: a load and a store, no locked
+/// read-modify-write (the reporting thread only loads).
+fn bump(c: &AtomicU64, n: u64) {
+    c.store(c.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+}
+
+/// One forwarding thread's loop, given its counters.
+type Work = Box<dyn FnOnce(&Counters) -> Result<(), Stop> + Send>;
 
 /// Why one direction stopped forwarding.
 enum Stop {
@@ -85,12 +108,14 @@ enum Stop {
     Failed(String),
 }
 
-/// Open one device, inside `netns` when given: a short-lived thread joins the namespace so the
-/// interface is created there.
-fn open(name: &str, netns: Option<&str>, args: &Args) -> Result<Tun, String> {
+/// Open one device with all its queues, inside `netns` when given: a short-lived thread joins
+/// the namespace so the interface (and every queue, which `TUNSETIFF` looks up by name) is
+/// found there.
+fn open(name: &str, netns: Option<&str>, args: &Args) -> Result<Vec<Tun>, String> {
     let builder = Tun::builder()
         .name(name)
         .offload(args.mode != Mode::Plain)
+        .multi_queue(args.queues)
         .mtu(u32::from(args.mtu))
         .up();
     let path = netns.map(|n| format!("/run/netns/{n}"));
@@ -104,7 +129,9 @@ fn open(name: &str, netns: Option<&str>, args: &Args) -> Result<Tun, String> {
                 )
                 .map_err(|e| format!("entering {path}: {e}"))?;
             }
-            builder.open().map_err(|e| format!("opening {name}: {e}"))
+            builder
+                .open_queues()
+                .map_err(|e| format!("opening {name}: {e}"))
         })
         .join()
         .map_err(|_| "device thread panicked".to_string())?
@@ -128,6 +155,7 @@ fn configure(ctl: &Control, addrs: &[Prefix], routes: &[Prefix]) -> Result<(), l
 /// kernel's errors as they are; `Control::is_removed` tells a deleted device.
 fn pump_raw(from: &Tun, to: &Tun, count_segments: bool, c: &Counters) -> Result<(), Stop> {
     let mut frame = vec![0u8; MAX_FRAME];
+    let vnet_len = from.control().capabilities().vnet_hdr_len.unwrap_or(0);
     loop {
         let n = match from.read_raw(&mut frame) {
             Ok(n) => n,
@@ -139,21 +167,16 @@ fn pump_raw(from: &Tun, to: &Tun, count_segments: bool, c: &Counters) -> Result<
         } else {
             1
         };
-        c.rx_segments.fetch_add(segs, Ordering::Relaxed);
+        bump(&c.rx_segments, segs);
+        bump(&c.rx_bytes, n.saturating_sub(vnet_len) as u64);
         // A real tunnel would seal the frame here.
         match to.write_raw(&frame[..n]) {
-            Ok(_) => {
-                c.tx_segments.fetch_add(segs, Ordering::Relaxed);
-            }
+            Ok(_) => bump(&c.tx_segments, segs),
             // The receiving kernel refused this one frame (EINVAL), or dropped it because the
             // link is down (EIO): count it as lost, keep forwarding.
-            Err(e) if is_errno(&e, rustix::io::Errno::INVAL) => {
-                c.dropped.fetch_add(segs, Ordering::Relaxed);
-            }
+            Err(e) if is_errno(&e, rustix::io::Errno::INVAL) => bump(&c.dropped, segs),
             Err(_) if to.control().is_removed() => return Err(Stop::Removed { reading: false }),
-            Err(e) if is_errno(&e, rustix::io::Errno::IO) => {
-                c.dropped.fetch_add(segs, Ordering::Relaxed);
-            }
+            Err(e) if is_errno(&e, rustix::io::Errno::IO) => bump(&c.dropped, segs),
             Err(e) => return Err(Stop::Failed(format!("write: {e}"))),
         }
     }
@@ -239,7 +262,7 @@ fn pump_batches(
     trust: bool,
     copy_split: bool,
     impair: Impairment,
-    direction: u64,
+    lane: u64,
     c: &Counters,
 ) -> Result<(), Stop> {
     // Impaired batches are copied packet by packet into a send batch: they take contiguous
@@ -249,7 +272,8 @@ fn pump_batches(
     // Duplicates and held-back packets can make the outgoing batch longer than the incoming one.
     let mut outbound = SendBatch::new(2 * BATCH);
     let mut tunnel = Tunnel;
-    let mut rng = Rng(impair.seed ^ direction.wrapping_mul(0x5851_F42D_4C95_7F2D));
+    // Each thread (queue pair and direction) draws its own sequence.
+    let mut rng = Rng(impair.seed ^ lane.wrapping_mul(0x5851_F42D_4C95_7F2D));
     // Packets held back by the reorder impairment, sent after the rest of their batch. The
     // vectors are reused, so steady state allocates nothing.
     let mut late: Vec<Vec<u8>> = Vec::new();
@@ -267,15 +291,17 @@ fn pump_batches(
             Err(RecvError::DeviceRemoved) => return Err(Stop::Removed { reading: true }),
             Err(e) => return Err(Stop::Failed(format!("read: {e}"))),
         };
-        c.rx_segments.fetch_add(n as u64, Ordering::Relaxed);
+        bump(&c.rx_segments, n as u64);
         if !impair.is_active() {
             // The common path: every packet passes the hook where it lies, then the batch is
             // written straight from its slab (GRO + one writev per super-packet, no copy).
-            let mut trusted = true;
+            let (mut trusted, mut bytes) = (true, 0);
             for pkt in inbound.iter() {
                 let (headers, payload) = pkt.parts();
+                bytes += headers.len() + payload.len();
                 trusted &= tunnel.inspect(headers, payload, trust);
             }
+            bump(&c.rx_bytes, bytes as u64);
             send_received(&mut tx, &mut inbound, csum(trusted), c)?;
             continue;
         }
@@ -287,8 +313,9 @@ fn pump_batches(
             // … the datagram crosses the network; on the peer:
             let datagram = &frame[HEADROOM - header_len..];
             let (ip, trusted) = tunnel.open(datagram, header_len, trust);
+            bump(&c.rx_bytes, ip.len() as u64);
             if rng.chance(impair.drop) {
-                c.dropped.fetch_add(1, Ordering::Relaxed);
+                bump(&c.dropped, 1);
                 continue;
             }
             if rng.chance(impair.reorder) {
@@ -298,12 +325,12 @@ fn pump_batches(
                 late[late_len].clear();
                 late[late_len].extend_from_slice(ip);
                 late_len += 1;
-                c.reordered.fetch_add(1, Ordering::Relaxed);
+                bump(&c.reordered, 1);
                 continue;
             }
             if rng.chance(impair.duplicate) {
                 push(&mut tx, &mut outbound, ip, csum(trusted), c)?;
-                c.duplicated.fetch_add(1, Ordering::Relaxed);
+                bump(&c.duplicated, 1);
             }
             push(&mut tx, &mut outbound, ip, csum(trusted), c)?;
         }
@@ -367,9 +394,8 @@ fn flush(tx: &mut Writer, batch: &mut SendBatch, c: &Counters) -> Result<(), Sto
 fn account(sent: Result<usize, SendError>, queued: usize, c: &Counters) -> Result<(), Stop> {
     match sent {
         Ok(written) | Err(SendError::LinkDown { written }) => {
-            c.tx_segments.fetch_add(written as u64, Ordering::Relaxed);
-            c.dropped
-                .fetch_add((queued - written) as u64, Ordering::Relaxed);
+            bump(&c.tx_segments, written as u64);
+            bump(&c.dropped, (queued - written) as u64);
             Ok(())
         }
         Err(SendError::DeviceRemoved { .. }) => Err(Stop::Removed { reading: false }),
@@ -399,13 +425,14 @@ fn main() {
         }
     };
     for (dev, (addrs, routes)) in devs.iter().zip(args.addrs.iter().zip(&args.routes)) {
-        if let Err(e) = configure(&dev.control(), addrs, routes) {
-            eprintln!("forwarder: configuring {}: {e}", dev.control().name());
+        if let Err(e) = configure(&dev[0].control(), addrs, routes) {
+            eprintln!("forwarder: configuring {}: {e}", dev[0].control().name());
             std::process::exit(1);
         }
     }
-    let names = Arc::new(devs.each_ref().map(|d| d.control().name().to_string()));
-    let counters = Arc::new(Counters::default());
+    let names = Arc::new(devs.each_ref().map(|d| d[0].control().name().to_string()));
+    // One set of counters per queue and direction, at `2 * queue + from`.
+    let counters: Arc<[Counters]> = (0..2 * args.queues).map(|_| Counters::default()).collect();
     let fail = move |from: usize, stop: Stop| match stop {
         // Deleting a device is how an operator takes a tunnel down: say so and end cleanly.
         Stop::Removed { reading } => {
@@ -418,50 +445,77 @@ fn main() {
             std::process::exit(1);
         }
     };
+    // The thread that forwards queue `q` from device `from` to the other: named for `top -H`
+    // and the harness, pinned if asked, its own counters.
+    let spawn = |q: usize, from: usize, work: Work| {
+        let (pin, counters, fail) = (args.pin, Arc::clone(&counters), fail.clone());
+        let started = thread::Builder::new()
+            .name(thread_name(q, from))
+            .spawn(move || {
+                if pin && let Err(e) = testkit::forwarder::pin(q) {
+                    fail(from, Stop::Failed(e));
+                }
+                if let Err(stop) = work(&counters[2 * q + from]) {
+                    fail(from, stop);
+                }
+            });
+        if let Err(e) = started {
+            eprintln!("forwarder: starting thread {}: {e}", thread_name(q, from));
+            std::process::exit(1);
+        }
+    };
     match args.mode {
         Mode::Plain | Mode::Passthrough => {
-            let devs = devs.map(Arc::new);
-            for from in [0, 1] {
-                let (a, b) = (Arc::clone(&devs[from]), Arc::clone(&devs[1 - from]));
-                let c = Arc::clone(&counters);
-                let count = args.mode == Mode::Passthrough;
-                let fail = fail.clone();
-                thread::spawn(move || {
-                    if let Err(stop) = pump_raw(&a, &b, count, &c) {
-                        fail(from, stop);
-                    }
-                });
+            let count = args.mode == Mode::Passthrough;
+            let [a, b] = devs.map(|d| d.into_iter().map(Arc::new).collect::<Vec<_>>());
+            for (q, (a, b)) in a.into_iter().zip(b).enumerate() {
+                for (from, rx, tx) in [(0, Arc::clone(&a), Arc::clone(&b)), (1, b, a)] {
+                    spawn(q, from, Box::new(move |c| pump_raw(&rx, &tx, count, c)));
+                }
             }
         }
         Mode::Verify | Mode::Trust => {
-            // Each device splits into a reading and a writing half; each thread reads one
-            // device and writes the other.
+            // Each queue splits into a reading and a writing half; the thread of queue `q`
+            // reads one device's queue `q` and writes the other's.
             let [a, b] = devs;
-            let ((rx_a, tx_a), (rx_b, tx_b)) = (a.into_halves(), b.into_halves());
-            for (from, rx, tx) in [(0, rx_a, tx_b), (1, rx_b, tx_a)] {
-                let c = Arc::clone(&counters);
-                let (trust, impair) = (args.mode == Mode::Trust, args.impair);
-                let copy_split = args.copy_split;
-                let fail = fail.clone();
-                thread::spawn(move || {
-                    if let Err(e) = pump_batches(rx, tx, trust, copy_split, impair, from as u64, &c)
-                    {
-                        fail(from, e);
-                    }
-                });
+            let (rx_a, tx_a): (Vec<Reader>, Vec<Writer>) =
+                a.into_iter().map(Tun::into_halves).unzip();
+            let (rx_b, tx_b): (Vec<Reader>, Vec<Writer>) =
+                b.into_iter().map(Tun::into_halves).unzip();
+            let (trust, impair, copy_split) =
+                (args.mode == Mode::Trust, args.impair, args.copy_split);
+            let a_to_b = rx_a.into_iter().zip(tx_b).enumerate();
+            let a_to_b = a_to_b.map(|(q, (rx, tx))| (q, 0, rx, tx));
+            let b_to_a = rx_b.into_iter().zip(tx_a).enumerate();
+            let b_to_a = b_to_a.map(|(q, (rx, tx))| (q, 1, rx, tx));
+            for (q, from, rx, tx) in a_to_b.chain(b_to_a) {
+                let lane = (2 * q + from) as u64;
+                spawn(
+                    q,
+                    from,
+                    Box::new(move |c| pump_batches(rx, tx, trust, copy_split, impair, lane, c)),
+                );
             }
         }
     }
     serve(args.stats_on_stdin, || {
         let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        Stats {
-            rx_segments: g(&counters.rx_segments),
-            tx_segments: g(&counters.tx_segments),
-            dropped: g(&counters.dropped),
-            duplicated: g(&counters.duplicated),
-            reordered: g(&counters.reordered),
-            errors: 0,
+        let mut s = Stats::default();
+        for both_directions in counters.chunks(2) {
+            let mut q = QueueStats::default();
+            for c in both_directions {
+                q.rx_segments += g(&c.rx_segments);
+                q.tx_segments += g(&c.tx_segments);
+                q.rx_bytes += g(&c.rx_bytes);
+                s.dropped += g(&c.dropped);
+                s.duplicated += g(&c.duplicated);
+                s.reordered += g(&c.reordered);
+            }
+            s.rx_segments += q.rx_segments;
+            s.tx_segments += q.tx_segments;
+            s.queues.push(q);
         }
+        s
     });
     std::process::exit(0);
 }

@@ -6,8 +6,12 @@
 //!
 //! ```text
 //! tunrs-forwarder --tun-a NAME --tun-b NAME [--ns-a NETNS --ns-b NETNS] [--mtu 1500]
-//!                 [--mode verify] [--stats-on-stdin]
+//!                 [--mode verify] [--queues N] [--pin] [--stats-on-stdin]
 //! ```
+//!
+//! `--queues N` opens each device multi-queue (tun-rs's `multi_queue(true)`, one more queue per
+//! `SyncDevice::try_clone`) and runs the same threads as ours: per queue, one per direction,
+//! named and pinned the harness's way.
 //!
 //! The command line, `READY` and the `STATS` exchange are the harness's (`testkit::forwarder`,
 //! shared with ours); the data path is tun-rs's alone, which is where its independence matters.
@@ -18,15 +22,18 @@ use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
-use testkit::forwarder::{Args, Mode, Stats, serve};
+use testkit::forwarder::{Args, Mode, QueueStats, Stats, serve, thread_name};
 use tun_rs::{DeviceBuilder, GROTable, IDEAL_BATCH_SIZE, SyncDevice, VIRTIO_NET_HDR_LEN};
 
 /// Headroom in front of each packet: `send_multiple` writes the virtio header there.
 const OFFSET: usize = VIRTIO_NET_HDR_LEN;
 
+/// One direction of one queue pair; written by its thread alone, on a line of its own.
 #[derive(Default)]
+#[repr(align(128))]
 struct Counters {
     rx_segments: AtomicU64,
+    rx_bytes: AtomicU64,
     tx_segments: AtomicU64,
     errors: AtomicU64,
 }
@@ -51,9 +58,10 @@ fn parse_args() -> Result<Args, String> {
     Ok(a)
 }
 
-/// Create the device on a thread that first joins `netns` (if given), so the interface lives
-/// there; the returned fd works from any thread.
-fn open(name: &str, netns: Option<&str>, mtu: u16) -> io::Result<SyncDevice> {
+/// Create the device with `queues` queues on a thread that first joins `netns` (if given), so
+/// the interface lives there (and `try_clone`, which attaches by name, finds it); the returned
+/// fds work from any thread.
+fn open(name: &str, netns: Option<&str>, mtu: u16, queues: usize) -> io::Result<Vec<SyncDevice>> {
     let name = name.to_string();
     let netns = netns.map(|n| format!("/run/netns/{n}"));
     thread::spawn(move || {
@@ -65,13 +73,19 @@ fn open(name: &str, netns: Option<&str>, mtu: u16) -> io::Result<SyncDevice> {
                 Some(rustix::thread::LinkNameSpaceType::Network),
             )?;
         }
-        DeviceBuilder::new()
+        let first = DeviceBuilder::new()
             .name(name)
             .mtu(mtu)
             .with(|b| {
-                b.offload(true);
+                b.offload(true).multi_queue(queues > 1);
             })
-            .build_sync()
+            .build_sync()?;
+        let mut all = Vec::with_capacity(queues);
+        for _ in 1..queues {
+            all.push(first.try_clone()?);
+        }
+        all.insert(0, first);
+        Ok(all)
     })
     .join()
     .map_err(|_| io::Error::other("device thread panicked"))?
@@ -104,6 +118,8 @@ fn pump(from: &SyncDevice, to: &SyncDevice, mtu: usize, c: &Counters) -> io::Res
             }
         };
         c.rx_segments.fetch_add(n as u64, Ordering::Relaxed);
+        let bytes: usize = sizes[..n].iter().sum();
+        c.rx_bytes.fetch_add(bytes as u64, Ordering::Relaxed);
         for (b, &len) in bufs.iter_mut().zip(&sizes).take(n) {
             b.truncate(OFFSET + len);
         }
@@ -136,32 +152,59 @@ fn main() {
         }
     };
     let devs = (0..2)
-        .map(|i| open(&args.tun[i], args.ns[i].as_deref(), args.mtu).map(Arc::new))
+        .map(|i| open(&args.tun[i], args.ns[i].as_deref(), args.mtu, args.queues))
         .collect::<io::Result<Vec<_>>>();
-    let devs = match devs {
-        Ok(d) => d,
+    let devs: Vec<Vec<Arc<SyncDevice>>> = match devs {
+        Ok(d) => d
+            .into_iter()
+            .map(|d| d.into_iter().map(Arc::new).collect())
+            .collect(),
         Err(e) => {
             eprintln!("tunrs-forwarder: opening devices: {e}");
             std::process::exit(1);
         }
     };
-    let counters = Arc::new(Counters::default());
-    for (from, to) in [(0, 1), (1, 0)] {
-        let (from, to) = (Arc::clone(&devs[from]), Arc::clone(&devs[to]));
-        let c = Arc::clone(&counters);
-        let mtu = usize::from(args.mtu);
-        thread::spawn(move || {
-            if let Err(e) = pump(&from, &to, mtu, &c) {
-                eprintln!("tunrs-forwarder: {e}");
+    // At `2 * queue + from`, as ours.
+    let counters: Arc<[Counters]> = (0..2 * args.queues).map(|_| Counters::default()).collect();
+    for q in 0..args.queues {
+        for (from, to) in [(0, 1), (1, 0)] {
+            let (rx, tx) = (Arc::clone(&devs[from][q]), Arc::clone(&devs[to][q]));
+            let c = Arc::clone(&counters);
+            let (mtu, pin) = (usize::from(args.mtu), args.pin);
+            let started = thread::Builder::new()
+                .name(thread_name(q, from))
+                .spawn(move || {
+                    if pin && let Err(e) = testkit::forwarder::pin(q) {
+                        eprintln!("tunrs-forwarder: {e}");
+                        std::process::exit(1);
+                    }
+                    if let Err(e) = pump(&rx, &tx, mtu, &c[2 * q + from]) {
+                        eprintln!("tunrs-forwarder: {e}");
+                        std::process::exit(1);
+                    }
+                });
+            if let Err(e) = started {
+                eprintln!("tunrs-forwarder: starting a thread: {e}");
                 std::process::exit(1);
             }
-        });
+        }
     }
-    serve(args.stats_on_stdin, || Stats {
-        rx_segments: counters.rx_segments.load(Ordering::Relaxed),
-        tx_segments: counters.tx_segments.load(Ordering::Relaxed),
-        errors: counters.errors.load(Ordering::Relaxed),
-        ..Stats::default()
+    serve(args.stats_on_stdin, || {
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let mut s = Stats::default();
+        for both_directions in counters.chunks(2) {
+            let mut q = QueueStats::default();
+            for c in both_directions {
+                q.rx_segments += g(&c.rx_segments);
+                q.tx_segments += g(&c.tx_segments);
+                q.rx_bytes += g(&c.rx_bytes);
+                s.errors += g(&c.errors);
+            }
+            s.rx_segments += q.rx_segments;
+            s.tx_segments += q.tx_segments;
+            s.queues.push(q);
+        }
+        s
     });
     std::process::exit(0);
 }
