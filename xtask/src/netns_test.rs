@@ -52,7 +52,11 @@ usage: cargo xtask netns-test [--quick] [--seconds S] [--rounds R] [--streams N]
                ones, and compare the two per queue: each queue's share of the bytes and its
                threads' CPU s/GiB (default 1: single-queue only; quick 2). E.g. `--modes
                verify --streams 4 --queues 2`
-  --pin        the forwarders run each queue's two threads on one CPU of their own";
+  --pin        the forwarders run each queue's two threads on one CPU of their own
+  --udp-rate M UDP transfers (every mode but impaired): a sender writing with UDP_SEGMENT, a
+               receiver reading with UDP_GRO, every datagram checked; unpaced and paced at M
+               Mbit/s of payload (default 2000; --quick: paced IPv4 only; 0: no UDP)
+  --udp-size B UDP datagram payload bytes (default 1200, as QUIC sends)";
 
 /// How the forwarder moves packets.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -113,13 +117,23 @@ impl Mode {
 struct Variant {
     v6: bool,
     streams: u32,
+    /// UDP instead of TCP: the offered load in Mbit/s of payload, 0 for unpaced.
+    udp: Option<u32>,
     /// Queues per device the forwarder opens.
     queues: usize,
 }
 
 impl Variant {
-    /// `IPv4 x4`, and `IPv4 x4 2q` with more than one queue.
+    /// `IPv4 x4`, and `IPv4 x4 2q` with more than one queue; `UDP4 2000M` (offered Mbit/s) or
+    /// `UDP6 max` (unpaced) for UDP.
     fn label(self) -> String {
+        if let Some(rate) = self.udp {
+            let ip = if self.v6 { "UDP6" } else { "UDP4" };
+            return match rate {
+                0 => format!("{ip} max"),
+                r => format!("{ip} {r}M"),
+            };
+        }
         let ip = if self.v6 { "IPv6" } else { "IPv4" };
         match self.queues {
             1 => format!("{ip} x{}", self.streams),
@@ -144,6 +158,10 @@ struct Options {
     queues: usize,
     /// Pin each queue's forwarder threads to a CPU.
     pin: bool,
+    /// Offered load of the paced UDP transfers, Mbit/s of payload (0: no UDP transfers).
+    udp_rate: u32,
+    /// UDP datagram payload size.
+    udp_size: usize,
 }
 
 fn parse_args(args: &[String]) -> Result<Options, String> {
@@ -159,6 +177,8 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
         copy_split: false,
         queues: 0,
         pin: false,
+        udp_rate: 2000,
+        udp_size: 1200,
     };
     let mut p = lexopt::Parser::from_args(args);
     // A flag's value, parsed, with the flag named in the error.
@@ -206,6 +226,16 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
                 }
             }
             Long("pin") => o.pin = true,
+            Long("udp-rate") => o.udp_rate = value(&mut p, "--udp-rate")?,
+            Long("udp-size") => {
+                o.udp_size = value(&mut p, "--udp-size")?;
+                if !(64..=1400).contains(&o.udp_size) {
+                    return Err(
+                        "--udp-size must be in 64..=1400 (a datagram fits the 1500-byte MTU)"
+                            .into(),
+                    );
+                }
+            }
             Long("help") | lexopt::Arg::Short('h') => return Err(USAGE.to_string()),
             other => return Err(format!("{}\n{USAGE}", other.unexpected())),
         }
@@ -241,6 +271,8 @@ struct Sample {
     impairment: (u64, u64, u64),
     /// Each queue pair's part (one entry per queue).
     queues: Vec<QueueSample>,
+    /// UDP: the share of the datagrams sent that never arrived.
+    loss: Option<f64>,
 }
 
 /// What one queue pair of the forwarder did during a transfer.
@@ -262,7 +294,10 @@ struct Row {
 
 impl Variant {
     fn same(self, other: Variant) -> bool {
-        self.v6 == other.v6 && self.streams == other.streams && self.queues == other.queues
+        self.v6 == other.v6
+            && self.streams == other.streams
+            && self.queues == other.queues
+            && self.udp == other.udp
     }
 }
 
@@ -510,17 +545,38 @@ fn variants(opts: &Options, mode: Mode) -> Vec<Variant> {
         v6,
         streams: 1,
         queues: 1,
+        udp: None,
     };
     let many = |v6, queues| Variant {
         v6,
         streams: opts.streams,
         queues,
+        udp: None,
+    };
+    let udp = |v6, rate| Variant {
+        v6,
+        streams: 1,
+        udp: Some(rate),
+        queues: 1,
     };
     let mut v = match (opts.quick, mode) {
         (true, Mode::Verify | Mode::Trust) => vec![one(false), one(true), many(false, 1)],
         (true, _) => vec![one(false), one(true)],
         (false, _) => vec![one(false), one(true), many(false, 1), many(true, 1)],
     };
+    if opts.udp_rate > 0 && mode != Mode::Impaired {
+        if opts.quick {
+            // Paced: at an offered load every forwarder can carry, loss means something.
+            v.push(udp(false, opts.udp_rate));
+        } else {
+            v.extend([
+                udp(false, 0),
+                udp(true, 0),
+                udp(false, opts.udp_rate),
+                udp(true, opts.udp_rate),
+            ]);
+        }
+    }
     if opts.queues > 1 {
         let multi: Vec<Variant> = v
             .iter()
@@ -546,6 +602,7 @@ fn run_all(opts: &Options, bins: &Binaries) -> (Vec<Row>, IperfRows, Result<(), 
                     v6: false,
                     streams: 1,
                     queues: 1,
+                    udp: None,
                 },
                 result: Err(format!("setting up namespaces: {e}")),
             });
@@ -600,7 +657,11 @@ fn run_all(opts: &Options, bins: &Binaries) -> (Vec<Row>, IperfRows, Result<(), 
                 }
                 port += 1;
                 seed += 1;
-                let result = transfer(opts, bins, &topo, &mut fwd, mode, v, port, seed);
+                let result = if v.udp.is_some() {
+                    transfer_udp(opts, bins, &topo, &mut fwd, mode, v, port, seed)
+                } else {
+                    transfer(opts, bins, &topo, &mut fwd, mode, v, port, seed)
+                };
                 match &result {
                     Ok(s) => eprintln!(
                         "  {:<28} {:<11} {:>7.2} Gbit/s  {} verified{}",
@@ -639,6 +700,7 @@ fn run_all(opts: &Options, bins: &Binaries) -> (Vec<Row>, IperfRows, Result<(), 
                         v6: false,
                         streams: 1,
                         queues,
+                        udp: None,
                     },
                     result: Err(e),
                 });
@@ -919,6 +981,124 @@ fn transfer(
     let mut it = result_line.split_whitespace().skip(1);
     let bytes: u64 = it.next().and_then(|b| b.parse().ok()).ok_or("bad RESULT")?;
     let nanos: u64 = it.next().and_then(|b| b.parse().ok()).ok_or("bad RESULT")?;
+    measure(mode, &before, &after, bytes, nanos)
+}
+
+/// One UDP transfer: a sender in A writing `opts.udp_size`-byte datagrams with `UDP_SEGMENT`
+/// at the variant's offered load, a receiver in B reading with `UDP_GRO` that checks every
+/// datagram's bytes and counts what arrived. Loss is measured, not an error (UDP may drop);
+/// a corrupted datagram, a duplicate the forwarder did not make, nothing arriving, or a
+/// forwarder that never read a super-packet (the sender's `UDP_SEGMENT` writes reach a TUN
+/// with USO whole) fail the transfer.
+#[allow(clippy::too_many_arguments)]
+fn transfer_udp(
+    opts: &Options,
+    bins: &Binaries,
+    topo: &Topology,
+    fwd: &mut Proc,
+    mode: Mode,
+    v: Variant,
+    port: u16,
+    seed: u64,
+) -> Result<Sample, String> {
+    let rate = v.udp.ok_or("not a UDP transfer")?;
+    let addr = if v.v6 {
+        format!("[fd99::2]:{port}")
+    } else {
+        format!("10.99.0.2:{port}")
+    };
+    let xtask = bins.xtask.to_str().ok_or("non-UTF-8 path")?;
+    let size = opts.udp_size.to_string();
+    let mut rcmd = Command::new("ip");
+    rcmd.args([
+        "netns",
+        "exec",
+        topo.b.name(),
+        xtask,
+        "__udp-recv",
+        &addr,
+        &size,
+    ])
+    .arg(seed.to_string())
+    .arg(format!("{}", opts.seconds + STALL.as_secs_f64()));
+    let receiver = Proc::spawn("UDP receiver", rcmd)?;
+    receiver.expect("LISTENING", Duration::from_secs(10))?;
+
+    let before = snapshot(fwd)?;
+    let mut scmd = Command::new("ip");
+    scmd.args(["netns", "exec", topo.a.name(), xtask, "__udp-send", &addr])
+        .arg(format!("{}", opts.seconds))
+        .arg(seed.to_string())
+        .arg(&size)
+        .arg(rate.to_string());
+    let sender = Proc::spawn("UDP sender", scmd)?;
+    let sent_line = sender.expect("SENT", Duration::from_secs_f64(opts.seconds + 10.0))?;
+    let st = sender.finish(Duration::from_secs(5))?;
+    if !st.success() {
+        return Err(format!("UDP sender failed ({st})"));
+    }
+    // The receiver stops by itself once datagrams stop coming.
+    let result_line = loop {
+        if crate::signal::interrupted() {
+            return Err("interrupted".into());
+        }
+        match receiver.line(Duration::from_secs_f64(STALL.as_secs_f64() + 1.0))? {
+            Some(l) if l.starts_with("RESULT") => break l,
+            Some(l) if l.starts_with("MISMATCH") => {
+                return Err(format!("datagram mismatch: {l}"));
+            }
+            Some(_) => {}
+            None => return Err("the UDP receiver did not finish".into()),
+        }
+    };
+    let after = snapshot(fwd)?;
+    let st = receiver.finish(Duration::from_secs(5))?;
+    if !st.success() {
+        return Err(format!("UDP receiver failed ({st})"));
+    }
+    let field = |line: &str, i: usize| -> Result<u64, String> {
+        line.split_whitespace()
+            .nth(i)
+            .and_then(|x| x.parse().ok())
+            .ok_or_else(|| format!("unreadable line: {line}"))
+    };
+    let sent = field(&sent_line, 1)?;
+    let (got, bytes, nanos, dups) = (
+        field(&result_line, 1)?,
+        field(&result_line, 2)?,
+        field(&result_line, 3)?,
+        field(&result_line, 4)?,
+    );
+    if got == 0 {
+        return Err(format!("none of {sent} datagrams arrived"));
+    }
+    if got > sent {
+        return Err(format!("{got} datagrams arrived of {sent} sent"));
+    }
+    if dups > 0 {
+        return Err(format!("{dups} datagrams arrived twice"));
+    }
+    let mut sample = measure(mode, &before, &after, bytes, nanos)?;
+    if mode != Mode::Plain && (sample.seg_per_read.is_nan() || sample.seg_per_read <= 1.0) {
+        return Err(format!(
+            "the forwarder read {:.2} datagrams per read: the sender's UDP_SEGMENT writes did \
+             not reach it as super-packets",
+            sample.seg_per_read
+        ));
+    }
+    sample.loss = Some(1.0 - got as f64 / sent as f64);
+    Ok(sample)
+}
+
+/// The forwarder's side of a transfer that delivered `bytes` in `nanos`, from its counters
+/// before and after.
+fn measure(
+    mode: Mode,
+    before: &Snapshot,
+    after: &Snapshot,
+    bytes: u64,
+    nanos: u64,
+) -> Result<Sample, String> {
     let wall = after.at.duration_since(before.at).as_secs_f64();
     let rd = after.calls.0.saturating_sub(before.calls.0);
     let wr = after.calls.1.saturating_sub(before.calls.1);
@@ -949,7 +1129,8 @@ fn transfer(
         seg_per_read: ratio(rx, rd),
         seg_per_write: ratio(tx, wr),
         impairment,
-        queues: queue_samples(&before, &after, bytes),
+        queues: queue_samples(before, after, bytes),
+        loss: None,
     })
 }
 
@@ -1078,7 +1259,7 @@ fn render(opts: &Options, rows: &[Row], iperf: &IperfRows) -> String {
     }
     let _ = writeln!(
         t,
-        "\n{:<28} {:<11} {:>8} {:>13} {:>8} {:>8} {:>6} {:>9} {:>10}",
+        "\n{:<28} {:<11} {:>8} {:>13} {:>8} {:>8} {:>6} {:>9} {:>10} {:>7}",
         "forwarder",
         "traffic",
         "Gbit/s",
@@ -1087,9 +1268,10 @@ fn render(opts: &Options, rows: &[Row], iperf: &IperfRows) -> String {
         "seg/wr",
         "CPU%",
         "CPU s/GiB",
-        "verified"
+        "verified",
+        "UDP loss"
     );
-    let _ = writeln!(t, "{}", "-".repeat(109));
+    let _ = writeln!(t, "{}", "-".repeat(118));
     for c in &cells {
         match c.median() {
             Some(s) => {
@@ -1098,9 +1280,12 @@ fn render(opts: &Options, rows: &[Row], iperf: &IperfRows) -> String {
                     _ => String::new(),
                 };
                 let verified: u64 = c.samples.iter().map(|s| s.bytes).sum();
+                let loss = s
+                    .loss
+                    .map_or_else(String::new, |l| format!("{:.2}%", 100.0 * l));
                 let _ = writeln!(
                     t,
-                    "{:<28} {:<11} {:>8.2} {:>13} {:>8} {:>8} {:>6.0} {:>9} {:>10}",
+                    "{:<28} {:<11} {:>8.2} {:>13} {:>8} {:>8} {:>6.0} {:>9} {:>10} {:>8}",
                     c.mode.describe(),
                     c.variant.label(),
                     s.gbps,
@@ -1109,7 +1294,8 @@ fn render(opts: &Options, rows: &[Row], iperf: &IperfRows) -> String {
                     fmt_num(s.seg_per_write, 1),
                     s.cpu_pct,
                     fmt_num(s.cpu_per_gib, 2),
-                    human_bytes(verified)
+                    human_bytes(verified),
+                    loss
                 );
             }
             None => {
@@ -1158,6 +1344,7 @@ fn render(opts: &Options, rows: &[Row], iperf: &IperfRows) -> String {
                     v6,
                     streams,
                     queues: 1,
+                    udp: None,
                 };
                 c.mode == m && c.variant.same(v)
             })
@@ -1181,6 +1368,7 @@ fn render(opts: &Options, rows: &[Row], iperf: &IperfRows) -> String {
             v6,
             streams: n,
             queues: 1,
+            udp: None,
         };
         let mut line = format!("  {:<9}", shape.label());
         let mut parts = Vec::new();
@@ -1209,6 +1397,64 @@ fn render(opts: &Options, rows: &[Row], iperf: &IperfRows) -> String {
         if !parts.is_empty() {
             ratios.push(line);
         }
+    }
+    // UDP: goodput and cost beside the same load through the other forwarders, and loss.
+    let mut udp_summary = None;
+    let udp_shapes: Vec<Variant> = {
+        let mut v: Vec<Variant> = cells
+            .iter()
+            .filter(|c| c.variant.udp.is_some())
+            .map(|c| c.variant)
+            .collect();
+        v.sort_by_key(|x| (x.udp, x.v6));
+        v.dedup_by(|a, b| a.same(*b));
+        v
+    };
+    for shape in udp_shapes {
+        let at = |m: Mode| {
+            cells
+                .iter()
+                .find(|c| c.mode == m && c.variant.same(shape))
+                .and_then(|c| c.median())
+        };
+        let Some(ours) = at(Mode::Verify) else {
+            continue;
+        };
+        let mut line = format!("  {:<9}", shape.label());
+        let mut parts = Vec::new();
+        for (name, m) in [
+            ("ceiling", Mode::Passthrough),
+            ("tun-rs", Mode::TunRs),
+            ("plain", Mode::Plain),
+        ] {
+            if let Some(other) = at(m) {
+                let x = ours.gbps / other.gbps;
+                let c = ours.cpu_per_gib / other.cpu_per_gib;
+                let _ = write!(line, "  ours/{name} {x:>5.2}x ({c:.2}x CPU/GiB)");
+                parts.push(format!("{x:.2}x {name}"));
+            }
+        }
+        let loss = |s: &Sample| s.loss.map_or(f64::NAN, |l| 100.0 * l);
+        let _ = write!(line, "  loss ours {:.2}%", loss(ours));
+        if let Some(p) = at(Mode::Passthrough) {
+            let _ = write!(line, ", ceiling {:.2}%", loss(p));
+        }
+        if udp_summary.is_none() && !shape.v6 {
+            udp_summary = Some(format!(
+                "UDP ours {:.1} Gbit/s ({}) = {}, loss {:.2}%",
+                ours.gbps,
+                shape.label(),
+                parts.join(", "),
+                loss(ours)
+            ));
+        }
+        ratios.push(line);
+    }
+    if let Some(u) = udp_summary {
+        summary = Some(match summary {
+            Some(s) => format!("{s}; {u}"),
+            None => u,
+        });
     }
     if !ratios.is_empty() {
         let _ = writeln!(
@@ -1339,6 +1585,7 @@ mod tests {
                 v6,
                 streams: 1,
                 queues: 1,
+                udp: None,
             },
             result: gbps
                 .map(|g| Sample {
@@ -1400,11 +1647,13 @@ mod tests {
             seg_per_write: 40.0,
             impairment: (0, 0, 0),
             queues: Vec::new(),
+            loss: None,
         };
         let v = Variant {
             v6: false,
             streams: 1,
             queues: 1,
+            udp: None,
         };
         let rows = vec![
             Row {
@@ -1443,20 +1692,53 @@ mod tests {
             alone.contains("summary: ours 18.0 Gbit/s IPv4 single stream; 1 transfers"),
             "{alone}"
         );
+
+        // UDP rows: loss in its column, goodput and cost ratios, loss beside the ceiling's.
+        let u = Variant { udp: Some(0), ..v };
+        let lossy = |g, cpu, loss| Sample {
+            cpu_per_gib: cpu,
+            loss: Some(loss),
+            ..s(g)
+        };
+        let mut with_udp = rows;
+        with_udp.extend([
+            Row {
+                mode: Mode::Passthrough,
+                variant: u,
+                result: Ok(lossy(10.0, 0.2, 0.01)),
+            },
+            Row {
+                mode: Mode::Verify,
+                variant: u,
+                result: Ok(lossy(9.0, 0.3, 0.02)),
+            },
+        ]);
+        let t = render(&opts, &with_udp, &Vec::new());
+        assert!(t.contains("UDP4 max"), "{t}");
+        assert!(t.contains("    2.00%"), "{t}");
+        assert!(
+            t.contains("ours/ceiling  0.90x (1.50x CPU/GiB)  loss ours 2.00%, ceiling 1.00%"),
+            "{t}"
+        );
+        assert!(
+            t.contains("; UDP ours 9.0 Gbit/s (UDP4 max) = 0.90x ceiling, loss 2.00%"),
+            "{t}"
+        );
     }
 
     #[test]
     fn queues_add_multi_queue_twins_of_the_multi_stream_transfers() {
         let args = |a: &[&str]| parse_args(&a.iter().map(|s| s.to_string()).collect::<Vec<_>>());
         let label = |o: &Options, m| variants(o, m).iter().map(|v| v.label()).collect::<Vec<_>>();
-        let o = args(&[]).unwrap();
+        // (UDP transfers, which are single-flow and single-queue, are left out here.)
+        let o = args(&["--udp-rate", "0"]).unwrap();
         assert_eq!(o.queues, 1);
         assert_eq!(
             label(&o, Mode::Verify),
             ["IPv4 x1", "IPv6 x1", "IPv4 x4", "IPv6 x4"]
         );
         // Quick runs ours' four streams on two queues as well.
-        let o = args(&["--quick", "--pin"]).unwrap();
+        let o = args(&["--quick", "--pin", "--udp-rate", "0"]).unwrap();
         assert_eq!(o.queues, 2);
         assert!(o.pin);
         assert_eq!(
@@ -1464,9 +1746,9 @@ mod tests {
             ["IPv4 x1", "IPv6 x1", "IPv4 x4", "IPv4 x4 2q"]
         );
         assert_eq!(label(&o, Mode::Plain), ["IPv4 x1", "IPv6 x1"]);
-        let o = args(&["--quick", "--queues", "1"]).unwrap();
+        let o = args(&["--quick", "--queues", "1", "--udp-rate", "0"]).unwrap();
         assert_eq!(label(&o, Mode::Verify), ["IPv4 x1", "IPv6 x1", "IPv4 x4"]);
-        let o = args(&["--queues", "3", "--streams", "8"]).unwrap();
+        let o = args(&["--queues", "3", "--streams", "8", "--udp-rate", "0"]).unwrap();
         assert_eq!(
             label(&o, Mode::TunRs),
             [
@@ -1482,6 +1764,28 @@ mod tests {
             let e = args(&["--queues", bad]).err().unwrap();
             assert!(e.contains("1..=256"), "{e}");
         }
+    }
+
+    #[test]
+    fn udp_transfers_run_in_every_mode_but_the_impaired_one() {
+        let args = |a: &[&str]| parse_args(&a.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        let udp = |o: &Options, m| {
+            variants(o, m)
+                .iter()
+                .filter(|v| v.udp.is_some())
+                .map(|v| v.label())
+                .collect::<Vec<_>>()
+        };
+        let o = args(&[]).unwrap();
+        assert_eq!(
+            udp(&o, Mode::TunRs),
+            ["UDP4 max", "UDP6 max", "UDP4 2000M", "UDP6 2000M"]
+        );
+        assert_eq!(udp(&o, Mode::Impaired), Vec::<String>::new());
+        let o = args(&["--quick", "--udp-rate", "500"]).unwrap();
+        assert_eq!(udp(&o, Mode::Plain), ["UDP4 500M"]);
+        assert!(args(&["--udp-size", "1401"]).is_err());
+        assert_eq!(args(&["--udp-size", "64"]).unwrap().udp_size, 64);
     }
 
     #[test]
@@ -1544,6 +1848,7 @@ mod tests {
             v6: false,
             streams: 4,
             queues,
+            udp: None,
         };
         let row = |queues, s| Row {
             mode: Mode::Verify,
