@@ -6,7 +6,8 @@ use zerocopy::byteorder::ByteOrder;
 
 use crate::{Error, Flags, GsoType, VirtioNetHdr};
 
-/// `UDP_MAX_SEGMENTS` since Linux 6.11 ("net: change maximum number of UDP segments to 128").
+/// `UDP_MAX_SEGMENTS` since Linux 6.9 ("net: change maximum number of UDP segments to 128",
+/// 1382e3b6a350, also in the April 2024 stable updates; 64 before; rule book §3.3 item 4).
 const UDP_MAX_SEGMENTS: usize = 128;
 
 /// The GSO kinds TUN can hand out or accept.
