@@ -1,6 +1,6 @@
 //! The coalescer, the crate's engine: [`push`](Coalescer::push) decides where each packet goes
-//! (parse, look up its flow in the table, apply the rules), and [`drain`](Coalescer::drain)
-//! checks the runs' first datagrams and emits the outputs.
+//! (the hot path, or parse, look up its flow in the table and apply the rules), and
+//! [`drain`](Coalescer::drain) checks the runs' first datagrams and emits the outputs.
 
 #[cfg(debug_assertions)]
 use alloc::vec::Vec;
@@ -11,7 +11,7 @@ use offload_buf::{Drain, Outputs, PacketSource};
 use crate::config::{Config, MAX_MERGED_LEN, MAX_SEGMENTS};
 use crate::datagram::parse;
 use crate::emit;
-use crate::rules::same_class;
+use crate::rules::{parse_continuation, same_class};
 use crate::table::{NIL, Run, Slot, Table};
 use crate::verify::{checksum_ok, valid};
 
@@ -64,8 +64,13 @@ pub struct Coalescer {
     config: Config,
     /// `config.max_segments` as the rules take it.
     max_segments: u32,
-    /// The batch's flows and runs.
+    /// The batch's flows and runs; its hot run is what [`push_hot`](Self::push_hot) tries
+    /// first.
     table: Table,
+    /// This crate's tests only: whether [`push_hot`](Self::push_hot) is used (turned off to
+    /// hold it equal to the general path). Any other build always uses it.
+    #[cfg(test)]
+    hot_path: bool,
     /// Set by `drain`: the outputs hold the last batch until the next push or clear.
     drained: bool,
     /// What the last drain wrote (its merged headers are in the table's header arena).
@@ -91,6 +96,8 @@ impl Coalescer {
             max_segments: config.max_segments as u32,
             config,
             table: Table::with_capacity(batch),
+            #[cfg(test)]
+            hot_path: true,
             drained: false,
             outputs: Outputs::with_capacity(batch),
             #[cfg(debug_assertions)]
@@ -208,6 +215,9 @@ impl Coalescer {
         if self.drained {
             self.clear();
         }
+        if self.uses_hot_path() && self.push_hot(index, header, payload, csum) {
+            return;
+        }
         let Some(d) = parse(header, payload) else {
             self.table.pass(index);
             return;
@@ -262,6 +272,66 @@ impl Coalescer {
             self.table.start_run(flow, index, &d, false, max_segments);
         } else {
             self.table.pass(index);
+        }
+    }
+
+    /// The common case in one step: `packet` continues the hot run (the newest run of its
+    /// flow, which the general path would find for it) and may be appended to it. Returns
+    /// false, having changed nothing, when that is not certain; the general path then decides.
+    ///
+    /// Same result as the general path: [`parse_continuation`] gives the datagram `parse` would
+    /// give only when it is a candidate of the hot run's flow and class, so the general path
+    /// would find that run, open, with `same_class` true, and append if `can_append` allows;
+    /// the checksum is checked as there (a bad datagram passes alone, the run stays open).
+    #[inline]
+    fn push_hot(
+        &mut self,
+        index: usize,
+        header: &[u8],
+        payload: &[u8],
+        csum: ChecksumStatus,
+    ) -> bool {
+        let run_id = self.table.hot();
+        if run_id == NIL {
+            return false;
+        }
+        let r = self.table.run(run_id);
+        if !r.state.open {
+            return false;
+        }
+        let Some(d) = parse_continuation(
+            self.table.run_header(r),
+            r.state.version,
+            r.l4_off as usize,
+            r.hash,
+            header,
+            payload,
+        ) else {
+            return false;
+        };
+        let Some(id_mode) = r.state.can_append(&d, self.config.max_merged_len) else {
+            return false;
+        };
+        if checksum_ok(&d, csum) {
+            self.table
+                .append(run_id, index, &d, id_mode, self.max_segments);
+        } else {
+            self.table.pass(index);
+        }
+        true
+    }
+
+    /// Whether [`push_hot`](Self::push_hot) is tried first: always, but in this crate's tests
+    /// that turn it off.
+    #[inline(always)]
+    fn uses_hot_path(&self) -> bool {
+        #[cfg(test)]
+        {
+            self.hot_path
+        }
+        #[cfg(not(test))]
+        {
+            true
         }
     }
 
@@ -369,3 +439,6 @@ fn head_valid<S: PacketSource + ?Sized>(table: &Table, packets: &S, r: &Run) -> 
         .parts(table.member(r.head).index)
         .is_some_and(|(header, payload)| valid(header, payload, r.state.version, r.l4_off as usize))
 }
+
+#[cfg(test)]
+mod tests;

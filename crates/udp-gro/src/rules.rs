@@ -1,9 +1,11 @@
 //! The merge rules (rule book §2.5): which datagrams are one flow ([`same_flow`]), which may
 //! share a packet ([`same_class`]), and how a run may grow ([`RunState`]: appending only — UDP
 //! has no sequence numbers, so datagrams are merged in the order they arrive and never moved).
+//! [`parse_continuation`] fuses `parse`, [`same_flow`] and [`same_class`] for the hot path and
+//! must agree with them, so it lives beside them.
 
 use inet_hdr::field::{ipv4, ipv6, udp};
-use inet_hdr::{IpVersion, Ipv6Header};
+use inet_hdr::{IpVersion, Ipv4Header, Ipv6Header, UdpHeader};
 
 use crate::datagram::{Dgram, be32, be64};
 
@@ -60,6 +62,96 @@ pub(crate) fn same_class(held: &[u8], d: &Dgram<'_>) -> bool {
                 && held[ipv6::HOP_LIMIT] == p[ipv6::HOP_LIMIT]
         }
     }
+}
+
+/// [`parse`](crate::datagram::parse) for a packet expected to continue a held run, whose
+/// header copy is `held` (the IP + UDP headers of a candidate `parse` accepted: `version`, UDP
+/// at `l4_off`, flow hash `hash`): `Some` only if `parse(header, payload)` would give exactly
+/// the returned candidate datagram **and** [`same_flow`] and [`same_class`] with `held` hold.
+/// Every byte those checks and `parse`'s validity checks read is compared with `held` (equal
+/// bytes pass the same checks) or checked as `parse` checks it, so this is one pass of word
+/// compares instead of a parse, a hash and a lookup. `None` promises nothing: the caller takes
+/// the general path.
+#[inline]
+pub(crate) fn parse_continuation<'p>(
+    held: &[u8],
+    version: IpVersion,
+    l4_off: usize,
+    hash: u64,
+    header: &'p [u8],
+    payload: &'p [u8],
+) -> Option<Dgram<'p>> {
+    let hdr_len = held.len();
+    let total = header.len() + payload.len();
+    // A candidate carries payload; this also bounds every read below. A payload held apart
+    // follows exactly the headers.
+    if total <= hdr_len
+        || header.len() < hdr_len
+        || (!payload.is_empty() && header.len() != hdr_len)
+        || hdr_len != l4_off + UdpHeader::LEN
+    {
+        return None;
+    }
+    let p = &header[..hdr_len];
+    // Ports first: the cheapest word that tells another flow apart.
+    let ports = l4_off + udp::PORTS.start;
+    if be32(p, ports) != be32(held, ports) {
+        return None;
+    }
+    let (id, df) = match version {
+        IpVersion::V4 => {
+            let (ip, _) = Ipv4Header::ref_from_packet(p).ok()?;
+            // Version/IHL and TOS (0x45: no options, rule book §2.2 item 1); the flags +
+            // fragment, TTL and protocol word (DF, no MF, offset or reserved bit, protocol
+            // UDP); the addresses — all equal to the held header's; total length exact
+            // (`classify`); header checksum valid (item 3).
+            const WORD: usize = ipv4::FRAG_TTL_PROTOCOL.start;
+            const ADDRS: usize = ipv4::ADDRS.start;
+            if be32(p, ipv4::VERSION_IHL) >> 16 != be32(held, ipv4::VERSION_IHL) >> 16
+                || be32(p, WORD) != be32(held, WORD)
+                || be64(p, ADDRS) != be64(held, ADDRS)
+                || usize::from(ip.total_len()) != total
+                || !inet_csum::verify_header(&p[..Ipv4Header::LEN])
+            {
+                return None;
+            }
+            (ip.id(), ip.dont_fragment())
+        }
+        IpVersion::V6 => {
+            let (ip, _) = Ipv6Header::ref_from_packet(p).ok()?;
+            // Version, traffic class, flow label; next header and hop limit; addresses and the
+            // extension headers (equal bytes walk to the same `l4_off`); payload length exact
+            // (`classify`).
+            const WORD: usize = ipv6::VERSION_TC_FLOW.start;
+            if be32(p, WORD) != be32(held, WORD)
+                || p[ipv6::NEXT_HEADER_HOP_LIMIT] != held[ipv6::NEXT_HEADER_HOP_LIMIT]
+                || p[ipv6::SRC.start..l4_off] != held[ipv6::SRC.start..l4_off]
+                || Ipv6Header::LEN + usize::from(ip.payload_len()) != total
+            {
+                return None;
+            }
+            (0, false)
+        }
+    };
+    // UDP: a non-zero checksum, and a length that is the IP payload's (more than the header:
+    // `total > hdr_len` above).
+    let (udp, _) = UdpHeader::ref_from_packet(&p[l4_off..]).ok()?;
+    if udp.checksum() == 0 || usize::from(udp.len()) != total - l4_off {
+        return None;
+    }
+    Some(Dgram {
+        header,
+        payload,
+        version,
+        l4_off,
+        hdr_len,
+        payload_len: total - hdr_len,
+        id,
+        df,
+        // The hash covers only bytes compared equal above.
+        hash,
+        candidate: true,
+    })
 }
 
 /// How a run's IPv4 IDs continue (`inet_gro_flush`; rule book §0 and §2.2): the second

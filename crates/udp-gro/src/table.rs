@@ -26,6 +26,8 @@ struct Flow {
 /// A run of datagrams of one flow that will be written as one packet.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Run {
+    /// Its flow's hash.
+    pub(crate) hash: u64,
     /// Where the copy of the first datagram's headers lives in the header arena.
     pub(crate) hdr_at: u32,
     pub(crate) l4_off: u32,
@@ -64,6 +66,9 @@ pub(crate) struct Table {
     runs: Vec<Run>,
     members: Vec<Member>,
     slots: Vec<Slot>,
+    /// The run the last push started or joined ([`NIL`] before the first): the newest run of
+    /// its flow, so the run the general path would offer the next datagram of that flow.
+    hot: u32,
     /// Header copies of each run's first datagram; patched in place when the batch is
     /// drained, and read by its outputs until the next batch.
     hdrs: Vec<u8>,
@@ -78,6 +83,7 @@ impl Table {
             runs: Vec::with_capacity(batch),
             members: Vec::with_capacity(batch),
             slots: Vec::with_capacity(batch),
+            hot: NIL,
             hdrs: Vec::with_capacity(batch * 48),
         }
     }
@@ -92,6 +98,7 @@ impl Table {
         self.runs.clear();
         self.members.clear();
         self.slots.clear();
+        self.hot = NIL;
     }
 
     /// Forget everything, header copies included.
@@ -143,6 +150,12 @@ impl Table {
     #[inline]
     pub(crate) fn slots(&self) -> &[Slot] {
         &self.slots
+    }
+
+    /// The hot run, or [`NIL`].
+    #[inline]
+    pub(crate) fn hot(&self) -> u32 {
+        self.hot
     }
 
     /// The copy of the run's headers (its first datagram's).
@@ -214,6 +227,7 @@ impl Table {
         let m = self.add_member(index, d.payload_len as u32);
         let hdr_at = self.copy_header(d.hdr());
         self.runs.push(Run {
+            hash: d.hash,
             hdr_at,
             l4_off: d.l4_off as u32,
             head: m,
@@ -223,6 +237,8 @@ impl Table {
         });
         self.flows[flow as usize].run = id;
         self.slots.push(Slot::Run(id));
+        // The newest run of its flow by construction.
+        self.hot = id;
     }
 
     /// Append `d`, pushed as `index`, to the run (the rules allowed it, giving `id_mode`).
@@ -240,6 +256,7 @@ impl Table {
         self.members[r.tail as usize].next = m;
         r.tail = m;
         r.state.append(d, id_mode, max_segments);
+        self.hot = run;
     }
 
     /// Add a member (not linked yet).
