@@ -316,7 +316,7 @@ fn kernel_cuts_our_packets_into_the_inputs_random() {
                 let f = (rnd() % flows as u64) as usize;
                 let k = nth[f];
                 nth[f] += 1;
-                let mut b = if f % 2 == 0 { v4() } else { v6() };
+                let mut b = if f.is_multiple_of(2) { v4() } else { v6() };
                 b = b.ports(1000 + f as u16, 443).ip_id(k).seed(k as u8);
                 let len = match rnd() % 8 {
                     0 => base[f] / 2 + 1,

@@ -210,9 +210,7 @@ proptest! {
             })
             .collect();
         let csum = if trust { ChecksumStatus::KnownGood } else { ChecksumStatus::Unverified };
-        let mut c = Config::default();
-        c.max_segments = max_segments;
-        c.max_merged_len = max_len;
+        let c = Config { max_segments, max_merged_len: max_len };
         let mut hot = Coalescer::new(c);
         let mut general = Coalescer::new(c);
         general.hot_path = false;
