@@ -219,7 +219,7 @@ pub fn timed<S, R>(
 }
 
 /// Best-of-N nanoseconds per call of `f`, `prep` excluded.
-fn best_ns<S, R>(
+pub(crate) fn best_ns<S, R>(
     timer: &Timer,
     state: &mut S,
     mut prep: impl FnMut(&mut S),

@@ -9,3 +9,4 @@ pub mod coalesce;
 pub mod forward;
 pub mod split;
 pub mod timing;
+pub mod udp_coalesce;

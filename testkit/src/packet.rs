@@ -509,11 +509,12 @@ fn padded(options: &[u8]) -> Vec<u8> {
 }
 
 /// Packets held in two parts each, (first part, second part) — e.g. headers and payload, the
-/// way `tcp_tso::Plan::split_headers` leaves segments — as a [`tcp_gro::PacketSource`] for
-/// `Coalescer::push_parts`.
+/// way `tcp_tso::Plan::split_headers` leaves segments — as an [`offload_buf::PacketSource`]
+/// (`tcp_gro::PacketSource` and `udp_gro::PacketSource` are that trait) for a coalescer's
+/// `push_parts`.
 ///
 /// ```
-/// use tcp_gro::PacketSource;
+/// use offload_buf::PacketSource;
 /// use testkit::packet::{TcpPacket, TwoPart};
 /// let mut p = TcpPacket::v4().payload_len(10).build();
 /// let payload = p.split_off(40);
@@ -523,7 +524,7 @@ fn padded(options: &[u8]) -> Vec<u8> {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TwoPart(pub Vec<(Vec<u8>, Vec<u8>)>);
 
-impl tcp_gro::PacketSource for TwoPart {
+impl offload_buf::PacketSource for TwoPart {
     fn packet(&self, index: usize) -> Option<&[u8]> {
         self.0.get(index).map(|p| &p.0[..])
     }

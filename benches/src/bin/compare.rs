@@ -14,6 +14,7 @@ const SECTIONS: &[Section] = &[
     ("checksum", benches::checksum::compare),
     ("split", benches::split::compare),
     ("coalesce", benches::coalesce::compare),
+    ("udp-coalesce", benches::udp_coalesce::compare),
     ("forward", benches::forward::compare),
 ];
 

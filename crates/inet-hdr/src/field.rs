@@ -152,6 +152,8 @@ pub mod udp {
     pub const SRC_PORT: Field = span!(H, src_port);
     /// Destination port.
     pub const DST_PORT: Field = span!(H, dst_port);
+    /// Source then destination port: the 32-bit word that tells flows apart.
+    pub const PORTS: Field = SRC_PORT.start..DST_PORT.end;
     /// Length of header and data.
     pub const LENGTH: Field = span!(H, len);
     /// Checksum.

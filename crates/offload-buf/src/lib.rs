@@ -1,10 +1,30 @@
 #![doc = include_str!("../README.md")]
 #![no_std]
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+#[cfg(feature = "alloc")]
+extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
 
 use core::ops::Range;
 
 pub use inet_csum::ChecksumStatus;
+
+#[cfg(feature = "alloc")]
+mod output;
+mod source;
+
+#[cfg(feature = "std")]
+pub use output::IoSliceBuf;
+#[cfg(feature = "alloc")]
+pub use output::{Drain, Output, Outputs, Payloads, TooSmall};
+pub use source::PacketSource;
+/// The virtio header an [`Output`] is written behind (`vnet_hdr` returns it), re-exported so a
+/// user of the outputs needs no other dependency.
+#[cfg(feature = "alloc")]
+pub use virtio_net_hdr::VirtioNetHdr;
 
 /// Where one output segment (an IP packet) lies in the caller's slab; the headroom bytes
 /// before `offset` are free for the caller.

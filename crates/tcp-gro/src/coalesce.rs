@@ -9,10 +9,10 @@ use inet_csum::ChecksumStatus;
 
 use crate::config::{Config, MAX_MERGED_LEN};
 use crate::emit;
-use crate::output::{Drain, Outputs};
+use offload_buf::{Drain, Outputs, PacketSource};
+
 use crate::rules::{parse_continuation, same_class, same_flow};
 use crate::segment::{Seg, parse};
-use crate::source::PacketSource;
 use crate::table::{JoinCheck, NIL, Slot, Table};
 use crate::verify::{checksum_ok, join_check, replay_order, verify_members};
 

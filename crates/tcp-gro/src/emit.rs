@@ -8,12 +8,11 @@ use alloc::vec::Vec;
 
 use inet_hdr::field::{ipv4, ipv6};
 use inet_hdr::{IpVersion, Ipv4Header, Ipv6Header, Protocol, TcpFlags, TcpHeader};
+#[cfg(debug_assertions)]
+use offload_buf::Drain;
+use offload_buf::{Outputs, PacketSource, Span};
 use virtio_net_hdr::VirtioNetHdr;
 
-#[cfg(debug_assertions)]
-use crate::output::Drain;
-use crate::output::{Outputs, PayloadSpan};
-use crate::source::PacketSource;
 use crate::table::{NIL, Run, Table};
 
 /// Whether every member of `r` is still the shape it was pushed in (the caller's promise to
@@ -70,7 +69,6 @@ pub(crate) fn merged(
     hdr_at: u32,
 ) {
     // The members, their payload, and whether the stretch ends at the run's tail.
-    let out_first = out.members_pushed();
     let mut payload = 0u32;
     let mut last = first;
     let mut m = first;
@@ -78,9 +76,9 @@ pub(crate) fn merged(
         let mem = table.member(m);
         out.push_member(
             mem.index,
-            PayloadSpan {
-                off: r.state.hdr_len,
-                len: mem.payload_len,
+            Span {
+                offset: r.state.hdr_len as usize,
+                len: mem.payload_len as usize,
             },
         );
         payload += mem.payload_len;
@@ -104,7 +102,11 @@ pub(crate) fn merged(
         mss as u16,
         ecn,
     );
-    out.push_merged(vnet, (hdr_at, r.state.hdr_len), out_first, total);
+    let headers = Span {
+        offset: hdr_at as usize,
+        len: r.state.hdr_len as usize,
+    };
+    out.push_merged(vnet, headers, total);
 }
 
 /// Patch the headers `h` (TCP at `l4`) of a merged packet `total` bytes long: IPv4 total length

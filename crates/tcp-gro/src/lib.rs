@@ -96,10 +96,8 @@ extern crate std;
 mod coalesce;
 mod config;
 mod emit;
-mod output;
 mod rules;
 mod segment;
-mod source;
 mod table;
 mod verify;
 
@@ -112,9 +110,10 @@ pub use config::{Config, MAX_MERGED_LEN};
 /// unmodified; a [`KnownGood`](ChecksumStatus::KnownGood) one (from our own split, or
 /// authenticated by a tunnel's crypto) skips that work.
 pub use inet_csum::ChecksumStatus;
-// The types this crate's signatures return, so a user needs no other dependency.
+// The types this crate's signatures return, so a user needs no other dependency. The outputs
+// and the packet source are `offload-buf`'s, shared with every coalescer: a writer handles TCP
+// and UDP outputs with the same code.
 #[cfg(feature = "std")]
-pub use output::IoSliceBuf;
-pub use output::{Drain, Output, Payloads, TooSmall};
-pub use source::PacketSource;
+pub use offload_buf::IoSliceBuf;
+pub use offload_buf::{Drain, Output, PacketSource, Payloads, TooSmall};
 pub use virtio_net_hdr::{Flags, GsoType, VirtioNetHdr};

@@ -7,9 +7,9 @@ use alloc::vec::Vec;
 
 use inet_csum::ChecksumStatus;
 use inet_hdr::{IpVersion, Ipv4Header, Ipv6Header, Protocol};
+use offload_buf::PacketSource;
 
 use crate::segment::Seg;
-use crate::source::PacketSource;
 use crate::table::{JoinCheck, NIL, Slot, Table};
 
 /// Whether the segment's TCP checksum is valid (the kernel's `skb_gro_checksum_validate` with

@@ -176,7 +176,8 @@ macro_rules! constructors {
             /// `GSO_BY_FRAGS`: a `gso_size` that means "segment along the frag list", which
             /// the kernel never hands out on TUN and refuses on a write (rule book §5.4.4).
             pub const GSO_BY_FRAGS: u16 = 0xffff;
-            /// `UDP_MAX_SEGMENTS` (`include/linux/udp.h`, 128 since Linux 6.11, 64 before): a
+            /// `UDP_MAX_SEGMENTS` (`include/linux/udp.h`; 128 since Linux 6.9, commit 1382e3b6a350, also
+            /// in the April 2024 stable updates; 64 before): a
             /// `UDP_L4` write whose payload exceeds `gso_size` × this is refused by
             /// `virtio_net_hdr_to_skb`, and no sender makes more segments (`udp_send_skb`).
             ///

@@ -1,0 +1,273 @@
+//! The flow table: a batch's flows filed by flow hash, each with its newest run (the packet the
+//! kernel would hold for it), the runs' members and header copies, and the write order. It
+//! stores and links; what may merge is decided by the rules.
+
+use alloc::vec::Vec;
+
+use crate::datagram::Dgram;
+use crate::rules::{IdMode, RunState, same_flow};
+
+/// Number of hash buckets (a power of two). Chains resolve collisions, so batches larger than
+/// this still work; 256 keeps chains short for the usual 64–128-packet batches.
+const BUCKETS: usize = 256;
+/// The end of a chain or member list.
+pub(crate) const NIL: u32 = u32::MAX;
+
+/// One flow of the batch: its newest run, the only one a datagram may join (the kernel holds
+/// one packet per flow).
+#[derive(Clone, Copy, Debug)]
+struct Flow {
+    hash: u64,
+    /// Next flow in the same hash bucket (older).
+    chain: u32,
+    run: u32,
+}
+
+/// A run of datagrams of one flow that will be written as one packet.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Run {
+    /// Its flow's hash.
+    pub(crate) hash: u64,
+    /// Where the copy of the first datagram's headers lives in the header arena.
+    pub(crate) hdr_at: u32,
+    pub(crate) l4_off: u32,
+    /// Members, as a linked list in arrival order.
+    pub(crate) head: u32,
+    pub(crate) tail: u32,
+    /// Whether the first datagram's checksum is still to be verified (at drain, and only if
+    /// something joined it: a datagram written alone is written unchanged). Every other member
+    /// was verified before it joined.
+    pub(crate) head_unverified: bool,
+    /// What the merge rules know of the run.
+    pub(crate) state: RunState,
+}
+
+/// One datagram of a run.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Member {
+    pub(crate) index: usize,
+    pub(crate) payload_len: u32,
+    pub(crate) next: u32,
+}
+
+/// One entry of the write order, in push order.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Slot {
+    /// A packet written alone.
+    Pass(usize),
+    Run(u32),
+}
+
+/// The flow table of one batch; its storage is kept from batch to batch.
+#[derive(Debug)]
+pub(crate) struct Table {
+    buckets: Vec<u32>,
+    flows: Vec<Flow>,
+    runs: Vec<Run>,
+    members: Vec<Member>,
+    slots: Vec<Slot>,
+    /// The run the last push started or joined ([`NIL`] before the first): the newest run of
+    /// its flow, so the run the general path would offer the next datagram of that flow.
+    hot: u32,
+    /// Header copies of each run's first datagram; patched in place when the batch is
+    /// drained, and read by its outputs until the next batch.
+    hdrs: Vec<u8>,
+}
+
+impl Table {
+    /// An empty table with room for `batch` packets.
+    pub(crate) fn with_capacity(batch: usize) -> Self {
+        Table {
+            buckets: alloc::vec![NIL; BUCKETS],
+            flows: Vec::with_capacity(batch),
+            runs: Vec::with_capacity(batch),
+            members: Vec::with_capacity(batch),
+            slots: Vec::with_capacity(batch),
+            hot: NIL,
+            hdrs: Vec::with_capacity(batch * 48),
+        }
+    }
+
+    /// Forget the flows, runs and the write order; the header copies stay (drained outputs
+    /// read them).
+    pub(crate) fn reset(&mut self) {
+        if !self.flows.is_empty() {
+            self.buckets.fill(NIL);
+        }
+        self.flows.clear();
+        self.runs.clear();
+        self.members.clear();
+        self.slots.clear();
+        self.hot = NIL;
+    }
+
+    /// Forget everything, header copies included.
+    pub(crate) fn clear(&mut self) {
+        self.reset();
+        self.hdrs.clear();
+    }
+
+    /// The bucket of a flow hash.
+    #[inline]
+    pub(crate) fn bucket(hash: u64) -> usize {
+        (hash >> 32) as usize & (BUCKETS - 1)
+    }
+
+    /// The flow of `d` (filed in `bucket`) if the batch has one, or [`NIL`].
+    #[inline]
+    pub(crate) fn find_flow(&self, bucket: usize, d: &Dgram<'_>) -> u32 {
+        let mut at = self.buckets[bucket];
+        while at != NIL {
+            let f = &self.flows[at as usize];
+            if f.hash == d.hash {
+                let r = &self.runs[f.run as usize];
+                if same_flow(self.run_header(r), r.state.version, r.l4_off as usize, d) {
+                    return at;
+                }
+            }
+            at = f.chain;
+        }
+        NIL
+    }
+
+    /// The newest run of flow `flow`.
+    #[inline]
+    pub(crate) fn flow_run(&self, flow: u32) -> u32 {
+        self.flows[flow as usize].run
+    }
+
+    #[inline]
+    pub(crate) fn run(&self, id: u32) -> &Run {
+        &self.runs[id as usize]
+    }
+
+    #[inline]
+    pub(crate) fn member(&self, m: u32) -> Member {
+        self.members[m as usize]
+    }
+
+    /// The write order.
+    #[inline]
+    pub(crate) fn slots(&self) -> &[Slot] {
+        &self.slots
+    }
+
+    /// The hot run, or [`NIL`].
+    #[inline]
+    pub(crate) fn hot(&self) -> u32 {
+        self.hot
+    }
+
+    /// The copy of the run's headers (its first datagram's).
+    #[inline]
+    pub(crate) fn run_header(&self, r: &Run) -> &[u8] {
+        &self.hdrs[r.hdr_at as usize..(r.hdr_at + r.state.hdr_len) as usize]
+    }
+
+    /// The header arena: every run's header copy, patched once drained.
+    pub(crate) fn headers(&self) -> &[u8] {
+        &self.hdrs
+    }
+
+    /// `len` bytes of the header arena at `at`, to patch.
+    pub(crate) fn header_mut(&mut self, at: u32, len: u32) -> &mut [u8] {
+        &mut self.hdrs[at as usize..(at + len) as usize]
+    }
+
+    /// Copy `h` into the header arena; where it lies.
+    pub(crate) fn copy_header(&mut self, h: &[u8]) -> u32 {
+        let at = self.hdrs.len() as u32;
+        self.hdrs.extend_from_slice(h);
+        at
+    }
+
+    /// Write the packet pushed as `index` alone, in push order.
+    #[inline]
+    pub(crate) fn pass(&mut self, index: usize) {
+        self.slots.push(Slot::Pass(index));
+    }
+
+    /// Nothing may join run `run` any more.
+    #[inline]
+    pub(crate) fn close(&mut self, run: u32) {
+        self.runs[run as usize].state.open = false;
+    }
+
+    /// File a new flow in `bucket` whose first run is the candidate `d`, pushed as `index`.
+    #[inline]
+    pub(crate) fn start_flow(
+        &mut self,
+        bucket: usize,
+        index: usize,
+        d: &Dgram<'_>,
+        head_unverified: bool,
+        max_segments: u32,
+    ) {
+        let flow = self.flows.len() as u32;
+        self.flows.push(Flow {
+            hash: d.hash,
+            chain: self.buckets[bucket],
+            run: NIL,
+        });
+        self.buckets[bucket] = flow;
+        self.start_run(flow, index, d, head_unverified, max_segments);
+    }
+
+    /// Start a run of the candidate `d`, pushed as `index`, as the newest run of `flow`.
+    #[inline]
+    pub(crate) fn start_run(
+        &mut self,
+        flow: u32,
+        index: usize,
+        d: &Dgram<'_>,
+        head_unverified: bool,
+        max_segments: u32,
+    ) {
+        let id = self.runs.len() as u32;
+        let m = self.add_member(index, d.payload_len as u32);
+        let hdr_at = self.copy_header(d.hdr());
+        self.runs.push(Run {
+            hash: d.hash,
+            hdr_at,
+            l4_off: d.l4_off as u32,
+            head: m,
+            tail: m,
+            head_unverified,
+            state: RunState::new(d, max_segments),
+        });
+        self.flows[flow as usize].run = id;
+        self.slots.push(Slot::Run(id));
+        // The newest run of its flow by construction.
+        self.hot = id;
+    }
+
+    /// Append `d`, pushed as `index`, to the run (the rules allowed it, giving `id_mode`).
+    #[inline]
+    pub(crate) fn append(
+        &mut self,
+        run: u32,
+        index: usize,
+        d: &Dgram<'_>,
+        id_mode: IdMode,
+        max_segments: u32,
+    ) {
+        let m = self.add_member(index, d.payload_len as u32);
+        let r = &mut self.runs[run as usize];
+        self.members[r.tail as usize].next = m;
+        r.tail = m;
+        r.state.append(d, id_mode, max_segments);
+        self.hot = run;
+    }
+
+    /// Add a member (not linked yet).
+    #[inline]
+    fn add_member(&mut self, index: usize, payload_len: u32) -> u32 {
+        let m = self.members.len() as u32;
+        self.members.push(Member {
+            index,
+            payload_len,
+            next: NIL,
+        });
+        m
+    }
+}
