@@ -80,7 +80,8 @@ fn steady_state_batches_do_not_allocate() {
     }
     COUNTING.with(|c| c.set(true));
     let mut total = 0;
-    for _ in 0..3 {
+    // Miri interprets every byte summed: one round there.
+    for _ in 0..if cfg!(miri) { 1 } else { 3 } {
         for b in batches {
             total += one_batch(&mut gro, b, &mut buf, &mut iov);
         }

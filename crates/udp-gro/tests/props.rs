@@ -331,12 +331,17 @@ fn assert_resegments_to_inputs(outs: &[Out], packets: &[Vec<u8>]) {
     assert!(seen.iter().all(|&s| s), "an input was lost");
 }
 
+/// Datagrams per batch at most, and whether 20000-byte datagrams are drawn: Miri interprets
+/// every byte summed, so it gets smaller batches.
+const MAX_ITEMS: usize = if cfg!(miri) { 40 } else { 170 };
+const BIG: bool = !cfg!(miri);
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(400))]
 
     #[test]
     fn outputs_resegment_to_the_inputs_and_group_like_the_kernel(
-        items in prop::collection::vec(item(), 0..170),
+        items in prop::collection::vec(item(), 0..MAX_ITEMS),
         base in 16usize..200,
         big in any::<bool>(),
         trust in any::<bool>(),
@@ -353,7 +358,7 @@ proptest! {
                 it
             })
             .collect();
-        let packets = build(&items, base, big);
+        let packets = build(&items, base, big && BIG);
         let csum = if trust { ChecksumStatus::KnownGood } else { ChecksumStatus::Unverified };
         let mut c = Config::default();
         c.max_segments = max_segments;
