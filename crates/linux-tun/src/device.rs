@@ -139,11 +139,26 @@ pub struct Capabilities {
     pub vnet_hdr_len: Option<usize>,
     /// The `TUNSETOFFLOAD` mask in force (what reads may carry).
     pub offload: OffloadFlags,
-    /// Whether writes coalesce segments into super-packets (GRO). Turned off by the user, or
-    /// by the device after repeated `EINVAL` on super-packet writes.
+    /// Whether writes coalesce TCP segments into super-packets (GRO). Turned off by the user,
+    /// or by the device after repeated `EINVAL` on TCP super-packet writes.
     pub gro: bool,
+    /// Whether writes coalesce UDP datagrams into USO super-packets (UDP GRO): only with USO
+    /// granted ([`OffloadFlags::has_uso`]), a kernel that knows `GSO_UDP_L4`. Turned off by the
+    /// user (some paths, e.g. some vxlan/geneve setups, drop coalesced UDP), or by the device
+    /// after repeated `EINVAL` on UDP super-packet writes; independent of [`gro`](Self::gro).
+    pub udp_gro: bool,
     /// Whether the device is multi-queue (`IFF_MULTI_QUEUE`).
     pub multi_queue: bool,
+}
+
+impl Device {
+    /// Whether writes coalesce UDP: asked for, and USO granted (a kernel that reads
+    /// `GSO_UDP_L4` super-packets also accepts them on writes; one that does not know USO
+    /// may refuse them).
+    pub(crate) fn udp_gro(&self) -> bool {
+        self.udp_gro.load(Ordering::Relaxed)
+            && OffloadFlags(self.offload.load(Ordering::Relaxed)).has_uso()
+    }
 }
 
 /// Device-wide state shared by all handles of one queue (and its halves).
@@ -156,6 +171,10 @@ pub(crate) struct Device {
     pub(crate) multi_queue: bool,
     offload: AtomicU32,
     pub(crate) gro: AtomicBool,
+    /// UDP write coalescing asked for (in force only while USO is granted: [`Device::udp_gro`]).
+    pub(crate) udp_gro: AtomicBool,
+    /// Rejected UDP super-packet writes, towards turning UDP GRO off alone.
+    pub(crate) udp_gso_rejections: std::sync::atomic::AtomicU64,
     pub(crate) counters: Counters,
     pub(crate) hook: Option<EventHook>,
     /// How each writer's coalescer merges ([`Builder::gro_config`]).
@@ -247,6 +266,8 @@ pub(crate) fn test_queue_on(fd: OwnedFd, vnet_len: usize) -> Arc<Queue> {
             multi_queue: false,
             offload: AtomicU32::new(OffloadFlags::ALL.bits()),
             gro: AtomicBool::new(vnet_len != 0),
+            udp_gro: AtomicBool::new(vnet_len != 0),
+            udp_gso_rejections: std::sync::atomic::AtomicU64::new(0),
             counters: Counters::default(),
             hook: None,
             gro_config: GroConfig::default(),
@@ -492,6 +513,7 @@ pub struct Builder {
     offload: bool,
     offload_mask: OffloadFlags,
     gro: bool,
+    udp_gro: bool,
     vnet_hdr_len: usize,
     queues: usize,
     persist: Option<bool>,
@@ -512,6 +534,7 @@ impl fmt::Debug for Builder {
             .field("offload", &self.offload)
             .field("offload_mask", &self.offload_mask)
             .field("gro", &self.gro)
+            .field("udp_gro", &self.udp_gro)
             .field("gro_config", &self.gro_config)
             .field("vnet_hdr_len", &self.vnet_hdr_len)
             .field("queues", &self.queues)
@@ -533,6 +556,7 @@ impl Default for Builder {
             offload: true,
             offload_mask: OffloadFlags::ALL,
             gro: true,
+            udp_gro: true,
             vnet_hdr_len: DEFAULT_VNET_HDR_LEN,
             queues: 1,
             persist: None,
@@ -576,6 +600,21 @@ impl Builder {
     /// for kernels that reject super-packet writes while still reading super-packets.
     pub fn gro(mut self, on: bool) -> Self {
         self.gro = on;
+        self
+    }
+
+    /// Coalesce written UDP datagrams into USO super-packets (default on; in force only when
+    /// the kernel grants USO, Linux ≥ 6.2, and [`gro`](Self::gro) is on). Turn off for paths
+    /// that drop coalesced UDP (some vxlan/geneve setups) while keeping TCP coalescing.
+    ///
+    /// ```no_run
+    /// use linux_tun::Tun;
+    /// let tun = Tun::builder().name("tun0").udp_gro(false).open()?;
+    /// assert!(!tun.control().capabilities().udp_gro);
+    /// # Ok::<(), linux_tun::Error>(())
+    /// ```
+    pub fn udp_gro(mut self, on: bool) -> Self {
+        self.udp_gro = on;
         self
     }
 
@@ -800,6 +839,8 @@ impl Builder {
             multi_queue: multi,
             offload: AtomicU32::new(0),
             gro: AtomicBool::new(vnet && self.gro),
+            udp_gro: AtomicBool::new(vnet && self.gro && self.udp_gro),
+            udp_gso_rejections: std::sync::atomic::AtomicU64::new(0),
             counters: Counters::default(),
             hook: self.hook.clone(),
             gro_config: self.gro_config,
@@ -1077,6 +1118,7 @@ impl Control {
             vnet_hdr_len: (dev.vnet_len != 0).then_some(dev.vnet_len),
             offload: OffloadFlags(dev.offload.load(Ordering::Relaxed)),
             gro: dev.gro.load(Ordering::Relaxed),
+            udp_gro: dev.udp_gro(),
             multi_queue: dev.multi_queue,
         }
     }
@@ -1132,7 +1174,8 @@ impl Control {
         ))
     }
 
-    /// Turn write coalescing (GRO) on or off. Turning it on needs a vnet header.
+    /// Turn TCP write coalescing (GRO) on or off (UDP's is [`set_udp_gro`](Self::set_udp_gro)).
+    /// Turning it on needs a vnet header.
     ///
     /// # Errors
     /// [`Error::InvalidConfig`] when turning it on without a vnet header.
@@ -1141,6 +1184,32 @@ impl Control {
             return Err(Error::InvalidConfig("GRO needs a vnet header"));
         }
         self.q.dev.gro.store(on, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Turn UDP write coalescing (USO super-packets) on or off, independently of TCP's
+    /// ([`set_gro`](Self::set_gro)).
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] when turning it on without a vnet header or without USO
+    /// granted ([`Capabilities::offload`]`.has_uso()`).
+    ///
+    /// ```no_run
+    /// let tun = linux_tun::Tun::builder().name("tun0").open()?;
+    /// tun.control().set_udp_gro(false)?; // e.g. a path that drops coalesced UDP
+    /// # Ok::<(), linux_tun::Error>(())
+    /// ```
+    pub fn set_udp_gro(&self, on: bool) -> Result<(), Error> {
+        let dev = &self.q.dev;
+        if on && dev.vnet_len == 0 {
+            return Err(Error::InvalidConfig("UDP GRO needs a vnet header"));
+        }
+        if on && !OffloadFlags(dev.offload.load(Ordering::Relaxed)).has_uso() {
+            return Err(Error::InvalidConfig(
+                "UDP GRO needs USO (TUN_F_USO4 | TUN_F_USO6)",
+            ));
+        }
+        dev.udp_gro.store(on, Ordering::Relaxed);
         Ok(())
     }
 

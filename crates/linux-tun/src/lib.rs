@@ -21,11 +21,14 @@
 //!   are read straight into the batch. Malformed frames are dropped and counted, never fatal.
 //!   In blocking mode the first read sleeps in the kernel and the queue is drained with
 //!   `preadv2(RWF_NOWAIT)`: one system call per frame, no `poll`.
-//! - [`Writer::send`] takes a [`SendBatch`], coalesces TCP segments (by `tcp-gro`) and writes
-//!   each result with one `writev` (virtio header, headers, payload slices: no payload copy).
-//!   A kernel that refuses a super-packet (`EINVAL`, rule book §3.3 item 7) gets its segments
-//!   one by one instead, and after [`GRO_DISABLE_AFTER`] refusals coalescing is turned off for
-//!   the device ([`Event::GroDisabled`]). [`Writer::send_received`] does the same straight from
+//! - [`Writer::send`] takes a [`SendBatch`], coalesces TCP segments (by `tcp-gro`) and, when
+//!   the kernel granted USO, UDP datagrams (by `udp-gro`, into `GSO_UDP_L4` super-packets),
+//!   and writes each result with one `writev` (virtio header, headers, payload slices: no
+//!   payload copy). A kernel that refuses a super-packet (`EINVAL`, rule book §3.3 item 7)
+//!   gets its packets one by one instead, and after [`GRO_DISABLE_AFTER`] refusals of one
+//!   protocol its coalescing is turned off for the device ([`Event::GroDisabled`],
+//!   [`Event::UdpGroDisabled`]); [`Control::set_udp_gro`] turns UDP's off alone (some paths
+//!   drop coalesced UDP). [`Writer::send_received`] does the same straight from
 //!   a [`RecvBatch`] (a TUN-to-TUN forwarder, or packets decrypted in place): nothing is copied
 //!   into a [`SendBatch`] first. After either, [`Writer::failures`] lists the packets the
 //!   kernel refused one by one.

@@ -1,11 +1,12 @@
-//! Batched writes: coalesce TCP segments into super-packets (GRO) and write each result with
-//! one `writev`, falling back to plain segments when the kernel refuses a super-packet.
+//! Batched writes: coalesce TCP segments (`tcp-gro`) and UDP datagrams (`udp-gro`) into
+//! super-packets and write each result with one `writev`, falling back to plain packets when
+//! the kernel refuses a super-packet.
 
 use std::io::{self, IoSlice};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use tcp_gro::{ChecksumStatus, Coalescer, IoSliceBuf, PacketSource};
+use tcp_gro::{ChecksumStatus, Coalescer, Drain, IoSliceBuf, PacketSource};
 use virtio_net_hdr::{VirtioNetHdr, VirtioNetHdrV1};
 
 use crate::device::{Control, Queue};
@@ -203,6 +204,7 @@ impl AsRef<[u8]> for Buf {
 pub struct Writer {
     q: Arc<Queue>,
     gro: Coalescer,
+    udp_gro: udp_gro::Coalescer,
     iov: IoSliceBuf,
     /// A plain vnet header, as long as the longest a device uses (the first `vnet_len` bytes
     /// are written).
@@ -243,9 +245,14 @@ impl Writer {
         let mut plain = [0u8; VirtioNetHdrV1::LEN];
         plain[..VirtioNetHdr::LEN].copy_from_slice(&VirtioNetHdr::plain().to_bytes());
         let gro = Coalescer::new(q.dev.gro_config);
+        // UDP merges within the same size limit as TCP ([`Builder::gro_config`]).
+        let mut udp_config = udp_gro::Config::default();
+        udp_config.max_merged_len = q.dev.gro_config.max_merged_len;
+        let udp_gro = udp_gro::Coalescer::new(udp_config);
         Writer {
             q,
             gro,
+            udp_gro,
             iov: IoSliceBuf::with_capacity(64),
             plain,
             rx_status: Vec::new(),
@@ -530,9 +537,10 @@ impl Writer {
         // A resumed source already has packets written by earlier calls.
         let written_before = count_written(marks.status);
         let vl = self.q.dev.vnet_len;
-        let gro = vl != 0 && self.q.dev.gro.load(Ordering::Relaxed);
-        let stop = if gro {
-            self.send_coalesced(src, csum, &mut marks, vl)
+        let tcp = vl != 0 && self.q.dev.gro.load(Ordering::Relaxed);
+        let udp = vl != 0 && self.q.dev.udp_gro();
+        let stop = if tcp || udp {
+            self.send_coalesced(src, csum, &mut marks, vl, tcp, udp)
         } else {
             self.send_plain(src, &mut marks, vl)
         };
@@ -582,96 +590,78 @@ impl Writer {
         }
     }
 
+    /// Coalesce what is queued (TCP segments by `tcp-gro` when `tcp`, UDP datagrams by
+    /// `udp-gro` when `udp`; the other packets pass through either unchanged) and write the
+    /// outputs, TCP's then UDP's: a flow is one protocol, so each flow keeps its order.
     fn send_coalesced<S: PacketSource + ?Sized>(
         &mut self,
         src: &S,
         csum: impl Fn(usize) -> ChecksumStatus,
         marks: &mut Marks<'_, impl Fn(usize) -> usize>,
         vl: usize,
+        tcp: bool,
+        udp: bool,
     ) -> Option<io::Error> {
         for i in 0..marks.status.len() {
             if marks.status[i] != Status::Queued {
                 continue;
             }
             if let Some((header, payload)) = src.parts(i) {
-                self.gro.push_parts(i, header, payload, csum(i));
-            }
-        }
-        let dev = &self.q.dev;
-        let mut vnet = [0u8; VirtioNetHdrV1::LEN];
-        let mut stop = None;
-        let mut rejected: u64 = 0;
-        for out in self.gro.drain(src) {
-            vnet[..VirtioNetHdr::LEN].copy_from_slice(out.vnet_bytes());
-            let merged = out.is_merged();
-            let r = if merged && dev.take_injected_gso_einval() {
-                Err(io::Error::from_raw_os_error(libc::EINVAL))
-            } else {
-                out.with_io_slices(&vnet[..vl], &mut self.iov, |iov| self.q.writev(iov))
-            };
-            match classify_result(r) {
-                Outcome::Written => {
-                    bump(&dev.counters.writes, 1);
-                    if merged {
-                        bump(&dev.counters.gso_writes, 1);
-                    }
-                    for &i in out.indices() {
-                        marks.status[i] = Status::Written;
-                    }
-                }
-                Outcome::Refused(_) if merged => {
-                    // Rule book §3.3 item 7: some kernels refuse valid GSO writes with
-                    // EINVAL. Write the original segments one by one, in sequence order,
-                    // right away (so nothing of the flow overtakes them).
-                    rejected += 1;
-                    dev.emit(Event::GsoWriteRejected {
-                        segments: out.indices().len(),
-                    });
-                    for &i in out.indices() {
-                        let (header, payload) = src.parts(i).unwrap_or_default();
-                        let r = write_parts(&self.q, &self.plain[..vl], header, payload);
-                        match classify_result(r) {
-                            Outcome::Written => {
-                                bump(&dev.counters.writes, 1);
-                                marks.status[i] = Status::Written;
-                            }
-                            Outcome::Refused(e) => {
-                                marks.refuse(i, e);
-                            }
-                            Outcome::Stop(e) => {
-                                stop = Some(e);
-                                break;
-                            }
-                        }
-                    }
-                    if stop.is_some() {
-                        break;
-                    }
-                }
-                Outcome::Refused(e) => {
-                    for &i in out.indices() {
-                        marks.status[i] = Status::Failed;
-                    }
-                    if let Some(&i) = out.indices().first() {
-                        marks.refuse(i, e);
-                    }
-                }
-                Outcome::Stop(e) => {
-                    stop = Some(e);
-                    break;
+                // With TCP coalescing off, everything goes to the UDP coalescer, which passes
+                // what is not UDP through unchanged (and the other way round).
+                if udp && (!tcp || is_udp(header)) {
+                    self.udp_gro.push_parts(i, header, payload, csum(i));
+                } else {
+                    self.gro.push_parts(i, header, payload, csum(i));
                 }
             }
         }
+        let plain = &self.plain[..vl];
+        let (stop, rejected) = write_outputs(
+            &self.q,
+            &mut self.iov,
+            plain,
+            self.gro.drain(src),
+            src,
+            marks,
+            vl,
+        );
         if rejected > 0 {
-            self.note_rejections(rejected);
+            self.note_rejections(rejected, false);
+        }
+        if stop.is_some() {
+            // Whatever the UDP coalescer holds stays queued for the next call.
+            self.udp_gro.clear();
+            return stop;
+        }
+        let (stop, rejected) = write_outputs(
+            &self.q,
+            &mut self.iov,
+            plain,
+            self.udp_gro.drain(src),
+            src,
+            marks,
+            vl,
+        );
+        if rejected > 0 {
+            self.note_rejections(rejected, true);
         }
         stop
     }
 
-    fn note_rejections(&self, n: u64) {
+    /// Count `n` refused super-packet writes of one protocol; after [`GRO_DISABLE_AFTER`]
+    /// of them that protocol's coalescing is turned off (the other's is left alone).
+    fn note_rejections(&self, n: u64, udp: bool) {
         let dev = &self.q.dev;
         let before = dev.counters.gso_rejections.fetch_add(n, Ordering::Relaxed);
-        let total = before + n;
+        if udp {
+            let total = dev.udp_gso_rejections.fetch_add(n, Ordering::Relaxed) + n;
+            if total >= GRO_DISABLE_AFTER && dev.udp_gro.swap(false, Ordering::Relaxed) {
+                dev.emit(Event::UdpGroDisabled { rejections: total });
+            }
+            return;
+        }
+        let total = before + n - dev.udp_gso_rejections.load(Ordering::Relaxed);
         if total >= GRO_DISABLE_AFTER && dev.gro.swap(false, Ordering::Relaxed) {
             dev.counters.gro_disabled.store(true, Ordering::Relaxed);
             dev.emit(Event::GroDisabled { rejections: total });
@@ -737,6 +727,91 @@ fn classify_result(r: io::Result<usize>) -> Outcome {
 
 /// Write one packet, in one or two parts (an empty second part is skipped by the write),
 /// behind the plain vnet header `vnet`.
+/// Whether a packet (its first part) is UDP: the IPv4 protocol or the IPv6 next header, past
+/// any extension headers. Anything unreadable is not.
+fn is_udp(header: &[u8]) -> bool {
+    const UDP: u8 = inet_hdr::Protocol::UDP.0;
+    match header.first().map(|b| b >> 4) {
+        Some(4) => header.get(inet_hdr::field::ipv4::PROTOCOL) == Some(&UDP),
+        Some(6) => match header.get(inet_hdr::field::ipv6::NEXT_HEADER) {
+            Some(&UDP) => true,
+            Some(&n) if n == inet_hdr::Protocol::TCP.0 => false,
+            // Extension headers (rare): let the classifier walk them.
+            _ => inet_hdr::classify_prefix(header, header.len())
+                .is_ok_and(|info| info.protocol == inet_hdr::Protocol::UDP),
+        },
+        _ => false,
+    }
+}
+
+/// Write a drained batch's outputs in order, recording each packet's fate; a refused
+/// super-packet (rule book §3.3 item 7: some kernels refuse valid GSO writes with `EINVAL`)
+/// is written as its original packets, one by one, right away (so nothing of the flow
+/// overtakes them). Returns the error that stopped the batch, if any, and how many
+/// super-packets were refused.
+fn write_outputs<S: PacketSource + ?Sized>(
+    q: &Queue,
+    iov: &mut IoSliceBuf,
+    plain: &[u8],
+    drain: Drain<'_, S>,
+    src: &S,
+    marks: &mut Marks<'_, impl Fn(usize) -> usize>,
+    vl: usize,
+) -> (Option<io::Error>, u64) {
+    let dev = &q.dev;
+    let mut vnet = [0u8; VirtioNetHdrV1::LEN];
+    let mut rejected: u64 = 0;
+    for out in drain {
+        vnet[..VirtioNetHdr::LEN].copy_from_slice(out.vnet_bytes());
+        let merged = out.is_merged();
+        let r = if merged && dev.take_injected_gso_einval() {
+            Err(io::Error::from_raw_os_error(libc::EINVAL))
+        } else {
+            out.with_io_slices(&vnet[..vl], iov, |iov| q.writev(iov))
+        };
+        match classify_result(r) {
+            Outcome::Written => {
+                bump(&dev.counters.writes, 1);
+                if merged {
+                    bump(&dev.counters.gso_writes, 1);
+                }
+                for &i in out.indices() {
+                    marks.status[i] = Status::Written;
+                }
+            }
+            Outcome::Refused(_) if merged => {
+                rejected += 1;
+                dev.emit(Event::GsoWriteRejected {
+                    segments: out.indices().len(),
+                });
+                for &i in out.indices() {
+                    let (header, payload) = src.parts(i).unwrap_or_default();
+                    match classify_result(write_parts(q, plain, header, payload)) {
+                        Outcome::Written => {
+                            bump(&dev.counters.writes, 1);
+                            marks.status[i] = Status::Written;
+                        }
+                        Outcome::Refused(e) => {
+                            marks.refuse(i, e);
+                        }
+                        Outcome::Stop(e) => return (Some(e), rejected),
+                    }
+                }
+            }
+            Outcome::Refused(e) => {
+                for &i in out.indices() {
+                    marks.status[i] = Status::Failed;
+                }
+                if let Some(&i) = out.indices().first() {
+                    marks.refuse(i, e);
+                }
+            }
+            Outcome::Stop(e) => return (Some(e), rejected),
+        }
+    }
+    (None, rejected)
+}
+
 fn write_parts(q: &Queue, vnet: &[u8], header: &[u8], payload: &[u8]) -> io::Result<usize> {
     q.writev(&[
         IoSlice::new(vnet),
@@ -851,10 +926,18 @@ mod tests {
     }
 
     /// What a datagram of the queue's other end carries, as packets: a super-packet split back
-    /// into its segments, a plain packet as it is.
+    /// into its segments (TCP or UDP), a plain packet as it is.
     fn packets_of(frame: &[u8]) -> Vec<Vec<u8>> {
         use tcp_tso::{Plan, Slab, Span};
         let (hdr, pkt) = VirtioNetHdr::ref_from_packet(frame).unwrap();
+        if hdr.gso_type() == virtio_net_hdr::GsoType::UDP_L4 {
+            let plan = udp_gso::Plan::new(hdr, pkt).unwrap();
+            let mut slab = vec![0u8; plan.room(0, 0)];
+            let mut spans = vec![Span::default(); plan.segments()];
+            plan.split(pkt, 0, Slab::new(&mut slab, 0), &mut spans)
+                .unwrap();
+            return spans.iter().map(|s| slab[s.range()].to_vec()).collect();
+        }
         let plan = Plan::new(hdr, pkt).unwrap();
         let mut slab = vec![0u8; plan.room(0, 0)];
         let mut spans = vec![Span::default(); plan.segments()];
@@ -934,6 +1017,106 @@ mod tests {
             tx.resume_from(&packets, ChecksumStatus::KnownGood).unwrap(),
             0
         );
+    }
+
+    /// A socket pair whose other end reads what a writer on `ours` writes.
+    fn pair() -> (Writer, rustix::fd::OwnedFd) {
+        use rustix::net::{AddressFamily, SocketFlags, SocketType, socketpair, sockopt};
+        let (ours, theirs) = socketpair(
+            AddressFamily::UNIX,
+            SocketType::DGRAM,
+            SocketFlags::NONBLOCK | SocketFlags::CLOEXEC,
+            None,
+        )
+        .unwrap();
+        sockopt::set_socket_send_buffer_size(&ours, 1 << 20).unwrap();
+        let tx = Writer::new(crate::device::test_queue_on(ours, VirtioNetHdr::LEN));
+        (tx, theirs)
+    }
+
+    /// Every frame the other end has, as (GSO type, its packets).
+    fn frames(theirs: &rustix::fd::OwnedFd) -> Vec<(virtio_net_hdr::GsoType, Vec<Vec<u8>>)> {
+        let mut buf = vec![0u8; 70_000];
+        let mut out = Vec::new();
+        while let Ok((n, _)) =
+            rustix::net::recv(theirs, &mut buf[..], rustix::net::RecvFlags::empty())
+        {
+            let (hdr, _) = VirtioNetHdr::ref_from_packet(&buf[..n]).unwrap();
+            out.push((hdr.gso_type(), packets_of(&buf[..n])));
+        }
+        out
+    }
+
+    /// A TCP flow and a UDP flow interleaved in one batch: each is coalesced by its own
+    /// coalescer into one super-packet of its own GSO type, which splits back into exactly
+    /// its packets in order; with UDP GRO off the datagrams go out one by one and TCP still
+    /// merges.
+    #[test]
+    fn tcp_and_udp_in_one_batch_each_coalesce_by_their_own_rules() {
+        use testkit::udp::UdpPacket;
+        use virtio_net_hdr::GsoType;
+        let tcp = flow(1000, 8, 1000);
+        let udp = UdpPacket::v4().ip_id(7).train(8, 1200);
+        let mut packets = Vec::new();
+        for (t, u) in tcp.iter().zip(&udp) {
+            packets.push(t.clone());
+            packets.push(u.clone());
+        }
+        let (mut tx, theirs) = pair();
+        assert!(tx.control().capabilities().udp_gro);
+        assert_eq!(
+            tx.send_from(&packets, ChecksumStatus::Unverified).unwrap(),
+            16
+        );
+        let got = frames(&theirs);
+        assert_eq!(
+            got,
+            [
+                (GsoType::TCPV4, tcp.clone()),
+                (GsoType::UDP_L4, udp.clone())
+            ]
+        );
+
+        tx.control().set_udp_gro(false).unwrap();
+        assert!(tx.control().capabilities().gro);
+        assert_eq!(
+            tx.send_from(&packets, ChecksumStatus::Unverified).unwrap(),
+            16
+        );
+        let got = frames(&theirs);
+        assert_eq!(got.len(), 1 + 8);
+        assert_eq!(got[0], (GsoType::TCPV4, tcp));
+        for (g, u) in got[1..].iter().zip(&udp) {
+            assert_eq!(g, &(GsoType::NONE, vec![u.clone()]));
+        }
+    }
+
+    /// Refused UDP super-packets (rule book §3.3 item 7; Linux 6.6.44 refused USO writes with a
+    /// short tail) are written datagram by datagram, nothing lost, and after
+    /// `GRO_DISABLE_AFTER` of them UDP coalescing alone is turned off.
+    #[test]
+    fn refused_udp_super_packets_fall_back_and_turn_udp_gro_off_alone() {
+        use testkit::udp::UdpPacket;
+        let (mut tx, theirs) = pair();
+        let udp = UdpPacket::v6().train(5, 1000);
+        let ctl = tx.control();
+        ctl.inject_gso_einval(GRO_DISABLE_AFTER as u32);
+        for _ in 0..GRO_DISABLE_AFTER {
+            assert_eq!(tx.send_from(&udp, ChecksumStatus::Unverified).unwrap(), 5);
+            let got: Vec<Vec<u8>> = frames(&theirs).into_iter().flat_map(|f| f.1).collect();
+            assert_eq!(got, udp);
+        }
+        let caps = ctl.capabilities();
+        assert!(!caps.udp_gro && caps.gro, "{caps:?}");
+        assert_eq!(ctl.stats().gso_rejections, GRO_DISABLE_AFTER);
+        assert!(!ctl.stats().gro_disabled);
+        // Written one by one from now on.
+        assert_eq!(tx.send_from(&udp, ChecksumStatus::Unverified).unwrap(), 5);
+        assert_eq!(frames(&theirs).len(), 5);
+        // And a UDP GRO that was turned off can be turned on again.
+        ctl.set_udp_gro(true).unwrap();
+        assert_eq!(tx.send_from(&udp, ChecksumStatus::Unverified).unwrap(), 5);
+        assert_eq!(frames(&theirs).len(), 1);
     }
 
     #[test]

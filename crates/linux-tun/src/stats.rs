@@ -23,6 +23,13 @@ pub enum Event {
         /// Rejections seen.
         rejections: u64,
     },
+    /// After `rejections` rejected UDP super-packet (USO) writes, UDP write coalescing was
+    /// turned off for the device ([`Capabilities::udp_gro`](crate::Capabilities::udp_gro) is
+    /// now false); TCP coalescing is left as it was.
+    UdpGroDisabled {
+        /// UDP rejections seen.
+        rejections: u64,
+    },
 }
 
 /// Why a frame read from the kernel was dropped.
