@@ -29,7 +29,8 @@ const STALL: Duration = Duration::from_secs(10);
 const USAGE: &str = "\
 usage: cargo xtask netns-test [--quick] [--seconds S] [--rounds R] [--streams N]
                               [--modes m1,m2,…] [--iperf3] [--no-iperf3] [--seed N] [--cc NAME]
-                              [--copy-split] [--queues Q] [--pin]
+                              [--copy-split] [--queues Q] [--pin] [--udp-rate M] [--udp-size B]
+                              [--udp-only]
   (default)    every mode over IPv4 and IPv6, one and N streams, 5 s each, 3 rounds, plus
                iperf3: ~9 minutes
   --quick      CI size: every mode over IPv4 and IPv6 with one stream (ours also with N streams,
@@ -56,7 +57,8 @@ usage: cargo xtask netns-test [--quick] [--seconds S] [--rounds R] [--streams N]
   --udp-rate M UDP transfers (every mode but impaired): a sender writing with UDP_SEGMENT, a
                receiver reading with UDP_GRO, every datagram checked; unpaced and paced at M
                Mbit/s of payload (default 2000; --quick: paced IPv4 only; 0: no UDP)
-  --udp-size B UDP datagram payload bytes (default 1200, as QUIC sends)";
+  --udp-size B UDP datagram payload bytes (default 1200, as QUIC sends)
+  --udp-only   only the UDP transfers (unpaced and paced, IPv4 and IPv6, also with --quick)";
 
 /// How the forwarder moves packets.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -162,6 +164,8 @@ struct Options {
     udp_rate: u32,
     /// UDP datagram payload size.
     udp_size: usize,
+    /// UDP transfers only.
+    udp_only: bool,
 }
 
 fn parse_args(args: &[String]) -> Result<Options, String> {
@@ -179,6 +183,7 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
         pin: false,
         udp_rate: 2000,
         udp_size: 1200,
+        udp_only: false,
     };
     let mut p = lexopt::Parser::from_args(args);
     // A flag's value, parsed, with the flag named in the error.
@@ -227,6 +232,7 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
             }
             Long("pin") => o.pin = true,
             Long("udp-rate") => o.udp_rate = value(&mut p, "--udp-rate")?,
+            Long("udp-only") => o.udp_only = true,
             Long("udp-size") => {
                 o.udp_size = value(&mut p, "--udp-size")?;
                 if !(64..=1400).contains(&o.udp_size) {
@@ -564,8 +570,11 @@ fn variants(opts: &Options, mode: Mode) -> Vec<Variant> {
         (true, _) => vec![one(false), one(true)],
         (false, _) => vec![one(false), one(true), many(false, 1), many(true, 1)],
     };
+    if opts.udp_only {
+        v.clear();
+    }
     if opts.udp_rate > 0 && mode != Mode::Impaired {
-        if opts.quick {
+        if opts.quick && !opts.udp_only {
             // Paced: at an offered load every forwarder can carry, loss means something.
             v.push(udp(false, opts.udp_rate));
         } else {
@@ -1784,6 +1793,14 @@ mod tests {
         assert_eq!(udp(&o, Mode::Impaired), Vec::<String>::new());
         let o = args(&["--quick", "--udp-rate", "500"]).unwrap();
         assert_eq!(udp(&o, Mode::Plain), ["UDP4 500M"]);
+        let o = args(&["--quick", "--udp-only"]).unwrap();
+        assert_eq!(
+            variants(&o, Mode::Verify)
+                .iter()
+                .map(|v| v.label())
+                .collect::<Vec<_>>(),
+            ["UDP4 max", "UDP6 max", "UDP4 2000M", "UDP6 2000M"]
+        );
         assert!(args(&["--udp-size", "1401"]).is_err());
         assert_eq!(args(&["--udp-size", "64"]).unwrap().udp_size, 64);
     }
