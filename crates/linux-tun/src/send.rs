@@ -725,8 +725,6 @@ fn classify_result(r: io::Result<usize>) -> Outcome {
     }
 }
 
-/// Write one packet, in one or two parts (an empty second part is skipped by the write),
-/// behind the plain vnet header `vnet`.
 /// Whether a packet (its first part) is UDP: the IPv4 protocol or the IPv6 next header, past
 /// any extension headers. Anything unreadable is not.
 fn is_udp(header: &[u8]) -> bool {
@@ -812,6 +810,8 @@ fn write_outputs<S: PacketSource + ?Sized>(
     (None, rejected)
 }
 
+/// Write one packet, in one or two parts (an empty second part is skipped by the write),
+/// behind the plain vnet header `vnet`.
 fn write_parts(q: &Queue, vnet: &[u8], header: &[u8], payload: &[u8]) -> io::Result<usize> {
     q.writev(&[
         IoSlice::new(vnet),
