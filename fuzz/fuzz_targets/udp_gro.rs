@@ -54,7 +54,11 @@ fn header_end(p: &[u8]) -> Option<usize> {
 
 fn build(f: &Fields) -> Vec<u8> {
     // Few distinct values per field so that datagrams of one flow often line up and merge.
-    let mut d = if f.v6 { UdpPacket::v6() } else { UdpPacket::v4() };
+    let mut d = if f.v6 {
+        UdpPacket::v6()
+    } else {
+        UdpPacket::v4()
+    };
     d = d
         .ports(1000 + u16::from(f.flow % 3), 443)
         .payload_len(usize::from(f.len) * (1 + usize::from(f.scale % 8)))
@@ -153,7 +157,10 @@ fuzz_target!(|input: Input| {
             assert_eq!(out.vnet_hdr().check_emit(pkt), Ok(()));
             let l4 = usize::from(out.vnet_hdr().csum_start());
             assert_eq!(hl, l4 + 8);
-            assert_eq!(usize::from(u16::from_be_bytes([pkt[l4 + 4], pkt[l4 + 5]])), n - l4);
+            assert_eq!(
+                usize::from(u16::from_be_bytes([pkt[l4 + 4], pkt[l4 + 5]])),
+                n - l4
+            );
             // The payload is exactly the members' payloads, in order.
             let mut at = hl;
             for (&i, pay) in out.indices().iter().zip(out.payloads()) {

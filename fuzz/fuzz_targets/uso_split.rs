@@ -80,7 +80,11 @@ fuzz_target!(|data: &[u8]| {
         // UDP_L4 decoded: csum_start is the UDP header, the checksum field 6 bytes in.
         let at = usize::from(hdr.csum_start()) + 6;
         for s in &spans[..written] {
-            assert_ne!(slab[s.offset + at..s.offset + at + 2], [0, 0], "a UDP checksum of 0");
+            assert_ne!(
+                slab[s.offset + at..s.offset + at + 2],
+                [0, 0],
+                "a UDP checksum of 0"
+            );
         }
     }
     if written == 0 {
