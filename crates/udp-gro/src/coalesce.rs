@@ -224,20 +224,19 @@ impl Coalescer {
         };
         let max_segments = self.max_segments;
         let bucket = Table::bucket(d.hash);
-        let flow = self.table.find_flow(bucket, &d);
-        if flow == NIL {
+        let run_id = self.table.find_run(bucket, &d);
+        if run_id == NIL {
             if d.candidate {
                 // Nothing held for the flow: the datagram is held, its checksum checked at
                 // drain if something joins it.
                 let unverified = csum != ChecksumStatus::KnownGood;
                 self.table
-                    .start_flow(bucket, index, &d, unverified, max_segments);
+                    .start_run(bucket, index, &d, unverified, max_segments);
             } else {
                 self.table.pass(index);
             }
             return;
         }
-        let run_id = self.table.flow_run(flow);
         let r = *self.table.run(run_id);
         if !r.state.open {
             // The flow's packet is complete (a shorter datagram or the last one it may hold
@@ -245,7 +244,7 @@ impl Coalescer {
             if d.candidate {
                 let unverified = csum != ChecksumStatus::KnownGood;
                 self.table
-                    .start_run(flow, index, &d, unverified, max_segments);
+                    .start_run(bucket, index, &d, unverified, max_segments);
             } else {
                 self.table.pass(index);
             }
@@ -269,7 +268,7 @@ impl Coalescer {
         // its place (verified already).
         self.table.close(run_id);
         if d.candidate {
-            self.table.start_run(flow, index, &d, false, max_segments);
+            self.table.start_run(bucket, index, &d, false, max_segments);
         } else {
             self.table.pass(index);
         }

@@ -1,6 +1,6 @@
-//! The flow table: a batch's flows filed by flow hash, each with its newest run (the packet the
-//! kernel would hold for it), the runs' members and header copies, and the write order. It
-//! stores and links; what may merge is decided by the rules.
+//! The flow table: a batch's runs filed by flow hash, newest first, so the first run of a flow
+//! found is its newest (the packet the kernel would hold for it); the runs' members and header
+//! copies, and the write order. It stores and links; what may merge is decided by the rules.
 
 use alloc::vec::Vec;
 
@@ -13,21 +13,15 @@ const BUCKETS: usize = 256;
 /// The end of a chain or member list.
 pub(crate) const NIL: u32 = u32::MAX;
 
-/// One flow of the batch: its newest run, the only one a datagram may join (the kernel holds
-/// one packet per flow).
-#[derive(Clone, Copy, Debug)]
-struct Flow {
-    hash: u64,
-    /// Next flow in the same hash bucket (older).
-    chain: u32,
-    run: u32,
-}
-
 /// A run of datagrams of one flow that will be written as one packet.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Run {
     /// Its flow's hash.
     pub(crate) hash: u64,
+    /// The next run in the same hash bucket (older). A flow's older runs stay behind its
+    /// newest, which a lookup finds first: only the newest may be joined (the kernel holds one
+    /// packet per flow).
+    chain: u32,
     /// Where the copy of the first datagram's headers lives in the header arena.
     pub(crate) hdr_at: u32,
     pub(crate) l4_off: u32,
@@ -61,8 +55,8 @@ pub(crate) enum Slot {
 /// The flow table of one batch; its storage is kept from batch to batch.
 #[derive(Debug)]
 pub(crate) struct Table {
+    /// The newest run filed in each bucket, or [`NIL`].
     buckets: Vec<u32>,
-    flows: Vec<Flow>,
     runs: Vec<Run>,
     members: Vec<Member>,
     slots: Vec<Slot>,
@@ -79,7 +73,6 @@ impl Table {
     pub(crate) fn with_capacity(batch: usize) -> Self {
         Table {
             buckets: alloc::vec![NIL; BUCKETS],
-            flows: Vec::with_capacity(batch),
             runs: Vec::with_capacity(batch),
             members: Vec::with_capacity(batch),
             slots: Vec::with_capacity(batch),
@@ -88,13 +81,12 @@ impl Table {
         }
     }
 
-    /// Forget the flows, runs and the write order; the header copies stay (drained outputs
-    /// read them).
+    /// Forget the runs and the write order; the header copies stay (drained outputs read
+    /// them).
     pub(crate) fn reset(&mut self) {
-        if !self.flows.is_empty() {
+        if !self.runs.is_empty() {
             self.buckets.fill(NIL);
         }
-        self.flows.clear();
         self.runs.clear();
         self.members.clear();
         self.slots.clear();
@@ -113,27 +105,20 @@ impl Table {
         (hash >> 32) as usize & (BUCKETS - 1)
     }
 
-    /// The flow of `d` (filed in `bucket`) if the batch has one, or [`NIL`].
+    /// The newest run of the flow of `d` (filed in `bucket`) if the batch has one, or [`NIL`].
     #[inline]
-    pub(crate) fn find_flow(&self, bucket: usize, d: &Dgram<'_>) -> u32 {
+    pub(crate) fn find_run(&self, bucket: usize, d: &Dgram<'_>) -> u32 {
         let mut at = self.buckets[bucket];
         while at != NIL {
-            let f = &self.flows[at as usize];
-            if f.hash == d.hash {
-                let r = &self.runs[f.run as usize];
-                if same_flow(self.run_header(r), r.state.version, r.l4_off as usize, d) {
-                    return at;
-                }
+            let r = &self.runs[at as usize];
+            if r.hash == d.hash
+                && same_flow(self.run_header(r), r.state.version, r.l4_off as usize, d)
+            {
+                return at;
             }
-            at = f.chain;
+            at = r.chain;
         }
         NIL
-    }
-
-    /// The newest run of flow `flow`.
-    #[inline]
-    pub(crate) fn flow_run(&self, flow: u32) -> u32 {
-        self.flows[flow as usize].run
     }
 
     #[inline]
@@ -193,31 +178,12 @@ impl Table {
         self.runs[run as usize].state.open = false;
     }
 
-    /// File a new flow in `bucket` whose first run is the candidate `d`, pushed as `index`.
-    #[inline]
-    pub(crate) fn start_flow(
-        &mut self,
-        bucket: usize,
-        index: usize,
-        d: &Dgram<'_>,
-        head_unverified: bool,
-        max_segments: u32,
-    ) {
-        let flow = self.flows.len() as u32;
-        self.flows.push(Flow {
-            hash: d.hash,
-            chain: self.buckets[bucket],
-            run: NIL,
-        });
-        self.buckets[bucket] = flow;
-        self.start_run(flow, index, d, head_unverified, max_segments);
-    }
-
-    /// Start a run of the candidate `d`, pushed as `index`, as the newest run of `flow`.
+    /// Start a run of the candidate `d`, pushed as `index`, as the newest run of its flow,
+    /// filed in `bucket` (`d`'s).
     #[inline]
     pub(crate) fn start_run(
         &mut self,
-        flow: u32,
+        bucket: usize,
         index: usize,
         d: &Dgram<'_>,
         head_unverified: bool,
@@ -228,6 +194,7 @@ impl Table {
         let hdr_at = self.copy_header(d.hdr());
         self.runs.push(Run {
             hash: d.hash,
+            chain: self.buckets[bucket],
             hdr_at,
             l4_off: d.l4_off as u32,
             head: m,
@@ -235,7 +202,7 @@ impl Table {
             head_unverified,
             state: RunState::new(d, max_segments),
         });
-        self.flows[flow as usize].run = id;
+        self.buckets[bucket] = id;
         self.slots.push(Slot::Run(id));
         // The newest run of its flow by construction.
         self.hot = id;
