@@ -412,10 +412,17 @@ impl Coalescer {
             match self.table.slots()[i] {
                 Slot::Pass(index) => emit::pass(&mut self.outputs, packets, index),
                 Slot::Run(id) => {
-                    let r = *self.table.run(id);
+                    let r = self.table.run(id);
+                    if r.state.count == 1 {
+                        // Alone: written unchanged, so never summed.
+                        let index = self.table.member(r.head).index;
+                        emit::pass(&mut self.outputs, packets, index);
+                        continue;
+                    }
+                    let r = *r;
                     // A run whose members changed since push (the caller broke `drain`'s
                     // contract) is not merged: its members are written as they are now.
-                    if r.state.count == 1 || !emit::members_match(&self.table, packets, &r) {
+                    if !emit::members_match(&self.table, packets, &r) {
                         emit::alone(&mut self.outputs, &self.table, packets, &r);
                         continue;
                     }
