@@ -82,20 +82,19 @@ pub(crate) fn parse_continuation<'p>(
     payload: &'p [u8],
 ) -> Option<Dgram<'p>> {
     let hdr_len = held.len();
-    let total = header.len() + payload.len();
-    // A candidate carries payload; this also bounds every read below. A payload held apart
-    // follows exactly the headers.
-    if total <= hdr_len
-        || header.len() < hdr_len
-        || (!payload.is_empty() && header.len() != hdr_len)
-        || hdr_len != l4_off + UdpHeader::LEN
-    {
+    // This bounds every read below.
+    if header.len() < hdr_len || hdr_len != l4_off + UdpHeader::LEN {
         return None;
     }
     let p = &header[..hdr_len];
     // Ports first: the cheapest word that tells another flow apart.
     let ports = l4_off + udp::PORTS.start;
     if be32(p, ports) != be32(held, ports) {
+        return None;
+    }
+    // A candidate carries payload. A payload held apart follows exactly the headers.
+    let total = header.len() + payload.len();
+    if total <= hdr_len || (!payload.is_empty() && header.len() != hdr_len) {
         return None;
     }
     let (id, df) = match version {
