@@ -100,6 +100,90 @@ impl<'a> Slab<'a> {
     pub fn into_parts(self) -> (&'a mut [u8], usize) {
         (self.buf, self.headroom)
     }
+
+    /// The layout every splitter writes: parts `parts` (`part_len(i)` bytes each) back to back
+    /// from the slab's start, each behind `headroom` free bytes; `write` fills part `i` and
+    /// returns what to record for it in `records`. Stops at the first part without a record
+    /// slot or room, and returns how many parts were written and the slab bytes used (headroom
+    /// included); `write`'s first error ends it.
+    ///
+    /// ```
+    /// use offload_buf::{Slab, Span};
+    /// let mut buf = [0u8; 120];
+    /// let mut spans = [Span::default(); 4];
+    /// // Four 30-byte parts behind 8 bytes of headroom: three fit in 120 bytes.
+    /// let (written, used) = Slab::new(&mut buf, 8)
+    ///     .lay_out(0..4, &mut spans, |_| 30, |i, dst, span| {
+    ///         dst.fill(i as u8);
+    ///         Ok::<_, ()>(span)
+    ///     })
+    ///     .unwrap();
+    /// assert_eq!((written, used), (3, 3 * (8 + 30)));
+    /// assert_eq!(spans[2], Span { offset: 84, len: 30 });
+    /// ```
+    #[inline]
+    pub fn lay_out<T, E>(
+        self,
+        parts: Range<usize>,
+        records: &mut [T],
+        part_len: impl Fn(usize) -> usize,
+        mut write: impl FnMut(usize, &mut [u8], Span) -> Result<T, E>,
+    ) -> Result<(usize, usize), E> {
+        let (buf, headroom) = (self.buf, self.headroom);
+        let mut pos = 0usize;
+        let mut written = 0usize;
+        for i in parts {
+            let len = part_len(i);
+            let start = pos.saturating_add(headroom);
+            let end = start.saturating_add(len);
+            let Some(record) = records.get_mut(written) else {
+                break;
+            };
+            if end > buf.len() {
+                break;
+            }
+            *record = write(i, &mut buf[start..end], Span { offset: start, len })?;
+            pos = end;
+            written += 1;
+        }
+        Ok((written, pos))
+    }
+}
+
+/// Where a super-packet lying in a slab at `input` must start so that splitting it in place
+/// into `segments` segments, each `header_len` bytes of headers behind `headroom` bytes and
+/// laid out from the slab's start, never overwrites input bytes still to be read; moves it to
+/// the end of the slab (`buf`) when it starts too early, and returns its start.
+///
+/// Writing front to back is safe when the input starts at least
+/// `segments · (headroom + header_len) − header_len` in: segment k's output then ends by the
+/// end of its own payload in the input. A slab that holds the whole layout (headroom, every
+/// segment's headers and the payload) satisfies that at its end. With `header_len` 0 (a
+/// packet passed whole: one move) the input stays where it is.
+///
+/// ```
+/// // 3 segments of 28 header bytes behind 4 bytes of headroom: the input must start at
+/// // 3 · 32 − 28 = 68 or later.
+/// let mut buf = [0u8; 200];
+/// assert_eq!(offload_buf::place_input(&mut buf, 70..150, 3, 4, 28), 70);
+/// buf[10] = 7;
+/// assert_eq!(offload_buf::place_input(&mut buf, 10..90, 3, 4, 28), 120);
+/// assert_eq!(buf[120], 7);
+/// ```
+pub fn place_input(
+    buf: &mut [u8],
+    input: Range<usize>,
+    segments: usize,
+    headroom: usize,
+    header_len: usize,
+) -> usize {
+    let at = input.start;
+    if header_len > 0 && at + header_len < segments * (headroom + header_len) {
+        let to = buf.len() - input.len();
+        buf.copy_within(input, to);
+        return to;
+    }
+    at
 }
 
 /// One segment of a headers-only split: the segment is the bytes at `header` in the caller's

@@ -228,19 +228,10 @@ impl Plan {
                 used: 0,
             });
         }
-        let len = input.len();
-        let hl = self.header_len();
-        let mut at = input.start;
-        // Writing segments front to back never overwrites input bytes still to be read when
-        // the input starts at least n·(headroom + hl) − hl in: segment k's output then ends by
-        // the end of its own payload in the input. Otherwise move the input to the end of the
-        // slab, which satisfies that because the slab holds `total` bytes.
-        // (A non-GSO packet is one memmove, safe anywhere.)
-        if hl > 0 && at + hl < n * (headroom + hl) {
-            let to = buf.len() - len;
-            buf.copy_within(input, to);
-            at = to;
-        }
+        // Front to back without overwriting input still to be read: the slab holds `total`
+        // bytes, so the input fits where `place_input` moves it (a non-GSO packet, no headers
+        // to repeat, stays).
+        let at = offload_buf::place_input(buf, input, n, headroom, self.header_len());
         let mut pos = 0usize;
         for (i, span) in spans.iter_mut().enumerate().take(n) {
             let seg_len = self.segment_len(i);
@@ -287,10 +278,10 @@ impl Plan {
         self.finish(packet)
     }
 
-    /// The one layout loop of [`split`](Self::split) and
-    /// [`split_headers`](Self::split_headers): part `i` (`part_len(i)` bytes) goes after
-    /// `headroom` free bytes, back to back from the slab's start, and `write` fills it and
-    /// returns what to record for it. Stops at the first part without a record slot or room.
+    /// The one layout of [`split`](Self::split) and [`split_headers`](Self::split_headers)
+    /// (`offload-buf`'s [`Slab::lay_out`], shared with every splitter): part `i`
+    /// (`part_len(i)` bytes) goes behind the slab's headroom, back to back from its start, and
+    /// `write` fills it and returns what to record for it.
     #[inline]
     fn lay_out<T>(
         &self,
@@ -302,24 +293,11 @@ impl Plan {
     ) -> Result<Split, SplitError> {
         let n = self.segments();
         resume_check(first_segment, n)?;
-        let (buf, headroom) = slab.into_parts();
-        let mut pos = 0usize;
-        let mut written = 0usize;
-        for i in first_segment..n {
-            let len = part_len(i);
-            let start = pos.saturating_add(headroom);
-            let end = start.saturating_add(len);
-            let Some(record) = records.get_mut(written) else {
-                break;
-            };
-            if end > buf.len() {
-                break;
-            }
-            *record = write(i, &mut buf[start..end], Span { offset: start, len });
-            pos = end;
-            written += 1;
-        }
-        self.finish_call(first_segment, written, pos)
+        let (written, used) =
+            slab.lay_out(first_segment..n, records, part_len, |i, dst, span| {
+                Ok::<_, SplitError>(write(i, dst, span))
+            })?;
+        self.finish_call(first_segment, written, used)
     }
 
     /// The result of a call that wrote `written` segments from `first_segment` on.
