@@ -13,9 +13,13 @@ use core::ops::Range;
 pub use inet_csum::ChecksumStatus;
 
 #[cfg(feature = "alloc")]
+mod buckets;
+#[cfg(feature = "alloc")]
 mod output;
 mod source;
 
+#[cfg(feature = "alloc")]
+pub use buckets::Buckets;
 #[cfg(feature = "std")]
 pub use output::IoSliceBuf;
 #[cfg(feature = "alloc")]

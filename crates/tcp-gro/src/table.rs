@@ -4,16 +4,15 @@
 
 use alloc::vec::Vec;
 
+use offload_buf::Buckets;
+
 use inet_csum::ChecksumStatus;
 
 use crate::rules::{IdMode, RunState, same_flow};
 use crate::segment::Seg;
 
-/// Number of hash buckets (a power of two). Chains resolve collisions, so batches larger than
-/// this still work; 256 keeps chains short for the usual 64–128-packet batches.
-const BUCKETS: usize = 256;
 /// The end of a chain or member list, and "no hot run".
-pub(crate) const NIL: u32 = u32::MAX;
+pub(crate) const NIL: u32 = Buckets::NONE;
 
 /// A held run of segments of one flow that will be written as one packet.
 #[derive(Clone, Copy, Debug)]
@@ -75,7 +74,8 @@ pub(crate) enum Slot {
 /// The flow table of one batch; its storage is kept from batch to batch.
 #[derive(Debug)]
 pub(crate) struct Table {
-    buckets: Vec<u32>,
+    /// The newest run of each hash bucket (as many buckets as the largest batch needs).
+    buckets: Buckets,
     runs: Vec<Run>,
     members: Vec<Member>,
     slots: Vec<Slot>,
@@ -92,7 +92,7 @@ impl Table {
     /// An empty table with room for `batch` packets.
     pub(crate) fn with_capacity(batch: usize) -> Self {
         Table {
-            buckets: alloc::vec![NIL; BUCKETS],
+            buckets: Buckets::with_capacity(batch),
             runs: Vec::with_capacity(batch),
             members: Vec::with_capacity(batch),
             slots: Vec::with_capacity(batch),
@@ -104,9 +104,8 @@ impl Table {
     /// Forget the runs and the write order; the header copies stay (drained outputs read
     /// them).
     pub(crate) fn reset(&mut self) {
-        if !self.runs.is_empty() {
-            self.buckets.fill(NIL);
-        }
+        self.buckets
+            .reset(self.runs.iter().map(|r| r.hash), self.runs.len());
         self.runs.clear();
         self.members.clear();
         self.slots.clear();
@@ -121,14 +120,14 @@ impl Table {
 
     /// The bucket of a flow hash.
     #[inline]
-    pub(crate) fn bucket(hash: u64) -> usize {
-        (hash >> 32) as usize & (BUCKETS - 1)
+    pub(crate) fn bucket(&self, hash: u64) -> usize {
+        self.buckets.index(hash)
     }
 
     /// The newest run filed in `bucket` (the chain goes on through [`Run::chain`]), or [`NIL`].
     #[inline]
     pub(crate) fn newest(&self, bucket: usize) -> u32 {
-        self.buckets[bucket]
+        self.buckets.head(bucket)
     }
 
     #[inline]
@@ -194,7 +193,7 @@ impl Table {
 
     /// Whether `seg`'s flow has a run that may still be joined.
     pub(crate) fn flow_has_open_run(&self, bucket: usize, seg: &Seg<'_>) -> bool {
-        let mut at = self.buckets[bucket];
+        let mut at = self.buckets.head(bucket);
         while at != NIL {
             let r = &self.runs[at as usize];
             if !r.state.closed
@@ -211,7 +210,7 @@ impl Table {
     /// Close every run of `seg`'s flow: nothing may join them any more.
     pub(crate) fn close_flow(&mut self, bucket: usize, seg: &Seg<'_>) {
         self.hot = NIL;
-        let mut at = self.buckets[bucket];
+        let mut at = self.buckets.head(bucket);
         while at != NIL {
             let r = self.runs[at as usize];
             if !r.state.closed
@@ -246,7 +245,7 @@ impl Table {
         self.hdrs.extend_from_slice(seg.hdr());
         self.runs.push(Run {
             hash: seg.hash,
-            chain: self.buckets[bucket],
+            chain: self.buckets.head(bucket),
             hdr_at,
             l4_off: seg.l4_off as u32,
             head: m,
@@ -254,7 +253,7 @@ impl Table {
             unverified: u32::from(!known_good),
             state: RunState::new(seg),
         });
-        self.buckets[bucket] = id;
+        self.buckets.set_head(bucket, id);
         self.slots.push(Slot::Run(id));
         // The newest run of its flow by construction.
         self.hot = id;

@@ -4,16 +4,15 @@
 
 use alloc::vec::Vec;
 
+use offload_buf::Buckets;
+
 use inet_hdr::{Ipv4Header, Ipv6Header, UdpHeader};
 
 use crate::datagram::Dgram;
 use crate::rules::{IdMode, RunState, same_flow};
 
-/// Number of hash buckets (a power of two). Chains resolve collisions, so batches larger than
-/// this still work; 256 keeps chains short for the usual 64–128-packet batches.
-const BUCKETS: usize = 256;
 /// The end of a chain or member list.
-pub(crate) const NIL: u32 = u32::MAX;
+pub(crate) const NIL: u32 = Buckets::NONE;
 
 /// A run of datagrams of one flow that will be written as one packet.
 #[derive(Clone, Copy, Debug)]
@@ -58,7 +57,8 @@ pub(crate) enum Slot {
 #[derive(Debug)]
 pub(crate) struct Table {
     /// The newest run filed in each bucket, or [`NIL`].
-    buckets: Vec<u32>,
+    /// The newest run of each hash bucket (as many buckets as the largest batch needs).
+    buckets: Buckets,
     runs: Vec<Run>,
     members: Vec<Member>,
     slots: Vec<Slot>,
@@ -74,7 +74,7 @@ impl Table {
     /// An empty table with room for `batch` packets.
     pub(crate) fn with_capacity(batch: usize) -> Self {
         Table {
-            buckets: alloc::vec![NIL; BUCKETS],
+            buckets: Buckets::with_capacity(batch),
             runs: Vec::with_capacity(batch),
             members: Vec::with_capacity(batch),
             slots: Vec::with_capacity(batch),
@@ -86,9 +86,8 @@ impl Table {
     /// Forget the runs and the write order; the header copies stay (drained outputs read
     /// them).
     pub(crate) fn reset(&mut self) {
-        if !self.runs.is_empty() {
-            self.buckets.fill(NIL);
-        }
+        self.buckets
+            .reset(self.runs.iter().map(|r| r.hash), self.runs.len());
         self.runs.clear();
         self.members.clear();
         self.slots.clear();
@@ -103,14 +102,14 @@ impl Table {
 
     /// The bucket of a flow hash.
     #[inline]
-    pub(crate) fn bucket(hash: u64) -> usize {
-        (hash >> 32) as usize & (BUCKETS - 1)
+    pub(crate) fn bucket(&self, hash: u64) -> usize {
+        self.buckets.index(hash)
     }
 
     /// The newest run of the flow of `d` (filed in `bucket`) if the batch has one, or [`NIL`].
     #[inline]
     pub(crate) fn find_run(&self, bucket: usize, d: &Dgram<'_>) -> u32 {
-        let mut at = self.buckets[bucket];
+        let mut at = self.buckets.head(bucket);
         while at != NIL {
             let r = &self.runs[at as usize];
             if r.hash == d.hash
@@ -207,7 +206,7 @@ impl Table {
         let hdr_at = self.copy_header(d.hdr());
         self.runs.push(Run {
             hash: d.hash,
-            chain: self.buckets[bucket],
+            chain: self.buckets.head(bucket),
             hdr_at,
             l4_off: d.l4_off as u32,
             head: m,
@@ -215,7 +214,7 @@ impl Table {
             head_unverified,
             state: RunState::new(d, max_segments),
         });
-        self.buckets[bucket] = id;
+        self.buckets.set_head(bucket, id);
         self.slots.push(Slot::Run(id));
         // The newest run of its flow by construction.
         self.hot = id;

@@ -460,3 +460,37 @@ fn hot_path_taken_for_a_train() {
         assert_eq!(out[0].indices(), &[0, 1, 2, 3, 4, 5, 6, 7]);
     }
 }
+
+/// One coalescer reused over batches of very different sizes — some with more runs than its
+/// hash buckets were sized for, which grows them between batches — writes every batch exactly
+/// as a fresh coalescer does (a reset must leave no bucket pointing at an old run).
+#[test]
+// Safe code only, and slow when interpreted (a minute for the smallest growing batch): the
+// bucket table's own tests run under Miri in `offload-buf`.
+#[cfg_attr(miri, ignore)]
+fn reuse_across_growing_and_shrinking_batches_is_a_fresh_start() {
+    let flows = |n: u16, per: usize| -> Vec<Vec<u8>> {
+        let trains: Vec<Vec<Vec<u8>>> = (0..n)
+            .map(|f| TcpPacket::v4().ports(1000 + f, 80).train(7, per, 100))
+            .collect();
+        (0..per)
+            .flat_map(|k| trains.iter().map(move |t| t[k].clone()))
+            .collect()
+    };
+    // Growth comes with more than 128 runs.
+    let shapes = [(3, 4), (300, 2), (5, 3), (1000, 1), (200, 3), (1, 8)];
+    let mut reused = Coalescer::new(Config::default());
+    for (k, &(n, per)) in shapes.iter().enumerate() {
+        let b = &flows(n, per);
+        for (i, p) in b.iter().enumerate() {
+            reused.push(i, p, ChecksumStatus::Unverified);
+        }
+        let got = written(reused.drain(b));
+        let mut fresh = Coalescer::new(Config::default());
+        for (i, p) in b.iter().enumerate() {
+            fresh.push(i, p, ChecksumStatus::Unverified);
+        }
+        assert_eq!(got, written(fresh.drain(b)), "batch {k}");
+        assert_eq!(got.len(), usize::from(n), "batch {k}: one output per flow");
+    }
+}

@@ -240,3 +240,39 @@ fn the_hot_path_is_taken() {
     assert_eq!(out.len(), 1);
     assert_eq!(out[0].indices(), &[0, 1, 2, 3]);
 }
+
+/// One coalescer reused over batches of very different sizes — some with more runs than its
+/// hash buckets were sized for, which grows them between batches — writes every batch exactly
+/// as a fresh coalescer does (a reset must leave no bucket pointing at an old run).
+#[test]
+// Safe code only, and slow when interpreted (a minute for the smallest growing batch): the
+// bucket table's own tests run under Miri in `offload-buf`.
+#[cfg_attr(miri, ignore)]
+fn reuse_across_growing_and_shrinking_batches_is_a_fresh_start() {
+    let flows = |n: u16, per: u16| -> Vec<Vec<u8>> {
+        (0..per)
+            .flat_map(|k| {
+                (0..n).map(move |f| {
+                    let flow = Flow {
+                        v6: f % 2 == 1,
+                        ext: 0,
+                        port: 1000 + f,
+                    };
+                    datagram(flow, k, 100, k as u8)
+                })
+            })
+            .collect()
+    };
+    // Growth comes with more than 128 runs.
+    let shapes = [(3, 4), (300, 2), (5, 3), (1000, 1), (200, 3), (1, 8)];
+    let mut reused = Coalescer::new(Config::default());
+    for (k, &(n, per)) in shapes.iter().enumerate() {
+        let b = flows(n, per);
+        let whole = alloc::vec![None; b.len()];
+        let got = outputs(&mut reused, &b, &whole, ChecksumStatus::Unverified);
+        let mut fresh = Coalescer::new(Config::default());
+        let want = outputs(&mut fresh, &b, &whole, ChecksumStatus::Unverified);
+        assert_eq!(got, want, "batch {k}");
+        assert_eq!(got.len(), usize::from(n), "batch {k}: one output per flow");
+    }
+}
