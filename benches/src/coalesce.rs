@@ -9,7 +9,9 @@
 //! Cases: 44 in-order 1448-byte segments of one flow (IPv4, IPv6); 128 segments over 8
 //! interleaved flows; 128 segments of 128 different flows (nothing merges: the worst case);
 //! many flows interleaved (64 × 4 and 1024 × 2 segments), to see whether the cost per segment
-//! stays flat as flows grow. The last column is ours' verifying cost per segment.
+//! stays flat as flows grow; and one flow of 2048 segments, the 1024-flow batch's size and
+//! bytes (3 MB: more than L2 holds) in one flow, which separates what the flows cost from
+//! what the batch's size costs. The last column is ours' verifying cost per segment.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -90,6 +92,11 @@ pub fn cases() -> Vec<Case> {
             name: "v4/1024flows-x2",
             packets: interleaved(1024, 2),
             expect_outputs: 1024,
+        },
+        Case {
+            name: "v4/1flow-x2048",
+            packets: interleaved(1, 2048),
+            expect_outputs: 46,
         },
     ]
 }
