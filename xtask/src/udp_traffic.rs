@@ -292,13 +292,13 @@ fn merge(tallies: &[Tally]) -> (u64, u64) {
 
 /// Where the reader gets empty batch buffers and puts full ones.
 trait Sink {
-    /// An empty buffer of `BATCH` bytes (`None`: the checkers are gone).
+    /// An empty buffer of at least `READ_MAX` bytes (`None`: the checkers are gone).
     fn take(&mut self) -> Option<Vec<u8>>;
     /// The first `len` bytes of `buf` are datagrams to check.
     fn give(&mut self, buf: Vec<u8>, len: usize) -> Result<(), String>;
 }
 
-/// No checker threads: the reader checks each batch itself.
+/// No checker threads: the reader checks each read itself.
 struct Inline<'a> {
     buf: Option<Vec<u8>>,
     tally: Tally,
@@ -350,8 +350,9 @@ fn receive(
     sock.set_read_timeout(Some(Duration::from_millis(100)))
         .map_err(|e| e.to_string())?;
     if checkers == 0 {
+        // One read per batch: each read is checked while it is still in this CPU's cache.
         let mut sink = Inline {
-            buf: Some(vec![0u8; BATCH]),
+            buf: Some(vec![0u8; READ_MAX]),
             tally: Tally::default(),
             size,
             pattern,
@@ -434,8 +435,8 @@ fn receive(
 }
 
 /// The reading side: read with `UDP_GRO` into batch buffers from `sink`, each read placed after
-/// the last, and hand a buffer on when it has no room for another read or when nothing more is
-/// waiting. Reports the reads and the time from the first datagram to the last.
+/// the last, and hand a buffer on when it has no room for another read (at once, with the
+/// inline sink's one-read buffer) or when nothing more is waiting. Reports the reads and the time from the first datagram to the last.
 fn read(
     sock: &UdpSocket,
     size: usize,
@@ -494,7 +495,7 @@ fn read(
         }
         filled += n;
         read_bytes += n as u64;
-        if BATCH - filled < READ_MAX {
+        if buf.len() - filled < READ_MAX {
             sink.give(buf, filled)?;
             buf = sink.take().ok_or("the checkers are gone")?;
             filled = 0;
