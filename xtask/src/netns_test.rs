@@ -29,8 +29,8 @@ const STALL: Duration = Duration::from_secs(10);
 const USAGE: &str = "\
 usage: cargo xtask netns-test [--quick] [--seconds S] [--rounds R] [--streams N]
                               [--modes m1,m2,…] [--iperf3] [--no-iperf3] [--seed N] [--cc NAME]
-                              [--copy-split] [--queues Q] [--pin] [--udp-rate M] [--udp-size B]
-                              [--udp-only]
+                              [--copy-split] [--queues Q] [--pin] [--udp-rate M[,M…]]
+                              [--udp-size B] [--udp-only] [--udp-checkers C]
   (default)    every mode over IPv4 and IPv6, one and N streams, 5 s each, 3 rounds, plus
                iperf3: ~9 minutes
   --quick      CI size: every mode over IPv4 and IPv6 with one stream (ours also with N streams,
@@ -56,9 +56,14 @@ usage: cargo xtask netns-test [--quick] [--seconds S] [--rounds R] [--streams N]
   --pin        the forwarders run each queue's two threads on one CPU of their own
   --udp-rate M UDP transfers (every mode but impaired): a sender writing with UDP_SEGMENT, a
                receiver reading with UDP_GRO, every datagram checked; unpaced and paced at M
-               Mbit/s of payload (default 2000; --quick: paced IPv4 only; 0: no UDP)
+               Mbit/s of payload (default 2000; --quick: paced IPv4 only; 0: no UDP). A comma
+               list (e.g. 10000,15000,20000) sweeps the offered load: one paced row per rate,
+               labelled with it (`UDP4 15000M`)
   --udp-size B UDP datagram payload bytes (default 1200, as QUIC sends)
-  --udp-only   only the UDP transfers (unpaced and paced, IPv4 and IPv6, also with --quick)";
+  --udp-only   only the UDP transfers: unpaced and paced, IPv4 and IPv6 (--quick: IPv4 only)
+  --udp-checkers C  the UDP receiver checks the datagrams its reading thread reads on C
+               threads of their own (default 0: the reading thread checks each read itself,
+               which on two CPUs leaves the forwarders more room than handing reads over)";
 
 /// How the forwarder moves packets.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -160,12 +165,14 @@ struct Options {
     queues: usize,
     /// Pin each queue's forwarder threads to a CPU.
     pin: bool,
-    /// Offered load of the paced UDP transfers, Mbit/s of payload (0: no UDP transfers).
-    udp_rate: u32,
+    /// Offered loads of the paced UDP transfers, Mbit/s of payload (empty: no UDP transfers).
+    udp_rates: Vec<u32>,
     /// UDP datagram payload size.
     udp_size: usize,
     /// UDP transfers only.
     udp_only: bool,
+    /// Checking threads of the UDP receiver (0: its reading thread checks).
+    udp_checkers: usize,
 }
 
 fn parse_args(args: &[String]) -> Result<Options, String> {
@@ -181,9 +188,10 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
         copy_split: false,
         queues: 0,
         pin: false,
-        udp_rate: 2000,
+        udp_rates: vec![2000],
         udp_size: 1200,
         udp_only: false,
+        udp_checkers: 0,
     };
     let mut p = lexopt::Parser::from_args(args);
     // A flag's value, parsed, with the flag named in the error.
@@ -231,7 +239,13 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
                 }
             }
             Long("pin") => o.pin = true,
-            Long("udp-rate") => o.udp_rate = value(&mut p, "--udp-rate")?,
+            Long("udp-rate") => o.udp_rates = rates(&value::<String>(&mut p, "--udp-rate")?)?,
+            Long("udp-checkers") => {
+                o.udp_checkers = value(&mut p, "--udp-checkers")?;
+                if o.udp_checkers > 16 {
+                    return Err("--udp-checkers must be in 0..=16".into());
+                }
+            }
             Long("udp-only") => o.udp_only = true,
             Long("udp-size") => {
                 o.udp_size = value(&mut p, "--udp-size")?;
@@ -259,6 +273,29 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
         return Err("--streams must be at least 1".into());
     }
     Ok(o)
+}
+
+/// `--udp-rate`'s offered loads: one rate or a comma list, each once, in the order given
+/// (`0` alone: no UDP transfers).
+fn rates(list: &str) -> Result<Vec<u32>, String> {
+    let mut v: Vec<u32> = Vec::new();
+    for r in list.split(',') {
+        let r: u32 = r
+            .trim()
+            .parse()
+            .map_err(|e| format!("--udp-rate {list}: {r:?}: {e}"))?;
+        if !v.contains(&r) {
+            v.push(r);
+        }
+    }
+    match v.as_slice() {
+        [0] => Ok(Vec::new()),
+        x if x.contains(&0) => Err(format!(
+            "--udp-rate {list}: 0 (no UDP) cannot be one of several rates; the unpaced \
+             transfers run anyway"
+        )),
+        _ => Ok(v),
+    }
 }
 
 /// What one transfer measured.
@@ -573,17 +610,15 @@ fn variants(opts: &Options, mode: Mode) -> Vec<Variant> {
     if opts.udp_only {
         v.clear();
     }
-    if opts.udp_rate > 0 && mode != Mode::Impaired {
-        if opts.quick && !opts.udp_only {
-            // Paced: at an offered load every forwarder can carry, loss means something.
-            v.push(udp(false, opts.udp_rate));
-        } else {
-            v.extend([
-                udp(false, 0),
-                udp(true, 0),
-                udp(false, opts.udp_rate),
-                udp(true, opts.udp_rate),
-            ]);
+    if !opts.udp_rates.is_empty() && mode != Mode::Impaired {
+        // Paced: at an offered load every forwarder can carry, loss means something. Quick
+        // runs are IPv4 only, and unpaced only with --udp-only.
+        let ips: &[bool] = if opts.quick { &[false] } else { &[false, true] };
+        if !opts.quick || opts.udp_only {
+            v.extend(ips.iter().map(|&v6| udp(v6, 0)));
+        }
+        for &rate in &opts.udp_rates {
+            v.extend(ips.iter().map(|&v6| udp(v6, rate)));
         }
     }
     if opts.queues > 1 {
@@ -1029,7 +1064,8 @@ fn transfer_udp(
         &size,
     ])
     .arg(seed.to_string())
-    .arg(format!("{}", opts.seconds + STALL.as_secs_f64()));
+    .arg(format!("{}", opts.seconds + STALL.as_secs_f64()))
+    .arg(opts.udp_checkers.to_string());
     let receiver = Proc::spawn("UDP receiver", rcmd)?;
     receiver.expect("LISTENING", Duration::from_secs(10))?;
 
@@ -1793,7 +1829,7 @@ mod tests {
         assert_eq!(udp(&o, Mode::Impaired), Vec::<String>::new());
         let o = args(&["--quick", "--udp-rate", "500"]).unwrap();
         assert_eq!(udp(&o, Mode::Plain), ["UDP4 500M"]);
-        let o = args(&["--quick", "--udp-only"]).unwrap();
+        let o = args(&["--udp-only"]).unwrap();
         assert_eq!(
             variants(&o, Mode::Verify)
                 .iter()
@@ -1801,8 +1837,82 @@ mod tests {
                 .collect::<Vec<_>>(),
             ["UDP4 max", "UDP6 max", "UDP4 2000M", "UDP6 2000M"]
         );
+        let o = args(&["--quick", "--udp-only"]).unwrap();
+        assert_eq!(udp(&o, Mode::Verify), ["UDP4 max", "UDP4 2000M"]);
+        assert_eq!(variants(&o, Mode::Verify).len(), 2);
+        assert_eq!(
+            args(&["--udp-rate", "0"]).unwrap().udp_rates,
+            Vec::<u32>::new()
+        );
         assert!(args(&["--udp-size", "1401"]).is_err());
+        assert_eq!(o.udp_checkers, 0);
+        assert_eq!(args(&["--udp-checkers", "2"]).unwrap().udp_checkers, 2);
+        assert!(args(&["--udp-checkers", "17"]).is_err());
         assert_eq!(args(&["--udp-size", "64"]).unwrap().udp_size, 64);
+    }
+
+    #[test]
+    fn a_rate_list_sweeps_the_offered_load() {
+        let args = |a: &[&str]| parse_args(&a.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        let labels = |o: &Options| {
+            variants(o, Mode::TunRs)
+                .iter()
+                .map(|v| v.label())
+                .collect::<Vec<_>>()
+        };
+        let o = args(&["--quick", "--udp-only", "--udp-rate", "20000,10000,15000"]).unwrap();
+        // In the order given, each with its own label.
+        assert_eq!(o.udp_rates, [20000, 10000, 15000]);
+        assert_eq!(
+            labels(&o),
+            ["UDP4 max", "UDP4 20000M", "UDP4 10000M", "UDP4 15000M"]
+        );
+        let o = args(&["--quick", "--udp-rate", "500,1000"]).unwrap();
+        assert_eq!(labels(&o)[2..], ["UDP4 500M", "UDP4 1000M"]);
+        let o = args(&["--udp-only", "--udp-rate", "5000, 7000,5000"]).unwrap();
+        assert_eq!(
+            labels(&o),
+            [
+                "UDP4 max",
+                "UDP6 max",
+                "UDP4 5000M",
+                "UDP6 5000M",
+                "UDP4 7000M",
+                "UDP6 7000M"
+            ]
+        );
+        for bad in ["", "10000,", "0,5000", "5000,x", "-1"] {
+            assert!(args(&["--udp-rate", bad]).is_err(), "{bad:?}");
+        }
+        // The table's ratios take each rate in turn, slowest first.
+        let row = |mode, rate, g| Row {
+            mode,
+            variant: Variant {
+                v6: false,
+                streams: 1,
+                queues: 1,
+                udp: Some(rate),
+            },
+            result: Ok(Sample {
+                bytes: 1 << 30,
+                gbps: g,
+                cpu_per_gib: 0.5,
+                loss: Some(0.0),
+                ..Sample::default()
+            }),
+        };
+        let rows = vec![
+            row(Mode::Verify, 20000, 15.0),
+            row(Mode::TunRs, 20000, 10.0),
+            row(Mode::Verify, 10000, 9.9),
+            row(Mode::TunRs, 10000, 9.0),
+        ];
+        let t = render(&o, &rows, &Vec::new());
+        let (at10, at20) = (
+            t.find("UDP4 10000M  ours/tun-rs  1.10x").expect(&t),
+            t.find("UDP4 20000M  ours/tun-rs  1.50x").expect(&t),
+        );
+        assert!(at10 < at20, "{t}");
     }
 
     #[test]
