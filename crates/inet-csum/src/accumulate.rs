@@ -6,6 +6,10 @@ use crate::ones::{adc, fold64, swap};
 /// Slices up to this length take the straight-line path (IPv4/TCP headers, IPv6 headers).
 const SHORT: usize = 63;
 
+/// Below this length (from [`SHORT`] + 1) one add-with-carry chain and a shifted tail load beat
+/// the vector loop's setup, reduction and tail tests.
+const MID: usize = 128;
+
 /// Below this length the scalar chains beat the SIMD paths' fixed cost (vector reduction).
 const MEDIUM: usize = 256;
 
@@ -194,10 +198,14 @@ fn long_sum(data: &[u8]) -> u64 {
 }
 
 /// Scalar sum for lengths between the header path and the SIMD paths (outlined like
-/// [`long_sum`]).
+/// [`long_sum`], so the length test for its two halves costs the header path nothing).
 #[inline(never)]
 fn medium_sum(data: &[u8]) -> u64 {
-    swap(crate::portable::medium_le(data))
+    if data.len() < MID {
+        swap(crate::portable::mid_le(data))
+    } else {
+        swap(crate::portable::medium_le(data))
+    }
 }
 
 /// Fused copy and bulk sum on the best path (outlined like [`long_sum`]).

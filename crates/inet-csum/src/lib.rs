@@ -19,13 +19,13 @@
 //!
 //! Three tiers, chosen by length (no allocation, no state beyond a cached CPU-feature byte):
 //! below 64 bytes (headers) a loop-free 64-bit add-with-carry path with no dispatch; below 256
-//! bytes a scalar loop tuned for latency; from 256 bytes the fastest bulk path the CPU offers
-//! ([`Impl::best`]): AVX-512 VNNI, AVX-512 or AVX2 on x86_64, else a portable loop with
-//! independent accumulators. The CPU is asked once at run time (`CPUID` and `XGETBV`, which
-//! need only `core`): a `no_std` build, or a program that reaches this crate through another
-//! `no_std` crate, runs the same kernel as any other. (Never under Miri, which checks the
-//! portable path.) Every path is selectable through [`Impl`] so each can be tested and
-//! measured on its own.
+//! bytes scalar paths tuned for latency (loop-free add-with-carry again below 128); from 256
+//! bytes the fastest bulk path the CPU offers ([`Impl::best`]): AVX-512 VNNI, AVX-512 or AVX2
+//! on x86_64, else a portable loop with independent accumulators. The CPU is asked once at run
+//! time (`CPUID` and `XGETBV`, which need only `core`): a `no_std` build, or a program that
+//! reaches this crate through another `no_std` crate, runs the same kernel as any other.
+//! (Never under Miri, which checks the portable path.) Every path is selectable through
+//! [`Impl`] so each can be tested and measured on its own.
 //!
 //! ```
 //! use inet_csum::Accumulator;

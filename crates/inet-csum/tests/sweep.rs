@@ -68,3 +68,51 @@ fn every_length_all_ones() {
         check(&buf, len, len % 64, &mut dst);
     }
 }
+
+/// The loop-free 64–127 byte path and its neighbours, on every start offset and on bytes that
+/// carry out of every word, then again after an odd number of bytes in the stream (the slice is
+/// summed as if aligned and its sum byte-swapped).
+#[test]
+fn mid_lengths_carries_and_odd_streams() {
+    let random = bytes(0x64, 128 + 64);
+    let mut ones_then_one = vec![0xffu8; 128 + 64];
+    ones_then_one[127 + 63] = 0x01;
+    let high_bits: Vec<u8> = (0..128 + 64)
+        .map(|i| if i % 2 == 0 { 0x80 } else { 0 })
+        .collect();
+    let fills = [
+        random,
+        vec![0xff; 128 + 64],
+        vec![0; 128 + 64],
+        ones_then_one,
+        high_bits,
+    ];
+    let mut dst = vec![0u8; 128 + 64];
+    // Under Miri: each length class of the path and its bounds, one even and one odd start.
+    let (lens, offsets): (Vec<usize>, Vec<usize>) = if cfg!(miri) {
+        (
+            vec![63, 64, 65, 71, 72, 88, 96, 103, 120, 127, 128],
+            vec![0, 1],
+        )
+    } else {
+        ((63..=128).collect(), (0..64).collect())
+    };
+    for buf in &fills {
+        for &len in &lens {
+            for &off in &offsets {
+                check(buf, len, off, &mut dst);
+                let src = &buf[off..off + len];
+                for first in [0x01u8, 0xff] {
+                    let mut whole = vec![first];
+                    whole.extend_from_slice(src);
+                    let streamed = inet_csum::Accumulator::new().add(&[first]).add(src);
+                    assert_eq!(
+                        streamed.fold(),
+                        reference(&whole),
+                        "odd start len {len} off {off}"
+                    );
+                }
+            }
+        }
+    }
+}
