@@ -11,7 +11,7 @@ use crate::timing::Timer;
 /// small segment, the minimum IPv4 MTU, Ethernet MTU, jumbo, and a maximal super-packet.
 pub const SIZES: [usize; 7] = [20, 40, 64, 576, 1500, 9000, 65535];
 
-/// Ours: the public one-shot API (short path ≤ 40 B, else the best SIMD path).
+/// Ours: the public one-shot API (short path ≤ 63 B, else the best SIMD path).
 #[inline]
 pub fn ours_auto(d: &[u8]) -> u16 {
     !inet_csum::checksum(d)
