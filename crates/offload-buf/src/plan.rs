@@ -12,9 +12,10 @@ use crate::{SegmentRef, Slab, Span, Split};
 /// Length of a transport checksum field.
 const CHECKSUM_LEN: usize = 2;
 
-/// What one protocol's splitter (`tcp-tso`, `udp-gso`) adds to the shared split: the rewrite
-/// of the header fields that differ from segment to segment (lengths, IDs, sequence numbers,
-/// flags, checksums). Everything else — which bytes each segment holds, where it goes in the
+/// What one protocol's splitter (`tcp-tso`, `udp-gso`) adds to the shared split: the sizes of
+/// a super-packet's segmentation, found when it validates the packet's headers, and the
+/// rewrite of the header fields that differ from segment to segment (lengths, IDs, sequence
+/// numbers, flags, checksums). Everything else — which bytes each segment holds, where it goes in the
 /// caller's storage, `NEEDS_CSUM` and pass-through packets — is [`Plan`]'s.
 ///
 /// ```
@@ -22,8 +23,15 @@ const CHECKSUM_LEN: usize = 2;
 ///
 /// /// A toy protocol: a 4-byte header carrying the segment's length and index.
 /// #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-/// struct Toy;
+/// struct Toy { hl: usize, mss: usize, payload: usize }
+/// impl Toy {
+///     fn new(len: usize, hl: usize, mss: usize) -> Toy { Toy { hl, mss, payload: len - hl } }
+/// }
 /// impl Segmenter for Toy {
+///     fn header_len(&self) -> usize { self.hl }
+///     fn gso_size(&self) -> usize { self.mss }
+///     fn payload_len(&self) -> usize { self.payload }
+///     fn segments(&self) -> usize { self.payload.div_ceil(self.mss).max(1) }
 ///     fn patch(&self, segment: &mut [u8], len: usize, i: usize, _payload_sum: u16) {
 ///         segment[..2].copy_from_slice(&(len as u16).to_be_bytes());
 ///         segment[2..4].copy_from_slice(&(i as u16).to_be_bytes());
@@ -32,13 +40,27 @@ const CHECKSUM_LEN: usize = 2;
 ///
 /// // 4 header bytes and 10 payload bytes, 4 payload bytes per segment.
 /// let packet = [[0u8; 4].as_slice(), b"0123456789"].concat();
-/// let plan = Plan::segmented(packet.len(), 4, 4, Toy).unwrap();
+/// let plan = Plan::segmented(Toy::new(packet.len(), 4, 4)).unwrap();
 /// let (mut buf, mut spans) = ([0u8; 64], [Span::default(); 3]);
 /// plan.split(&packet, 0, Slab::new(&mut buf, 0), &mut spans)?;
 /// assert_eq!(buf[spans[2].range()], *b"\0\x06\0\x0289");
 /// # Ok::<(), offload_buf::PlanError>(())
 /// ```
 pub trait Segmenter {
+    /// Header bytes (IP + transport) at the front of the super-packet, copied into every
+    /// segment.
+    fn header_len(&self) -> usize;
+
+    /// Payload bytes per segment (`gso_size`, not 0); the last segment carries the rest.
+    fn gso_size(&self) -> usize;
+
+    /// Payload bytes of the super-packet, after its headers.
+    fn payload_len(&self) -> usize;
+
+    /// How many segments: the payload in `gso_size` pieces, rounded up, and at least 1.
+    /// Called per segment: an implementation returns a stored value.
+    fn segments(&self) -> usize;
+
     /// Rewrite the per-segment header fields of segment `i`, which is `len` bytes long:
     /// `segment` starts with the segment's headers (copied from the super-packet, or from
     /// segment 0 when splitting in place: every field that differs must be written, not
@@ -60,15 +82,22 @@ pub trait Segmenter {
 /// ```
 /// use offload_buf::{ChecksumStatus, Plan, Segmenter};
 /// # #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-/// # struct Toy;
+/// # struct Toy { hl: usize, mss: usize, payload: usize }
+/// # impl Toy {
+/// #     fn new(len: usize, hl: usize, mss: usize) -> Toy { Toy { hl, mss, payload: len - hl } }
+/// # }
 /// # impl Segmenter for Toy {
+/// #     fn header_len(&self) -> usize { self.hl }
+/// #     fn gso_size(&self) -> usize { self.mss }
+/// #     fn payload_len(&self) -> usize { self.payload }
+/// #     fn segments(&self) -> usize { self.payload.div_ceil(self.mss).max(1) }
 /// #     fn patch(&self, segment: &mut [u8], len: usize, i: usize, _sum: u16) {
 /// #         segment[..2].copy_from_slice(&(len as u16).to_be_bytes());
 /// #         segment[2..4].copy_from_slice(&(i as u16).to_be_bytes());
 /// #     }
 /// # }
 /// // 4 header bytes and 10 payload bytes in segments of 4 payload bytes: 8 + 8 + 6 bytes.
-/// let plan = Plan::segmented(14, 4, 4, Toy).unwrap();
+/// let plan = Plan::segmented(Toy::new(14, 4, 4)).unwrap();
 /// assert_eq!(plan.segments(), 3);
 /// assert_eq!((plan.segment_len(0), plan.segment_len(2)), (8, 6));
 /// assert_eq!(plan.room(0, 16), 3 * 16 + 22);
@@ -88,28 +117,13 @@ enum Kind<S> {
     /// Non-GSO NEEDS_CSUM: finish the checksum at `start + offset`.
     Partial { start: usize, offset: usize },
     /// Segmentation.
-    Segmented(Segmented<S>),
+    Segmented(S),
 }
 
-/// The sizes of a segmentation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Segmented<S> {
-    /// Header bytes copied into every segment.
-    hl: usize,
-    /// `gso_size`.
-    mss: usize,
-    /// Payload bytes after the headers.
-    payload: usize,
-    segments: usize,
-    segmenter: S,
-}
-
-impl<S> Segmented<S> {
-    /// Payload bytes of segment `i` (below `segments`).
-    #[inline]
-    fn payload_len(&self, i: usize) -> usize {
-        (self.payload - i * self.mss).min(self.mss)
-    }
+/// Payload bytes of segment `i` (below `segments`).
+#[inline]
+fn payload_of<S: Segmenter>(g: &S, i: usize) -> usize {
+    (g.payload_len() - i * g.gso_size()).min(g.gso_size())
 }
 
 /// Why a [`Plan`]'s split or finish stopped: the call's storage or arguments, never the packet
@@ -212,8 +226,15 @@ impl<S: Segmenter> Plan<S> {
     ///
     /// ```
     /// use offload_buf::{ChecksumStatus, Plan, Segmenter};
-    /// # struct Toy;
+    /// # struct Toy { hl: usize, mss: usize, payload: usize }
+    /// # impl Toy {
+    /// #     fn new(len: usize, hl: usize, mss: usize) -> Toy { Toy { hl, mss, payload: len - hl } }
+    /// # }
     /// # impl Segmenter for Toy {
+    /// #     fn header_len(&self) -> usize { self.hl }
+    /// #     fn gso_size(&self) -> usize { self.mss }
+    /// #     fn payload_len(&self) -> usize { self.payload }
+    /// #     fn segments(&self) -> usize { self.payload.div_ceil(self.mss).max(1) }
     /// #     fn patch(&self, _: &mut [u8], _: usize, _: usize, _: u16) {}
     /// # }
     /// let plan = Plan::<Toy>::plain(60, ChecksumStatus::Unverified);
@@ -235,8 +256,15 @@ impl<S: Segmenter> Plan<S> {
     ///
     /// ```
     /// use offload_buf::{ChecksumStatus, Plan, Segmenter};
-    /// # struct Toy;
+    /// # struct Toy { hl: usize, mss: usize, payload: usize }
+    /// # impl Toy {
+    /// #     fn new(len: usize, hl: usize, mss: usize) -> Toy { Toy { hl, mss, payload: len - hl } }
+    /// # }
     /// # impl Segmenter for Toy {
+    /// #     fn header_len(&self) -> usize { self.hl }
+    /// #     fn gso_size(&self) -> usize { self.mss }
+    /// #     fn payload_len(&self) -> usize { self.payload }
+    /// #     fn segments(&self) -> usize { self.payload.div_ceil(self.mss).max(1) }
     /// #     fn patch(&self, _: &mut [u8], _: usize, _: usize, _: u16) {}
     /// # }
     /// // The checksum field is bytes 2..4 of the 6 summed from byte 0.
@@ -263,38 +291,42 @@ impl<S: Segmenter> Plan<S> {
         })
     }
 
-    /// A `len`-byte super-packet whose first `header_len` bytes are headers, cut into segments
-    /// of `gso_size` payload bytes (the last one the rest; a packet with no more payload than
-    /// that is one segment): each segment is a copy of the headers, then its payload, the
-    /// headers patched by `segmenter`. `None` if `header_len` is past the end or `gso_size`
-    /// is 0.
+    /// A super-packet of `segmenter.header_len()` header bytes and
+    /// `segmenter.payload_len()` payload bytes, cut into segments of `gso_size` payload bytes
+    /// (the last one the rest; a packet with no more payload than that is one segment): each
+    /// segment is a copy of the headers, then its payload, the headers patched by `segmenter`.
+    /// `None` if the sizes do not agree (`gso_size` 0, or `segments` not the payload in
+    /// `gso_size` pieces).
     ///
     /// ```
     /// use offload_buf::{Plan, Segmenter};
-    /// # struct Toy;
+    /// # #[derive(Clone, Copy)]
+    /// # struct Toy { hl: usize, mss: usize, payload: usize }
+    /// # impl Toy {
+    /// #     fn new(len: usize, hl: usize, mss: usize) -> Toy { Toy { hl, mss, payload: len - hl } }
+    /// # }
     /// # impl Segmenter for Toy {
+    /// #     fn header_len(&self) -> usize { self.hl }
+    /// #     fn gso_size(&self) -> usize { self.mss }
+    /// #     fn payload_len(&self) -> usize { self.payload }
+    /// #     fn segments(&self) -> usize { self.payload.div_ceil(self.mss).max(1) }
     /// #     fn patch(&self, _: &mut [u8], _: usize, _: usize, _: u16) {}
     /// # }
     /// // 40 header bytes and 3000 payload bytes, 1000 per segment.
-    /// let plan = Plan::segmented(3040, 40, 1000, Toy).unwrap();
+    /// let plan = Plan::segmented(Toy::new(3040, 40, 1000)).unwrap();
     /// assert_eq!((plan.segments(), plan.segment_len(2)), (3, 1040));
-    /// assert_eq!(Plan::segmented(40, 40, 1000, Toy).unwrap().segments(), 1); // no payload
-    /// assert!(Plan::segmented(30, 40, 1000, Toy).is_none());
+    /// assert_eq!(Plan::segmented(Toy::new(40, 40, 1000)).unwrap().segments(), 1); // no payload
+    /// assert!(Plan::segmented(Toy::new(3040, 40, 0)).is_none());
     /// ```
     #[inline]
-    pub fn segmented(len: usize, header_len: usize, gso_size: usize, segmenter: S) -> Option<Self> {
-        let payload = len.checked_sub(header_len)?;
-        if gso_size == 0 {
+    pub fn segmented(segmenter: S) -> Option<Self> {
+        let (mss, payload) = (segmenter.gso_size(), segmenter.payload_len());
+        let len = segmenter.header_len().checked_add(payload)?;
+        if mss == 0 || segmenter.segments() != payload.div_ceil(mss).max(1) {
             return None;
         }
         Some(Plan {
-            kind: Kind::Segmented(Segmented {
-                hl: header_len,
-                mss: gso_size,
-                payload,
-                segments: payload.div_ceil(gso_size).max(1),
-                segmenter,
-            }),
+            kind: Kind::Segmented(segmenter),
             len,
         })
     }
@@ -303,17 +335,24 @@ impl<S: Segmenter> Plan<S> {
     ///
     /// ```
     /// use offload_buf::{Plan, Segmenter};
-    /// # struct Toy;
+    /// # struct Toy { hl: usize, mss: usize, payload: usize }
+    /// # impl Toy {
+    /// #     fn new(len: usize, hl: usize, mss: usize) -> Toy { Toy { hl, mss, payload: len - hl } }
+    /// # }
     /// # impl Segmenter for Toy {
+    /// #     fn header_len(&self) -> usize { self.hl }
+    /// #     fn gso_size(&self) -> usize { self.mss }
+    /// #     fn payload_len(&self) -> usize { self.payload }
+    /// #     fn segments(&self) -> usize { self.payload.div_ceil(self.mss).max(1) }
     /// #     fn patch(&self, _: &mut [u8], _: usize, _: usize, _: u16) {}
     /// # }
-    /// assert_eq!(Plan::segmented(3001, 1, 1000, Toy).unwrap().segments(), 3);
-    /// assert_eq!(Plan::segmented(3002, 1, 1000, Toy).unwrap().segments(), 4);
+    /// assert_eq!(Plan::segmented(Toy::new(3001, 1, 1000)).unwrap().segments(), 3);
+    /// assert_eq!(Plan::segmented(Toy::new(3002, 1, 1000)).unwrap().segments(), 4);
     /// ```
     #[inline]
     pub fn segments(&self) -> usize {
         match &self.kind {
-            Kind::Segmented(g) => g.segments,
+            Kind::Segmented(g) => g.segments(),
             _ => 1,
         }
     }
@@ -322,11 +361,18 @@ impl<S: Segmenter> Plan<S> {
     ///
     /// ```
     /// use offload_buf::{Plan, Segmenter};
-    /// # struct Toy;
+    /// # struct Toy { hl: usize, mss: usize, payload: usize }
+    /// # impl Toy {
+    /// #     fn new(len: usize, hl: usize, mss: usize) -> Toy { Toy { hl, mss, payload: len - hl } }
+    /// # }
     /// # impl Segmenter for Toy {
+    /// #     fn header_len(&self) -> usize { self.hl }
+    /// #     fn gso_size(&self) -> usize { self.mss }
+    /// #     fn payload_len(&self) -> usize { self.payload }
+    /// #     fn segments(&self) -> usize { self.payload.div_ceil(self.mss).max(1) }
     /// #     fn patch(&self, _: &mut [u8], _: usize, _: usize, _: u16) {}
     /// # }
-    /// let plan = Plan::segmented(2540, 40, 1000, Toy).unwrap();
+    /// let plan = Plan::segmented(Toy::new(2540, 40, 1000)).unwrap();
     /// assert_eq!([plan.segment_len(0), plan.segment_len(2), plan.segment_len(3)], [1040, 540, 0]);
     /// ```
     #[inline]
@@ -335,7 +381,7 @@ impl<S: Segmenter> Plan<S> {
             return 0;
         }
         match &self.kind {
-            Kind::Segmented(g) => g.hl + g.payload_len(i),
+            Kind::Segmented(g) => g.header_len() + payload_of(g, i),
             _ => self.len,
         }
     }
@@ -345,11 +391,18 @@ impl<S: Segmenter> Plan<S> {
     ///
     /// ```
     /// use offload_buf::{Plan, Segmenter};
-    /// # struct Toy;
+    /// # struct Toy { hl: usize, mss: usize, payload: usize }
+    /// # impl Toy {
+    /// #     fn new(len: usize, hl: usize, mss: usize) -> Toy { Toy { hl, mss, payload: len - hl } }
+    /// # }
     /// # impl Segmenter for Toy {
+    /// #     fn header_len(&self) -> usize { self.hl }
+    /// #     fn gso_size(&self) -> usize { self.mss }
+    /// #     fn payload_len(&self) -> usize { self.payload }
+    /// #     fn segments(&self) -> usize { self.payload.div_ceil(self.mss).max(1) }
     /// #     fn patch(&self, _: &mut [u8], _: usize, _: usize, _: u16) {}
     /// # }
-    /// let plan = Plan::segmented(2540, 40, 1000, Toy).unwrap();
+    /// let plan = Plan::segmented(Toy::new(2540, 40, 1000)).unwrap();
     /// assert_eq!(plan.room(0, 16), 3 * (16 + 40) + 2500);
     /// assert_eq!(plan.room(2, 16), 16 + 40 + 500);
     /// assert_eq!(plan.room(0, usize::MAX), usize::MAX);
@@ -363,9 +416,9 @@ impl<S: Segmenter> Plan<S> {
             Kind::Segmented(g) => {
                 // Saturating: an absurd headroom asks for more room than any slab has.
                 let count = n - first_segment;
-                let rest = g.payload - (first_segment * g.mss).min(g.payload);
+                let rest = g.payload_len() - (first_segment * g.gso_size()).min(g.payload_len());
                 count
-                    .saturating_mul(headroom.saturating_add(g.hl))
+                    .saturating_mul(headroom.saturating_add(g.header_len()))
                     .saturating_add(rest)
             }
             _ => headroom.saturating_add(self.len),
@@ -378,11 +431,18 @@ impl<S: Segmenter> Plan<S> {
     ///
     /// ```
     /// use offload_buf::{ChecksumStatus, Plan, Segmenter};
-    /// # struct Toy;
+    /// # struct Toy { hl: usize, mss: usize, payload: usize }
+    /// # impl Toy {
+    /// #     fn new(len: usize, hl: usize, mss: usize) -> Toy { Toy { hl, mss, payload: len - hl } }
+    /// # }
     /// # impl Segmenter for Toy {
+    /// #     fn header_len(&self) -> usize { self.hl }
+    /// #     fn gso_size(&self) -> usize { self.mss }
+    /// #     fn payload_len(&self) -> usize { self.payload }
+    /// #     fn segments(&self) -> usize { self.payload.div_ceil(self.mss).max(1) }
     /// #     fn patch(&self, _: &mut [u8], _: usize, _: usize, _: u16) {}
     /// # }
-    /// assert_eq!(Plan::segmented(3040, 40, 1000, Toy).unwrap().header_room(0, 16), 3 * (16 + 40));
+    /// assert_eq!(Plan::segmented(Toy::new(3040, 40, 1000)).unwrap().header_room(0, 16), 3 * (16 + 40));
     /// // A packet passed through has no header part, only its headroom.
     /// assert_eq!(Plan::<Toy>::plain(60, ChecksumStatus::KnownGood).header_room(0, 16), 16);
     /// ```
@@ -400,8 +460,15 @@ impl<S: Segmenter> Plan<S> {
     ///
     /// ```
     /// use offload_buf::{ChecksumStatus, Plan, Segmenter};
-    /// # struct Toy;
+    /// # struct Toy { hl: usize, mss: usize, payload: usize }
+    /// # impl Toy {
+    /// #     fn new(len: usize, hl: usize, mss: usize) -> Toy { Toy { hl, mss, payload: len - hl } }
+    /// # }
     /// # impl Segmenter for Toy {
+    /// #     fn header_len(&self) -> usize { self.hl }
+    /// #     fn gso_size(&self) -> usize { self.mss }
+    /// #     fn payload_len(&self) -> usize { self.payload }
+    /// #     fn segments(&self) -> usize { self.payload.div_ceil(self.mss).max(1) }
     /// #     fn patch(&self, _: &mut [u8], _: usize, _: usize, _: u16) {}
     /// # }
     /// assert_eq!(Plan::<Toy>::partial(60, 20, 6).unwrap().checksum_status(), ChecksumStatus::KnownGood);
@@ -426,15 +493,22 @@ impl<S: Segmenter> Plan<S> {
     ///
     /// ```
     /// use offload_buf::{Plan, PlanError, Segmenter, Slab, Span};
-    /// # struct Toy;
+    /// # struct Toy { hl: usize, mss: usize, payload: usize }
+    /// # impl Toy {
+    /// #     fn new(len: usize, hl: usize, mss: usize) -> Toy { Toy { hl, mss, payload: len - hl } }
+    /// # }
     /// # impl Segmenter for Toy {
+    /// #     fn header_len(&self) -> usize { self.hl }
+    /// #     fn gso_size(&self) -> usize { self.mss }
+    /// #     fn payload_len(&self) -> usize { self.payload }
+    /// #     fn segments(&self) -> usize { self.payload.div_ceil(self.mss).max(1) }
     /// #     fn patch(&self, segment: &mut [u8], _: usize, i: usize, _: u16) {
     /// #         segment[0] = i as u8;
     /// #     }
     /// # }
     /// // A 1-byte header (patched to the segment index), 5 × 100 payload bytes.
     /// let packet = [7u8; 501];
-    /// let plan = Plan::segmented(501, 1, 100, Toy).unwrap();
+    /// let plan = Plan::segmented(Toy::new(501, 1, 100)).unwrap();
     /// let (mut buf, mut spans) = ([0u8; 1024], [Span::default(); 2]);
     /// let err = plan.split(&packet, 0, Slab::new(&mut buf, 0), &mut spans).unwrap_err();
     /// assert_eq!(err, PlanError::OutOfRoom { written: 2, resume_at: 2, used: 202 });
@@ -482,14 +556,21 @@ impl<S: Segmenter> Plan<S> {
     ///
     /// ```
     /// use offload_buf::{Plan, Segmenter, SegmentRef, Slab, Span};
-    /// # struct Toy;
+    /// # struct Toy { hl: usize, mss: usize, payload: usize }
+    /// # impl Toy {
+    /// #     fn new(len: usize, hl: usize, mss: usize) -> Toy { Toy { hl, mss, payload: len - hl } }
+    /// # }
     /// # impl Segmenter for Toy {
+    /// #     fn header_len(&self) -> usize { self.hl }
+    /// #     fn gso_size(&self) -> usize { self.mss }
+    /// #     fn payload_len(&self) -> usize { self.payload }
+    /// #     fn segments(&self) -> usize { self.payload.div_ceil(self.mss).max(1) }
     /// #     fn patch(&self, segment: &mut [u8], _: usize, i: usize, _: u16) {
     /// #         segment[0] = i as u8;
     /// #     }
     /// # }
     /// let packet = [[9u8].as_slice(), &[7u8; 300]].concat();
-    /// let plan = Plan::segmented(301, 1, 100, Toy).unwrap();
+    /// let plan = Plan::segmented(Toy::new(301, 1, 100)).unwrap();
     /// let (mut headers, mut segs) = ([0u8; 64], [SegmentRef::default(); 3]);
     /// let out = plan.split_headers(&packet, 0, Slab::new(&mut headers, 8), &mut segs)?;
     /// assert_eq!((out.segments, out.used), (3, 3 * (8 + 1)));
@@ -528,11 +609,18 @@ impl<S: Segmenter> Plan<S> {
     ///
     /// ```
     /// use offload_buf::{Plan, PlanError, Segmenter};
-    /// # struct Toy;
+    /// # struct Toy { hl: usize, mss: usize, payload: usize }
+    /// # impl Toy {
+    /// #     fn new(len: usize, hl: usize, mss: usize) -> Toy { Toy { hl, mss, payload: len - hl } }
+    /// # }
     /// # impl Segmenter for Toy {
+    /// #     fn header_len(&self) -> usize { self.hl }
+    /// #     fn gso_size(&self) -> usize { self.mss }
+    /// #     fn payload_len(&self) -> usize { self.payload }
+    /// #     fn segments(&self) -> usize { self.payload.div_ceil(self.mss).max(1) }
     /// #     fn patch(&self, _: &mut [u8], _: usize, _: usize, _: u16) {}
     /// # }
-    /// let plan = Plan::segmented(2840, 40, 1400, Toy).unwrap();
+    /// let plan = Plan::segmented(Toy::new(2840, 40, 1400)).unwrap();
     /// let (mut bufs, mut lens) = (vec![vec![0u8; 1500]; 1], [0usize; 1]);
     /// let err = plan.split_to_buffers(&[1u8; 2840], 0, &mut bufs, &mut lens).unwrap_err();
     /// assert_eq!(err, PlanError::OutOfRoom { written: 1, resume_at: 1, used: 0 });
@@ -580,14 +668,21 @@ impl<S: Segmenter> Plan<S> {
     ///
     /// ```
     /// use offload_buf::{Plan, Segmenter, Slab, Span};
-    /// # struct Toy;
+    /// # struct Toy { hl: usize, mss: usize, payload: usize }
+    /// # impl Toy {
+    /// #     fn new(len: usize, hl: usize, mss: usize) -> Toy { Toy { hl, mss, payload: len - hl } }
+    /// # }
     /// # impl Segmenter for Toy {
+    /// #     fn header_len(&self) -> usize { self.hl }
+    /// #     fn gso_size(&self) -> usize { self.mss }
+    /// #     fn payload_len(&self) -> usize { self.payload }
+    /// #     fn segments(&self) -> usize { self.payload.div_ceil(self.mss).max(1) }
     /// #     fn patch(&self, segment: &mut [u8], _: usize, i: usize, _: u16) {
     /// #         segment[0] = i as u8;
     /// #     }
     /// # }
     /// let packet: Vec<u8> = (0..=255).collect();
-    /// let plan = Plan::segmented(256, 1, 100, Toy).unwrap();
+    /// let plan = Plan::segmented(Toy::new(256, 1, 100)).unwrap();
     /// let mut buf = [0u8; 512];
     /// buf[256..].copy_from_slice(&packet);
     /// let mut spans = [Span::default(); 3];
@@ -656,14 +751,21 @@ impl<S: Segmenter> Plan<S> {
     ///
     /// ```
     /// use offload_buf::{ChecksumStatus, Plan, PlanError, Segmenter};
-    /// # struct Toy;
+    /// # struct Toy { hl: usize, mss: usize, payload: usize }
+    /// # impl Toy {
+    /// #     fn new(len: usize, hl: usize, mss: usize) -> Toy { Toy { hl, mss, payload: len - hl } }
+    /// # }
     /// # impl Segmenter for Toy {
+    /// #     fn header_len(&self) -> usize { self.hl }
+    /// #     fn gso_size(&self) -> usize { self.mss }
+    /// #     fn payload_len(&self) -> usize { self.payload }
+    /// #     fn segments(&self) -> usize { self.payload.div_ceil(self.mss).max(1) }
     /// #     fn patch(&self, _: &mut [u8], _: usize, _: usize, _: u16) {}
     /// # }
     /// let mut packet = [0u8; 60];
     /// let plain = Plan::<Toy>::plain(60, ChecksumStatus::KnownGood);
     /// assert_eq!(plain.finish_in_place(&mut packet), Ok(ChecksumStatus::KnownGood));
-    /// let split = Plan::segmented(60, 40, 10, Toy).unwrap();
+    /// let split = Plan::segmented(Toy::new(60, 40, 10)).unwrap();
     /// assert_eq!(split.finish_in_place(&mut packet), Err(PlanError::NeedsSplit));
     /// ```
     pub fn finish_in_place(&self, packet: &mut [u8]) -> Result<ChecksumStatus, PlanError> {
@@ -696,7 +798,7 @@ impl<S: Segmenter> Plan<S> {
     #[inline]
     fn header_len(&self) -> usize {
         match &self.kind {
-            Kind::Segmented(g) => g.hl,
+            Kind::Segmented(g) => g.header_len(),
             _ => 0,
         }
     }
@@ -707,7 +809,7 @@ impl<S: Segmenter> Plan<S> {
         match &self.kind {
             Kind::Plain(_) => 0,
             Kind::Partial { start, offset } => *start + *offset + CHECKSUM_LEN,
-            Kind::Segmented(g) => g.hl,
+            Kind::Segmented(g) => g.header_len(),
         }
     }
 
@@ -723,12 +825,12 @@ impl<S: Segmenter> Plan<S> {
                 store_partial(dst, *start + *offset, sum);
             }
             Kind::Segmented(g) => {
-                let hl = g.hl;
+                let hl = g.header_len();
                 copy_headers(dst, packet, hl);
-                let from = hl + i * g.mss;
+                let from = hl + i * g.gso_size();
                 let p = dst.len() - hl;
                 let sum = inet_csum::copy_and_sum(&mut dst[hl..], &packet[from..from + p]);
-                g.segmenter.patch(dst, hl + p, i, sum.fold());
+                g.patch(dst, hl + p, i, sum.fold());
             }
         }
     }
@@ -756,12 +858,12 @@ impl<S: Segmenter> Plan<S> {
                 }
             }
             Kind::Segmented(g) => {
-                let hl = g.hl;
+                let hl = g.header_len();
                 dst.copy_from_slice(&packet[..hl]);
-                let p = g.payload_len(i);
-                let from = hl + i * g.mss;
+                let p = payload_of(g, i);
+                let from = hl + i * g.gso_size();
                 let sum = Accumulator::new().add(&packet[from..from + p]);
-                g.segmenter.patch(dst, hl + p, i, sum.fold());
+                g.patch(dst, hl + p, i, sum.fold());
                 Span {
                     offset: from,
                     len: p,
@@ -788,9 +890,9 @@ impl<S: Segmenter> Plan<S> {
                 store_partial(seg, *start + *offset, sum);
             }
             Kind::Segmented(g) => {
-                let hl = g.hl;
+                let hl = g.header_len();
                 slab.copy_within(header..header + hl, dst);
-                let src = input + hl + i * g.mss;
+                let src = input + hl + i * g.gso_size();
                 let p = seg_len - hl;
                 let to = dst + hl;
                 let sum = if to + p <= src {
@@ -802,8 +904,7 @@ impl<S: Segmenter> Plan<S> {
                     slab.copy_within(src..src + p, to);
                     Accumulator::new().add(&slab[to..to + p])
                 };
-                g.segmenter
-                    .patch(&mut slab[dst..dst + seg_len], seg_len, i, sum.fold());
+                g.patch(&mut slab[dst..dst + seg_len], seg_len, i, sum.fold());
             }
         }
     }
@@ -938,9 +1039,34 @@ mod tests {
     /// A toy protocol: a 6-byte header holding the segment's length, its index and its
     /// payload sum.
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-    struct Toy;
+    struct Toy {
+        hl: usize,
+        mss: usize,
+        payload: usize,
+    }
+    impl Toy {
+        fn new(len: usize, hl: usize, mss: usize) -> Toy {
+            Toy {
+                hl,
+                mss,
+                payload: len - hl,
+            }
+        }
+    }
 
     impl Segmenter for Toy {
+        fn header_len(&self) -> usize {
+            self.hl
+        }
+        fn gso_size(&self) -> usize {
+            self.mss
+        }
+        fn payload_len(&self) -> usize {
+            self.payload
+        }
+        fn segments(&self) -> usize {
+            self.payload.div_ceil(self.mss).max(1)
+        }
         fn patch(&self, segment: &mut [u8], len: usize, i: usize, payload_sum: u16) {
             segment[..2].copy_from_slice(&(len as u16).to_be_bytes());
             segment[2..4].copy_from_slice(&(i as u16).to_be_bytes());
@@ -965,7 +1091,7 @@ mod tests {
     fn every_split_shape_writes_the_same_segments() {
         let pkt = packet(10);
         let pkt = &pkt[..16];
-        let plan = Plan::segmented(16, 6, 4, Toy).unwrap();
+        let plan = Plan::segmented(Toy::new(16, 6, 4)).unwrap();
         assert_eq!(plan.segments(), 3);
 
         let (mut buf, mut spans) = ([0u8; 64], [Span::default(); 3]);
@@ -1027,12 +1153,48 @@ mod tests {
         }
     }
 
+    /// A segmenter's sizes are taken only when they agree: every index a split computes from
+    /// them is then inside the packet.
+    #[test]
+    fn segmented_refuses_sizes_that_disagree() {
+        /// Header length, gso_size, payload length, segments.
+        struct Sizes(usize, usize, usize, usize);
+        impl Segmenter for Sizes {
+            fn header_len(&self) -> usize {
+                self.0
+            }
+            fn gso_size(&self) -> usize {
+                self.1
+            }
+            fn payload_len(&self) -> usize {
+                self.2
+            }
+            fn segments(&self) -> usize {
+                self.3
+            }
+            fn patch(&self, _: &mut [u8], _: usize, _: usize, _: u16) {}
+        }
+        let plan = Plan::segmented(Sizes(6, 4, 10, 3)).unwrap();
+        assert_eq!(
+            (plan.segments(), plan.segment_len(2), plan.room(0, 0)),
+            (3, 8, 28)
+        );
+        assert!(Plan::segmented(Sizes(6, 4, 10, 4)).is_none()); // a segment too many
+        assert!(Plan::segmented(Sizes(6, 4, 10, 2)).is_none()); // a segment too few
+        assert!(Plan::segmented(Sizes(6, 0, 10, 3)).is_none()); // gso_size 0
+        assert!(Plan::segmented(Sizes(usize::MAX, 4, 10, 3)).is_none()); // length overflows
+        assert_eq!(
+            Plan::segmented(Sizes(6, 4, 0, 1)).map(|p| p.segment_len(0)),
+            Some(6)
+        );
+    }
+
     /// Out of room: whole segments only, resumable; in place: nothing written.
     #[test]
     fn out_of_room_and_resume() {
         let pkt = packet(10);
         let pkt = &pkt[..16];
-        let plan = Plan::segmented(16, 6, 4, Toy).unwrap();
+        let plan = Plan::segmented(Toy::new(16, 6, 4)).unwrap();
         let (mut buf, mut spans) = ([0u8; 25], [Span::default(); 3]);
         let err = plan.split(pkt, 0, Slab::new(&mut buf, 2), &mut spans);
         assert_eq!(

@@ -40,8 +40,12 @@ pub(crate) struct Tcp {
     version: IpVersion,
     /// TCP header offset (`csum_start`).
     l4: usize,
+    /// IP + TCP header length.
+    hl: usize,
     /// `gso_size`.
     mss: usize,
+    /// Payload bytes after the TCP header.
+    payload: usize,
     segments: usize,
     /// IPv4 header sum without total length, ID and checksum, folded to 16 bits.
     ip_base: u32,
@@ -243,7 +247,9 @@ impl Tcp {
         let fields = Tcp {
             version,
             l4,
+            hl,
             mss,
+            payload,
             segments,
             ip_base,
             id0,
@@ -252,14 +258,34 @@ impl Tcp {
             doff_byte,
             tcp_base: u32::from(tcp_base.fold()),
         };
-        // `hl` is inside the packet and `mss` is not 0 (both checked above), so the shared
-        // plan's sizes (the same `segments`) always exist.
-        offload_buf::Plan::segmented(packet.len(), hl, mss, fields)
+        // `mss` is not 0 (checked above) and `segments` is the payload in `mss` pieces, so the
+        // shared plan accepts these sizes.
+        offload_buf::Plan::segmented(fields)
             .ok_or_else(|| HeaderError::BadTcpDataOffset(tcp.data_offset()).into())
     }
 }
 
 impl Segmenter for Tcp {
+    #[inline(always)]
+    fn header_len(&self) -> usize {
+        self.hl
+    }
+
+    #[inline(always)]
+    fn gso_size(&self) -> usize {
+        self.mss
+    }
+
+    #[inline(always)]
+    fn payload_len(&self) -> usize {
+        self.payload
+    }
+
+    #[inline(always)]
+    fn segments(&self) -> usize {
+        self.segments
+    }
+
     /// Rewrite the per-segment fields of segment `i`, `len` bytes long (`seg` starts with the
     /// copied headers, followed by the payload or not; `payload_sum` is the payload's sum).
     /// Rule book §5.1: `tcp_gso_segment` and `inet_gso_segment` / `ipv6_gso_segment`.

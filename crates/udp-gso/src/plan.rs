@@ -40,6 +40,13 @@ pub(crate) struct Udp {
     version: IpVersion,
     /// UDP header offset (`csum_start`).
     l4: usize,
+    /// IP + UDP header length.
+    hl: usize,
+    /// `gso_size`.
+    mss: usize,
+    /// Payload bytes after the UDP header.
+    payload: usize,
+    segments: usize,
     /// IPv4 header sum without total length, ID and checksum, folded to 16 bits.
     ip_base: u32,
     id0: u16,
@@ -210,8 +217,8 @@ impl Udp {
         // small packets are not really GSO ones"); otherwise it is a plain CHECKSUM_PARTIAL
         // packet, passed on as written with its checksum finished by skb_checksum_help at
         // csum_start + 6, and no GSO code looks at it.
-        // `hl` is inside the packet and `mss` is not 0 (both checked above), so the shared
-        // plan always exists.
+        // `hl` is inside the packet, `mss` is not 0 (both checked above) and `segments` is the
+        // payload in `mss` pieces, so the shared plan always exists.
         let out_of_bounds = HeaderError::CsumOutOfBounds {
             csum_start: l4,
             csum_offset: field::udp::CHECKSUM.start,
@@ -221,8 +228,7 @@ impl Udp {
             return offload_buf::Plan::partial(packet.len(), l4, field::udp::CHECKSUM.start)
                 .ok_or(out_of_bounds.into());
         }
-        offload_buf::Plan::segmented(packet.len(), hl, mss, Udp::new(g, packet)?)
-            .ok_or(out_of_bounds.into())
+        offload_buf::Plan::segmented(Udp::new(g, packet)?).ok_or(out_of_bounds.into())
     }
 
     /// The constant parts of a GSO split, `g` already checked by [`plan`](Self::plan).
@@ -254,6 +260,9 @@ impl Udp {
         }
         let l4 = g.l4_offset;
         let hl = l4 + UdpHeader::LEN;
+        let mss = usize::from(g.gso_size);
+        let payload = packet.len() - hl;
+        let segments = payload.div_ceil(mss);
         let udp = &packet[l4..hl];
         let len_field = u16::from_be_bytes([udp[4], udp[5]]);
         let partial = u16::from_be_bytes([udp[6], udp[7]]);
@@ -281,6 +290,10 @@ impl Udp {
         Ok(Udp {
             version,
             l4,
+            hl,
+            mss,
+            payload,
+            segments,
             ip_base,
             id0,
             udp_base: u32::from(udp_base.fold()),
@@ -289,6 +302,26 @@ impl Udp {
 }
 
 impl Segmenter for Udp {
+    #[inline(always)]
+    fn header_len(&self) -> usize {
+        self.hl
+    }
+
+    #[inline(always)]
+    fn gso_size(&self) -> usize {
+        self.mss
+    }
+
+    #[inline(always)]
+    fn payload_len(&self) -> usize {
+        self.payload
+    }
+
+    #[inline(always)]
+    fn segments(&self) -> usize {
+        self.segments
+    }
+
     /// Rewrite the per-datagram fields of datagram `i`, `len` bytes long (`seg` starts with
     /// the copied headers, followed by the payload or not; `payload_sum` is the payload's
     /// sum). Rule book §5.3: `__udp_gso_segment` and `inet_gso_segment` / `ipv6_gso_segment`.
