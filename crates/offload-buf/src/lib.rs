@@ -16,6 +16,7 @@ pub use inet_csum::ChecksumStatus;
 mod buckets;
 #[cfg(feature = "alloc")]
 mod output;
+mod plan;
 mod source;
 
 #[cfg(feature = "alloc")]
@@ -24,6 +25,7 @@ pub use buckets::Buckets;
 pub use output::IoSliceBuf;
 #[cfg(feature = "alloc")]
 pub use output::{Drain, Output, Outputs, Payloads, TooSmall};
+pub use plan::{Plan, PlanError, Segmenter};
 pub use source::PacketSource;
 /// The virtio header an [`Output`] is written behind (`vnet_hdr` returns it), re-exported so a
 /// user of the outputs needs no other dependency.

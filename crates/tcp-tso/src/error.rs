@@ -1,6 +1,7 @@
 //! Typed errors: one variant per reason, so callers match on structure, never on text.
 
 use inet_hdr::ParseError;
+use offload_buf::PlanError;
 use virtio_net_hdr::{Error as HeaderError, GsoKind};
 
 /// Why a packet could not be split (or finished).
@@ -87,6 +88,42 @@ pub enum Malformed {
     /// An IPv4 fragment or an IPv6 Fragment header: the kernel's GSO has no handler for it
     /// (`inet_gso_segment` / `ipv6_gso_segment`).
     Fragment,
+}
+
+impl SplitError {
+    /// The shared split's error (`offload-buf`'s), as this crate's variant of the same name.
+    #[inline]
+    pub(crate) fn from_plan(e: PlanError) -> SplitError {
+        match e {
+            PlanError::OutOfRoom {
+                written,
+                resume_at,
+                used,
+            } => SplitError::OutOfRoom {
+                written,
+                resume_at,
+                used,
+            },
+            PlanError::ResumePastEnd {
+                first_segment,
+                segments,
+            } => SplitError::ResumePastEnd {
+                first_segment,
+                segments,
+            },
+            PlanError::InputOutsideSlab {
+                start,
+                end,
+                slab_len,
+            } => SplitError::InputOutsideSlab {
+                start,
+                end,
+                slab_len,
+            },
+            PlanError::NeedsSplit => SplitError::NeedsSplit,
+            PlanError::PlanMismatch { planned, len } => SplitError::PlanMismatch { planned, len },
+        }
+    }
 }
 
 impl From<HeaderError> for SplitError {

@@ -1,12 +1,13 @@
 //! Validation of one packet and the per-segment arithmetic (rule book §5.1).
 
 use inet_csum::{Accumulator, fold_u32};
-use inet_hdr::field::{self, CHECKSUM_LEN};
+use inet_hdr::field;
 use inet_hdr::{IpVersion, Ipv4Header, Ipv6Header, Protocol, TcpFlags, TcpHeader, classify};
+use offload_buf::Segmenter;
 use virtio_net_hdr::{Error as HeaderError, Gso, GsoKind, Offload, VirtioNetHdr};
 use zerocopy::byteorder::ByteOrder;
 
-use crate::{ChecksumStatus, Malformed, Span, SplitError};
+use crate::{ChecksumStatus, Malformed, SplitError};
 
 /// A validated description of what one packet turns into: how many segments, how long each
 /// is, and the constant parts of every checksum. Building it reads only the packet's
@@ -29,24 +30,13 @@ use crate::{ChecksumStatus, Malformed, Span, SplitError};
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Plan {
-    kind: Kind,
-    /// Length of the input packet.
-    len: usize,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
-    /// Passed through untouched.
-    Plain(ChecksumStatus),
-    /// Non-GSO NEEDS_CSUM: finish the checksum at `start + offset`.
-    Partial { start: usize, offset: usize },
-    /// TCP segmentation.
-    Tcp(Tcp),
+    /// The split every splitter shares (`offload-buf`'s), with the TCP fields of each segment.
+    pub(crate) inner: offload_buf::Plan<Tcp>,
 }
 
 /// The constant parts of a TCP split.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Tcp {
+pub(crate) struct Tcp {
     version: IpVersion,
     /// TCP header offset (`csum_start`).
     l4: usize,
@@ -93,72 +83,43 @@ impl Plan {
     /// ```
     pub fn from_offload(offload: Offload, packet: &[u8]) -> Result<Plan, SplitError> {
         let len = packet.len();
-        let kind = match offload {
-            Offload::None => Kind::Plain(ChecksumStatus::Unverified),
-            Offload::DataValid => Kind::Plain(ChecksumStatus::KnownGood),
+        let inner = match offload {
+            Offload::None => offload_buf::Plan::plain(len, ChecksumStatus::Unverified),
+            Offload::DataValid => offload_buf::Plan::plain(len, ChecksumStatus::KnownGood),
+            // `decode` bounds-checked csum_start + csum_offset + 2; `partial` re-checks so a
+            // hand-built `Offload` cannot index out of bounds.
             Offload::Partial {
                 csum_start,
                 csum_offset,
-            } => {
-                // `decode` bounds-checked csum_start + csum_offset + 2; re-check so a
-                // hand-built `Offload` cannot index out of bounds.
-                if csum_start + csum_offset + CHECKSUM_LEN > len {
-                    return Err(HeaderError::CsumOutOfBounds {
-                        csum_start,
-                        csum_offset,
-                        packet_len: len,
-                    }
-                    .into());
-                }
-                Kind::Partial {
-                    start: csum_start,
-                    offset: csum_offset,
-                }
-            }
-            Offload::Gso(g) => Kind::Tcp(Tcp::new(g, packet)?),
+            } => offload_buf::Plan::partial(len, csum_start, csum_offset).ok_or(
+                HeaderError::CsumOutOfBounds {
+                    csum_start,
+                    csum_offset,
+                    packet_len: len,
+                },
+            )?,
+            Offload::Gso(g) => Tcp::plan(g, packet)?,
         };
-        Ok(Plan { kind, len })
+        Ok(Plan { inner })
     }
 
     /// How many segments the packet turns into (1 for a non-GSO packet).
+    #[inline]
     pub fn segments(&self) -> usize {
-        match &self.kind {
-            Kind::Tcp(t) => t.segments,
-            _ => 1,
-        }
+        self.inner.segments()
     }
 
     /// Length of segment `i` (an IP packet), or 0 if `i` is not below
     /// [`segments`](Self::segments).
     #[inline]
     pub fn segment_len(&self, i: usize) -> usize {
-        if i >= self.segments() {
-            return 0;
-        }
-        match &self.kind {
-            Kind::Tcp(t) => t.hl + t.payload_len(i),
-            _ => self.len,
-        }
+        self.inner.segment_len(i)
     }
 
     /// Slab bytes needed to write segments `first_segment..` with `headroom` bytes before
     /// each (0 if `first_segment` is past the end; `usize::MAX` if it overflows).
     pub fn room(&self, first_segment: usize, headroom: usize) -> usize {
-        let n = self.segments();
-        if first_segment >= n {
-            return 0;
-        }
-        match &self.kind {
-            Kind::Tcp(t) => {
-                // Saturating: an absurd headroom asks for more room than any slab has.
-                let count = n - first_segment;
-                let rest = t.payload - (first_segment * t.mss).min(t.payload);
-                count
-                    .saturating_mul(headroom.saturating_add(t.hl))
-                    .saturating_add(rest)
-            }
-            _ => headroom.saturating_add(self.len),
-        }
+        self.inner.room(first_segment, headroom)
     }
 
     /// Header-buffer bytes [`split_headers`](Self::split_headers) needs for segments
@@ -178,182 +139,18 @@ impl Plan {
     /// # Ok::<(), tcp_tso::SplitError>(())
     /// ```
     pub fn header_room(&self, first_segment: usize, headroom: usize) -> usize {
-        let n = self.segments();
-        if first_segment >= n {
-            return 0;
-        }
-        (n - first_segment).saturating_mul(headroom.saturating_add(self.header_part_len()))
-    }
-
-    /// `packet` must be as long as the one the plan was built for: every offset the plan
-    /// writes or reads is then inside it.
-    pub(crate) fn check_len(&self, packet: &[u8]) -> Result<(), SplitError> {
-        if packet.len() != self.len {
-            return Err(SplitError::PlanMismatch {
-                planned: self.len,
-                len: packet.len(),
-            });
-        }
-        Ok(())
+        self.inner.header_room(first_segment, headroom)
     }
 
     /// The checksum state of the segments this plan produces.
     pub fn checksum_status(&self) -> ChecksumStatus {
-        match &self.kind {
-            Kind::Plain(s) => *s,
-            _ => ChecksumStatus::KnownGood,
-        }
+        self.inner.checksum_status()
     }
-
-    /// Header length copied into every segment (IP + TCP), or 0 for a non-GSO packet.
-    pub(crate) fn header_len(&self) -> usize {
-        match &self.kind {
-            Kind::Tcp(t) => t.hl,
-            _ => 0,
-        }
-    }
-
-    /// Write segment `i` of `packet` into `dst` (exactly `segment_len(i)` bytes), the payload
-    /// copied and summed in one pass.
-    #[inline]
-    pub(crate) fn write(&self, packet: &[u8], i: usize, dst: &mut [u8]) -> Result<(), SplitError> {
-        match &self.kind {
-            Kind::Plain(_) => dst.copy_from_slice(packet),
-            Kind::Partial { start, offset } => {
-                dst[..*start].copy_from_slice(&packet[..*start]);
-                let sum = inet_csum::copy_and_sum(&mut dst[*start..], &packet[*start..]);
-                store_partial(dst, *start + *offset, sum);
-            }
-            Kind::Tcp(t) => {
-                let hl = t.hl;
-                copy_headers(dst, packet, hl);
-                let from = hl + i * t.mss;
-                let p = dst.len() - hl;
-                let sum = inet_csum::copy_and_sum(&mut dst[hl..], &packet[from..from + p]);
-                t.patch(dst, hl + p, i, sum);
-            }
-        }
-        Ok(())
-    }
-
-    /// Write the headers of segment `i` into `dst` and say where its payload lies in
-    /// `packet`: the payload is summed where it is, not copied. `dst` is exactly
-    /// [`header_part_len`](Self::header_part_len) bytes. A plain packet has no header part (its
-    /// payload is the whole packet); a `NEEDS_CSUM` one carries its bytes up to and including
-    /// the finished checksum field in the header part.
-    #[inline]
-    pub(crate) fn write_headers(&self, packet: &[u8], i: usize, dst: &mut [u8]) -> Span {
-        match &self.kind {
-            Kind::Plain(_) => Span {
-                offset: 0,
-                len: self.len,
-            },
-            Kind::Partial { start, offset } => {
-                let end = *start + *offset + CHECKSUM_LEN;
-                dst.copy_from_slice(&packet[..end]);
-                let sum = Accumulator::new().add(&packet[*start..]);
-                store_partial(dst, *start + *offset, sum);
-                Span {
-                    offset: end,
-                    len: self.len - end,
-                }
-            }
-            Kind::Tcp(t) => {
-                let hl = t.hl;
-                dst.copy_from_slice(&packet[..hl]);
-                let p = t.payload_len(i);
-                let from = hl + i * t.mss;
-                let sum = Accumulator::new().add(&packet[from..from + p]);
-                t.patch(dst, hl + p, i, sum);
-                Span {
-                    offset: from,
-                    len: p,
-                }
-            }
-        }
-    }
-
-    /// Length of the header part [`write_headers`](Self::write_headers) writes per segment.
-    #[inline]
-    pub(crate) fn header_part_len(&self) -> usize {
-        match &self.kind {
-            Kind::Plain(_) => 0,
-            Kind::Partial { start, offset } => *start + *offset + CHECKSUM_LEN,
-            Kind::Tcp(t) => t.hl,
-        }
-    }
-
-    /// Write segment `i` in place: the segment goes to `slab[dst..dst + segment_len(i)]`,
-    /// its payload is read from the input packet at `slab[input..]`, its header from
-    /// `slab[header..]` (the input for segment 0, the finished segment 0 after that: the
-    /// fields that differ are all rewritten absolutely). The caller guarantees that the
-    /// destination ends no later than the payload source ends and starts no later than it
-    /// starts, so bytes still to be read are never overwritten.
-    pub(crate) fn write_in_place(
-        &self,
-        slab: &mut [u8],
-        input: usize,
-        header: usize,
-        i: usize,
-        dst: usize,
-    ) -> Result<(), SplitError> {
-        let seg_len = self.segment_len(i);
-        match &self.kind {
-            Kind::Plain(_) => slab.copy_within(input..input + self.len, dst),
-            Kind::Partial { start, offset } => {
-                slab.copy_within(input..input + self.len, dst);
-                let seg = &mut slab[dst..dst + seg_len];
-                let sum = Accumulator::new().add(&seg[*start..]);
-                store_partial(seg, *start + *offset, sum);
-            }
-            Kind::Tcp(t) => {
-                let hl = t.hl;
-                slab.copy_within(header..header + hl, dst);
-                let src = input + hl + i * t.mss;
-                let p = seg_len - hl;
-                let to = dst + hl;
-                let sum = if to + p <= src {
-                    let (front, back) = slab.split_at_mut(src);
-                    inet_csum::copy_and_sum(&mut front[to..to + p], &back[..p])
-                } else {
-                    // Overlapping move (only where the output catches up with the input):
-                    // memmove, then sum the destination.
-                    slab.copy_within(src..src + p, to);
-                    Accumulator::new().add(&slab[to..to + p])
-                };
-                t.patch(&mut slab[dst..dst + seg_len], seg_len, i, sum);
-            }
-        }
-        Ok(())
-    }
-
-    /// Finish a non-GSO packet in place.
-    pub(crate) fn finish(&self, packet: &mut [u8]) -> Result<ChecksumStatus, SplitError> {
-        match &self.kind {
-            Kind::Plain(s) => Ok(*s),
-            Kind::Partial { start, offset } => {
-                let sum = Accumulator::new().add(&packet[*start..]);
-                store_partial(packet, *start + *offset, sum);
-                Ok(ChecksumStatus::KnownGood)
-            }
-            Kind::Tcp(_) => Err(SplitError::NeedsSplit),
-        }
-    }
-}
-
-/// Store a finished checksum the way `skb_checksum_help` does: the folded sum (which
-/// includes the partial value already in the field), inverted; a result of 0 is stored as
-/// 0xffff (`CSUM_MANGLED_0`), which matters for UDP where 0 means "no checksum".
-fn store_partial(packet: &mut [u8], at: usize, sum: Accumulator) {
-    let mut c = sum.finish();
-    if c == 0 {
-        c = 0xffff;
-    }
-    packet[at..at + 2].copy_from_slice(&c.to_be_bytes());
 }
 
 impl Tcp {
-    fn new(g: Gso, packet: &[u8]) -> Result<Tcp, SplitError> {
+    /// The shared plan of a TCP GSO packet: this segmentation's sizes and constant parts.
+    fn plan(g: Gso, packet: &[u8]) -> Result<offload_buf::Plan<Tcp>, SplitError> {
         let version = match g.kind {
             GsoKind::TcpV4 => IpVersion::V4,
             GsoKind::TcpV6 => IpVersion::V6,
@@ -447,7 +244,7 @@ impl Tcp {
             }
             IpVersion::V6 => (0, 0),
         };
-        Ok(Tcp {
+        let fields = Tcp {
             version,
             l4,
             hl,
@@ -460,11 +257,33 @@ impl Tcp {
             flags0,
             doff_byte,
             tcp_base: u32::from(tcp_base.fold()),
-        })
+        };
+        // `mss` is not 0 (checked above) and `segments` is the payload in `mss` pieces, so the
+        // shared plan accepts these sizes.
+        offload_buf::Plan::segmented(fields)
+            .ok_or_else(|| HeaderError::BadTcpDataOffset(tcp.data_offset()).into())
+    }
+}
+
+impl Segmenter for Tcp {
+    #[inline(always)]
+    fn header_len(&self) -> usize {
+        self.hl
     }
 
-    fn payload_len(&self, i: usize) -> usize {
-        (self.payload - i * self.mss).min(self.mss)
+    #[inline(always)]
+    fn gso_size(&self) -> usize {
+        self.mss
+    }
+
+    #[inline(always)]
+    fn payload_len(&self) -> usize {
+        self.payload
+    }
+
+    #[inline(always)]
+    fn segments(&self) -> usize {
+        self.segments
     }
 
     /// Rewrite the per-segment fields of segment `i`, `len` bytes long (`seg` starts with the
@@ -478,7 +297,7 @@ impl Tcp {
     /// A packet passed on unsplit (one segment: rule book §5.4.1) is what the kernel hands on
     /// as is, its checksum finished by `skb_checksum_help`: only the TCP checksum changes.
     #[inline(always)]
-    fn patch(&self, seg: &mut [u8], len: usize, i: usize, payload_sum: Accumulator) {
+    fn patch(&self, seg: &mut [u8], len: usize, i: usize, payload_sum: u16) {
         let unsplit = self.segments == 1;
         match self.version {
             _ if unsplit => {}
@@ -530,7 +349,7 @@ impl Tcp {
             + (seq >> 16)
             + (seq & 0xffff)
             + u32::from(flag_word)
-            + u32::from(payload_sum.fold());
+            + u32::from(payload_sum);
         let mut check = !fold_u32(sum);
         // A sum of zero: skb_checksum_help stores CSUM_MANGLED_0 (0xffff), gso_make_checksum
         // stores 0 (rule book §5.4.2).
@@ -541,34 +360,6 @@ impl Tcp {
     }
 }
 
-/// Copy the `hl` header bytes of `packet` to the front of `dst`, before the payload is
-/// written after them. Headers are short and their length varies, so a plain copy is a
-/// `memcpy` call per segment; when both sides are long enough, one fixed-size move of 64 or
-/// 128 bytes does it instead (the bytes past `hl` are overwritten by the payload copy that
-/// follows).
-#[inline(always)]
-fn copy_headers(dst: &mut [u8], packet: &[u8], hl: usize) {
-    if hl <= 64
-        && let (Some(d), Some(s)) = (dst.first_chunk_mut::<64>(), packet.first_chunk::<64>())
-    {
-        *d = *s;
-    } else if hl <= 128
-        && let (Some(d), Some(s)) = (dst.first_chunk_mut::<128>(), packet.first_chunk::<128>())
-    {
-        *d = *s;
-    } else {
-        copy_headers_exact(dst, packet, hl);
-    }
-}
-
-/// The rare case of [`copy_headers`]: kept out of line so the compiler does not fold the
-/// fixed-size moves into one variable-length `memcpy` call.
-#[cold]
-#[inline(never)]
-fn copy_headers_exact(dst: &mut [u8], packet: &[u8], hl: usize) {
-    dst[..hl].copy_from_slice(&packet[..hl]);
-}
-
 #[inline(always)]
 fn put16(b: &mut [u8], at: usize, v: u16) {
     b[at..at + 2].copy_from_slice(&v.to_be_bytes());
@@ -577,37 +368,4 @@ fn put16(b: &mut [u8], at: usize, v: u16) {
 #[inline(always)]
 fn put32(b: &mut [u8], at: usize, v: u32) {
     b[at..at + 4].copy_from_slice(&v.to_be_bytes());
-}
-
-#[cfg(test)]
-mod tests {
-    use super::copy_headers;
-
-    /// Every tier of `copy_headers` (64-byte move, 128-byte move, exact copy) leaves the
-    /// first `hl` bytes equal to the packet's and, once the payload copy has overwritten
-    /// the rest, the same bytes as an exact copy would.
-    #[test]
-    fn copy_headers_every_tier() {
-        let packet: [u8; 300] = core::array::from_fn(|i| (i * 31 + 7) as u8);
-        for hl in [20, 40, 60, 64, 65, 100, 128, 129, 200] {
-            for dst_len in [hl, hl + 1, 63, 64, 127, 128, 129, 300] {
-                if dst_len < hl {
-                    continue;
-                }
-                for pkt_len in [hl, 64, 128, 300] {
-                    if pkt_len < hl {
-                        continue;
-                    }
-                    let mut dst = [0xeeu8; 300];
-                    copy_headers(&mut dst[..dst_len], &packet[..pkt_len], hl);
-                    assert_eq!(
-                        dst[..hl],
-                        packet[..hl],
-                        "hl {hl} dst {dst_len} pkt {pkt_len}"
-                    );
-                    assert!(dst[dst_len..].iter().all(|&b| b == 0xee), "wrote past dst");
-                }
-            }
-        }
-    }
 }

@@ -42,17 +42,9 @@ impl Plan {
         slab: Slab<'_>,
         spans: &mut [Span],
     ) -> Result<Split, SplitError> {
-        self.check_len(packet)?;
-        self.lay_out(
-            first_segment,
-            slab,
-            spans,
-            |i| self.segment_len(i),
-            |i, dst, span| {
-                self.write(packet, i, dst)?;
-                Ok(span)
-            },
-        )
+        self.inner
+            .split(packet, first_segment, slab, spans)
+            .map_err(SplitError::from_plan)
     }
 
     /// [`split`](Self::split) without moving the payload: each segment's headers (IP + TCP,
@@ -102,20 +94,9 @@ impl Plan {
         headers: Slab<'_>,
         segs: &mut [SegmentRef],
     ) -> Result<Split, SplitError> {
-        self.check_len(packet)?;
-        let hl = self.header_part_len();
-        self.lay_out(
-            first_segment,
-            headers,
-            segs,
-            |_| hl,
-            |i, dst, header| {
-                Ok(SegmentRef {
-                    header,
-                    payload: self.write_headers(packet, i, dst),
-                })
-            },
-        )
+        self.inner
+            .split_headers(packet, first_segment, headers, segs)
+            .map_err(SplitError::from_plan)
     }
 
     /// [`split`](Self::split) into separate caller buffers: the k-th segment written goes to
@@ -146,23 +127,9 @@ impl Plan {
         bufs: &mut [B],
         lens: &mut [usize],
     ) -> Result<Split, SplitError> {
-        self.check_len(packet)?;
-        let n = self.segments();
-        resume_check(first_segment, n)?;
-        let mut written = 0usize;
-        for i in first_segment..n {
-            let len = self.segment_len(i);
-            let (Some(buf), Some(slot)) = (bufs.get_mut(written), lens.get_mut(written)) else {
-                break;
-            };
-            let Some(dst) = buf.as_mut().get_mut(..len) else {
-                break;
-            };
-            self.write(packet, i, dst)?;
-            *slot = len;
-            written += 1;
-        }
-        self.finish_call(first_segment, written, 0)
+        self.inner
+            .split_to_buffers(packet, first_segment, bufs, lens)
+            .map_err(SplitError::from_plan)
     }
 
     /// [`split`](Self::split) for a super-packet that already lies inside the slab, at
@@ -211,43 +178,9 @@ impl Plan {
         input: Range<usize>,
         spans: &mut [Span],
     ) -> Result<Split, SplitError> {
-        let (buf, headroom) = slab.into_parts();
-        let Some(packet) = buf.get(input.clone()) else {
-            return Err(SplitError::InputOutsideSlab {
-                start: input.start,
-                end: input.end,
-                slab_len: buf.len(),
-            });
-        };
-        self.check_len(packet)?;
-        let n = self.segments();
-        let total = self.room(0, headroom);
-        if spans.len() < n || buf.len() < total {
-            return Err(SplitError::OutOfRoom {
-                written: 0,
-                resume_at: 0,
-                used: 0,
-            });
-        }
-        // Front to back without overwriting input still to be read: the slab holds `total`
-        // bytes, so the input fits where `place_input` moves it (a non-GSO packet, no headers
-        // to repeat, stays).
-        let at = offload_buf::place_input(buf, input, n, headroom, self.header_len());
-        let mut pos = 0usize;
-        for (i, span) in spans.iter_mut().enumerate().take(n) {
-            let seg_len = self.segment_len(i);
-            let start = pos + headroom;
-            // Segment 0 takes its headers from the input; later ones from the finished
-            // segment 0, which nothing overwrites.
-            let header = if i == 0 { at } else { headroom };
-            self.write_in_place(buf, at, header, i, start)?;
-            *span = Span {
-                offset: start,
-                len: seg_len,
-            };
-            pos = start + seg_len;
-        }
-        self.finish_call(0, n, pos)
+        self.inner
+            .split_in_place(slab, input, spans)
+            .map_err(SplitError::from_plan)
     }
 
     /// Complete a non-GSO packet where it lies (e.g. read straight into a slab): finish a
@@ -275,58 +208,8 @@ impl Plan {
     /// # Ok::<(), tcp_tso::SplitError>(())
     /// ```
     pub fn finish_in_place(&self, packet: &mut [u8]) -> Result<ChecksumStatus, SplitError> {
-        self.check_len(packet)?;
-        self.finish(packet)
+        self.inner
+            .finish_in_place(packet)
+            .map_err(SplitError::from_plan)
     }
-
-    /// The one layout of [`split`](Self::split) and [`split_headers`](Self::split_headers)
-    /// (`offload-buf`'s [`Slab::lay_out`], shared with every splitter): part `i`
-    /// (`part_len(i)` bytes) goes behind the slab's headroom, back to back from its start, and
-    /// `write` fills it and returns what to record for it.
-    #[inline]
-    fn lay_out<T>(
-        &self,
-        first_segment: usize,
-        slab: Slab<'_>,
-        records: &mut [T],
-        part_len: impl Fn(usize) -> usize,
-        write: impl FnMut(usize, &mut [u8], Span) -> Result<T, SplitError>,
-    ) -> Result<Split, SplitError> {
-        let n = self.segments();
-        resume_check(first_segment, n)?;
-        let (written, used) = slab.lay_out(first_segment..n, records, part_len, write)?;
-        self.finish_call(first_segment, written, used)
-    }
-
-    /// The result of a call that wrote `written` segments from `first_segment` on.
-    fn finish_call(
-        &self,
-        first_segment: usize,
-        written: usize,
-        used: usize,
-    ) -> Result<Split, SplitError> {
-        if first_segment + written < self.segments() {
-            return Err(SplitError::OutOfRoom {
-                written,
-                resume_at: first_segment + written,
-                used,
-            });
-        }
-        Ok(Split {
-            segments: written,
-            checksum: self.checksum_status(),
-            used,
-        })
-    }
-}
-
-/// A resumed split must start at a segment that exists.
-fn resume_check(first_segment: usize, segments: usize) -> Result<(), SplitError> {
-    if first_segment >= segments {
-        return Err(SplitError::ResumePastEnd {
-            first_segment,
-            segments,
-        });
-    }
-    Ok(())
 }

@@ -1,6 +1,7 @@
 //! Typed errors: one variant per reason, so callers match on structure, never on text.
 
 use inet_hdr::ParseError;
+use offload_buf::PlanError;
 use virtio_net_hdr::{Error as HeaderError, GsoKind};
 
 /// Why a packet could not be split (or finished).
@@ -76,6 +77,42 @@ pub enum Malformed {
     /// the packet. (An IPv4 fragment is split, its fragment fields copied into every
     /// datagram, as `inet_gso_segment` copies them.)
     Fragment,
+}
+
+impl SplitError {
+    /// The shared split's error (`offload-buf`'s), as this crate's variant of the same name.
+    #[inline]
+    pub(crate) fn from_plan(e: PlanError) -> SplitError {
+        match e {
+            PlanError::OutOfRoom {
+                written,
+                resume_at,
+                used,
+            } => SplitError::OutOfRoom {
+                written,
+                resume_at,
+                used,
+            },
+            PlanError::ResumePastEnd {
+                first_segment,
+                segments,
+            } => SplitError::ResumePastEnd {
+                first_segment,
+                segments,
+            },
+            PlanError::InputOutsideSlab {
+                start,
+                end,
+                slab_len,
+            } => SplitError::InputOutsideSlab {
+                start,
+                end,
+                slab_len,
+            },
+            PlanError::NeedsSplit => SplitError::NeedsSplit,
+            PlanError::PlanMismatch { planned, len } => SplitError::PlanMismatch { planned, len },
+        }
+    }
 }
 
 impl From<HeaderError> for SplitError {

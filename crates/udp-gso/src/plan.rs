@@ -1,12 +1,13 @@
 //! Validation of one packet and the per-datagram arithmetic (rule book §5.3).
 
 use inet_csum::{Accumulator, fold_u32};
-use inet_hdr::field::{self, CHECKSUM_LEN};
+use inet_hdr::field;
 use inet_hdr::{IpVersion, Ipv4Header, Ipv6Header, Protocol, UdpHeader, classify};
+use offload_buf::Segmenter;
 use virtio_net_hdr::{Error as HeaderError, Gso, GsoKind, Offload, VirtioNetHdr};
 use zerocopy::byteorder::ByteOrder;
 
-use crate::{ChecksumStatus, Malformed, Span, SplitError};
+use crate::{ChecksumStatus, Malformed, SplitError};
 
 /// A validated description of what one packet turns into: how many datagrams, how long each
 /// is, and the constant parts of every checksum. Building it reads only the packet's
@@ -28,24 +29,14 @@ use crate::{ChecksumStatus, Malformed, Span, SplitError};
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Plan {
-    kind: Kind,
-    /// Length of the input packet.
-    len: usize,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
-    /// Passed through untouched.
-    Plain(ChecksumStatus),
-    /// Non-GSO NEEDS_CSUM: finish the checksum at `start + offset`.
-    Partial { start: usize, offset: usize },
-    /// UDP segmentation into two or more datagrams.
-    Udp(Udp),
+    /// The split every splitter shares (`offload-buf`'s), with the UDP fields of each
+    /// datagram.
+    pub(crate) inner: offload_buf::Plan<Udp>,
 }
 
 /// The constant parts of a UDP split.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Udp {
+pub(crate) struct Udp {
     version: IpVersion,
     /// UDP header offset (`csum_start`).
     l4: usize,
@@ -107,73 +98,44 @@ impl Plan {
     /// ```
     pub fn from_offload(offload: Offload, packet: &[u8]) -> Result<Plan, SplitError> {
         let len = packet.len();
-        let kind = match offload {
-            Offload::None => Kind::Plain(ChecksumStatus::Unverified),
-            Offload::DataValid => Kind::Plain(ChecksumStatus::KnownGood),
+        let inner = match offload {
+            Offload::None => offload_buf::Plan::plain(len, ChecksumStatus::Unverified),
+            Offload::DataValid => offload_buf::Plan::plain(len, ChecksumStatus::KnownGood),
+            // `decode` bounds-checked csum_start + csum_offset + 2; `partial` re-checks so a
+            // hand-built `Offload` cannot index out of bounds.
             Offload::Partial {
                 csum_start,
                 csum_offset,
-            } => {
-                // `decode` bounds-checked csum_start + csum_offset + 2; re-check so a
-                // hand-built `Offload` cannot index out of bounds.
-                if csum_start + csum_offset + CHECKSUM_LEN > len {
-                    return Err(HeaderError::CsumOutOfBounds {
-                        csum_start,
-                        csum_offset,
-                        packet_len: len,
-                    }
-                    .into());
-                }
-                Kind::Partial {
-                    start: csum_start,
-                    offset: csum_offset,
-                }
-            }
+            } => offload_buf::Plan::partial(len, csum_start, csum_offset).ok_or(
+                HeaderError::CsumOutOfBounds {
+                    csum_start,
+                    csum_offset,
+                    packet_len: len,
+                },
+            )?,
             Offload::Gso(g) => Udp::plan(g, packet)?,
         };
-        Ok(Plan { kind, len })
+        Ok(Plan { inner })
     }
 
     /// How many datagrams the packet turns into (1 for a non-GSO packet, and for a
     /// super-packet whose payload is not above `gso_size`).
+    #[inline]
     pub fn segments(&self) -> usize {
-        match &self.kind {
-            Kind::Udp(u) => u.segments,
-            _ => 1,
-        }
+        self.inner.segments()
     }
 
     /// Length of datagram `i` (an IP packet), or 0 if `i` is not below
     /// [`segments`](Self::segments).
     #[inline]
     pub fn segment_len(&self, i: usize) -> usize {
-        if i >= self.segments() {
-            return 0;
-        }
-        match &self.kind {
-            Kind::Udp(u) => u.hl + u.payload_len(i),
-            _ => self.len,
-        }
+        self.inner.segment_len(i)
     }
 
     /// Slab bytes needed to write datagrams `first_segment..` with `headroom` bytes before
     /// each (0 if `first_segment` is past the end; `usize::MAX` if it overflows).
     pub fn room(&self, first_segment: usize, headroom: usize) -> usize {
-        let n = self.segments();
-        if first_segment >= n {
-            return 0;
-        }
-        match &self.kind {
-            Kind::Udp(u) => {
-                // Saturating: an absurd headroom asks for more room than any slab has.
-                let count = n - first_segment;
-                let rest = u.payload - (first_segment * u.mss).min(u.payload);
-                count
-                    .saturating_mul(headroom.saturating_add(u.hl))
-                    .saturating_add(rest)
-            }
-            _ => headroom.saturating_add(self.len),
-        }
+        self.inner.room(first_segment, headroom)
     }
 
     /// Header-buffer bytes [`split_headers`](Self::split_headers) needs for datagrams
@@ -192,23 +154,7 @@ impl Plan {
     /// # Ok::<(), udp_gso::SplitError>(())
     /// ```
     pub fn header_room(&self, first_segment: usize, headroom: usize) -> usize {
-        let n = self.segments();
-        if first_segment >= n {
-            return 0;
-        }
-        (n - first_segment).saturating_mul(headroom.saturating_add(self.header_part_len()))
-    }
-
-    /// `packet` must be as long as the one the plan was built for: every offset the plan
-    /// writes or reads is then inside it.
-    pub(crate) fn check_len(&self, packet: &[u8]) -> Result<(), SplitError> {
-        if packet.len() != self.len {
-            return Err(SplitError::PlanMismatch {
-                planned: self.len,
-                len: packet.len(),
-            });
-        }
-        Ok(())
+        self.inner.header_room(first_segment, headroom)
     }
 
     /// The checksum state of the datagrams this plan produces:
@@ -225,156 +171,8 @@ impl Plan {
     /// # Ok::<(), udp_gso::SplitError>(())
     /// ```
     pub fn checksum_status(&self) -> ChecksumStatus {
-        match &self.kind {
-            Kind::Plain(s) => *s,
-            _ => ChecksumStatus::KnownGood,
-        }
+        self.inner.checksum_status()
     }
-
-    /// Header length copied into every datagram (IP + UDP), or 0 for a non-GSO packet.
-    pub(crate) fn header_len(&self) -> usize {
-        match &self.kind {
-            Kind::Udp(u) => u.hl,
-            _ => 0,
-        }
-    }
-
-    /// Write datagram `i` of `packet` into `dst` (exactly `segment_len(i)` bytes), the
-    /// payload copied and summed in one pass.
-    #[inline]
-    pub(crate) fn write(&self, packet: &[u8], i: usize, dst: &mut [u8]) {
-        match &self.kind {
-            Kind::Plain(_) => dst.copy_from_slice(packet),
-            Kind::Partial { start, offset } => {
-                dst[..*start].copy_from_slice(&packet[..*start]);
-                let sum = inet_csum::copy_and_sum(&mut dst[*start..], &packet[*start..]);
-                store_partial(dst, *start + *offset, sum);
-            }
-            Kind::Udp(u) => {
-                let hl = u.hl;
-                copy_headers(dst, packet, hl);
-                let from = hl + i * u.mss;
-                let p = dst.len() - hl;
-                let sum = inet_csum::copy_and_sum(&mut dst[hl..], &packet[from..from + p]);
-                u.patch(dst, hl + p, i, sum);
-            }
-        }
-    }
-
-    /// Write the headers of datagram `i` into `dst` and say where its payload lies in
-    /// `packet`: the payload is summed where it is, not copied. `dst` is exactly
-    /// [`header_part_len`](Self::header_part_len) bytes. A plain packet has no header part
-    /// (its payload is the whole packet); a `NEEDS_CSUM` one carries its bytes up to and
-    /// including the finished checksum field in the header part.
-    #[inline]
-    pub(crate) fn write_headers(&self, packet: &[u8], i: usize, dst: &mut [u8]) -> Span {
-        match &self.kind {
-            Kind::Plain(_) => Span {
-                offset: 0,
-                len: self.len,
-            },
-            Kind::Partial { start, offset } => {
-                let end = *start + *offset + CHECKSUM_LEN;
-                dst.copy_from_slice(&packet[..end]);
-                let sum = Accumulator::new().add(&packet[*start..]);
-                store_partial(dst, *start + *offset, sum);
-                Span {
-                    offset: end,
-                    len: self.len - end,
-                }
-            }
-            Kind::Udp(u) => {
-                let hl = u.hl;
-                dst.copy_from_slice(&packet[..hl]);
-                let p = u.payload_len(i);
-                let from = hl + i * u.mss;
-                let sum = Accumulator::new().add(&packet[from..from + p]);
-                u.patch(dst, hl + p, i, sum);
-                Span {
-                    offset: from,
-                    len: p,
-                }
-            }
-        }
-    }
-
-    /// Length of the header part [`write_headers`](Self::write_headers) writes per datagram.
-    #[inline]
-    pub(crate) fn header_part_len(&self) -> usize {
-        match &self.kind {
-            Kind::Plain(_) => 0,
-            Kind::Partial { start, offset } => *start + *offset + CHECKSUM_LEN,
-            Kind::Udp(u) => u.hl,
-        }
-    }
-
-    /// Write datagram `i` in place: it goes to `slab[dst..dst + segment_len(i)]`, its payload
-    /// is read from the input packet at `slab[input..]`, its header from `slab[header..]`
-    /// (the input for datagram 0, the finished datagram 0 after that: the fields that differ
-    /// are all rewritten absolutely, and the checksum's constant part was taken from the input
-    /// when the plan was built). The caller guarantees that the destination ends no later than
-    /// the payload source ends and starts no later than it starts, so bytes still to be read
-    /// are never overwritten.
-    pub(crate) fn write_in_place(
-        &self,
-        slab: &mut [u8],
-        input: usize,
-        header: usize,
-        i: usize,
-        dst: usize,
-    ) {
-        let seg_len = self.segment_len(i);
-        match &self.kind {
-            Kind::Plain(_) => slab.copy_within(input..input + self.len, dst),
-            Kind::Partial { start, offset } => {
-                slab.copy_within(input..input + self.len, dst);
-                let seg = &mut slab[dst..dst + seg_len];
-                let sum = Accumulator::new().add(&seg[*start..]);
-                store_partial(seg, *start + *offset, sum);
-            }
-            Kind::Udp(u) => {
-                let hl = u.hl;
-                slab.copy_within(header..header + hl, dst);
-                let src = input + hl + i * u.mss;
-                let p = seg_len - hl;
-                let to = dst + hl;
-                let sum = if to + p <= src {
-                    let (front, back) = slab.split_at_mut(src);
-                    inet_csum::copy_and_sum(&mut front[to..to + p], &back[..p])
-                } else {
-                    // Overlapping move (only where the output catches up with the input):
-                    // memmove, then sum the destination.
-                    slab.copy_within(src..src + p, to);
-                    Accumulator::new().add(&slab[to..to + p])
-                };
-                u.patch(&mut slab[dst..dst + seg_len], seg_len, i, sum);
-            }
-        }
-    }
-
-    /// Finish a non-GSO packet in place.
-    pub(crate) fn finish(&self, packet: &mut [u8]) -> Result<ChecksumStatus, SplitError> {
-        match &self.kind {
-            Kind::Plain(s) => Ok(*s),
-            Kind::Partial { start, offset } => {
-                let sum = Accumulator::new().add(&packet[*start..]);
-                store_partial(packet, *start + *offset, sum);
-                Ok(ChecksumStatus::KnownGood)
-            }
-            Kind::Udp(_) => Err(SplitError::NeedsSplit),
-        }
-    }
-}
-
-/// Store a finished checksum the way `skb_checksum_help` does: the folded sum (which
-/// includes the partial value already in the field), inverted; a result of 0 is stored as
-/// 0xffff (`CSUM_MANGLED_0`), since 0 means "no checksum" in UDP.
-fn store_partial(packet: &mut [u8], at: usize, sum: Accumulator) {
-    let mut c = sum.finish();
-    if c == 0 {
-        c = 0xffff;
-    }
-    packet[at..at + 2].copy_from_slice(&c.to_be_bytes());
 }
 
 impl Udp {
@@ -382,7 +180,7 @@ impl Udp {
     /// (`virtio_net_hdr_to_skb`), which decide whether it is GSO at all, then, for a GSO
     /// packet, `inet_gso_segment` / `ipv6_gso_segment` and `__udp_gso_segment`'s (rule book
     /// §5.3).
-    fn plan(g: Gso, packet: &[u8]) -> Result<Kind, SplitError> {
+    fn plan(g: Gso, packet: &[u8]) -> Result<offload_buf::Plan<Udp>, SplitError> {
         if g.kind != GsoKind::UdpL4 {
             return Err(SplitError::Unsupported(g.kind));
         }
@@ -419,13 +217,18 @@ impl Udp {
         // small packets are not really GSO ones"); otherwise it is a plain CHECKSUM_PARTIAL
         // packet, passed on as written with its checksum finished by skb_checksum_help at
         // csum_start + 6, and no GSO code looks at it.
+        // `hl` is inside the packet, `mss` is not 0 (both checked above) and `segments` is the
+        // payload in `mss` pieces, so the shared plan always exists.
+        let out_of_bounds = HeaderError::CsumOutOfBounds {
+            csum_start: l4,
+            csum_offset: field::udp::CHECKSUM.start,
+            packet_len: packet.len(),
+        };
         if payload <= mss {
-            return Ok(Kind::Partial {
-                start: l4,
-                offset: field::udp::CHECKSUM.start,
-            });
+            return offload_buf::Plan::partial(packet.len(), l4, field::udp::CHECKSUM.start)
+                .ok_or(out_of_bounds.into());
         }
-        Udp::new(g, packet).map(Kind::Udp)
+        offload_buf::Plan::segmented(Udp::new(g, packet)?).ok_or(out_of_bounds.into())
     }
 
     /// The constant parts of a GSO split, `g` already checked by [`plan`](Self::plan).
@@ -496,9 +299,27 @@ impl Udp {
             udp_base: u32::from(udp_base.fold()),
         })
     }
+}
 
-    fn payload_len(&self, i: usize) -> usize {
-        (self.payload - i * self.mss).min(self.mss)
+impl Segmenter for Udp {
+    #[inline(always)]
+    fn header_len(&self) -> usize {
+        self.hl
+    }
+
+    #[inline(always)]
+    fn gso_size(&self) -> usize {
+        self.mss
+    }
+
+    #[inline(always)]
+    fn payload_len(&self) -> usize {
+        self.payload
+    }
+
+    #[inline(always)]
+    fn segments(&self) -> usize {
+        self.segments
     }
 
     /// Rewrite the per-datagram fields of datagram `i`, `len` bytes long (`seg` starts with
@@ -509,7 +330,7 @@ impl Udp {
     /// even offset from the UDP header (IPv4 headers are 4-byte multiples, IPv6 extension
     /// headers 8-byte ones), so its sum adds to the header's as is.
     #[inline(always)]
-    fn patch(&self, seg: &mut [u8], len: usize, i: usize, payload_sum: Accumulator) {
+    fn patch(&self, seg: &mut [u8], len: usize, i: usize, payload_sum: u16) {
         let udp = &mut seg[self.l4..];
         // The UDP length: 8 + the datagram's payload (fits 16 bits: the datagram is no longer
         // than the packet, whose IP length field held it).
@@ -519,7 +340,7 @@ impl Udp {
         // `fold_u32` does the end-around carry once. The new length counts twice: in the
         // pseudo-header and in the UDP header. gso_make_checksum ?: CSUM_MANGLED_0 (rule book
         // §5.3): a zero result is stored as 0xffff, in every datagram.
-        let sum = self.udp_base + 2 * u32::from(ulen) + u32::from(payload_sum.fold());
+        let sum = self.udp_base + 2 * u32::from(ulen) + u32::from(payload_sum);
         put16(udp, field::udp::CHECKSUM.start, mangle0(!fold_u32(sum)));
         match self.version {
             IpVersion::V4 => {
@@ -551,67 +372,7 @@ fn mangle0(check: u16) -> u16 {
     if check == 0 { 0xffff } else { check }
 }
 
-/// Copy the `hl` header bytes of `packet` to the front of `dst`, before the payload is
-/// written after them. Headers are short and their length varies, so a plain copy is a
-/// `memcpy` call per datagram; when both sides are long enough, one fixed-size move of 64 or
-/// 128 bytes does it instead (the bytes past `hl` are overwritten by the payload copy that
-/// follows).
-#[inline(always)]
-fn copy_headers(dst: &mut [u8], packet: &[u8], hl: usize) {
-    if hl <= 64
-        && let (Some(d), Some(s)) = (dst.first_chunk_mut::<64>(), packet.first_chunk::<64>())
-    {
-        *d = *s;
-    } else if hl <= 128
-        && let (Some(d), Some(s)) = (dst.first_chunk_mut::<128>(), packet.first_chunk::<128>())
-    {
-        *d = *s;
-    } else {
-        copy_headers_exact(dst, packet, hl);
-    }
-}
-
-/// The rare case of [`copy_headers`]: kept out of line so the compiler does not fold the
-/// fixed-size moves into one variable-length `memcpy` call.
-#[cold]
-#[inline(never)]
-fn copy_headers_exact(dst: &mut [u8], packet: &[u8], hl: usize) {
-    dst[..hl].copy_from_slice(&packet[..hl]);
-}
-
 #[inline(always)]
 fn put16(b: &mut [u8], at: usize, v: u16) {
     b[at..at + 2].copy_from_slice(&v.to_be_bytes());
-}
-
-#[cfg(test)]
-mod tests {
-    use super::copy_headers;
-
-    /// Every tier of `copy_headers` (64-byte move, 128-byte move, exact copy) leaves the
-    /// first `hl` bytes equal to the packet's and nothing written past `dst`.
-    #[test]
-    fn copy_headers_every_tier() {
-        let packet: [u8; 300] = core::array::from_fn(|i| (i * 31 + 7) as u8);
-        for hl in [28, 48, 64, 65, 100, 128, 129, 200] {
-            for dst_len in [hl, hl + 1, 63, 64, 127, 128, 129, 300] {
-                if dst_len < hl {
-                    continue;
-                }
-                for pkt_len in [hl, 64, 128, 300] {
-                    if pkt_len < hl {
-                        continue;
-                    }
-                    let mut dst = [0xeeu8; 300];
-                    copy_headers(&mut dst[..dst_len], &packet[..pkt_len], hl);
-                    assert_eq!(
-                        dst[..hl],
-                        packet[..hl],
-                        "hl {hl} dst {dst_len} pkt {pkt_len}"
-                    );
-                    assert!(dst[dst_len..].iter().all(|&b| b == 0xee), "wrote past dst");
-                }
-            }
-        }
-    }
 }
