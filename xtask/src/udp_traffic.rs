@@ -74,15 +74,18 @@ fn check(d: &[u8], pattern: &Pattern) -> Result<u64, String> {
     if d[PREFIX..] == *expected {
         return Ok(seq);
     }
-    if let Some(i) = d[PREFIX..].iter().zip(expected).position(|(a, b)| a != b) {
-        return Err(format!(
-            "datagram seq={seq} offset={} got={:#04x} expected={:#04x}",
-            PREFIX + i,
-            d[PREFIX + i],
-            expected[i]
-        ));
-    }
-    Ok(seq)
+    // Equal lengths that compare unequal differ at some byte.
+    let i = d[PREFIX..]
+        .iter()
+        .zip(expected)
+        .position(|(a, b)| a != b)
+        .unwrap_or(0);
+    Err(format!(
+        "datagram seq={seq} offset={} got={:#04x} expected={:#04x}",
+        PREFIX + i,
+        d[PREFIX + i],
+        expected[i]
+    ))
 }
 
 fn parse<T: std::str::FromStr>(s: &str, what: &str) -> Result<T, String>
