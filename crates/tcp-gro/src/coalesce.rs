@@ -117,18 +117,17 @@ impl Coalescer {
     pub fn with_capacity(config: Config, packets: usize) -> Self {
         let mut config = config;
         config.max_merged_len = config.max_merged_len.min(MAX_MERGED_LEN);
-        let batch = packets;
         Coalescer {
             config,
-            table: Table::with_capacity(batch),
+            table: Table::with_capacity(packets),
             #[cfg(test)]
             hot_path: true,
             #[cfg(test)]
             defer: true,
             replaying: false,
-            replay_log: Vec::with_capacity(batch),
+            replay_log: Vec::with_capacity(packets),
             drained: false,
-            outputs: Outputs::with_capacity(batch),
+            outputs: Outputs::with_capacity(packets),
             #[cfg(debug_assertions)]
             scratch: Vec::with_capacity(MAX_MERGED_LEN),
         }

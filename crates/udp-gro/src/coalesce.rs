@@ -107,15 +107,14 @@ impl Coalescer {
         let mut config = config;
         config.max_merged_len = config.max_merged_len.min(MAX_MERGED_LEN);
         config.max_segments = config.max_segments.min(MAX_SEGMENTS);
-        let batch = packets;
         Coalescer {
             max_segments: config.max_segments as u32,
             config,
-            table: Table::with_capacity(batch),
+            table: Table::with_capacity(packets),
             #[cfg(test)]
             hot_path: true,
             drained: false,
-            outputs: Outputs::with_capacity(batch),
+            outputs: Outputs::with_capacity(packets),
             #[cfg(debug_assertions)]
             scratch: Vec::with_capacity(MAX_MERGED_LEN),
         }
