@@ -7,7 +7,7 @@
 use inet_hdr::field::{ipv4, ipv6, tcp};
 use inet_hdr::{IpVersion, Ipv4Header, Ipv6Header, TcpFlags, TcpHeader};
 
-use crate::segment::{Seg, TAIL_FLAGS, be32, be64};
+use crate::segment::{Seg, TAIL_FLAGS, be32, be64, same_bytes};
 
 /// The TCP flag word (data offset, reserved bits, flags, window) bits that must be equal for
 /// two segments to merge: all but PSH and FIN.
@@ -29,7 +29,10 @@ pub(crate) fn same_flow(held: &[u8], held_version: IpVersion, held_l4: usize, s:
             const WORD: usize = ipv6::VERSION_TC_FLOW.start;
             (be32(held, WORD) ^ be32(p, WORD)) & Ipv6Header::VERSION_FLOW_MASK == 0
                 && held[ipv6::NEXT_HEADER] == p[ipv6::NEXT_HEADER]
-                && held[ipv6::SRC.start..held_l4] == p[ipv6::SRC.start..held_l4]
+                && same_bytes(
+                    &held[ipv6::SRC.start..held_l4],
+                    &p[ipv6::SRC.start..held_l4],
+                )
         }
     };
     let ports = held_l4 + tcp::PORTS.start;
@@ -69,7 +72,10 @@ pub(crate) fn same_class(held: &[u8], s: &Seg<'_>) -> bool {
         && (be32(held, flag_word) ^ be32(p, flag_word)) & FLAG_WORD_MASK == 0
         && held.len() == s.hdr_len
         && (s.hdr_len == l4 + TcpHeader::LEN
-            || held[l4 + TcpHeader::LEN..] == p[l4 + TcpHeader::LEN..s.hdr_len])
+            || same_bytes(
+                &held[l4 + TcpHeader::LEN..],
+                &p[l4 + TcpHeader::LEN..s.hdr_len],
+            ))
 }
 
 /// [`parse`](crate::segment::parse) for a packet expected to continue a held run, whose
@@ -135,7 +141,7 @@ pub(crate) fn parse_continuation<'p>(
             const WORD: usize = ipv6::VERSION_TC_FLOW.start;
             if be32(p, WORD) != be32(held, WORD)
                 || p[ipv6::NEXT_HEADER_HOP_LIMIT] != held[ipv6::NEXT_HEADER_HOP_LIMIT]
-                || p[ipv6::SRC.start..l4_off] != held[ipv6::SRC.start..l4_off]
+                || !same_bytes(&p[ipv6::SRC.start..l4_off], &held[ipv6::SRC.start..l4_off])
                 || Ipv6Header::LEN + usize::from(ip.payload_len()) != total
             {
                 return None;
@@ -148,7 +154,10 @@ pub(crate) fn parse_continuation<'p>(
     let (ack, flag_word) = (l4_off + tcp::ACK.start, l4_off + tcp::FLAG_WORD.start);
     if be32(p, ack) != be32(held, ack)
         || (be32(p, flag_word) ^ be32(held, flag_word)) & FLAG_WORD_MASK != 0
-        || p[l4_off + TcpHeader::LEN..] != held[l4_off + TcpHeader::LEN..]
+        || !same_bytes(
+            &p[l4_off + TcpHeader::LEN..],
+            &held[l4_off + TcpHeader::LEN..],
+        )
     {
         return None;
     }

@@ -139,6 +139,28 @@ pub(crate) fn be64(p: &[u8], at: usize) -> u64 {
     u64::from_be_bytes(b)
 }
 
+/// `a == b` for header bytes of a variable, short length (TCP options, IPv6 addresses with
+/// extension headers): overlapping 8-byte word compares instead of the `memcmp` call a slice
+/// compare of unknown length becomes (a call per segment on the hot path).
+#[inline(always)]
+pub(crate) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    if n < 8 {
+        return a.iter().zip(b).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0;
+    }
+    let word = |s: &[u8], at: usize| u64::from_ne_bytes(s[at..at + 8].try_into().unwrap_or([0; 8]));
+    let mut diff = word(a, n - 8) ^ word(b, n - 8);
+    let mut at = 0;
+    while at + 8 < n {
+        diff |= word(a, at) ^ word(b, at);
+        at += 8;
+    }
+    diff == 0
+}
+
 /// Hash of the words that identify a flow: addresses, ports, and the IPv6 flow label.
 /// The words are folded with independent XORs (rotated so that equal words, such as a
 /// source equal to a destination, do not cancel) and mixed by one folded multiply: the lookup
@@ -166,4 +188,32 @@ fn flow_hash(p: &[u8], version: IpVersion, l4_off: usize) -> u64 {
     // Folded 64×64→128 multiply: every output bit depends on every input bit.
     let m = u128::from(x) * u128::from(K);
     (m as u64) ^ ((m >> 64) as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_bytes;
+
+    /// `same_bytes` agrees with `==` at every length a header comparison can take, with one
+    /// differing byte at each position (first, middle and last words alike) and unequal
+    /// lengths.
+    #[test]
+    fn same_bytes_is_slice_equality() {
+        let a: [u8; 72] = core::array::from_fn(|i| (i * 37 + 11) as u8);
+        for n in 0..=a.len() {
+            assert!(same_bytes(&a[..n], &a[..n]), "length {n}");
+            for at in 0..n {
+                let mut b = a;
+                b[at] ^= 0x80;
+                assert!(!same_bytes(&a[..n], &b[..n]), "length {n}, byte {at}");
+            }
+            if n > 0 {
+                assert!(
+                    !same_bytes(&a[..n], &a[..n - 1]),
+                    "lengths {n} and {}",
+                    n - 1
+                );
+            }
+        }
+    }
 }
