@@ -528,6 +528,7 @@ pub struct Payloads<'a, S: ?Sized> {
 impl<'a, S: PacketSource + ?Sized> Iterator for Payloads<'a, S> {
     type Item = &'a [u8];
 
+    #[inline]
     fn next(&mut self) -> Option<&'a [u8]> {
         let s = *self.spans.get(self.pos)?;
         let index = *self.indices.get(self.pos)?;

@@ -494,12 +494,20 @@ impl Coalescer {
                 Slot::Run(id) => {
                     let r = *self.table.run(id as usize);
                     // A run whose members changed since push (the caller broke `drain`'s
-                    // contract) is not merged: its members are written as they are now.
-                    if r.state.count == 1 || !emit::members_match(&self.table, packets, &r) {
+                    // contract) is not merged: its members are written as they are now. The
+                    // check rides on the verification's walk when there is one.
+                    let replay = if r.state.count == 1 {
+                        None
+                    } else if r.unverified > 0 {
+                        verify_members(&mut self.table, packets, id as usize)
+                    } else {
+                        emit::members_match(&self.table, packets, &r).then_some(false)
+                    };
+                    let Some(replay) = replay else {
                         emit::alone(&mut self.outputs, &self.table, packets, &r);
                         continue;
-                    }
-                    if r.unverified > 0 && verify_members(&mut self.table, packets, id as usize) {
+                    };
+                    if replay {
                         // A segment that joined on a deferred check is bad. Checked at push,
                         // it would have passed alone and left the run open for what came
                         // after it: push the batch again with checks at push (rare — only a

@@ -13,7 +13,7 @@ use offload_buf::Drain;
 use offload_buf::{Outputs, PacketSource, Span};
 use virtio_net_hdr::VirtioNetHdr;
 
-use crate::table::{NIL, Run, Table};
+use crate::table::{Member, NIL, Run, Table};
 
 /// Whether every member of `r` is still the shape it was pushed in (the caller's promise to
 /// `drain`): present, the same length, and a payload part only behind exactly the headers.
@@ -22,14 +22,20 @@ pub(crate) fn members_match<S: PacketSource + ?Sized>(table: &Table, packets: &S
     while m != NIL {
         let mem = table.member(m);
         match packets.parts(mem.index) {
-            Some((header, payload))
-                if header.len() + payload.len() == (r.state.hdr_len + mem.payload_len) as usize
-                    && (payload.is_empty() || header.len() == r.state.hdr_len as usize) => {}
+            Some((header, payload)) if member_fits(r, &mem, header, payload) => {}
             _ => return false,
         }
         m = mem.next;
     }
     true
+}
+
+/// Whether `header` + `payload` is still the shape member `mem` of `r` was pushed in: the same
+/// length, and a payload part only behind exactly the headers.
+#[inline(always)]
+pub(crate) fn member_fits(r: &Run, mem: &Member, header: &[u8], payload: &[u8]) -> bool {
+    header.len() + payload.len() == (r.state.hdr_len + mem.payload_len) as usize
+        && (payload.is_empty() || header.len() == r.state.hdr_len as usize)
 }
 
 /// Write the packet pushed as `index` as it is now, with a plain virtio header (skipped if

@@ -9,6 +9,7 @@ use inet_csum::ChecksumStatus;
 use inet_hdr::{IpVersion, Ipv4Header, Ipv6Header, Protocol};
 use offload_buf::PacketSource;
 
+use crate::emit::member_fits;
 use crate::segment::Seg;
 use crate::table::{JoinCheck, NIL, Slot, Table};
 
@@ -81,25 +82,29 @@ fn join_check_now(seg: &Seg<'_>, csum: ChecksumStatus) -> JoinCheck {
 }
 
 /// Verify the members of run `run_id` not verified at push (the head, and the joiners whose
-/// check was deferred); record the results. `true` if a deferred one failed (the batch must be
-/// replayed).
+/// check was deferred); record the results. In the same walk, check what
+/// [`members_match`](crate::emit::members_match) checks: `None` if a member changed shape
+/// since push (the run is then written as its members). Otherwise `Some(true)` if a deferred
+/// one failed (the batch must be replayed).
 pub(crate) fn verify_members<S: PacketSource + ?Sized>(
     table: &mut Table,
     packets: &S,
     run_id: usize,
-) -> bool {
+) -> Option<bool> {
     let r = *table.run(run_id);
     let mut replay = false;
     let mut bad = 0;
     // The addresses of the headers the merged packet is written with.
     let addrs = pseudo_addrs(table.run_header(&r), r.state.version);
+    let l4_off = r.l4_off as usize;
     let mut m = r.head;
     while m != NIL {
         let mem = table.member(m);
+        let (header, payload) = packets.parts(mem.index)?;
+        if !member_fits(&r, &mem, header, payload) {
+            return None;
+        }
         if !mem.verified {
-            // `members_match` checked the index and the lengths.
-            let (header, payload) = packets.parts(mem.index).unwrap_or_default();
-            let l4_off = r.l4_off as usize;
             let ok = addrs.is_some_and(|a| l4_checksum_valid(header, payload, l4_off, a));
             table.set_verified(m, ok);
             bad += u32::from(!ok);
@@ -108,7 +113,7 @@ pub(crate) fn verify_members<S: PacketSource + ?Sized>(
         m = mem.next;
     }
     table.set_unverified(run_id, bad);
-    replay
+    Some(replay)
 }
 
 /// The batch's pushes (index and checksum mode) in push order, from `table`, into `log`: what
