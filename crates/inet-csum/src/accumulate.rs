@@ -189,11 +189,18 @@ impl Accumulator {
 /// small (no register spills for the SIMD dispatch).
 #[inline(never)]
 fn long_sum(data: &[u8]) -> u64 {
-    // The usual case first, with one feature check instead of `best` then `sum_raw`'s.
+    // The usual case first, with one feature check instead of `best` then `sum_raw`'s; the
+    // others out of line, so that this path saves no registers around its one call.
     #[cfg(target_arch = "x86_64")]
     if let Some(s) = crate::x86::sum_packet_vnni(data) {
         return s;
     }
+    other_long_sum(data)
+}
+
+/// [`long_sum`] off its usual path: another CPU, or more than one SIMD block.
+#[inline(never)]
+fn other_long_sum(data: &[u8]) -> u64 {
     Impl::best().sum_raw(data)
 }
 

@@ -178,6 +178,21 @@ mod detect {
             detect()
         }
     }
+
+    /// [`features`] as cached, without detecting: no kernel until something has called
+    /// [`features`] (a caller that finds none takes a path that does). Lets a hot path test a
+    /// feature with no call in it, so it saves no registers.
+    #[inline(always)]
+    pub(super) fn cached() -> u8 {
+        #[cfg(miri)]
+        {
+            0
+        }
+        #[cfg(not(miri))]
+        {
+            FEATURES.load(core::sync::atomic::Ordering::Relaxed)
+        }
+    }
 }
 
 /// Whether AVX2 may be used.
@@ -237,11 +252,18 @@ pub(crate) fn sum_avx512_vnni(data: &[u8]) -> u64 {
     swap(by_blocks(data, VNNI_BLOCK, |b| unsafe { vnni_sum_le(b) }))
 }
 
-/// [`sum_avx512_vnni`] for data of at most one block (any IP packet), if the CPU has VNNI:
-/// one feature check, no block loop. `None` otherwise.
+/// [`sum_avx512_vnni`] for data of at most one block (any IP packet), if the CPU is known to
+/// have VNNI: one test of the cached features, no detection call, no block loop. `None`
+/// otherwise (also before the first detection: the caller's fallback detects).
 #[inline(always)]
 pub(crate) fn sum_packet_vnni(data: &[u8]) -> Option<u64> {
-    if data.len() > VNNI_BLOCK || !has_avx512_vnni() {
+    let vnni = cfg!(all(
+        target_feature = "avx512f",
+        target_feature = "avx512bw",
+        target_feature = "avx512vnni",
+        not(miri)
+    )) || detect::cached() & detect::AVX512_VNNI != 0;
+    if data.len() > VNNI_BLOCK || !vnni {
         return None;
     }
     // SAFETY: AVX-512 F, BW and VNNI support was checked above.
