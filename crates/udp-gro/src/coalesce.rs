@@ -13,7 +13,7 @@ use crate::datagram::parse;
 use crate::emit;
 use crate::rules::{parse_continuation, same_class};
 use crate::table::{NIL, Run, Slot, Table};
-use crate::verify::{checksum_ok, valid};
+use crate::verify::{checksum_ok, valid, valid_with};
 
 /// Reusable UDP GRO engine: push a batch, drain the packets to write, repeat.
 ///
@@ -326,7 +326,13 @@ impl Coalescer {
         let Some(id_mode) = r.state.can_append(&d, self.config.max_merged_len) else {
             return false;
         };
-        if checksum_ok(&d, csum) {
+        // `checksum_ok`, with the run's address sum: the datagram has the held addresses.
+        let ok = csum == ChecksumStatus::KnownGood
+            || match r.addrs {
+                0 => checksum_ok(&d, csum),
+                a => valid_with(d.header, d.payload, d.l4_off, a),
+            };
+        if ok {
             self.table
                 .append(run_id, index, &d, id_mode, self.max_segments);
         } else {
@@ -458,7 +464,10 @@ impl Coalescer {
 fn head_valid<S: PacketSource + ?Sized>(table: &Table, packets: &S, r: &Run) -> bool {
     packets
         .parts(table.member(r.head).index)
-        .is_some_and(|(header, payload)| valid(header, payload, r.state.version, r.l4_off as usize))
+        .is_some_and(|(header, payload)| match r.addrs {
+            0 => valid(header, payload, r.state.version, r.l4_off as usize),
+            a => valid_with(header, payload, r.l4_off as usize, a),
+        })
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use inet_hdr::{Ipv4Header, Ipv6Header, UdpHeader};
 
 use crate::datagram::Dgram;
 use crate::rules::{IdMode, RunState, same_flow};
+use crate::verify::pseudo_addrs;
 
 /// The end of a chain or member list.
 pub(crate) const NIL: u32 = Buckets::NONE;
@@ -33,6 +34,11 @@ pub(crate) struct Run {
     /// something joined it: a datagram written alone is written unchanged). Every other member
     /// was verified before it joined.
     pub(crate) head_unverified: bool,
+    /// The first datagram's pseudo-header address sum ([`pseudo_addrs`]): what every datagram
+    /// that joins shares (same addresses), summed once for their checks. Never 0 (the sum
+    /// includes the protocol number, and a folded non-zero sum is not 0), so 0 can say
+    /// "unknown" without an `Option` growing the run past 56 bytes.
+    pub(crate) addrs: u16,
     /// What the merge rules know of the run.
     pub(crate) state: RunState,
 }
@@ -212,6 +218,7 @@ impl Table {
             head: m,
             tail: m,
             head_unverified,
+            addrs: pseudo_addrs(d.header, d.version).unwrap_or(0),
             state: RunState::new(d, max_segments),
         });
         self.buckets.set_head(bucket, id);
@@ -221,7 +228,8 @@ impl Table {
     }
 
     /// Append `d`, pushed as `index`, to the run (the rules allowed it, giving `id_mode`).
-    #[inline]
+    /// Always inlined: it is much of the hot path's work, and a call costs a good part of it.
+    #[inline(always)]
     pub(crate) fn append(
         &mut self,
         run: u32,

@@ -21,18 +21,26 @@ pub(crate) fn checksum_ok(d: &Dgram<'_>, csum: ChecksumStatus) -> bool {
 /// carries an odd byte across the two parts.
 #[inline]
 pub(crate) fn valid(header: &[u8], payload: &[u8], version: IpVersion, l4_off: usize) -> bool {
+    pseudo_addrs(header, version).is_some_and(|a| valid_with(header, payload, l4_off, a))
+}
+
+/// [`valid`] with the flow's [`pseudo_addrs`] already summed (a run computes them once for
+/// all the datagrams that join it: they carry the same addresses).
+#[inline]
+pub(crate) fn valid_with(header: &[u8], payload: &[u8], l4_off: usize, addrs: u16) -> bool {
     let Some(l4) = header.get(l4_off..) else {
         return false;
     };
-    let Some(addrs) = pseudo_addrs(header, version) else {
-        return false;
+    let sum = inet_csum::Accumulator::from_sum(addrs).add_u32((l4.len() + payload.len()) as u32);
+    // The UDP header apart from its payload (8 bytes): summed on the header path, inlined,
+    // and added as one folded word (the same one's complement sum), instead of a second call
+    // through the length dispatch.
+    let sum = if !payload.is_empty() && l4.len() <= 60 && l4.len() % 2 == 0 {
+        sum.add_u16(!inet_csum::header_checksum(l4))
+    } else {
+        sum.add(l4)
     };
-    inet_csum::Accumulator::from_sum(addrs)
-        .add_u32((l4.len() + payload.len()) as u32)
-        .add(l4)
-        .add(payload)
-        .fold()
-        == 0xffff
+    sum.add(payload).fold() == 0xffff
 }
 
 /// The part of the UDP pseudo header that every datagram of a flow shares: addresses and
