@@ -859,7 +859,7 @@ impl<S: Segmenter> Plan<S> {
             }
             Kind::Segmented(g) => {
                 let hl = g.header_len();
-                dst.copy_from_slice(&packet[..hl]);
+                copy_exact_headers(dst, &packet[..hl]);
                 let p = payload_of(g, i);
                 let from = hl + i * g.gso_size();
                 let sum = Accumulator::new().add(&packet[from..from + p]);
@@ -997,6 +997,36 @@ fn copy_headers(dst: &mut [u8], packet: &[u8], hl: usize) {
     }
 }
 
+/// `dst.copy_from_slice(src)` for headers (`dst` exactly their length): two overlapping
+/// fixed-size moves for the usual 16–128 bytes, where a plain copy of a length known only at
+/// run time is a `memcpy` call per segment.
+#[inline(always)]
+fn copy_exact_headers(dst: &mut [u8], src: &[u8]) {
+    let n = dst.len();
+    if src.len() != n {
+        copy_headers_exact(dst, src, n);
+    } else if n >= 64 && n <= 128 {
+        copy_two::<64>(dst, src);
+    } else if n >= 32 && n < 64 {
+        copy_two::<32>(dst, src);
+    } else if n >= 16 && n < 32 {
+        copy_two::<16>(dst, src);
+    } else {
+        copy_headers_exact(dst, src, n);
+    }
+}
+
+/// Copy `src` to `dst` (equal lengths from `N` to `2N`) as its first and its last `N` bytes.
+#[inline(always)]
+fn copy_two<const N: usize>(dst: &mut [u8], src: &[u8]) {
+    if let (Some(d), Some(s)) = (dst.first_chunk_mut::<N>(), src.first_chunk::<N>()) {
+        *d = *s;
+    }
+    if let (Some(d), Some(s)) = (dst.last_chunk_mut::<N>(), src.last_chunk::<N>()) {
+        *d = *s;
+    }
+}
+
 /// The rare case of [`copy_headers`]: kept out of line so the compiler does not fold the
 /// fixed-size moves into one variable-length `memcpy` call.
 #[cold]
@@ -1033,6 +1063,19 @@ mod tests {
                     assert!(dst[dst_len..].iter().all(|&b| b == 0xee), "wrote past dst");
                 }
             }
+        }
+    }
+
+    /// `copy_exact_headers` copies every length exactly, in each tier and at the tiers'
+    /// edges, and writes nothing past `dst`.
+    #[test]
+    fn copy_exact_headers_every_length() {
+        let src: [u8; 200] = core::array::from_fn(|i| (i * 29 + 3) as u8);
+        for n in 0..=200 {
+            let mut dst = [0xeeu8; 201];
+            copy_exact_headers(&mut dst[..n], &src[..n]);
+            assert_eq!(dst[..n], src[..n], "length {n}");
+            assert_eq!(dst[n], 0xee, "wrote past {n}");
         }
     }
 
