@@ -1005,11 +1005,11 @@ fn copy_exact_headers(dst: &mut [u8], src: &[u8]) {
     let n = dst.len();
     if src.len() != n {
         copy_headers_exact(dst, src, n);
-    } else if n >= 64 && n <= 128 {
+    } else if (64..=128).contains(&n) {
         copy_two::<64>(dst, src);
-    } else if n >= 32 && n < 64 {
+    } else if (32..64).contains(&n) {
         copy_two::<32>(dst, src);
-    } else if n >= 16 && n < 32 {
+    } else if (16..32).contains(&n) {
         copy_two::<16>(dst, src);
     } else {
         copy_headers_exact(dst, src, n);
