@@ -26,7 +26,8 @@ pub(crate) fn valid(header: &[u8], payload: &[u8], version: IpVersion, l4_off: u
 
 /// [`valid`] with the flow's [`pseudo_addrs`] already summed (a run computes them once for
 /// all the datagrams that join it: they carry the same addresses).
-#[inline]
+// Always inlined: once per segment, and its header sum is inlined into it.
+#[inline(always)]
 pub(crate) fn valid_with(header: &[u8], payload: &[u8], l4_off: usize, addrs: u16) -> bool {
     let Some(l4) = header.get(l4_off..) else {
         return false;
