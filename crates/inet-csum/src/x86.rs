@@ -211,15 +211,18 @@ pub(crate) fn has_avx512() -> bool {
     )) || detect::features() & detect::AVX512 != 0
 }
 
+/// Whether the build already requires AVX-512 (F + BW) with VNNI.
+const BUILT_WITH_VNNI: bool = cfg!(all(
+    target_feature = "avx512f",
+    target_feature = "avx512bw",
+    target_feature = "avx512vnni",
+    not(miri)
+));
+
 /// Whether AVX-512 (F + BW) with VNNI may be used.
 #[inline]
 pub(crate) fn has_avx512_vnni() -> bool {
-    cfg!(all(
-        target_feature = "avx512f",
-        target_feature = "avx512bw",
-        target_feature = "avx512vnni",
-        not(miri)
-    )) || detect::features() & detect::AVX512_VNNI != 0
+    BUILT_WITH_VNNI || detect::features() & detect::AVX512_VNNI != 0
 }
 
 /// AVX2 sum (unfolded, big-endian); falls back to portable if AVX2 is absent.
@@ -257,12 +260,7 @@ pub(crate) fn sum_avx512_vnni(data: &[u8]) -> u64 {
 /// otherwise (also before the first detection: the caller's fallback detects).
 #[inline(always)]
 pub(crate) fn sum_packet_vnni(data: &[u8]) -> Option<u64> {
-    let vnni = cfg!(all(
-        target_feature = "avx512f",
-        target_feature = "avx512bw",
-        target_feature = "avx512vnni",
-        not(miri)
-    )) || detect::cached() & detect::AVX512_VNNI != 0;
+    let vnni = BUILT_WITH_VNNI || detect::cached() & detect::AVX512_VNNI != 0;
     if data.len() > VNNI_BLOCK || !vnni {
         return None;
     }
