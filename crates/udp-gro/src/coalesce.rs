@@ -13,7 +13,7 @@ use crate::datagram::parse;
 use crate::emit;
 use crate::rules::{parse_continuation, same_class};
 use crate::table::{NIL, Run, Slot, Table};
-use crate::verify::{checksum_ok, valid, valid_with};
+use crate::verify::{checksum_ok, valid_in_run};
 
 /// Reusable UDP GRO engine: push a batch, drain the packets to write, repeat.
 ///
@@ -328,10 +328,7 @@ impl Coalescer {
         };
         // `checksum_ok`, with the run's address sum: the datagram has the held addresses.
         let ok = csum == ChecksumStatus::KnownGood
-            || match r.addrs {
-                0 => checksum_ok(&d, csum),
-                a => valid_with(d.header, d.payload, d.l4_off, a),
-            };
+            || valid_in_run(r.addrs, d.header, d.payload, d.version, d.l4_off);
         if ok {
             self.table
                 .append(run_id, index, &d, id_mode, self.max_segments);
@@ -464,9 +461,8 @@ impl Coalescer {
 fn head_valid<S: PacketSource + ?Sized>(table: &Table, packets: &S, r: &Run) -> bool {
     packets
         .parts(table.member(r.head).index)
-        .is_some_and(|(header, payload)| match r.addrs {
-            0 => valid(header, payload, r.state.version, r.l4_off as usize),
-            a => valid_with(header, payload, r.l4_off as usize, a),
+        .is_some_and(|(header, payload)| {
+            valid_in_run(r.addrs, header, payload, r.state.version, r.l4_off as usize)
         })
 }
 

@@ -40,6 +40,23 @@ pub(crate) fn valid_with(header: &[u8], payload: &[u8], l4_off: usize, addrs: u1
         == 0xffff
 }
 
+/// [`valid`] for a datagram of a run's flow (it carries the run's addresses), against the
+/// run's stored address sum `addrs` (`Run::addrs`; 0 when it could not be computed, then
+/// from the datagram's own header).
+#[inline(always)]
+pub(crate) fn valid_in_run(
+    addrs: u16,
+    header: &[u8],
+    payload: &[u8],
+    version: IpVersion,
+    l4_off: usize,
+) -> bool {
+    match addrs {
+        0 => valid(header, payload, version, l4_off),
+        a => valid_with(header, payload, l4_off, a),
+    }
+}
+
 /// The part of the UDP pseudo header that every datagram of a flow shares: addresses and
 /// protocol, folded.
 #[inline]
