@@ -145,8 +145,7 @@ impl Outputs {
     /// ```
     #[inline]
     pub fn push_pass(&mut self, index: usize, header_len: usize, payload_len: usize) {
-        self.indices.truncate(self.open);
-        self.spans.truncate(self.open);
+        self.drop_members();
         let first = self.indices.len() as u32;
         self.indices.push(index);
         // Kept parallel to `indices`; a payload part is the output's one payload slice.
@@ -173,6 +172,28 @@ impl Outputs {
     pub fn push_member(&mut self, index: usize, payload: Span) {
         self.indices.push(index);
         self.spans.push(payload);
+    }
+
+    /// Drop the members added with [`push_member`](Self::push_member) since the last output: a
+    /// merged output abandoned half-way (a coalescer that finds a member changed while it adds
+    /// the members, and writes them alone instead).
+    ///
+    /// ```
+    /// use offload_buf::{Outputs, Span, VirtioNetHdr};
+    /// let mut outs = Outputs::new();
+    /// outs.push_member(0, Span { offset: 4, len: 4 });
+    /// outs.drop_members();
+    /// outs.push_member(1, Span { offset: 4, len: 4 });
+    /// outs.push_member(2, Span { offset: 4, len: 4 });
+    /// outs.push_merged(VirtioNetHdr::udp_gso(20, 4), Span { offset: 0, len: 4 }, 12);
+    /// let packets = [b"HDR1aaaa".to_vec(), b"HDR1bbbb".to_vec(), b"HDR1cccc".to_vec()];
+    /// let out = offload_buf::Drain::new(&outs, b"HDR2", &packets).next().unwrap();
+    /// assert_eq!(out.indices(), &[1, 2]);
+    /// ```
+    #[inline]
+    pub fn drop_members(&mut self) {
+        self.indices.truncate(self.open);
+        self.spans.truncate(self.open);
     }
 
     /// Record a merged output: the headers at `headers` in the coalescer's header buffer (the

@@ -438,17 +438,14 @@ impl Coalescer {
                         continue;
                     }
                     let r = *r;
-                    // A run whose members changed since push (the caller broke `drain`'s
-                    // contract) is not merged: its members are written as they are now.
-                    if !emit::members_match(&self.table, packets, &r) {
-                        emit::alone(&mut self.outputs, &self.table, packets, &r);
-                        continue;
-                    }
                     let out = &mut self.outputs;
+                    // A run whose members changed since push (the caller broke `drain`'s
+                    // contract) is not merged: `merged` finds it out on its walk and writes
+                    // the members as they are now.
                     if r.head_unverified && !head_valid(&self.table, packets, &r) {
                         emit::without_head(out, &mut self.table, packets, &r);
                     } else {
-                        emit::merged(out, &mut self.table, &r, r.head, r.hdr_at);
+                        emit::merged(out, &mut self.table, packets, &r, r.head, r.hdr_at);
                     }
                 }
             }
@@ -456,8 +453,8 @@ impl Coalescer {
     }
 }
 
-/// Whether the first datagram of run `r` checks out (`members_match` checked its index and
-/// shape).
+/// Whether the first datagram of run `r` checks out. A datagram whose shape changed since push
+/// may pass or fail here; `merged` then finds the change and writes it alone either way.
 fn head_valid<S: PacketSource + ?Sized>(table: &Table, packets: &S, r: &Run) -> bool {
     packets
         .parts(table.member(r.head).index)

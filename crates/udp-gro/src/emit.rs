@@ -15,21 +15,13 @@ use virtio_net_hdr::VirtioNetHdr;
 
 use crate::table::{NIL, Run, Table};
 
-/// Whether every member of `r` is still the shape it was pushed in (the caller's promise to
-/// `drain`): present, the same length, and a payload part only behind exactly the headers.
-pub(crate) fn members_match<S: PacketSource + ?Sized>(table: &Table, packets: &S, r: &Run) -> bool {
-    let mut m = r.head;
-    while m != NIL {
-        let mem = table.member(m);
-        match packets.parts(mem.index) {
-            Some((header, payload))
-                if header.len() + payload.len() == (r.state.hdr_len + mem.payload_len) as usize
-                    && (payload.is_empty() || header.len() == r.state.hdr_len as usize) => {}
-            _ => return false,
-        }
-        m = mem.next;
-    }
-    true
+/// Whether `header` + `payload` is still the shape a member of `r` with `payload_len` bytes
+/// of payload was pushed in (the caller's promise to `drain`): the same length, and a payload
+/// part only behind exactly the headers.
+#[inline(always)]
+fn member_fits(r: &Run, payload_len: u32, header: &[u8], payload: &[u8]) -> bool {
+    header.len() + payload.len() == (r.state.hdr_len + payload_len) as usize
+        && (payload.is_empty() || header.len() == r.state.hdr_len as usize)
 }
 
 /// Write the packet pushed as `index` as it is now, with a plain virtio header (skipped if
@@ -42,15 +34,15 @@ pub(crate) fn pass<S: PacketSource + ?Sized>(out: &mut Outputs, packets: &S, ind
     out.push_pass(index, header.len(), payload.len());
 }
 
-/// Write every member of `r` alone, in arrival order.
+/// Write the members of run `r` from member `first` to its tail alone, in arrival order.
 #[inline]
 pub(crate) fn alone<S: PacketSource + ?Sized>(
     out: &mut Outputs,
     table: &Table,
     packets: &S,
-    r: &Run,
+    first: u32,
 ) {
-    let mut m = r.head;
+    let mut m = first;
     while m != NIL {
         let mem = table.member(m);
         pass(out, packets, mem.index);
@@ -59,13 +51,30 @@ pub(crate) fn alone<S: PacketSource + ?Sized>(
 }
 
 /// Write the members of run `r` from member `first` to its tail as one packet: patch the
-/// header copy at `hdr_at` in place and record the output.
-pub(crate) fn merged(out: &mut Outputs, table: &mut Table, r: &Run, first: u32, hdr_at: u32) {
+/// header copy at `hdr_at` in place and record the output. If a member is missing or not the
+/// shape it was pushed in (the caller broke `drain`'s contract), the members are written alone
+/// as they are now instead: the check rides on this walk, the one walk of the run at drain.
+pub(crate) fn merged<S: PacketSource + ?Sized>(
+    out: &mut Outputs,
+    table: &mut Table,
+    packets: &S,
+    r: &Run,
+    first: u32,
+    hdr_at: u32,
+) {
     let hdr_len = r.state.hdr_len;
     let mut payload = 0u32;
     let mut m = first;
     while m != NIL {
         let mem = table.member(m);
+        if !packets
+            .parts(mem.index)
+            .is_some_and(|(h, p)| member_fits(r, mem.payload_len, h, p))
+        {
+            out.drop_members();
+            alone(out, table, packets, first);
+            return;
+        }
         out.push_member(
             mem.index,
             Span {
@@ -154,24 +163,16 @@ pub(crate) fn without_head<S: PacketSource + ?Sized>(
         pass(out, packets, rest.index);
         return;
     }
-    // `members_match` checked that the header part holds the headers; were it not so, the
-    // rest is written alone.
+    // A packet too short for the headers has changed shape: `merged` would find it so.
     let h = packets
         .packet(rest.index)
         .and_then(|p| p.get(..r.state.hdr_len as usize));
     match h {
         Some(h) => {
             let hdr_at = table.copy_header(h);
-            merged(out, table, r, second, hdr_at);
+            merged(out, table, packets, r, second, hdr_at);
         }
-        None => {
-            let mut m = second;
-            while m != NIL {
-                let mem = table.member(m);
-                pass(out, packets, mem.index);
-                m = mem.next;
-            }
-        }
+        None => alone(out, table, packets, second),
     }
 }
 

@@ -460,6 +460,44 @@ fn a_source_that_changed_since_push_is_written_as_it_is() {
 }
 
 #[test]
+fn a_run_whose_last_member_changed_is_written_alone() {
+    // Found on the merge's own walk after two members were added: none of them is merged.
+    let packets = train4(3, 100);
+    let mut gro = Coalescer::new(Config::default());
+    for (i, p) in packets.iter().enumerate() {
+        gro.push(i, p, UNV);
+    }
+    let changed = vec![packets[0].clone(), packets[1].clone(), packets[2][..60].to_vec()];
+    let outs: Vec<_> = gro.drain(&changed).collect();
+    assert_eq!(outs.len(), 3);
+    assert!(outs.iter().all(|o| !o.is_merged()));
+    let lens: Vec<_> = outs.iter().map(|o| o.len()).collect();
+    assert_eq!(lens, [128, 128, 60]);
+    // The next batch is whole again.
+    let outs = run_with(&mut gro, &packets, &packets, &|_| UNV);
+    assert_eq!(groups(&outs), [vec![0, 1, 2]]);
+}
+
+#[test]
+fn a_run_whose_head_changed_writes_the_head_as_it_is() {
+    // The head, checked at drain, no longer checks out: it goes alone as it is now, and the
+    // unchanged rest merges behind its own headers (as for a head with a bad checksum).
+    let packets = train4(4, 100);
+    let mut gro = Coalescer::new(Config::default());
+    for (i, p) in packets.iter().enumerate() {
+        gro.push(i, p, UNV);
+    }
+    let mut changed = packets.clone();
+    changed[0].truncate(70);
+    let outs: Vec<_> = gro.drain(&changed).collect();
+    let groups: Vec<_> = outs.iter().map(|o| o.indices().to_vec()).collect();
+    assert_eq!(groups, [vec![0], vec![1, 2, 3]]);
+    assert_eq!(outs[0].len(), 70);
+    assert!(outs[1].is_merged());
+    assert_eq!(outs[1].len(), 28 + 300);
+}
+
+#[test]
 fn batches_are_independent() {
     let mut gro = Coalescer::new(Config::default());
     let a = train4(3, 100);
