@@ -495,13 +495,14 @@ impl Coalescer {
                     let r = *self.table.run(id as usize);
                     // A run whose members changed since push (the caller broke `drain`'s
                     // contract) is not merged: its members are written as they are now. The
-                    // check rides on the verification's walk when there is one.
+                    // check rides on the verification's walk when there is one, else on the
+                    // merge's.
                     let replay = if r.state.count == 1 {
                         None
                     } else if r.unverified > 0 {
                         verify_members(&mut self.table, packets, id as usize)
                     } else {
-                        emit::members_match(&self.table, packets, &r).then_some(false)
+                        Some(false)
                     };
                     let Some(replay) = replay else {
                         emit::alone(&mut self.outputs, &self.table, packets, &r);
@@ -520,7 +521,17 @@ impl Coalescer {
                     }
                     let out = &mut self.outputs;
                     if self.table.run(id as usize).unverified == 0 {
-                        emit::merged(out, &mut self.table, &r, r.head, r.state.count, r.hdr_at);
+                        // Unchecked if there was nothing to verify.
+                        let check = (r.unverified == 0).then_some(packets);
+                        emit::merged(
+                            out,
+                            &mut self.table,
+                            check,
+                            &r,
+                            r.head,
+                            r.state.count,
+                            r.hdr_at,
+                        );
                     } else {
                         emit::split(out, &mut self.table, packets, &r);
                     }

@@ -15,21 +15,6 @@ use virtio_net_hdr::VirtioNetHdr;
 
 use crate::table::{Member, NIL, Run, Table};
 
-/// Whether every member of `r` is still the shape it was pushed in (the caller's promise to
-/// `drain`): present, the same length, and a payload part only behind exactly the headers.
-pub(crate) fn members_match<S: PacketSource + ?Sized>(table: &Table, packets: &S, r: &Run) -> bool {
-    let mut m = r.head;
-    while m != NIL {
-        let mem = table.member(m);
-        match packets.parts(mem.index) {
-            Some((header, payload)) if member_fits(r, &mem, header, payload) => {}
-            _ => return false,
-        }
-        m = mem.next;
-    }
-    true
-}
-
 /// Whether `header` + `payload` is still the shape member `mem` of `r` was pushed in: the same
 /// length, and a payload part only behind exactly the headers.
 #[inline(always)]
@@ -65,10 +50,14 @@ pub(crate) fn alone<S: PacketSource + ?Sized>(
 }
 
 /// Write `count` members of run `r` from member `first` as one packet: patch the header copy
-/// at `hdr_at` in place and record the output.
-pub(crate) fn merged(
+/// at `hdr_at` in place and record the output. With `check` (a run whose members no walk has
+/// checked yet: nothing to verify), each member must still be the shape it was pushed in (the
+/// caller's promise to `drain`); if one is missing or changed, the whole run is written alone
+/// as it is now instead.
+pub(crate) fn merged<S: PacketSource + ?Sized>(
     out: &mut Outputs,
     table: &mut Table,
+    check: Option<&S>,
     r: &Run,
     first: u32,
     count: u32,
@@ -80,6 +69,15 @@ pub(crate) fn merged(
     let mut m = first;
     for _ in 0..count {
         let mem = table.member(m);
+        if let Some(packets) = check
+            && !packets
+                .parts(mem.index)
+                .is_some_and(|(h, p)| member_fits(r, &mem, h, p))
+        {
+            out.drop_members();
+            alone(out, table, packets, r);
+            return;
+        }
         out.push_member(
             mem.index,
             Span {
@@ -190,14 +188,15 @@ pub(crate) fn split<S: PacketSource + ?Sized>(
                 } else {
                     // The stretch's own first segment supplies its headers.
                     let first = table.member(start).index;
-                    // `members_match`: the header part holds the headers.
+                    // `verify_members` checked that the header part holds the headers.
                     let p = packets.packet(first).unwrap_or_default();
                     match p.get(..r.state.hdr_len as usize) {
                         Some(h) => table.copy_header(h),
                         None => return,
                     }
                 };
-                merged(out, table, r, start, count, hdr_at);
+                // `verify_members` checked every member's shape.
+                merged(out, table, None::<&S>, r, start, count, hdr_at);
             }
             count = 0;
             match mem {

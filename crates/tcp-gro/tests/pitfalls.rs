@@ -372,6 +372,32 @@ fn misuse_never_panics() {
     let shorter: Vec<Vec<u8>> = packets.iter().map(|p| p[..50].to_vec()).collect();
     let outs: Vec<_> = gro.drain(&shorter).map(|o| o.len()).collect();
     assert_eq!(outs, [50, 50, 50, 50]);
+    // Only the last member changed, found after the others were added to the merge: the run
+    // is written alone all the same, whether its checksums were to be verified or trusted.
+    for csum in [ChecksumStatus::Unverified, ChecksumStatus::KnownGood] {
+        for (i, p) in packets.iter().enumerate() {
+            gro.push(i, p, csum);
+        }
+        let mut last_changed = packets.clone();
+        last_changed[3].truncate(60);
+        let outs: Vec<_> = gro
+            .drain(&last_changed)
+            .map(|o| (o.is_merged(), o.len()))
+            .collect();
+        assert_eq!(
+            outs,
+            [(false, 140), (false, 140), (false, 140), (false, 60)]
+        );
+        // Trusted, with members missing: those that exist pass through.
+        for (i, p) in packets.iter().enumerate() {
+            gro.push(i, p, csum);
+        }
+        let outs: Vec<_> = gro
+            .drain(&packets[..2])
+            .map(|o| o.indices().to_vec())
+            .collect();
+        assert_eq!(outs, [vec![0], vec![1]]);
+    }
     // A drain with nothing pushed since the last one is an empty batch (not the last one
     // again, which would describe other buffers); clear forgets pushed packets.
     for (i, p) in packets.iter().enumerate() {

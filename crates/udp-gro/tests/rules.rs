@@ -467,7 +467,11 @@ fn a_run_whose_last_member_changed_is_written_alone() {
     for (i, p) in packets.iter().enumerate() {
         gro.push(i, p, UNV);
     }
-    let changed = vec![packets[0].clone(), packets[1].clone(), packets[2][..60].to_vec()];
+    let changed = vec![
+        packets[0].clone(),
+        packets[1].clone(),
+        packets[2][..60].to_vec(),
+    ];
     let outs: Vec<_> = gro.drain(&changed).collect();
     assert_eq!(outs.len(), 3);
     assert!(outs.iter().all(|o| !o.is_merged()));
