@@ -63,6 +63,8 @@ pub(crate) fn merged<S: PacketSource + ?Sized>(
     count: u32,
     hdr_at: u32,
 ) {
+    // On a change the whole run is written alone: checked merges are of whole runs.
+    debug_assert!(check.is_none() || (first == r.head && count == r.state.count));
     // The members, their payload, and whether the stretch ends at the run's tail.
     let mut payload = 0u32;
     let mut last = first;
